@@ -1,0 +1,101 @@
+"""`flask --app app demo`: a realistic mix of jobs so a newcomer sees a living console.
+
+Flask-free. It enqueues registered tasks only, through RQ's own API (this runs in a CLI process,
+not the web process), and registers two recurring schedules with rq-scheduler idempotently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import redis
+from rq import Queue, Retry
+from rq.job import Dependency
+
+import tasks
+
+DEMO_SCHEDULES = (
+    # (schedule id, cron expression, task, kwargs, queue)
+    ("demo-cleanup-every-15-min", "*/15 * * * *", "tasks.maintenance.cleanup_old_files", {"max_age_hours": 24.0},
+     "low"),
+    ("demo-exchange-rate-hourly", "0 * * * *", "tasks.external.fetch_exchange_rate", {"failure_rate": 0.2}, "default"),
+)
+
+
+@dataclass
+class DemoReport:
+    enqueued: list[str] = field(default_factory=list)
+    scheduled: list[str] = field(default_factory=list)
+    schedules: list[str] = field(default_factory=list)
+
+
+def _queue(connection: redis.Redis, name: str) -> Queue:
+    return Queue(name, connection=connection)
+
+
+def _enqueue(connection, report: DemoReport, task_name: str, kwargs: dict, **options):
+    spec = tasks.get_task(task_name)
+    if spec is None:
+        raise LookupError(f"demo task {task_name!r} is not registered")
+    queue_name = options.pop("queue", spec.queue)
+    retry = options.pop("retry", spec.retry())
+    job = _queue(connection, queue_name).enqueue_call(
+        spec.name, kwargs=kwargs, timeout=spec.timeout, retry=retry, **options
+    )
+    report.enqueued.append(job.id)
+    return job
+
+
+def fill(connection: redis.Redis, now: datetime | None = None) -> DemoReport:
+    """Enqueue the demo mix; returns what was created."""
+    now = now or datetime.now(UTC)
+    report = DemoReport()
+    email = "tasks.notifications.send_email_notification"
+
+    # Jobs that succeed, on each priority queue.
+    for n in range(3):
+        _enqueue(connection, report, email, {"to": f"ops{n}@example.com", "subject": f"Deploy #{n} finished"})
+    _enqueue(connection, report, "tasks.images.make_thumbnail", {"size": 96})
+    report_job = _enqueue(connection, report, "tasks.reports.generate_sales_report", {"days": 30, "seed": 7})
+
+    # Jobs that fail: a bad address, a missing image.
+    _enqueue(connection, report, email, {"to": "not-an-address", "subject": "Will bounce"})
+    _enqueue(connection, report, "tasks.images.make_thumbnail", {"source": "/nonexistent/photo.jpg"})
+
+    # A flaky call that fails often: RQ retries it with backoff (5 s, 15 s, 60 s).
+    for seed in range(3):
+        _enqueue(connection, report, "tasks.external.fetch_exchange_rate", {"failure_rate": 0.7, "seed": seed},
+                 retry=Retry(max=3, interval=[5, 15, 60]))
+
+    # A long batch that reports progress through job.meta.
+    _enqueue(connection, report, "tasks.batches.process_batch", {"items": 600, "delay": 0.05})
+
+    # A dependent job: the digest goes out once the report exists.
+    _enqueue(connection, report, "tasks.notifications.send_digest",
+             {"recipients": ["team@example.com"], "subject": "Sales report ready"},
+             depends_on=Dependency(jobs=[report_job.id]))
+
+    # Delayed jobs: in two minutes and in an hour (RQ's own scheduler runs them).
+    low = _queue(connection, "low")
+    for delay in (timedelta(minutes=2), timedelta(hours=1)):
+        job = low.enqueue_at(now + delay, "tasks.maintenance.cleanup_old_files", max_age_hours=48.0, dry_run=True)
+        report.scheduled.append(job.id)
+
+    report.schedules = register_schedules(connection)
+    return report
+
+
+def register_schedules(connection: redis.Redis) -> list[str]:
+    """Register the demo's recurring schedules with rq-scheduler; running it twice changes nothing."""
+    from rq_scheduler import Scheduler
+
+    scheduler = Scheduler(connection=connection)
+    created = []
+    for schedule_id, cron, task_name, kwargs, queue_name in DEMO_SCHEDULES:
+        if scheduler.connection.zscore(scheduler.scheduled_jobs_key, schedule_id) is not None:
+            continue
+        scheduler.cron(cron, func=task_name, kwargs=kwargs, id=schedule_id, queue_name=queue_name,
+                       repeat=None, result_ttl=600, description=f"demo schedule: {task_name}")
+        created.append(schedule_id)
+    return created

@@ -1,0 +1,46 @@
+"""Error pages: every failure answers with a clear page (or JSON for the API), never a traceback."""
+
+from __future__ import annotations
+
+from flask import current_app, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from dashboard.rqlayer.connection import UNREACHABLE_ERRORS, describe
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
+
+
+def _redis_unreachable(error):
+    url = describe(current_app.extensions["redis_url"])
+    current_app.logger.warning("Redis unreachable at %s: %s", url, error)
+    message = f"Redis is unreachable at {url}"
+    if wants_json():
+        return jsonify(error="redis_unreachable", message=message), 503
+    template = "partials/redis_down.html" if request.headers.get("HX-Request") else "pages/redis_down.html"
+    response = current_app.make_response((render_template(template, redis_url=url, error=str(error)), 503))
+    response.headers["Retry-After"] = "2"
+    return response
+
+
+def _http_error(error: HTTPException):
+    if wants_json():
+        return jsonify(error=error.name.lower().replace(" ", "_"), message=error.description), error.code
+    if request.headers.get("HX-Request"):
+        return render_template("partials/flash_error.html", message=error.description), error.code
+    return render_template("pages/error.html", error=error), error.code
+
+
+def _unexpected(error):
+    current_app.logger.exception("unhandled error on %s %s", request.method, request.path)
+    if wants_json():
+        return jsonify(error="internal_error", message="The console hit an unexpected error; it was logged."), 500
+    return render_template("pages/error.html", error=None), 500
+
+
+def init_app(app) -> None:
+    for exc in UNREACHABLE_ERRORS:
+        app.register_error_handler(exc, _redis_unreachable)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected)

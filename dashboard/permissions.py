@@ -1,0 +1,31 @@
+"""Named permissions and the roles that hold them.
+
+Features declare the permission they need (`@requires("jobs.retry")`), never a role: adding a role
+or moving a permission is one edit here.
+"""
+
+from __future__ import annotations
+
+VIEW = "console.view"
+VIEW_JOB_VALUES = "jobs.view_values"
+JOBS_ACT = "jobs.act"
+JOBS_ENQUEUE = "jobs.enqueue"
+QUEUES_EMPTY = "queues.empty"
+WORKERS_CONTROL = "workers.control"
+SCHEDULES_MANAGE = "schedules.manage"
+USERS_MANAGE = "users.manage"
+AUDIT_VIEW = "audit.view"
+
+_VIEWER = frozenset({VIEW, VIEW_JOB_VALUES})
+_OPERATOR = _VIEWER | {JOBS_ACT, JOBS_ENQUEUE, SCHEDULES_MANAGE}
+_ADMIN = _OPERATOR | {QUEUES_EMPTY, WORKERS_CONTROL, USERS_MANAGE, AUDIT_VIEW}
+
+ROLES: dict[str, frozenset[str]] = {"viewer": _VIEWER, "operator": _OPERATOR, "admin": _ADMIN}
+
+
+def permissions_for(role: str, hide_values_from_viewers: bool = False) -> frozenset[str]:
+    """The permissions of `role`; viewers lose sight of argument/result values when configured."""
+    perms = ROLES.get(role, frozenset())
+    if role == "viewer" and hide_values_from_viewers:
+        perms = perms - {VIEW_JOB_VALUES}
+    return perms

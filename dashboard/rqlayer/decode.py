@@ -1,0 +1,57 @@
+"""Tolerant decoding of the text fields RQ writes into Redis hashes.
+
+Every field may be missing, empty or written by another RQ version; none of these helpers raises.
+Nothing here deserializes job payloads (see payloads.py for that).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+_TIME_FORMATS = ("%Y-%m-%dT%H:%M:%S.%fZ", "%Y-%m-%dT%H:%M:%SZ")
+
+
+def text(value: bytes | str | None, default: str = "") -> str:
+    """Bytes from Redis as text; undecodable bytes become U+FFFD instead of an error."""
+    if value is None:
+        return default
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return str(value)
+
+
+def timestamp(value: bytes | str | None) -> datetime | None:
+    """An RQ ISO-Z timestamp as an aware UTC datetime, or None when absent or malformed."""
+    raw = text(value).strip()
+    if not raw:
+        return None
+    for fmt in _TIME_FORMATS:
+        try:
+            return datetime.strptime(raw, fmt).replace(tzinfo=UTC)
+        except ValueError:
+            continue
+    try:
+        parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def integer(value: bytes | str | None, default: int | None = None) -> int | None:
+    try:
+        return int(float(text(value)))
+    except (TypeError, ValueError, OverflowError):
+        return default
+
+
+def number(value: bytes | str | None, default: float | None = None) -> float | None:
+    try:
+        return float(text(value))
+    except (TypeError, ValueError):
+        return default
+
+
+def csv_names(value: bytes | str | None) -> tuple[str, ...]:
+    return tuple(part for part in text(value).split(",") if part)

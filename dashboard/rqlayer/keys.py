@@ -1,0 +1,113 @@
+"""Every Redis key name the console reads or writes, built from RQ's own key prefix.
+
+RQ 3 reads `RQ_KEY_PREFIX` from the environment at import time (for Redis Cluster hash tags such as
+`{rq}`); taking it from `rq.defaults` keeps the console on the same keys as the workers. No other
+module spells a key.
+"""
+
+from __future__ import annotations
+
+from rq.defaults import RQ_KEY_PREFIX
+
+PREFIX = RQ_KEY_PREFIX
+
+# Registry names as RQ spells them in its key templates (`rq:wip:<q>` is the started registry).
+REGISTRY_SEGMENTS = {
+    "started": "wip",
+    "finished": "finished",
+    "failed": "failed",
+    "deferred": "deferred",
+    "scheduled": "scheduled",
+    "canceled": "canceled",
+    "ready_to_enqueue": "ready",
+}
+
+
+def queues() -> str:
+    return f"{PREFIX}:queues"
+
+
+def queue(name: str) -> str:
+    return f"{PREFIX}:queue:{name}"
+
+
+def queue_prefix() -> str:
+    return f"{PREFIX}:queue:"
+
+
+def queue_name_from_key(key: str) -> str:
+    return key[len(queue_prefix()):] if key.startswith(queue_prefix()) else key
+
+
+def registry(state: str, queue_name: str) -> str:
+    return f"{PREFIX}:{REGISTRY_SEGMENTS[state]}:{queue_name}"
+
+
+def job(job_id: str) -> str:
+    return f"{PREFIX}:job:{job_id}"
+
+
+def job_dependents(job_id: str) -> str:
+    return f"{PREFIX}:job:{job_id}:dependents"
+
+
+def job_dependencies(job_id: str) -> str:
+    # Two colons: RQ's Job.dependencies_key really is spelled this way.
+    return f"{PREFIX}:job::{job_id}:dependencies"
+
+
+def results(job_id: str) -> str:
+    return f"{PREFIX}:results:{job_id}"
+
+
+def workers() -> str:
+    return f"{PREFIX}:workers"
+
+
+def workers_of_queue(queue_name: str) -> str:
+    return f"{PREFIX}:workers:{queue_name}"
+
+
+def worker_prefix() -> str:
+    return f"{PREFIX}:worker:"
+
+
+def worker(name: str) -> str:
+    return f"{PREFIX}:worker:{name}"
+
+
+def worker_name_from_key(key: str) -> str:
+    return key[len(worker_prefix()):] if key.startswith(worker_prefix()) else key
+
+
+def worker_executions(name: str) -> str:
+    return f"{PREFIX}:worker:{name}:executions"
+
+
+def suspended() -> str:
+    return f"{PREFIX}:suspended"
+
+
+def builtin_scheduler_lock(queue_name: str) -> str:
+    return f"{PREFIX}:scheduler-lock:{queue_name}"
+
+
+def rate_limit_keys() -> str:
+    return f"{PREFIX}:rl-keys"
+
+
+def rate_limit_config(limit_key: str) -> str:
+    return f"{PREFIX}:rl:{limit_key}"
+
+
+def rate_limit_allowed(limit_key: str) -> str:
+    return f"{PREFIX}:rl:{limit_key}:allowed"
+
+
+def rate_limited(limit_key: str) -> str:
+    return f"{PREFIX}:rl:{limit_key}:rate_limited"
+
+
+# rq-scheduler hard-codes its keys: it does not follow RQ_KEY_PREFIX (checked in 0.14.0).
+RQ_SCHEDULER_JOBS = "rq:scheduler:scheduled_jobs"
+RQ_SCHEDULER_LOCK = "rq:scheduler_lock"

@@ -1,0 +1,227 @@
+"""The overview read model: every queue's counts per state, workers, suspension, Redis health.
+
+Cost per call, whatever the number of jobs: three pipelined round trips — (1) the sets of queues,
+workers and limit keys plus server info, (2) LLEN/ZCARD for every queue and state, worker hashes and
+executions, (3) the enqueue time of each queue's oldest job. Nothing here is O(jobs), and nothing
+triggers RQ's cleanup-on-read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import redis
+import rq
+from rq.defaults import DEFAULT_JOB_MONITORING_INTERVAL, DEFAULT_WORKER_TTL
+
+from dashboard.rqlayer import keys
+from dashboard.rqlayer.decode import csv_names, integer, number, text, timestamp
+
+# States in the order pages show them. "queued" is the queue list; the rest are RQ's registries.
+STATES = ("queued", "started", "deferred", "scheduled", "finished", "failed", "canceled", "ready_to_enqueue")
+REGISTRY_STATES = STATES[1:]
+PRIORITY_ORDER = ("high", "default", "low")
+
+# A worker refreshes its heartbeat every job_monitoring_interval while busy (key TTL +60 s) and
+# about every worker_ttl - 15 s while idle (key TTL worker_ttl + 60 s). Past these it is stale.
+BUSY_STALE_AFTER = DEFAULT_JOB_MONITORING_INTERVAL + 60
+IDLE_STALE_AFTER = DEFAULT_WORKER_TTL + 60
+
+
+@dataclass(frozen=True)
+class QueueSummary:
+    name: str
+    counts: dict[str, int]
+    oldest_enqueued_at: datetime | None
+    latency_seconds: float | None
+    listening_workers: int
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def unattended(self) -> bool:
+        """Jobs are waiting but no worker listens on this queue: nothing will run them."""
+        return self.counts["queued"] > 0 and self.listening_workers == 0
+
+
+@dataclass(frozen=True)
+class WorkerSummary:
+    name: str
+    hostname: str
+    pid: int | None
+    state: str
+    queues: tuple[str, ...]
+    current_job_ids: tuple[str, ...]
+    last_heartbeat: datetime | None
+    heartbeat_age_seconds: float | None
+    birth: datetime | None
+    successful_jobs: int
+    failed_jobs: int
+    total_working_seconds: float
+    version: str
+    python_version: str
+    stale: bool
+    gone: bool
+
+
+@dataclass(frozen=True)
+class RateLimitSummary:
+    key: str
+    concurrency: int | None
+    allowed: int
+    held_back: int
+
+
+@dataclass(frozen=True)
+class RedisServer:
+    version: str
+    used_memory_human: str
+    connected_clients: int | None
+    uptime_seconds: int | None
+
+
+@dataclass(frozen=True)
+class Overview:
+    queues: list[QueueSummary]
+    workers: list[WorkerSummary]
+    rate_limits: list[RateLimitSummary]
+    suspended: bool
+    server: RedisServer
+    read_at: datetime
+    totals: dict[str, int] = field(default_factory=dict)
+    rq_version: str = rq.__version__
+
+    @property
+    def is_empty(self) -> bool:
+        """Nothing to show yet: no queue was ever used and no worker runs."""
+        return not self.queues and not self.workers
+
+    @property
+    def stale_workers(self) -> list[WorkerSummary]:
+        return [w for w in self.workers if w.stale or w.gone]
+
+    @property
+    def unattended_queues(self) -> list[QueueSummary]:
+        return [q for q in self.queues if q.unattended]
+
+    @property
+    def held_back_jobs(self) -> int:
+        return sum(r.held_back for r in self.rate_limits)
+
+
+def _queue_order(name: str) -> tuple[int, str]:
+    return (PRIORITY_ORDER.index(name) if name in PRIORITY_ORDER else len(PRIORITY_ORDER), name)
+
+
+def read_overview(connection: redis.Redis, now: datetime | None = None) -> Overview:
+    """Everything the overview page shows, read in three pipelined round trips."""
+    now = now or datetime.now(UTC)
+
+    pipe = connection.pipeline(transaction=False)
+    pipe.smembers(keys.queues())
+    pipe.smembers(keys.workers())
+    pipe.exists(keys.suspended())
+    pipe.smembers(keys.rate_limit_keys())
+    pipe.info("server")
+    pipe.info("memory")
+    pipe.info("clients")
+    queue_keys, worker_keys, suspended, limit_keys, server, memory, clients = pipe.execute()
+
+    queue_names = sorted((keys.queue_name_from_key(text(k)) for k in queue_keys), key=_queue_order)
+    worker_names = sorted(keys.worker_name_from_key(text(k)) for k in worker_keys)
+    limit_names = sorted(text(k) for k in limit_keys)
+
+    pipe = connection.pipeline(transaction=False)
+    for name in queue_names:
+        pipe.llen(keys.queue(name))
+        for state in REGISTRY_STATES:
+            pipe.zcard(keys.registry(state, name))
+        pipe.lindex(keys.queue(name), 0)
+    for name in worker_names:
+        pipe.hgetall(keys.worker(name))
+        pipe.smembers(keys.worker_executions(name))
+    for key in limit_names:
+        pipe.hget(keys.rate_limit_config(key), "concurrency")
+        pipe.zcard(keys.rate_limit_allowed(key))
+        pipe.zcard(keys.rate_limited(key))
+    replies = iter(pipe.execute())
+
+    raw_queues = []
+    for name in queue_names:
+        counts = {state: int(next(replies)) for state in STATES}
+        raw_queues.append((name, counts, next(replies)))
+    workers = [_worker(name, next(replies), next(replies), now) for name in worker_names]
+    rate_limits = [
+        RateLimitSummary(key, integer(next(replies)), int(next(replies)), int(next(replies)))
+        for key in limit_names
+    ]
+
+    heads = [(name, text(head)) for name, _, head in raw_queues if head]
+    enqueued = {}
+    if heads:
+        pipe = connection.pipeline(transaction=False)
+        for _, job_id in heads:
+            pipe.hget(keys.job(job_id), "enqueued_at")
+        enqueued = {name: timestamp(value) for (name, _), value in zip(heads, pipe.execute(), strict=True)}
+
+    listening = {}
+    for worker in workers:
+        if not worker.gone:
+            for queue_name in worker.queues:
+                listening[queue_name] = listening.get(queue_name, 0) + 1
+
+    queues = []
+    for name, counts, _ in raw_queues:
+        oldest = enqueued.get(name)
+        latency = max(0.0, (now - oldest).total_seconds()) if oldest else None
+        queues.append(QueueSummary(name, counts, oldest, latency, listening.get(name, 0)))
+
+    totals = {state: sum(q.counts[state] for q in queues) for state in STATES}
+    return Overview(
+        queues=queues,
+        workers=workers,
+        rate_limits=rate_limits,
+        suspended=bool(suspended),
+        server=RedisServer(
+            version=str(server.get("redis_version", "?")),
+            used_memory_human=str(memory.get("used_memory_human", "?")),
+            connected_clients=integer(clients.get("connected_clients")),
+            uptime_seconds=integer(server.get("uptime_in_seconds")),
+        ),
+        read_at=now,
+        totals=totals,
+    )
+
+
+def _worker(name: str, data: dict, executions: set, now: datetime) -> WorkerSummary:
+    fields = {text(k): v for k, v in data.items()}
+    heartbeat = timestamp(fields.get("last_heartbeat"))
+    age = (now - heartbeat).total_seconds() if heartbeat else None
+    state = text(fields.get("state"), "unknown")
+    # RQ 3 lists running executions in a set; RQ 2.x workers wrote a current_job field instead.
+    running = sorted({text(e).split(":")[0] for e in executions})
+    if not running and fields.get("current_job"):
+        running = [text(fields["current_job"])]
+    gone = not fields or "death" in fields
+    stale_after = BUSY_STALE_AFTER if state == "busy" else IDLE_STALE_AFTER
+    return WorkerSummary(
+        name=name,
+        hostname=text(fields.get("hostname")),
+        pid=integer(fields.get("pid")),
+        state="gone" if gone else state,
+        queues=csv_names(fields.get("queues")),
+        current_job_ids=tuple(running),
+        last_heartbeat=heartbeat,
+        heartbeat_age_seconds=age,
+        birth=timestamp(fields.get("birth")),
+        successful_jobs=integer(fields.get("successful_job_count"), 0),
+        failed_jobs=integer(fields.get("failed_job_count"), 0),
+        total_working_seconds=number(fields.get("total_working_time"), 0.0),
+        version=text(fields.get("version")),
+        python_version=text(fields.get("python_version")),
+        stale=gone or age is None or age > stale_after,
+        gone=gone,
+    )

@@ -1,0 +1,154 @@
+"""Every setting of the console, read from the environment once, validated, with safe defaults.
+
+Flask-free on purpose: the `make run` supervisor validates the same settings before it starts
+anything, so a bad value is reported once, in one line, naming the variable.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+class SettingsError(ValueError):
+    """A setting has a value the console cannot use; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    redis_url: str
+    database_url: str
+    secret_key: str
+    data_dir: Path
+    poll_seconds: float
+    redis_timeout: float
+    session_idle_minutes: int
+    trust_proxy_user_header: str
+    trusted_proxies: tuple[str, ...]
+    hide_job_values_from_viewers: bool
+    unsafe_unpickle: bool
+    login_max_failures: int
+    login_lockout_seconds: int
+
+
+def _data_dir(env) -> Path:
+    raw = env.get("CONSOLE_DATA_DIR", "")
+    return Path(raw).resolve() if raw else PROJECT_ROOT / "var"
+
+
+def validate_redis_url(url: str, name: str = "REDIS_URL") -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss", "unix"):
+        raise SettingsError(f"{name}: expected redis://, rediss:// or unix://, got {mask_url(url)!r}")
+    if parts.scheme != "unix":
+        if not parts.hostname:
+            raise SettingsError(f"{name}: no host in {mask_url(url)!r}")
+        try:
+            _ = parts.port
+        except ValueError:
+            raise SettingsError(f"{name}: bad port in {mask_url(url)!r}") from None
+        db = parts.path.lstrip("/")
+        if db and not db.isdigit():
+            raise SettingsError(f"{name}: the database must be a number, got {db!r}")
+    elif not parts.path:
+        raise SettingsError(f"{name}: no socket path in {url!r}")
+    return url
+
+
+def validate_database_url(url: str, name: str = "DATABASE_URL") -> str:
+    # Imported here so that reading the environment never needs SQLAlchemy's import cost.
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise SettingsError(f"{name}: not a database URL: {mask_url(url)!r}") from None
+    backend = parsed.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        raise SettingsError(f"{name}: only sqlite:// and postgresql:// are supported, got {backend!r}")
+    if backend == "postgresql" and parsed.drivername == "postgresql":
+        # psycopg 3 is what requirements.txt installs; plain postgresql:// would ask for psycopg2.
+        url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    return url
+
+
+def mask_url(url: str) -> str:
+    """The URL with its password replaced by ****, safe to print and to show in pages."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    user = parts.username or ""
+    return url.replace(netloc[0] + "@", f"{user}:****@", 1)
+
+
+def _number(env, name: str, default: float, low: float, high: float, kind=float):
+    raw = env.get(name)
+    if raw in (None, ""):
+        return kind(default)
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise SettingsError(f"{name}: expected a number, got {raw!r}") from None
+    if not low <= value <= high:
+        raise SettingsError(f"{name}: must be between {low} and {high}, got {raw!r}")
+    return value
+
+
+def _flag(env, name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name}: expected true or false, got {raw!r}")
+
+
+def _secret_key(env, data_dir: Path) -> str:
+    if env.get("SECRET_KEY"):
+        if len(env["SECRET_KEY"]) < 16:
+            raise SettingsError("SECRET_KEY: must be at least 16 characters")
+        return env["SECRET_KEY"]
+    # Several gunicorn workers must sign sessions with the same key: keep one in the data dir.
+    path = data_dir / "secret_key"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()
+
+
+def load_settings(env=None) -> Settings:
+    """Read and validate every setting; raises SettingsError naming the first bad variable."""
+    env = os.environ if env is None else env
+    data_dir = _data_dir(env)
+    database_url = env.get("DATABASE_URL") or f"sqlite:///{data_dir / 'console.db'}"
+    proxies = tuple(p.strip() for p in env.get("TRUSTED_PROXIES", "").split(",") if p.strip())
+    header = env.get("TRUST_PROXY_USER_HEADER", "").strip()
+    if header and not proxies:
+        raise SettingsError("TRUST_PROXY_USER_HEADER: set TRUSTED_PROXIES to the proxy addresses too")
+    return Settings(
+        redis_url=validate_redis_url(env.get("REDIS_URL") or DEFAULT_REDIS_URL),
+        database_url=validate_database_url(database_url),
+        secret_key=_secret_key(env, data_dir),
+        data_dir=data_dir,
+        poll_seconds=_number(env, "POLL_SECONDS", 2, 0.5, 60),
+        redis_timeout=_number(env, "REDIS_TIMEOUT", 2, 0.1, 30),
+        session_idle_minutes=_number(env, "SESSION_IDLE_MINUTES", 60, 1, 10080, int),
+        trust_proxy_user_header=header,
+        trusted_proxies=proxies,
+        hide_job_values_from_viewers=_flag(env, "HIDE_JOB_VALUES_FROM_VIEWERS", False),
+        unsafe_unpickle=_flag(env, "UNSAFE_UNPICKLE", False),
+        login_max_failures=_number(env, "LOGIN_MAX_FAILURES", 5, 1, 1000, int),
+        login_lockout_seconds=_number(env, "LOGIN_LOCKOUT_SECONDS", 300, 1, 86400, int),
+    )

@@ -1,0 +1,28 @@
+"""A health check for load balancers and `make run`: Redis and the database, no login needed."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify
+from sqlalchemy import text
+
+from dashboard.extensions import db, get_redis
+from dashboard.rqlayer.connection import describe, ping
+
+bp = Blueprint("health", __name__)
+
+
+@bp.get("/healthz")
+def healthz():
+    redis_ok = ping(get_redis())
+    try:
+        db.session.execute(text("SELECT 1"))
+        db_ok = True
+    except Exception:  # any driver error means "not healthy"; the detail goes to the log
+        current_app.logger.exception("database health check failed")
+        db_ok = False
+    body = {
+        "redis": "ok" if redis_ok else "unreachable",
+        "redis_url": describe(current_app.extensions["redis_url"]),
+        "database": "ok" if db_ok else "unreachable",
+    }
+    return jsonify(body), 200 if redis_ok and db_ok else 503

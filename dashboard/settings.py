@@ -121,7 +121,6 @@ def _secret_key(env, data_dir: Path) -> str:
     # Several gunicorn workers must sign sessions with the same key: keep one in the data dir.
     path = data_dir / "secret_key"
     if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(secrets.token_urlsafe(48))
@@ -132,6 +131,10 @@ def load_settings(env=None) -> Settings:
     """Read and validate every setting; raises SettingsError naming the first bad variable."""
     env = os.environ if env is None else env
     data_dir = _data_dir(env)
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise SettingsError(f"CONSOLE_DATA_DIR: cannot create {data_dir}: {error.strerror}") from None
     database_url = env.get("DATABASE_URL") or f"sqlite:///{data_dir / 'console.db'}"
     proxies = tuple(p.strip() for p in env.get("TRUSTED_PROXIES", "").split(",") if p.strip())
     header = env.get("TRUST_PROXY_USER_HEADER", "").strip()

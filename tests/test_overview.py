@@ -5,15 +5,15 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from rq import Queue
 from rq.rate_limit import RateLimit
 
 from dashboard.rqlayer import keys
 from dashboard.rqlayer.overview import STATES, read_overview
-from tests.fixtures import plant_every_state
 from tests.conftest import PrivateRedis, free_port
+from tests.fixtures import plant_every_state
 from tests.helpers import PROJECT_ROOT, build_app, make_env, wait_until
 
 
@@ -38,7 +38,7 @@ def test_latency_is_age_of_oldest_queued_job(conn):
     queue = Queue("low", connection=conn)
     job = queue.enqueue("tests.jobfuncs.add", 1, 2)
     queue.enqueue("tests.jobfuncs.add", 3, 4)
-    enqueued_at = job.enqueued_at.replace(tzinfo=timezone.utc)
+    enqueued_at = job.enqueued_at.replace(tzinfo=UTC)
 
     overview = read_overview(conn, now=enqueued_at + timedelta(seconds=90))
 
@@ -121,7 +121,7 @@ def test_running_worker_and_its_current_job(conn, redis_url):
 
 def test_rq2_worker_data_and_stale_heartbeats(conn):
     """A worker hash as RQ 2.x wrote it (current_job field) and one whose heartbeat stopped."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     fmt = "%Y-%m-%dT%H:%M:%S.%fZ"
     conn.sadd(keys.workers(), keys.worker("old-style"), keys.worker("silent"), keys.worker("vanished"))
     conn.hset(keys.worker("old-style"), mapping={

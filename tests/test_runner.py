@@ -1,0 +1,115 @@
+"""`make run`'s supervisor: it starts the Procfile, serves the console, and Ctrl-C leaves nothing."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+import pytest
+import redis
+
+from dashboard.runner import Supervisor, parse_procfile
+from dashboard.settings import SettingsError
+from tests.conftest import free_port
+from tests.helpers import PROJECT_ROOT, wait_until
+
+
+def test_procfile_lists_release_web_worker_scheduler():
+    names = [name for name, _ in parse_procfile(PROJECT_ROOT / "Procfile")]
+    assert names == ["release", "web", "worker", "scheduler"]
+
+
+def test_bad_procfile_line_is_named(tmp_path):
+    procfile = tmp_path / "Procfile"
+    procfile.write_text("web: gunicorn app:app\nnonsense\n")
+    with pytest.raises(SettingsError, match="line 2"):
+        parse_procfile(procfile)
+
+
+def test_stop_all_kills_a_process_that_ignores_sigterm():
+    supervisor = Supervisor()
+    stubborn = supervisor.spawn("stubborn", "sh -c 'trap \"\" TERM INT; sleep 300 & wait'", dict(os.environ), quiet=True)
+    polite = supervisor.spawn("polite", "sleep 300", dict(os.environ), quiet=True)
+    time.sleep(0.3)
+    started = time.monotonic()
+    supervisor.stop_all()
+    assert time.monotonic() - started < 8
+    assert stubborn.poll() is not None and polite.poll() is not None
+    assert _live_members(stubborn.pid) == [], "the whole group, grandchild included, is gone"
+
+
+def _live_members(pgid: int) -> list[str]:
+    # Zombies waiting for init to reap them are dead: only running members count.
+    out = subprocess.run(["ps", "-eo", "pgid=,stat=,args="], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if line.split()[0] == str(pgid) and not line.split()[1].startswith("Z")]
+
+
+class RunnerProcess:
+    def __init__(self, env: dict) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "dashboard.runner"], cwd=PROJECT_ROOT, env=env,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        )
+        self.lines: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self.lines.append(line)
+
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def line_with(self, marker: str) -> str | None:
+        return next((line for line in list(self.lines) if marker in line), None)
+
+
+def _pids_of_group(pgid_holder_cmd: str) -> list[str]:
+    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if pgid_holder_cmd in line and "ps -eo" not in line]
+
+
+@pytest.mark.parametrize("mode", ["redis_url", "embedded"])
+def test_run_serves_console_with_worker_and_ctrl_c_stops_everything(mode, tmp_path, private_redis):
+    port = free_port()
+    data_dir = tmp_path / "var"
+    env = dict(os.environ, PORT=str(port), CONSOLE_DATA_DIR=str(data_dir), SECRET_KEY="runner-test-secret-key")
+    env.pop("DATABASE_URL", None)
+    if mode == "redis_url":
+        redis.Redis.from_url(private_redis.url).flushall()
+        env["REDIS_URL"] = private_redis.url
+    else:
+        env.pop("REDIS_URL", None)
+        env["EMBEDDED_REDIS"] = "1"
+    runner = RunnerProcess(env)
+    try:
+        console_line = wait_until(lambda: runner.line_with("Console:") or runner.proc.poll() is not None,
+                                  timeout=60, message="the console URL")
+        assert runner.proc.poll() is None, runner.output()
+        assert f"http://127.0.0.1:{port}/" in console_line
+        redis_line = runner.line_with("Redis:")
+        url = redis_line.split("Redis:")[1].split()[0]
+        if mode == "embedded":
+            assert "embedded" in redis_line and url != private_redis.url
+            assert (data_dir / "redis").is_dir()
+        assert "Database: sqlite:///" in runner.output()
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
+            assert response.status == 200
+        client = redis.Redis.from_url(url)
+        wait_until(lambda: client.scard("rq:workers") >= 1, timeout=20, message="a registered worker")
+    finally:
+        os.killpg(runner.proc.pid, signal.SIGINT)
+        runner.proc.wait(timeout=20)
+    assert "stopped" in runner.output()
+    wait_until(lambda: not _pids_of_group(str(data_dir)) and not _leftovers(port), timeout=5,
+               message="no process left after Ctrl-C")
+
+
+def _leftovers(port: int) -> list[str]:
+    out = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if f":{port} " in line and "gunicorn" in line]

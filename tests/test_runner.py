@@ -33,7 +33,8 @@ def test_bad_procfile_line_is_named(tmp_path):
 
 def test_stop_all_kills_a_process_that_ignores_sigterm():
     supervisor = Supervisor()
-    stubborn = supervisor.spawn("stubborn", "sh -c 'trap \"\" TERM INT; sleep 300 & wait'", dict(os.environ), quiet=True)
+    ignores_term = "sh -c 'trap \"\" TERM INT; sleep 300 & wait'"
+    stubborn = supervisor.spawn("stubborn", ignores_term, dict(os.environ), quiet=True)
     polite = supervisor.spawn("polite", "sleep 300", dict(os.environ), quiet=True)
     time.sleep(0.3)
     started = time.monotonic()

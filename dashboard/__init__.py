@@ -34,13 +34,14 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     )
     app.config.update(overrides)
 
-    from dashboard import cli, errors, models, security  # noqa: F401  (models: tables known to migrations)
+    from dashboard import auth, cli, errors, models, security  # noqa: F401  (models: tables known to migrations)
     from dashboard.extensions import csrf, db, htmx, migrate, redis_connections
     from dashboard.web import register_blueprints
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
     htmx.init_app(app)
+    auth.init_app(app)  # before CSRF: anonymous requests go to the login page first
     csrf.init_app(app)
     redis_connections.init_app(app, settings.redis_url, settings.redis_timeout)
     security.init_app(app)

@@ -1,12 +1,150 @@
-"""Flask CLI commands: `flask --app app demo`, and (with accounts) users and tokens."""
+"""Flask CLI commands: `flask --app app demo | users … | tokens …`."""
 
 from __future__ import annotations
 
+import os
+import sys
+
 import click
 from flask import current_app
+from flask.cli import AppGroup
 
+from dashboard import accounts
 from dashboard.extensions import get_redis
+from dashboard.models import ValidationError
+from dashboard.permissions import ROLES
 from dashboard.rqlayer.connection import describe
+
+users = AppGroup("users", help="Console accounts.")
+tokens = AppGroup("tokens", help="API tokens for /api/v1/.")
+ROLE = click.Choice(list(ROLES))
+
+
+def _fail(error: Exception):
+    raise click.ClickException(str(error))
+
+
+def _read_password(prompt: str = "Password") -> str:
+    # Scripts pipe the password on stdin; people type it twice at a hidden prompt.
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\n")
+    return click.prompt(prompt, hide_input=True, confirmation_prompt=True)
+
+
+@users.command("create")
+@click.argument("name")
+@click.option("--role", type=ROLE, default="viewer", show_default=True)
+def users_create(name, role):
+    """Create a user; the password is read from stdin (or a hidden prompt)."""
+    try:
+        accounts.create_user(name, _read_password(), role)
+    except ValidationError as error:
+        _fail(error)
+    click.echo(f"created user {name} with role {role}")
+
+
+@users.command("ensure-admin")
+def users_ensure_admin():
+    """With no user yet, create `admin` (password from ADMIN_PASSWORD, else random, printed once)."""
+    try:
+        created = accounts.ensure_admin(os.environ.get("ADMIN_PASSWORD") or None)
+    except ValidationError as error:
+        _fail(f"ADMIN_PASSWORD: {error}")
+    if created is None:
+        return
+    _, password = created
+    shown = "(from ADMIN_PASSWORD)" if os.environ.get("ADMIN_PASSWORD") else password
+    click.echo("=" * 64)
+    click.echo("First start: created the console account  admin")
+    click.echo(f"  password: {shown}")
+    click.echo("  It is shown only this once. Change it: flask --app app users set-password admin")
+    click.echo("=" * 64)
+
+
+@users.command("list")
+def users_list():
+    """List users with their role and status."""
+    for user in accounts.list_users():
+        status = "disabled" if user.disabled else "active"
+        last = user.last_login_at.strftime("%Y-%m-%d %H:%M") if user.last_login_at else "never"
+        click.echo(f"{user.username:<24} {user.role:<9} {status:<9} last sign-in: {last}")
+
+
+@users.command("set-role")
+@click.argument("name")
+@click.argument("role", type=ROLE)
+def users_set_role(name, role):
+    """Change a user's role."""
+    try:
+        accounts.set_role(name, role)
+    except ValidationError as error:
+        _fail(error)
+    click.echo(f"{name} is now {role}")
+
+
+@users.command("disable")
+@click.argument("name")
+def users_disable(name):
+    """Disable a user: their sessions end at the next request."""
+    try:
+        accounts.set_disabled(name, True)
+    except ValidationError as error:
+        _fail(error)
+    click.echo(f"{name} is disabled")
+
+
+@users.command("enable")
+@click.argument("name")
+def users_enable(name):
+    """Enable a disabled user again."""
+    try:
+        accounts.set_disabled(name, False)
+    except ValidationError as error:
+        _fail(error)
+    click.echo(f"{name} is enabled")
+
+
+@users.command("set-password")
+@click.argument("name")
+def users_set_password(name):
+    """Set a user's password (stdin or prompt); their other sessions end."""
+    try:
+        accounts.set_password(name, _read_password("New password"))
+    except ValidationError as error:
+        _fail(error)
+    click.echo(f"password of {name} changed")
+
+
+@tokens.command("create")
+@click.argument("name")
+@click.option("--role", type=ROLE, default="viewer", show_default=True)
+def tokens_create(name, role):
+    """Create an API token; it is printed once and stored hashed."""
+    try:
+        _, secret = accounts.create_token(name, role)
+    except ValidationError as error:
+        _fail(error)
+    click.echo(secret)
+    click.echo(f"token {name} ({role}) created; it is shown only this once", err=True)
+
+
+@tokens.command("list")
+def tokens_list():
+    """List API tokens (never their secrets)."""
+    for token in accounts.list_tokens():
+        status = f"revoked {token.revoked_at:%Y-%m-%d %H:%M}" if token.revoked_at else "active"
+        click.echo(f"{token.name:<24} {token.role:<9} {status}")
+
+
+@tokens.command("revoke")
+@click.argument("name")
+def tokens_revoke(name):
+    """Revoke an API token at once."""
+    try:
+        accounts.revoke_token(name)
+    except ValidationError as error:
+        _fail(error)
+    click.echo(f"token {name} revoked")
 
 
 @click.command("demo")
@@ -23,3 +161,5 @@ def demo_command():
 
 def init_app(app) -> None:
     app.cli.add_command(demo_command)
+    app.cli.add_command(users)
+    app.cli.add_command(tokens)

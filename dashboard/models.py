@@ -67,13 +67,6 @@ class User(UserMixin, db.Model):
     def is_active(self) -> bool:
         return not self.disabled
 
-    @property
-    def permissions(self) -> frozenset[str]:
-        return ROLES[self.role]
-
-    def can(self, permission: str) -> bool:
-        return permission in self.permissions
-
     def get_id(self) -> str:
         # The password hash is part of the session id: changing the password ends old sessions.
         return f"{self.id}:{self.password_hash[-12:]}"
@@ -88,7 +81,6 @@ class ApiToken(db.Model):
     role = db.Column(db.String(16), nullable=False)
     created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
     created_by = db.Column(db.String(USERNAME_MAX))
-    last_used_at = db.Column(db.DateTime)
     revoked_at = db.Column(db.DateTime)
 
     PREFIX = "rqc_"
@@ -109,10 +101,6 @@ class ApiToken(db.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
-
-    @property
-    def permissions(self) -> frozenset[str]:
-        return ROLES[self.role]
 
 
 class AuditEvent(db.Model):

@@ -188,8 +188,47 @@ def app(redis_url, sqlite_url, data_dir):
         db.engine.dispose()
 
 
+PASSWORD = "correct-horse-battery"
+ROLE_USERS = {"admin": "alice", "operator": "oscar", "viewer": "vera"}
+
+
 @pytest.fixture
-def client(app):
+def accounts(app):
+    """One user per role, all with PASSWORD."""
+    from dashboard import accounts as service
+
+    with app.app_context():
+        for role, name in ROLE_USERS.items():
+            service.create_user(name, PASSWORD, role, actor="test")
+    return ROLE_USERS
+
+
+@pytest.fixture
+def client_as(app, accounts):
+    """client_as("viewer") -> a test client signed in with that role."""
+
+    def make(role: str):
+        from dashboard.accounts import find_user
+
+        client = app.test_client()
+        with app.app_context():
+            session_id = find_user(accounts[role]).get_id()
+        with client.session_transaction() as session:
+            session["_user_id"] = session_id
+            session["_fresh"] = True
+        return client
+
+    return make
+
+
+@pytest.fixture
+def client(client_as):
+    """A client signed in as an admin."""
+    return client_as("admin")
+
+
+@pytest.fixture
+def anon_client(app):
     return app.test_client()
 
 
@@ -210,7 +249,7 @@ def chromium():
 
 
 @pytest.fixture
-def live_server(app):
+def live_server(app, accounts):
     from tests.browser import LiveServer
 
     server = LiveServer(app)

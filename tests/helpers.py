@@ -63,3 +63,13 @@ def wait_until(predicate, timeout: float = 15, interval: float = 0.05, message: 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {message}")
         time.sleep(interval)
+
+
+def csrf_token(client) -> str:
+    """The CSRF token of the client's session, as the pages embed it for HTMX."""
+    import re
+
+    html = client.get("/").get_data(as_text=True)
+    match = re.search(r'"X-CSRFToken": "([^"]+)"', html) or re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, "no CSRF token on the page"
+    return match.group(1)

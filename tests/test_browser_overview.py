@@ -5,6 +5,8 @@ from __future__ import annotations
 from playwright.sync_api import expect
 from rq import Queue
 
+from tests.browser import sign_in
+from tests.conftest import PASSWORD
 from tests.helpers import run_burst_worker
 
 
@@ -16,7 +18,7 @@ def test_overview_shows_a_queue_and_updates_live(page, live_server, conn, redis_
     queue = Queue("default", connection=conn)
     queue.enqueue("tests.jobfuncs.add", 1, 2)
 
-    page.goto(live_server.url + "/")
+    sign_in(page, live_server.url, "alice", PASSWORD)
     assert _cell(page, "default", "queued").inner_text() == "1"
     assert _cell(page, "default", "finished").inner_text() == "0"
     page.evaluate("window.__notReloaded = true")
@@ -31,7 +33,7 @@ def test_overview_shows_a_queue_and_updates_live(page, live_server, conn, redis_
 
 
 def test_empty_console_then_first_queue_appears(page, live_server, conn):
-    page.goto(live_server.url + "/")
+    sign_in(page, live_server.url, "alice", PASSWORD)
     assert page.locator(".empty-state h2").inner_text() == "No queues yet"
     Queue("high", connection=conn).enqueue("tests.jobfuncs.add", 1, 1)
     page.wait_for_selector('#queues tr[data-queue="high"]', timeout=10_000)

@@ -178,10 +178,22 @@ def test_unattended_queue_and_stale_worker_warnings(client, conn):
     assert "ghost" in html and "died without clean-up" in html
 
 
+def _signed_in_client(app):
+    from dashboard import accounts
+
+    with app.app_context():
+        user = accounts.find_user("admin") or accounts.create_user("admin", "long-enough-pw", "admin")
+        session_id = user.get_id()
+    client = app.test_client()
+    with client.session_transaction() as session:
+        session["_user_id"] = session_id
+    return client
+
+
 def test_redis_down_answers_503_quickly_and_recovers(sqlite_url, data_dir):
     port = free_port()
     secret_url = f"redis://:hunter2secret@127.0.0.1:{port}/0"
-    client = build_app(make_env(secret_url, sqlite_url, data_dir)).test_client()
+    client = _signed_in_client(build_app(make_env(secret_url, sqlite_url, data_dir)))
 
     started = time.monotonic()
     page = client.get("/")
@@ -197,7 +209,7 @@ def test_redis_down_answers_503_quickly_and_recovers(sqlite_url, data_dir):
     assert as_json.status_code == 503 and as_json.json["error"] == "redis_unreachable"
 
     # Redis starts on that port: the same app recovers by itself, with no restart.
-    plain = build_app(make_env(f"redis://127.0.0.1:{port}/0", sqlite_url, data_dir)).test_client()
+    plain = _signed_in_client(build_app(make_env(f"redis://127.0.0.1:{port}/0", sqlite_url, data_dir)))
     assert plain.get("/").status_code == 503
     server = PrivateRedis(port)
     try:

@@ -111,3 +111,8 @@ def rate_limited(limit_key: str) -> str:
 # rq-scheduler hard-codes its keys: it does not follow RQ_KEY_PREFIX (checked in 0.14.0).
 RQ_SCHEDULER_JOBS = "rq:scheduler:scheduled_jobs"
 RQ_SCHEDULER_LOCK = "rq:scheduler_lock"
+
+
+# The console's own keys live under RQ's prefix too, so a Redis Cluster hash tag keeps them together.
+def login_failures(kind: str, subject: str) -> str:
+    return f"{PREFIX}:console:login-failures:{kind}:{subject}"

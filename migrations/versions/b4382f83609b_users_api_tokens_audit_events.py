@@ -1,8 +1,8 @@
 """users, api tokens, audit events
 
-Revision ID: 27165dec4354
+Revision ID: b4382f83609b
 Revises: 
-Create Date: 2026-11-24 04:23:45.894606
+Create Date: 2026-11-24 04:32:27.389176
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '27165dec4354'
+revision = 'b4382f83609b'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -25,7 +25,6 @@ def upgrade():
     sa.Column('role', sa.String(length=16), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('created_by', sa.String(length=64), nullable=True),
-    sa.Column('last_used_at', sa.DateTime(), nullable=True),
     sa.Column('revoked_at', sa.DateTime(), nullable=True),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('name'),

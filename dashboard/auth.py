@@ -1,0 +1,168 @@
+"""Who is asking, and may they: sessions, API tokens, a trusted proxy's header, permissions.
+
+Locked by default: every endpoint needs a signed-in user (or, under /api/, a bearer token) except
+the login page, the health check and static files. Features declare a named permission with
+`@requires(...)`; the server refuses (403) whatever the buttons showed.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from flask import abort, current_app, g, jsonify, redirect, request, session, url_for
+from flask.sessions import SecureCookieSessionInterface
+from flask_login import current_user
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from dashboard import accounts
+from dashboard.extensions import db, login_manager
+from dashboard.models import User
+from dashboard.permissions import permissions_for
+
+PUBLIC_ENDPOINTS = frozenset({"auth.login", "health.healthz", "static"})
+POLL_HEADER = "X-Console-Poll"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated party of one request: a user or an API token."""
+
+    name: str
+    role: str
+    kind: str  # "user" or "token"
+    permissions: frozenset[str]
+
+    @property
+    def audit_name(self) -> str:
+        return self.name if self.kind == "user" else f"token:{self.name}"
+
+
+def current_principal() -> Principal | None:
+    return g.get("principal")
+
+
+def can(permission: str) -> bool:
+    principal = current_principal()
+    return principal is not None and permission in principal.permissions
+
+
+def requires(permission: str):
+    """Refuse the view with 403 unless the principal holds `permission`."""
+
+    def decorator(view):
+        @functools.wraps(view)
+        def wrapper(*args, **kwargs):
+            if not can(permission):
+                abort(403, description=f"Your role may not do this (needs the {permission!r} permission).")
+            return view(*args, **kwargs)
+
+        wrapper.required_permission = permission
+        return wrapper
+
+    return decorator
+
+
+def _principal_for(user: User, kind: str = "user") -> Principal:
+    settings = current_app.config["CONSOLE"]
+    perms = permissions_for(user.role, settings.hide_job_values_from_viewers)
+    return Principal(user.username, user.role, kind, perms)
+
+
+@login_manager.user_loader
+def _load_user(session_id: str) -> User | None:
+    ident, _, fingerprint = session_id.partition(":")
+    if not ident.isdigit():
+        return None
+    user = db.session.get(User, int(ident))
+    if user is None or user.disabled or user.get_id() != session_id:
+        return None
+    return user
+
+
+def _bearer_principal() -> Principal | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, secret = header.partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        return None
+    token = accounts.authenticate_token(secret.strip())
+    if token is None:
+        return None
+    hide = current_app.config["CONSOLE"].hide_job_values_from_viewers
+    return Principal(token.name, token.role, "token", permissions_for(token.role, hide))
+
+
+def _proxy_principal() -> Principal | None:
+    settings = current_app.config["CONSOLE"]
+    # The peer that actually connected, before ProxyFix rewrote remote_addr from X-Forwarded-For.
+    peer = request.environ.get("werkzeug.proxy_fix.orig", {}).get("REMOTE_ADDR", request.remote_addr)
+    if not settings.trust_proxy_user_header or peer not in settings.trusted_proxies:
+        return None
+    name = request.headers.get(settings.trust_proxy_user_header, "").strip()
+    user = accounts.find_user(name) if name else None
+    return _principal_for(user) if user is not None and not user.disabled else None
+
+
+def _gate():
+    if request.path.startswith("/api/"):
+        g.principal = _bearer_principal()
+        if g.principal is None:
+            response = jsonify(error="unauthorized", message="Send an API token: Authorization: Bearer <token>.")
+            response.status_code = 401
+            response.headers["WWW-Authenticate"] = 'Bearer realm="rq-console"'
+            return response
+        return None
+    principal = _proxy_principal()
+    if principal is None and current_user.is_authenticated:
+        principal = _principal_for(current_user)
+        session.permanent = True
+    g.principal = principal
+    if principal is not None or request.endpoint in PUBLIC_ENDPOINTS:
+        return None
+    login_url = url_for("auth.login", next=request.full_path if request.method == "GET" else None)
+    if request.headers.get("HX-Request"):
+        response = current_app.response_class(status=401)
+        response.headers["HX-Redirect"] = login_url
+        return response
+    return redirect(login_url)
+
+
+def safe_next(target: str | None) -> str:
+    """Only a path on this site: never an open redirect to another host."""
+    if not target:
+        return url_for("overview.index")
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return url_for("overview.index")
+    return target.rstrip("?")
+
+
+class _SessionInterface(SecureCookieSessionInterface):
+    """Secure cookies whenever the request came over HTTPS; polling does not extend the session."""
+
+    def get_cookie_secure(self, app) -> bool:
+        return bool(app.config["SESSION_COOKIE_SECURE"]) or request.is_secure
+
+    def should_set_cookie(self, app, session) -> bool:
+        if request.headers.get(POLL_HEADER):
+            return session.modified
+        return super().should_set_cookie(app, session)
+
+
+def _template_helpers():
+    return {"can": can, "principal": current_principal()}
+
+
+def init_app(app) -> None:
+    """Bind sign-in, the gate and the template helpers; call before CSRF so anonymous requests are
+    sent to the login page first."""
+    settings = app.config["CONSOLE"]
+    if settings.trusted_proxies:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
+    app.session_interface = _SessionInterface()
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.session_protection = "basic"
+    app.before_request(_gate)
+    app.context_processor(_template_helpers)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from flask import render_template, request
 
 
-def page_or_partial(page: str, partial: str, **context) -> str:
-    """Render `partial` for an HTMX request (not a boosted navigation), else the full `page`,
+def page_or_partial(page_template: str, partial_template: str, /, **context) -> str:
+    """Render the partial for an HTMX request (not a boosted navigation), else the full page,
     which includes the same partial."""
     if request.htmx and not request.htmx.boosted:
-        return render_template(partial, **context)
-    return render_template(page, **context)
+        return render_template(partial_template, **context)
+    return render_template(page_template, **context)

@@ -32,3 +32,25 @@
     document.querySelectorAll("[data-reload-when-healthy]").forEach(watchHealth);
   });
 })();
+
+// Copy buttons: <button class="copy" data-copy="#id">. Clipboard API where the page is secure,
+// else select the text so the operator can press Ctrl-C.
+document.addEventListener("click", function (event) {
+  var button = event.target.closest && event.target.closest("button.copy");
+  if (!button) return;
+  var source = document.querySelector(button.getAttribute("data-copy"));
+  if (!source) return;
+  var text = source.textContent;
+  var done = function () { var label = button.textContent; button.textContent = "Copied"; setTimeout(function () { button.textContent = label; }, 1200); };
+  if (navigator.clipboard && window.isSecureContext) {
+    navigator.clipboard.writeText(text).then(done, function () {});
+  } else {
+    source.hidden = false;
+    var range = document.createRange();
+    range.selectNodeContents(source);
+    var selection = window.getSelection();
+    selection.removeAllRanges();
+    selection.addRange(range);
+    button.textContent = "Press Ctrl-C";
+  }
+});

@@ -1,0 +1,485 @@
+"""Job read models: list rows, pages of a queue state at any depth, and the full job detail.
+
+A page of P jobs costs O(P): LRANGE/ZRANGE for the ids, then one pipelined round trip that reads
+the P job hashes (and, for failures, the newest entry of each results stream). Nothing unpickles
+outside payloads.py's restricted reader, and nothing writes.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import redis
+
+from dashboard.rqlayer import keys
+from dashboard.rqlayer.decode import integer, text, timestamp
+from dashboard.rqlayer.overview import STATES
+from dashboard.rqlayer.payloads import (
+    JobCall,
+    Shown,
+    decode,
+    decode_b64_exc_string,
+    decode_b64_value,
+    decode_exc_info,
+    decode_job_data,
+)
+
+PAGE_SIZES = (25, 50, 100, 500)
+PREVIEW_CHARS = 160
+# Job ids RQ accepts today are [A-Za-z0-9_-]; older ones were UUIDs. Anything else is no job of ours.
+JOB_ID_RE = re.compile(r"^[A-Za-z0-9_.:\-]{1,200}$")
+QUEUE_NAME_RE = re.compile(r"^[^\s]{1,200}$")
+RESULT_TYPES = {b"1": "finished", b"2": "failed", b"3": "stopped", b"4": "retried", b"5": "max retries exceeded"}
+LIVE_STATUSES = frozenset({"queued", "started", "deferred", "scheduled", "ready_to_enqueue", "rate_limited",
+                           "created"})
+
+
+def valid_job_id(job_id: str) -> bool:
+    return bool(job_id) and bool(JOB_ID_RE.match(job_id))
+
+
+def valid_queue_name(name: str) -> bool:
+    return bool(name) and bool(QUEUE_NAME_RE.match(name))
+
+
+@dataclass(frozen=True)
+class Failure:
+    exc_type: str
+    message: str
+
+    @classmethod
+    def from_traceback(cls, tb: str) -> Failure | None:
+        lines = [line for line in tb.strip().splitlines() if line.strip()]
+        if not lines:
+            return None
+        last = lines[-1].strip()
+        exc_type, sep, message = last.partition(": ")
+        if not sep or " " in exc_type:
+            return cls(exc_type=last[:120] if " " not in last else "Error", message=last)
+        return cls(exc_type=exc_type, message=message)
+
+
+@dataclass(frozen=True)
+class JobRow:
+    """One line of a job list. `exists` is False for an id whose hash expired or vanished."""
+
+    id: str
+    exists: bool
+    func_name: str = ""
+    args_preview: str = ""
+    args_safe: bool = True
+    status: str = ""
+    origin: str = ""
+    description: str = ""
+    created_at: datetime | None = None
+    enqueued_at: datetime | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    worker_name: str = ""
+    failure: Failure | None = None
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at and self.ended_at:
+            return max(0.0, (self.ended_at - self.started_at).total_seconds())
+        return None
+
+
+def _call_preview(call: JobCall) -> tuple[str, bool]:
+    if not call.args.safe:
+        return call.args.note or "not displayable safely", False
+    parts = [_short_repr(v) for v in (call.args.value or [])]
+    parts += [f"{k}={_short_repr(v)}" for k, v in (call.kwargs.value or {}).items()]
+    preview = ", ".join(parts)
+    return (preview[:PREVIEW_CHARS] + "…") if len(preview) > PREVIEW_CHARS else preview, True
+
+
+def _short_repr(value) -> str:
+    rendered = repr(value)
+    return rendered if len(rendered) <= 60 else rendered[:57] + "…"
+
+
+def _row(job_id: str, fields: dict, latest_result: list | None, unsafe: bool) -> JobRow:
+    if not fields:
+        return JobRow(id=job_id, exists=False)
+    f = {text(k): v for k, v in fields.items()}
+    call = decode_job_data(f.get("data"), unsafe=unsafe)
+    preview, safe = _call_preview(call)
+    failure = None
+    status = text(f.get("status"))
+    if status in ("failed", "stopped"):
+        tb = decode_exc_info(f.get("exc_info"))
+        if not tb and latest_result:
+            tb = decode_b64_exc_string(latest_result[0][1].get(b"exc_string"))
+        failure = Failure.from_traceback(tb) if tb else None
+    return JobRow(
+        id=job_id,
+        exists=True,
+        func_name=call.func_name or _name_from_description(text(f.get("description"))),
+        args_preview=preview,
+        args_safe=safe,
+        status=status,
+        origin=text(f.get("origin")),
+        description=text(f.get("description")),
+        created_at=timestamp(f.get("created_at")),
+        enqueued_at=timestamp(f.get("enqueued_at")),
+        started_at=timestamp(f.get("started_at")),
+        ended_at=timestamp(f.get("ended_at")),
+        worker_name=text(f.get("worker_name")),
+        failure=failure,
+    )
+
+
+def _name_from_description(description: str) -> str:
+    head = description.split("(", 1)[0]
+    return head if head and " " not in head else ""
+
+
+def read_rows(connection: redis.Redis, job_ids: list[str], unsafe: bool = False) -> list[JobRow]:
+    """Rows for these ids, in order, in one pipelined round trip."""
+    if not job_ids:
+        return []
+    pipe = connection.pipeline(transaction=False)
+    for job_id in job_ids:
+        pipe.hgetall(keys.job(job_id))
+        pipe.xrevrange(keys.results(job_id), count=1)
+    replies = pipe.execute()
+    return [_row(job_id, replies[2 * i], replies[2 * i + 1], unsafe) for i, job_id in enumerate(job_ids)]
+
+
+# ---------------------------------------------------------------- pages of a state
+
+@dataclass(frozen=True)
+class StatePage:
+    queue: str
+    state: str
+    rows: list[JobRow]
+    total: int
+    page: int
+    size: int
+    order: str
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.size))
+
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
+
+    @property
+    def first_index(self) -> int:
+        return (self.page - 1) * self.size + 1 if self.rows else 0
+
+
+def count_state(connection: redis.Redis, queue: str, state: str) -> int:
+    if state == "queued":
+        return int(connection.llen(keys.queue(queue)))
+    return int(connection.zcard(keys.registry(state, queue)))
+
+
+def state_counts(connection: redis.Redis, queue: str) -> dict[str, int]:
+    """Every state's count for one queue, in one pipelined round trip."""
+    pipe = connection.pipeline(transaction=False)
+    pipe.llen(keys.queue(queue))
+    for state in STATES[1:]:
+        pipe.zcard(keys.registry(state, queue))
+    return dict(zip(STATES, (int(n) for n in pipe.execute()), strict=True))
+
+
+def ids_at(connection: redis.Redis, queue: str, state: str, offset: int, count: int, order: str) -> list[str]:
+    """`count` ids from `offset` in the state's natural order ("oldest" first) or reversed.
+    O(log N + count) for registries; LRANGE, measured flat at any depth, for the queue list."""
+    if count <= 0:
+        return []
+    if state == "queued":
+        key = keys.queue(queue)
+        if order == "oldest":
+            raw = connection.lrange(key, offset, offset + count - 1)
+        else:
+            raw = list(reversed(connection.lrange(key, -(offset + count), -(offset + 1))))
+    else:
+        key = keys.registry(state, queue)
+        if order == "oldest":
+            raw = connection.zrange(key, offset, offset + count - 1)
+        else:
+            raw = connection.zrevrange(key, offset, offset + count - 1)
+    ids = [text(member) for member in raw]
+    if state == "started":
+        # Started-registry members are "<job id>:<execution id>".
+        ids = [member.split(":")[0] for member in ids]
+    return ids
+
+
+def read_state_page(connection: redis.Redis, queue: str, state: str, page: int = 1, size: int = 50,
+                    order: str = "oldest", unsafe: bool = False) -> StatePage:
+    """Page `page` (1-based) of a queue state; the last page is clamped to what exists."""
+    total = count_state(connection, queue, state)
+    pages = max(1, -(-total // size))
+    page = min(max(1, page), pages)
+    ids = ids_at(connection, queue, state, (page - 1) * size, size, order)
+    return StatePage(queue, state, read_rows(connection, ids, unsafe), total, page, size, order)
+
+
+# ---------------------------------------------------------------- the failed jobs of all queues
+
+@dataclass(frozen=True)
+class FailedPage:
+    rows: list[tuple[str, JobRow]]  # (queue, row)
+    next_cursor: str | None
+    total: int
+
+
+def list_queue_names(connection: redis.Redis) -> list[str]:
+    from dashboard.rqlayer.overview import _queue_order
+
+    names = (keys.queue_name_from_key(text(k)) for k in connection.smembers(keys.queues()))
+    return sorted(names, key=_queue_order)
+
+
+def read_failed_across_queues(connection: redis.Redis, cursor: str | None = None, size: int = 50,
+                              unsafe: bool = False) -> FailedPage:
+    """Newest failures first across every queue, keyset-paginated on the registry score, so a deep
+    page costs one ZREVRANGEBYSCORE per queue, never a walk from the top."""
+    queues = list_queue_names(connection)
+    max_score: str = "+inf"
+    skip_ids: set[str] = set()
+    if cursor:
+        score, _, ids = cursor.partition("|")
+        try:
+            float(score)
+            max_score = score
+        except ValueError:
+            pass
+        skip_ids = set(filter(None, ids.split(",")))
+    pipe = connection.pipeline(transaction=False)
+    for queue in queues:
+        pipe.zrevrangebyscore(keys.registry("failed", queue), max_score, "-inf", start=0,
+                              num=size + len(skip_ids), withscores=True)
+        pipe.zcard(keys.registry("failed", queue))
+    replies = pipe.execute()
+    candidates = []
+    total = 0
+    for i, queue in enumerate(queues):
+        total += int(replies[2 * i + 1])
+        for member, score in replies[2 * i]:
+            job_id = text(member)
+            if job_id not in skip_ids:
+                candidates.append((score, queue, job_id))
+    candidates.sort(key=lambda c: (-c[0], c[2]))
+    chosen = candidates[:size]
+    rows = read_rows(connection, [job_id for _, _, job_id in chosen], unsafe)
+    next_cursor = None
+    if len(candidates) > size and chosen:
+        last_score = chosen[-1][0]
+        same = {job_id for score, _, job_id in chosen if score == last_score}
+        if cursor and float(max_score) == last_score:
+            same |= skip_ids
+        next_cursor = f"{repr(last_score)}|{','.join(sorted(same))}"
+    return FailedPage([(queue, row) for (_, queue, _), row in zip(chosen, rows, strict=True)], next_cursor, total)
+
+
+# ---------------------------------------------------------------- job detail
+
+@dataclass(frozen=True)
+class Related:
+    id: str
+    status: str  # "" when the job no longer exists
+
+
+@dataclass(frozen=True)
+class Attempt:
+    outcome: str
+    worker_name: str
+    started_at: datetime | None
+    ended_at: datetime | None
+    traceback: str
+    result: Shown | None
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at and self.ended_at:
+            return max(0.0, (self.ended_at - self.started_at).total_seconds())
+        return None
+
+
+@dataclass(frozen=True)
+class Progress:
+    percent: float | None
+    done: float | None
+    total: float | None
+    label: str
+
+
+@dataclass(frozen=True)
+class JobDetail:
+    row: JobRow
+    call: JobCall
+    fields: dict[str, str]
+    meta: Shown
+    progress: Progress | None
+    timeout: int | None
+    result_ttl: int | None
+    failure_ttl: int | None
+    ttl_seconds: int | None  # what Redis says is left on the job hash (-1: none)
+    retries_left: int | None
+    retry_intervals: list
+    callbacks: dict[str, str]
+    group_id: str
+    dependencies: list[Related]
+    dependents: list[Related]
+    dependents_total: int
+    attempts: list[Attempt]
+    traceback: str
+    result: Shown | None
+    webhooks: str
+    rate_limit_key: str
+    in_registries: list[str] = field(default_factory=list)
+
+    @property
+    def live(self) -> bool:
+        return self.row.status in LIVE_STATUSES
+
+    @property
+    def queued_seconds(self) -> float | None:
+        start = self.row.enqueued_at or self.row.created_at
+        end = self.row.started_at
+        if start and end:
+            return max(0.0, (end - start).total_seconds())
+        if start and self.row.status == "queued":
+            return max(0.0, (datetime.now(UTC) - start).total_seconds())
+        return None
+
+
+MAX_RELATED = 100
+TEXT_FIELDS = ("status", "origin", "description", "worker_name", "group_id", "created_at", "enqueued_at",
+               "started_at", "ended_at", "last_heartbeat", "timeout", "result_ttl", "failure_ttl", "ttl",
+               "retries_left", "retry_intervals", "dependency_ids", "success_callback_name",
+               "failure_callback_name", "stopped_callback_name", "enqueue_at_front", "allow_dependency_failures",
+               "rate_limit_key", "rate_limit_concurrency", "repeats_left", "repeat_intervals", "number_of_retries")
+
+
+def _progress(meta: Shown) -> Progress | None:
+    value = meta.value if meta.safe else None
+    if not isinstance(value, dict) or "progress" not in value:
+        return None
+    raw = value["progress"]
+    if isinstance(raw, int | float) and not isinstance(raw, bool):
+        percent = float(raw) if raw > 1 else float(raw) * 100
+        return Progress(min(100.0, max(0.0, percent)), None, None, f"{percent:.0f} %")
+    if isinstance(raw, dict):
+        done, total = raw.get("done"), raw.get("total")
+        percent = raw.get("percent")
+        if percent is None and isinstance(done, int | float) and isinstance(total, int | float) and total:
+            percent = 100.0 * done / total
+        if isinstance(percent, int | float):
+            label = f"{done} of {total}" if done is not None and total is not None else f"{percent:.0f} %"
+            return Progress(min(100.0, max(0.0, float(percent))), done, total, label)
+    return None
+
+
+def _json_list(raw) -> list:
+    import json
+
+    try:
+        value = json.loads(text(raw) or "[]")
+    except ValueError:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def read_job(connection: redis.Redis, job_id: str, unsafe: bool = False) -> JobDetail | None:
+    """Everything RQ knows about one job (None when there is no such job), in two round trips."""
+    pipe = connection.pipeline(transaction=False)
+    pipe.hgetall(keys.job(job_id))
+    pipe.ttl(keys.job(job_id))
+    pipe.smembers(keys.job_dependencies(job_id))
+    pipe.scard(keys.job_dependents(job_id))
+    pipe.sscan(keys.job_dependents(job_id), 0, count=MAX_RELATED)
+    pipe.xrevrange(keys.results(job_id), count=10)
+    raw, ttl, dependency_ids, dependents_total, (_, dependent_ids), results = pipe.execute()
+    if not raw:
+        return None
+    f = {text(k): v for k, v in raw.items()}
+    row = _row(job_id, raw, results[:1], unsafe)
+    origin = row.origin
+    deps = sorted({text(d) for d in dependency_ids} | {str(d) for d in _json_list(f.get("dependency_ids"))})
+    dependents = sorted(text(d) for d in dependent_ids)[:MAX_RELATED]
+
+    pipe = connection.pipeline(transaction=False)
+    for related in deps + dependents:
+        pipe.hget(keys.job(related), "status")
+    registry_states = [s for s in STATES[1:] if s != "started"]
+    for state in registry_states:
+        pipe.zscore(keys.registry(state, origin), job_id)
+    replies = pipe.execute()
+    statuses = [text(s) for s in replies[: len(deps) + len(dependents)]]
+    scores = replies[len(deps) + len(dependents):]
+    in_registries = [state for state, score in zip(registry_states, scores, strict=True) if score is not None]
+
+    attempts = []
+    for _, entry in results:
+        attempts.append(Attempt(
+            outcome=RESULT_TYPES.get(entry.get(b"type", b""), "unknown"),
+            worker_name=text(entry.get(b"worker_name")),
+            started_at=_epoch(entry.get(b"execution_started_at")),
+            ended_at=_epoch(entry.get(b"execution_ended_at")),
+            traceback=decode_b64_exc_string(entry.get(b"exc_string")),
+            result=decode_b64_value(entry.get(b"return_value"), unsafe) if entry.get(b"return_value") else None,
+        ))
+    traceback = decode_exc_info(f.get("exc_info")) or next((a.traceback for a in attempts if a.traceback), "")
+    result = next((a.result for a in attempts if a.outcome == "finished" and a.result is not None), None)
+    if result is None and f.get("result"):
+        result = decode(f.get("result"), unsafe)  # RQ < 1.12 kept the return value in the hash
+    meta = decode(f.get("meta"), unsafe)
+    return JobDetail(
+        row=row,
+        call=decode_job_data(f.get("data"), unsafe),
+        fields={name: text(f.get(name)) for name in TEXT_FIELDS if f.get(name) not in (None, b"")},
+        meta=meta,
+        progress=_progress(meta),
+        timeout=integer(f.get("timeout")),
+        result_ttl=integer(f.get("result_ttl")),
+        failure_ttl=integer(f.get("failure_ttl")),
+        ttl_seconds=int(ttl),
+        retries_left=integer(f.get("retries_left")),
+        retry_intervals=_json_list(f.get("retry_intervals")),
+        callbacks={kind: text(f.get(f"{kind}_callback_name")) for kind in ("success", "failure", "stopped")
+                   if f.get(f"{kind}_callback_name")},
+        group_id=text(f.get("group_id")),
+        dependencies=[Related(d, s) for d, s in zip(deps, statuses[: len(deps)], strict=True)],
+        dependents=[Related(d, s) for d, s in zip(dependents, statuses[len(deps):], strict=True)],
+        dependents_total=int(dependents_total),
+        attempts=attempts,
+        traceback=traceback,
+        result=result,
+        webhooks=text(f.get("webhooks")),
+        rate_limit_key=text(f.get("rate_limit_key")),
+        in_registries=in_registries,
+    )
+
+
+def _epoch(raw) -> datetime | None:
+    try:
+        return datetime.fromtimestamp(float(text(raw)), tz=UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None
+
+
+def job_exists(connection: redis.Redis, job_id: str) -> bool:
+    return valid_job_id(job_id) and bool(connection.exists(keys.job(job_id)))
+
+
+def queue_exists(connection: redis.Redis, queue: str) -> bool:
+    """Known to RQ (in the queues set) or holding anything in its list or a registry."""
+    if not valid_queue_name(queue):
+        return False
+    if connection.sismember(keys.queues(), keys.queue(queue)):
+        return True
+    return any(state_counts(connection, queue).values())

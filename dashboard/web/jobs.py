@@ -1,0 +1,44 @@
+"""One job: everything RQ knows about it, live while it runs; and jumping to a job by id."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+
+from dashboard.auth import can
+from dashboard.extensions import get_redis
+from dashboard.permissions import VIEW_JOB_VALUES
+from dashboard.rqlayer import jobs
+from dashboard.web.code import enqueue_snippet, split_traceback
+from dashboard.web.rendering import page_or_partial
+
+bp = Blueprint("jobs", __name__)
+
+
+def _missing(job_id: str, message: str):
+    return render_template("pages/job_missing.html", job_id=job_id, message=message), 404
+
+
+@bp.get("/jobs/<job_id>")
+def detail(job_id):
+    if not jobs.valid_job_id(job_id):
+        return _missing(job_id, "That is not a valid job id.")
+    job = jobs.read_job(get_redis(), job_id, unsafe=current_app.config["CONSOLE"].unsafe_unpickle)
+    if job is None:
+        return _missing(job_id, "No job with this id: it never existed, or it expired and was removed.")
+    show_values = can(VIEW_JOB_VALUES)
+    return page_or_partial(
+        "pages/job.html", "partials/job_detail.html", job=job, show_values=show_values,
+        snippet=enqueue_snippet(job) if show_values else "",
+        frames=split_traceback(job.traceback),
+        poll_seconds=current_app.config["CONSOLE"].poll_seconds,
+    )
+
+
+@bp.get("/jobs/search")
+def search():
+    job_id = request.args.get("q", "").strip()
+    if not job_id:
+        abort(400, description="Type a job id to search for.")
+    if jobs.job_exists(get_redis(), job_id):
+        return redirect(url_for("jobs.detail", job_id=job_id))
+    return _missing(job_id, "No job with this id.")

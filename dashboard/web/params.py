@@ -1,0 +1,64 @@
+"""Parsing of list parameters shared by the pages and the API: one place, one set of errors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import abort, request
+
+from dashboard.rqlayer.jobs import PAGE_SIZES
+from dashboard.rqlayer.overview import STATES
+from dashboard.rqlayer.search import JobFilter
+
+ORDERS = ("oldest", "newest")
+MAX_FILTER_CHARS = 200
+
+
+@dataclass(frozen=True)
+class ListParams:
+    page: int
+    size: int
+    order: str
+    job_filter: JobFilter
+    offset: int  # where a filtered scan continues
+
+
+def _int_arg(name: str, default: int, low: int, high: int) -> int:
+    raw = request.args.get(name, "")
+    if raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        abort(400, description=f"{name} must be a whole number, got {raw[:40]!r}")
+    if not low <= value <= high:
+        abort(400, description=f"{name} must be between {low} and {high}")
+    return value
+
+
+def list_params() -> ListParams:
+    size = _int_arg("size", 50, 1, 10_000)
+    # Capped to the largest offered size: a bigger page would be a slow request in disguise.
+    size = min((s for s in PAGE_SIZES if s >= size), default=PAGE_SIZES[-1])
+    order = request.args.get("order", "oldest")
+    if order not in ORDERS:
+        abort(400, description=f"order must be one of {', '.join(ORDERS)}")
+    texts = {}
+    for name in ("func", "exc", "args"):
+        value = request.args.get(name, "").strip()
+        if len(value) > MAX_FILTER_CHARS:
+            abort(400, description=f"{name} filter is limited to {MAX_FILTER_CHARS} characters")
+        texts[name] = value
+    return ListParams(
+        page=_int_arg("page", 1, 1, 10**9),
+        size=size,
+        order=order,
+        job_filter=JobFilter(**texts),
+        offset=_int_arg("offset", 0, 0, 10**12),
+    )
+
+
+def checked_state(state: str) -> str:
+    if state not in STATES:
+        abort(404, description=f"There is no job state called {state[:40]!r}. States: {', '.join(STATES)}.")
+    return state

@@ -1,0 +1,136 @@
+"""Queue pages: a tab per state, pages at any depth, filters, export; the dead-letter view."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from flask import Blueprint, Response, abort, current_app, request, stream_with_context, url_for
+
+from dashboard.auth import can
+from dashboard.extensions import get_redis
+from dashboard.permissions import VIEW_JOB_VALUES
+from dashboard.rqlayer import jobs, search
+from dashboard.rqlayer.overview import STATES
+from dashboard.web.params import checked_state, list_params
+from dashboard.web.rendering import page_or_partial
+
+bp = Blueprint("queues", __name__)
+
+FAILURE_WINDOWS = {"hour": 3600, "day": 86400, "week": 7 * 86400, "all": None}
+
+
+def _unsafe() -> bool:
+    return current_app.config["CONSOLE"].unsafe_unpickle
+
+
+def _existing_queue(name: str) -> str:
+    if not jobs.queue_exists(get_redis(), name):
+        abort(404, description=f"There is no queue named {name[:80]!r}.")
+    return name
+
+
+@bp.get("/queues/<name>/<state>")
+def state(name, state):
+    connection = get_redis()
+    queue = _existing_queue(name)
+    state = checked_state(state)
+    params = list_params()
+    counts = jobs.state_counts(connection, queue)
+    if params.job_filter.active:
+        scan = search.scan_state(connection, queue, state, params.job_filter, offset=params.offset,
+                                 order=params.order, max_rows=params.size, unsafe=_unsafe())
+        page = None
+    else:
+        scan = None
+        page = jobs.read_state_page(connection, queue, state, params.page, params.size, params.order, _unsafe())
+    partial = "partials/scan_rows.html" if request.args.get("fragment") == "scan" else "partials/job_list.html"
+    return page_or_partial("pages/queue.html", partial, queue=queue, state=state, states=STATES, counts=counts,
+                           page=page, scan=scan, params=params, show_values=can(VIEW_JOB_VALUES))
+
+
+@bp.get("/queues/<name>/<state>/tabs")
+def tabs(name, state):
+    """The state tabs with live counts: a small fragment polled every few seconds."""
+    queue = _existing_queue(name)
+    state = checked_state(state)
+    counts = jobs.state_counts(get_redis(), queue)
+    return page_or_partial("pages/queue_tabs_only.html", "partials/state_tabs.html", queue=queue, state=state,
+                           states=STATES, counts=counts, params=list_params())
+
+
+@bp.get("/queues/<name>/<state>/export.<fmt>")
+def export(name, state, fmt):
+    if fmt not in ("csv", "jsonl"):
+        abort(404, description="Export formats: csv, jsonl.")
+    connection = get_redis()
+    queue = _existing_queue(name)
+    state = checked_state(state)
+    params = list_params()
+    show_values = can(VIEW_JOB_VALUES)
+    unsafe = _unsafe()
+    columns = ("id", "status", "function", "args", "origin", "enqueued_at", "started_at", "ended_at",
+               "duration_s", "worker", "exc_type", "exc_message")
+
+    def record(row: jobs.JobRow) -> dict:
+        return {
+            "id": row.id, "status": row.status if row.exists else "expired", "function": row.func_name,
+            "args": row.args_preview if show_values else "", "origin": row.origin,
+            "enqueued_at": row.enqueued_at.isoformat() if row.enqueued_at else "",
+            "started_at": row.started_at.isoformat() if row.started_at else "",
+            "ended_at": row.ended_at.isoformat() if row.ended_at else "",
+            "duration_s": row.duration_seconds if row.duration_seconds is not None else "",
+            "worker": row.worker_name,
+            "exc_type": row.failure.exc_type if row.failure else "",
+            "exc_message": row.failure.message if row.failure else "",
+        }
+
+    def generate():
+        rows = search.iter_state(connection, queue, state, params.job_filter, params.order, unsafe)
+        if fmt == "jsonl":
+            for row in rows:
+                yield json.dumps(record(row), ensure_ascii=False) + "\n"
+            return
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=columns)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: _csv_safe(v) for k, v in record(row).items()})
+            if buffer.tell() > 64 * 1024:
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate()
+        yield buffer.getvalue()
+
+    filename = f"{queue}-{state}.{fmt}".replace('"', "")
+    mimetype = "text/csv" if fmt == "csv" else "application/x-ndjson"
+    response = Response(stream_with_context(generate()), mimetype=mimetype)
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def _csv_safe(value):
+    # A cell starting with = + - @ is a formula in spreadsheets: job data must not become one.
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+@bp.get("/failed")
+def failed():
+    """The dead-letter view: failures of every queue, newest first, grouped by exception and function."""
+    connection = get_redis()
+    window = request.args.get("window", "day")
+    if window not in FAILURE_WINDOWS:
+        abort(400, description=f"window must be one of {', '.join(FAILURE_WINDOWS)}")
+    cursor = request.args.get("cursor") or None
+    listing = jobs.read_failed_across_queues(connection, cursor=cursor, size=50, unsafe=_unsafe())
+    groups = search.group_failures(connection, FAILURE_WINDOWS[window], unsafe=_unsafe())
+    return page_or_partial("pages/failed.html", "partials/failed_body.html", listing=listing, groups=groups,
+                           window=window, windows=list(FAILURE_WINDOWS), cursor=cursor,
+                           show_values=can(VIEW_JOB_VALUES))
+
+
+def state_url(queue: str, state: str, **params) -> str:
+    return url_for("queues.state", name=queue, state=state, **params)

@@ -107,6 +107,8 @@ def _proxy_principal() -> Principal | None:
 def _gate():
     if request.path.startswith("/api/"):
         g.principal = _bearer_principal()
+        if request.endpoint == "api.openapi":
+            return None
         if g.principal is None:
             response = jsonify(error="unauthorized", message="Send an API token: Authorization: Bearer <token>.")
             response.status_code = 401

@@ -105,7 +105,7 @@ def _row(job_id: str, fields: dict, latest_result: list | None, unsafe: bool) ->
     if not fields:
         return JobRow(id=job_id, exists=False)
     f = {text(k): v for k, v in fields.items()}
-    call = decode_job_data(f.get("data"), unsafe=unsafe)
+    call = decode_job_data(f.get("data"), unsafe=unsafe, pretty=False)
     preview, safe = _call_preview(call)
     failure = None
     status = text(f.get("status"))
@@ -137,15 +137,23 @@ def _name_from_description(description: str) -> str:
     return head if head and " " not in head else ""
 
 
-def read_rows(connection: redis.Redis, job_ids: list[str], unsafe: bool = False) -> list[JobRow]:
-    """Rows for these ids, in order, in one pipelined round trip."""
+FAILURE_STATES = frozenset({"failed"})
+
+
+def read_rows(connection: redis.Redis, job_ids: list[str], unsafe: bool = False,
+              failures: bool = False) -> list[JobRow]:
+    """Rows for these ids, in order, in one pipelined round trip. With `failures`, each job's newest
+    results-stream entry is read too: RQ 3 keeps the traceback there, not in the job hash."""
     if not job_ids:
         return []
     pipe = connection.pipeline(transaction=False)
     for job_id in job_ids:
         pipe.hgetall(keys.job(job_id))
-        pipe.xrevrange(keys.results(job_id), count=1)
+        if failures:
+            pipe.xrevrange(keys.results(job_id), count=1)
     replies = pipe.execute()
+    if not failures:
+        return [_row(job_id, replies[i], None, unsafe) for i, job_id in enumerate(job_ids)]
     return [_row(job_id, replies[2 * i], replies[2 * i + 1], unsafe) for i, job_id in enumerate(job_ids)]
 
 
@@ -224,7 +232,8 @@ def read_state_page(connection: redis.Redis, queue: str, state: str, page: int =
     pages = max(1, -(-total // size))
     page = min(max(1, page), pages)
     ids = ids_at(connection, queue, state, (page - 1) * size, size, order)
-    return StatePage(queue, state, read_rows(connection, ids, unsafe), total, page, size, order)
+    rows = read_rows(connection, ids, unsafe, failures=state in FAILURE_STATES)
+    return StatePage(queue, state, rows, total, page, size, order)
 
 
 # ---------------------------------------------------------------- the failed jobs of all queues
@@ -274,7 +283,7 @@ def read_failed_across_queues(connection: redis.Redis, cursor: str | None = None
                 candidates.append((score, queue, job_id))
     candidates.sort(key=lambda c: (-c[0], c[2]))
     chosen = candidates[:size]
-    rows = read_rows(connection, [job_id for _, _, job_id in chosen], unsafe)
+    rows = read_rows(connection, [job_id for _, _, job_id in chosen], unsafe, failures=True)
     next_cursor = None
     if len(candidates) > size and chosen:
         last_score = chosen[-1][0]

@@ -90,6 +90,10 @@ def _pretty(value) -> str:
     return text[:MAX_TEXT]
 
 
+def _no_text(_value) -> None:
+    return None
+
+
 def decompress(raw: bytes) -> bytes | None:
     """zlib-decompressed bytes, at most MAX_DECOMPRESSED; None when not zlib data."""
     try:
@@ -110,8 +114,9 @@ def sniff(raw: bytes) -> str:
     return "unknown"
 
 
-def decode(raw: bytes | None, unsafe: bool = False) -> Shown:
+def decode(raw: bytes | None, unsafe: bool = False, pretty: bool = True) -> Shown:
     """A serialized value (RQ's pickle or JSON) as something safe to display."""
+    render = _pretty if pretty else _no_text
     if not raw:
         return EMPTY
     size = len(raw)
@@ -121,14 +126,14 @@ def decode(raw: bytes | None, unsafe: bool = False) -> Shown:
             value = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
             return Shown(None, False, "unknown", size, note=f"unreadable JSON ({human_size(size)})")
-        return Shown(_pretty(value), True, "json", size, value=value)
+        return Shown(render(value), True, "json", size, value=value)
     if kind == "pickle":
         if unsafe:
             try:
                 value = pickle.loads(raw)  # noqa: S301 — only with UNSAFE_UNPICKLE, announced in the UI
             except Exception as error:  # any failure of arbitrary code is "cannot show"
                 return Shown(None, False, "pickle", size, note=f"could not unpickle: {type(error).__name__}")
-            return Shown(_pretty(value) if _is_plain(value) else repr(value)[:MAX_TEXT], True, "pickle", size,
+            return Shown(render(value) if _is_plain(value) else repr(value)[:MAX_TEXT], True, "pickle", size,
                          note="unpickled without restrictions (UNSAFE_UNPICKLE)", value=value)
         try:
             value = restricted_loads(raw)
@@ -138,7 +143,7 @@ def decode(raw: bytes | None, unsafe: bool = False) -> Shown:
         except Exception as error:  # truncated or corrupt pickles: say so, never crash a page
             return Shown(None, False, "pickle", size, note=f"unreadable pickle ({type(error).__name__}, "
                                                            f"{human_size(size)})")
-        return Shown(_pretty(value), True, "pickle", size, value=value)
+        return Shown(render(value), True, "pickle", size, value=value)
     text = raw.decode("utf-8", errors="replace")
     return Shown(text[:MAX_TEXT], True, "text", size, note="raw bytes shown as text")
 
@@ -177,22 +182,24 @@ def first_string(pickled: bytes) -> str | None:
     return None
 
 
-def decode_job_data(raw: bytes | None, unsafe: bool = False) -> JobCall:
+def decode_job_data(raw: bytes | None, unsafe: bool = False, pretty: bool = True) -> JobCall:
     """Function name and arguments from a job hash's `data` (zlib of the serialized 4-tuple
-    (func_name, instance, args, kwargs))."""
+    (func_name, instance, args, kwargs)). `pretty=False` skips the display text (list rows only
+    need the values for a one-line preview)."""
     if not raw:
         return JobCall("", EMPTY, EMPTY, "empty", note="the job has no data field")
     data = decompress(raw)
     if data is None:
         return JobCall("", EMPTY, EMPTY, "unknown", note="the data field is not zlib-compressed")
-    shown = decode(data, unsafe=unsafe)
+    shown = decode(data, unsafe=unsafe, pretty=False)
     value = shown.value
     if shown.safe and isinstance(value, list | tuple) and len(value) == 4:
         func_name, _instance, args, kwargs = value
+        args, kwargs = list(args or []), dict(kwargs or {})
         return JobCall(
             str(func_name),
-            Shown(_pretty(list(args or [])), True, shown.format, 0, value=list(args or [])),
-            Shown(_pretty(dict(kwargs or {})), True, shown.format, 0, value=dict(kwargs or {})),
+            Shown(_pretty(args) if pretty else None, True, shown.format, 0, value=args),
+            Shown(_pretty(kwargs) if pretty else None, True, shown.format, 0, value=kwargs),
             shown.format,
         )
     name = first_string(data) if shown.format == "pickle" else ""

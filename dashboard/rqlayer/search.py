@@ -13,7 +13,7 @@ from datetime import UTC
 
 import redis
 
-from dashboard.rqlayer.jobs import JobRow, count_state, ids_at, list_queue_names, read_rows
+from dashboard.rqlayer.jobs import FAILURE_STATES, JobRow, count_state, ids_at, list_queue_names, read_rows
 
 CHUNK = 500
 DEFAULT_BUDGET_SECONDS = 0.25
@@ -73,7 +73,7 @@ def scan_state(connection: redis.Redis, queue: str, state: str, job_filter: JobF
         ids = ids_at(connection, queue, state, position, CHUNK, order)
         if not ids:
             break
-        for index, row in enumerate(read_rows(connection, ids, unsafe)):
+        for index, row in enumerate(read_rows(connection, ids, unsafe, failures=state in FAILURE_STATES)):
             if job_filter.matches(row):
                 rows.append(row)
                 if len(rows) >= max_rows:
@@ -94,7 +94,7 @@ def iter_state(connection: redis.Redis, queue: str, state: str, job_filter: JobF
         ids = ids_at(connection, queue, state, position, chunk, order)
         if not ids:
             return
-        for row in read_rows(connection, ids, unsafe):
+        for row in read_rows(connection, ids, unsafe, failures=state in FAILURE_STATES):
             if not job_filter.active or job_filter.matches(row):
                 yield row
         position += len(ids)
@@ -143,7 +143,7 @@ def group_failures(connection: redis.Redis, window_seconds: float | None, budget
                 break
             position += len(ids)
             result.scanned += len(ids)
-            for row in read_rows(connection, ids, unsafe):
+            for row in read_rows(connection, ids, unsafe, failures=True):
                 if not row.exists:
                     continue
                 age = (now - row.ended_at).total_seconds() if row.ended_at else 0

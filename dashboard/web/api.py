@@ -5,12 +5,16 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, abort, current_app, jsonify, url_for
 
-from dashboard.auth import requires
+from dashboard.auth import can, requires
 from dashboard.extensions import get_redis
-from dashboard.permissions import VIEW
+from dashboard.permissions import VIEW, VIEW_JOB_VALUES
+from dashboard.rqlayer import jobs, search
 from dashboard.rqlayer.overview import read_overview
+from dashboard.rqlayer.payloads import Shown
+from dashboard.web.openapi import openapi_document
+from dashboard.web.params import checked_state, list_params
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -42,3 +46,76 @@ def queues():
 def workers():
     overview = read_overview(get_redis())
     return jsonify(workers=to_json(overview.workers), read_at=overview.read_at.isoformat())
+
+
+def _shown(value: Shown | None, show_values: bool):
+    if value is None:
+        return None
+    if not show_values:
+        return {"hidden": True}
+    return {"text": value.text, "safe": value.safe, "format": value.format, "note": value.note or None}
+
+
+def _row(row: jobs.JobRow, show_values: bool) -> dict:
+    data = to_json(row)
+    data["duration_seconds"] = row.duration_seconds
+    data["status"] = row.status if row.exists else "expired"
+    if not show_values:
+        data["args_preview"] = None
+        data["description"] = None
+    return data
+
+
+@bp.get("/queues/<name>/jobs/<state>")
+@requires(VIEW)
+def state_page(name, state):
+    connection = get_redis()
+    if not jobs.queue_exists(connection, name):
+        abort(404, description=f"There is no queue named {name[:80]!r}.")
+    state = checked_state(state)
+    params = list_params()
+    unsafe = current_app.config["CONSOLE"].unsafe_unpickle
+    show_values = can(VIEW_JOB_VALUES)
+    if params.job_filter.active:
+        scan = search.scan_state(connection, name, state, params.job_filter, offset=params.offset,
+                                 order=params.order, max_rows=params.size, unsafe=unsafe)
+        return jsonify(queue=name, state=state, filter=params.job_filter.as_params(), total=scan.total,
+                       scanned=scan.scanned, done=scan.done, next_offset=None if scan.done else scan.next_offset,
+                       jobs=[_row(r, show_values) for r in scan.rows])
+    page = jobs.read_state_page(connection, name, state, params.page, params.size, params.order, unsafe)
+    return jsonify(queue=name, state=state, total=page.total, page=page.page, pages=page.pages, size=page.size,
+                   order=page.order, jobs=[_row(r, show_values) for r in page.rows])
+
+
+@bp.get("/jobs/<job_id>")
+@requires(VIEW)
+def job(job_id):
+    if not jobs.valid_job_id(job_id):
+        abort(404, description="That is not a valid job id.")
+    detail = jobs.read_job(get_redis(), job_id, unsafe=current_app.config["CONSOLE"].unsafe_unpickle)
+    if detail is None:
+        abort(404, description=f"No job with id {job_id!r}.")
+    show = can(VIEW_JOB_VALUES)
+    return jsonify(
+        job=_row(detail.row, show),
+        func_name=detail.call.func_name,
+        args=_shown(detail.call.args, show),
+        kwargs=_shown(detail.call.kwargs, show),
+        meta=_shown(detail.meta, show),
+        result=_shown(detail.result, show),
+        progress=to_json(detail.progress),
+        traceback=detail.traceback or None,
+        timeout=detail.timeout, result_ttl=detail.result_ttl, failure_ttl=detail.failure_ttl,
+        ttl_seconds=detail.ttl_seconds, retries_left=detail.retries_left, retry_intervals=detail.retry_intervals,
+        callbacks=detail.callbacks, group_id=detail.group_id or None, in_registries=detail.in_registries,
+        dependencies=to_json(detail.dependencies), dependents=to_json(detail.dependents),
+        dependents_total=detail.dependents_total,
+        attempts=[dict(to_json(a), result=_shown(a.result, show)) for a in detail.attempts],
+        links={"html": url_for("jobs.detail", job_id=job_id)},
+    )
+
+
+@bp.get("/openapi.json")
+def openapi():
+    """The API's description; public, like any API documentation (it holds no data)."""
+    return jsonify(openapi_document())

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from dashboard.rqlayer.jobs import JobDetail
 
 LIBRARY_MARKERS = ("site-packages", "dist-packages", "/lib/python3", "<frozen ")
+MAX_SNIPPET = 20_000  # beyond this, "copy as code" would paste megabytes into the page
 FRAME_RE = re.compile(r'^\s*File "(?P<file>[^"]+)", line \d+')
 
 
@@ -25,6 +26,8 @@ def enqueue_snippet(job: JobDetail) -> str:
     if job.timeout:
         options.append(f"timeout={job.timeout}")
     queue = job.row.origin or "default"
+    if sum(len(option) for option in options) > MAX_SNIPPET:
+        return ""
     return (
         "from redis import Redis\nfrom rq import Queue\n\n"
         f"Queue({queue!r}, connection=Redis.from_url(REDIS_URL)).enqueue_call(\n    "

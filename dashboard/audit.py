@@ -76,3 +76,10 @@ def page(filters: AuditFilter, cursor: str | None = None, size: int = 50) -> Aud
 
 def known_actions() -> list[str]:
     return list(db.session.scalars(select(AuditEvent.action).distinct().order_by(AuditEvent.action)))
+
+
+def latest_for_target(target: str) -> AuditEvent | None:
+    """The newest successful action on this target (job id, queue, worker), for 409 messages."""
+    return db.session.scalar(
+        select(AuditEvent).where(AuditEvent.target == target, AuditEvent.outcome == "ok")
+        .order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(1))

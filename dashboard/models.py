@@ -117,4 +117,8 @@ class AuditEvent(db.Model):
     remote_addr = db.Column(db.String(64))
     duration_ms = db.Column(db.Integer)
 
-    __table_args__ = (db.Index("ix_audit_events_actor_at", "actor", "at"),)
+    __table_args__ = (db.Index("ix_audit_events_actor_at", "actor", "at"), db.Index("ix_audit_events_target", "target"))
+
+    @property
+    def at_utc(self) -> datetime:
+        return self.at.replace(tzinfo=UTC)

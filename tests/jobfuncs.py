@@ -14,3 +14,12 @@ def fail(message="planned failure"):
 def sleep_for(seconds):
     time.sleep(seconds)
     return seconds
+
+
+def record_run(tag="runs"):
+    """Counts its executions per job id in Redis, so tests can prove a job ran exactly once."""
+    from rq import get_current_job
+
+    job = get_current_job()
+    job.connection.hincrby(f"test:{tag}", job.id, 1)
+    return job.id

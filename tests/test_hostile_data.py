@@ -136,6 +136,7 @@ def every_get_url(app, planted) -> list[str]:
         for values in values_list:
             if "fmt" in rule.arguments:
                 values = dict(values, fmt="csv")
+            values = {**{arg: "x" for arg in rule.arguments}, **values}
             with app.test_request_context():
                 from flask import url_for
 

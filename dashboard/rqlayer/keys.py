@@ -116,3 +116,11 @@ RQ_SCHEDULER_LOCK = "rq:scheduler_lock"
 # The console's own keys live under RQ's prefix too, so a Redis Cluster hash tag keeps them together.
 def login_failures(kind: str, subject: str) -> str:
     return f"{PREFIX}:console:login-failures:{kind}:{subject}"
+
+
+def bulk_operation(op_id: str) -> str:
+    return f"{PREFIX}:console:bulk:{op_id}"
+
+
+def bulk_operations() -> str:
+    return f"{PREFIX}:console:bulk-operations"

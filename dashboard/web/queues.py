@@ -47,7 +47,8 @@ def state(name, state):
         page = jobs.read_state_page(connection, queue, state, params.page, params.size, params.order, _unsafe())
     partial = "partials/scan_rows.html" if request.args.get("fragment") == "scan" else "partials/job_list.html"
     return page_or_partial("pages/queue.html", partial, queue=queue, state=state, states=STATES, counts=counts,
-                           page=page, scan=scan, params=params, show_values=can(VIEW_JOB_VALUES))
+                           page=page, scan=scan, params=params, show_values=can(VIEW_JOB_VALUES),
+                           queue_names=jobs.list_queue_names(connection))
 
 
 @bp.get("/queues/<name>/<state>/tabs")

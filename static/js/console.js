@@ -54,3 +54,71 @@ document.addEventListener("click", function (event) {
     button.textContent = "Press Ctrl-C";
   }
 });
+
+// Forms with data-confirm ask first (plain submits and HTMX requests alike).
+document.addEventListener("submit", function (event) {
+  var form = event.target;
+  if (form.hasAttribute && form.hasAttribute("data-confirm") && !form.hasAttribute("hx-post")) {
+    if (!window.confirm(form.getAttribute("data-confirm"))) event.preventDefault();
+  }
+}, true);
+
+// Bulk selection: checkboxes with shift-click ranges, a live count in the buttons, and
+// "select all N matching" which makes the server walk the whole state instead of the ids.
+(function () {
+  var lastChecked = null;
+  function form() { return document.getElementById("bulk-form"); }
+  function boxes() { return Array.prototype.slice.call(document.querySelectorAll('#jobs input[name="ids"]')); }
+  function allMode() { var f = form(); return f && f.elements.all.value === "1"; }
+  function refresh() {
+    var f = form(); if (!f) return;
+    var checked = boxes().filter(function (b) { return b.checked; }).length;
+    var total = f.getAttribute("data-total");
+    f.querySelectorAll("[data-selected-count]").forEach(function (el) { el.textContent = allMode() ? total : checked; });
+    f.querySelectorAll("[data-scope]").forEach(function (el) {
+      el.textContent = allMode() ? "all " + Number(total).toLocaleString() + " matching" : "selected (" + checked + ")";
+    });
+    var banner = document.getElementById("select-all-banner");
+    var pageBox = document.getElementById("select-page");
+    if (banner) banner.hidden = !(pageBox && pageBox.checked) || allMode() || boxes().length >= Number(total);
+  }
+  document.addEventListener("click", function (event) {
+    var t = event.target;
+    if (t.id === "select-page") {
+      boxes().forEach(function (b) { b.checked = t.checked; });
+      if (!t.checked && form()) form().elements.all.value = "0";
+      refresh();
+    } else if (t.id === "select-all-matching") {
+      form().elements.all.value = "1"; refresh();
+    } else if (t.matches && t.matches('#jobs input[name="ids"]')) {
+      if (event.shiftKey && lastChecked) {
+        var list = boxes(), a = list.indexOf(lastChecked), b = list.indexOf(t);
+        list.slice(Math.min(a, b), Math.max(a, b) + 1).forEach(function (box) { box.checked = t.checked; });
+      }
+      lastChecked = t;
+      if (!t.checked && form()) form().elements.all.value = "0";
+      refresh();
+    }
+  });
+  document.addEventListener("htmx:afterSwap", refresh);
+  // The confirmation states exactly what will happen, and to how many jobs.
+  document.addEventListener("htmx:confirm", function (event) {
+    var elt = event.detail.elt;
+    if (elt.hasAttribute("data-bulk")) {
+      event.preventDefault();
+      var submitter = event.detail.triggeringEvent && event.detail.triggeringEvent.submitter;
+      var verb = submitter ? submitter.getAttribute("data-verb") : "Apply to";
+      var count = allMode() ? Number(elt.getAttribute("data-total")).toLocaleString() + " (all matching)" :
+        boxes().filter(function (b) { return b.checked; }).length;
+      if (count === 0) { window.alert("Select jobs first, or select all matching."); return; }
+      var target = verb === "Move" ? " to queue " + (elt.elements.target.value || "?") : "";
+      if (window.confirm(verb + " " + count + " " + elt.getAttribute("data-state") + " job(s) of queue " +
+                         elt.getAttribute("data-queue") + target + "?")) {
+        event.detail.issueRequest(true);
+      }
+    } else if (elt.hasAttribute("data-confirm") && elt.hasAttribute("hx-post")) {
+      event.preventDefault();
+      if (window.confirm(elt.getAttribute("data-confirm"))) event.detail.issueRequest(true);
+    }
+  });
+})();

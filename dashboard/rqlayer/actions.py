@@ -1,0 +1,186 @@
+"""Actions on jobs, queues and workers, written as raw Redis commands in atomic Lua scripts.
+
+RQ's own `requeue`/`cancel` re-save the whole job (which would corrupt data the safe decoder could
+not read) and run O(N) LREMs per call; here each script moves a chunk of jobs in one atomic step,
+checks that every job is still where the operator saw it, and respects RQ 3's concurrency limits.
+Each call returns one outcome per job: "ok", or why the job was left alone.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import redis
+
+from dashboard.rqlayer import keys
+from dashboard.rqlayer.decode import text
+
+LUA_DIR = Path(__file__).with_name("lua")
+CHUNK = 1000
+
+RETRYABLE = ("failed", "stopped", "canceled", "finished")
+CANCELABLE = ("queued", "deferred", "scheduled", "ready_to_enqueue", "rate_limited")
+DELETABLE = ("queued", "deferred", "scheduled", "ready_to_enqueue", "rate_limited", "failed", "stopped",
+             "finished", "canceled", "created")
+RUNNABLE_NOW = ("scheduled", "deferred")
+
+
+class ActionError(ValueError):
+    """An action refused before touching anything (bad target, bad name)."""
+
+
+@dataclass
+class ActionResult:
+    action: str
+    outcomes: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def succeeded(self) -> list[str]:
+        return [i for i, o in self.outcomes.items() if o.startswith("ok")]
+
+    @property
+    def skipped(self) -> dict[str, str]:
+        return {i: o for i, o in self.outcomes.items() if not o.startswith("ok")}
+
+    def merge(self, other: ActionResult) -> None:
+        self.outcomes.update(other.outcomes)
+
+
+class _Scripts:
+    """The Lua scripts, registered once per connection (EVALSHA, reloaded if Redis restarted)."""
+
+    _cache: dict[int, dict[str, object]] = {}
+
+    @classmethod
+    def get(cls, connection: redis.Redis, name: str):
+        scripts = cls._cache.setdefault(id(connection), {})
+        if name not in scripts:
+            source = (LUA_DIR / "prelude.lua").read_text() + "\n" + (LUA_DIR / f"{name}.lua").read_text()
+            scripts[name] = connection.register_script(source)
+        return scripts[name]
+
+
+def _now() -> tuple[str, str]:
+    moment = datetime.now(UTC)
+    return repr(moment.timestamp()), moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _run(connection: redis.Redis, script: str, option: str, job_ids: list[str], chunk: int = CHUNK) -> ActionResult:
+    result = ActionResult(script)
+    for start in range(0, len(job_ids), chunk):
+        part = job_ids[start:start + chunk]
+        now_ts, now_iso = _now()
+        replies = _Scripts.get(connection, script)(
+            keys=[], args=[keys.PREFIX, now_ts, now_iso, keys.RQ_SCHEDULER_JOBS, option, *part])
+        result.outcomes.update(zip(part, (text(r) for r in replies), strict=True))
+    return result
+
+
+def retry(connection: redis.Redis, job_ids: list[str], expected=RETRYABLE, at_front: bool = False) -> ActionResult:
+    """Back onto the origin queue (front or back): failed, stopped and canceled jobs, and finished
+    ones to run again. Through the job's concurrency limit when it has one."""
+    return _run(connection, "retry", f"{','.join(expected)}|{'front' if at_front else 'back'}", job_ids)
+
+
+def cancel(connection: redis.Redis, job_ids: list[str], expected=CANCELABLE) -> ActionResult:
+    """Move jobs that have not started to the canceled registry; their slot in a concurrency limit
+    is given back. Dependents stay deferred, as with RQ's own cancel."""
+    return _run(connection, "cancel", ",".join(expected), job_ids)
+
+
+def delete(connection: redis.Redis, job_ids: list[str], expected=DELETABLE) -> ActionResult:
+    """Delete jobs and every key they own (hash, results stream, dependency sets, executions).
+    Running jobs are refused: stop them first."""
+    return _run(connection, "delete", ",".join(expected), job_ids)
+
+
+def empty_queue_chunk(connection: redis.Redis, queue: str, count: int = CHUNK) -> int:
+    """Delete up to `count` jobs from the head of a queue in one atomic step; returns how many."""
+    now_ts, now_iso = _now()
+    replies = _Scripts.get(connection, "delete")(
+        keys=[], args=[keys.PREFIX, now_ts, now_iso, keys.RQ_SCHEDULER_JOBS, f"queue-head:{queue}:{count}"])
+    return sum(1 for r in replies if text(r) == "ok")
+
+
+def requeue(connection: redis.Redis, job_ids: list[str], front: bool) -> ActionResult:
+    """Queued jobs to the front or the back of their own queue."""
+    return _run(connection, "requeue", "front" if front else "back", job_ids)
+
+
+def move(connection: redis.Redis, job_ids: list[str], target_queue: str, front: bool = False) -> ActionResult:
+    """Queued jobs to another queue (created if new); the worker then uses that queue's registries."""
+    target_queue = validate_queue_name(target_queue)
+    return _run(connection, "requeue", f"move|{'front' if front else 'back'}|{target_queue}", job_ids)
+
+
+def run_now(connection: redis.Redis, job_ids: list[str], expected=RUNNABLE_NOW) -> ActionResult:
+    """Scheduled or deferred jobs onto their queue now."""
+    return _run(connection, "run_now", ",".join(expected), job_ids)
+
+
+QUEUE_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.:")
+
+
+def validate_queue_name(name: str) -> str:
+    name = (name or "").strip()
+    if not name or len(name) > 100 or not set(name) <= QUEUE_NAME_CHARS:
+        raise ActionError("a queue name is 1 to 100 letters, digits, and _ - . : characters")
+    return name
+
+
+# ---------------------------------------------------------------- commands to workers
+
+@dataclass(frozen=True)
+class CommandResult:
+    delivered: int  # how many workers were listening on the channel (PUBLISH's answer)
+    worker: str
+
+
+def _publish(connection: redis.Redis, worker: str, payload: dict) -> int:
+    return int(connection.publish(f"{keys.PREFIX}:pubsub:{worker}", json.dumps(payload)))
+
+
+def stop_job(connection: redis.Redis, job_id: str) -> CommandResult:
+    """Ask the worker running `job_id` to stop it (RQ's stop-job command, sent without unpickling
+    the job). delivered == 0 means no worker received it."""
+    status, worker = connection.hmget(keys.job(job_id), "status", "worker_name")
+    if status is None:
+        raise ActionError("no such job")
+    if text(status) != "started":
+        raise ActionError(f"not running: it is {text(status)}")
+    worker = text(worker)
+    if not worker:
+        raise ActionError("the job records no worker to send the command to")
+    return CommandResult(_publish(connection, worker, {"command": "stop-job", "job_id": job_id}), worker)
+
+
+def shutdown_worker(connection: redis.Redis, worker: str) -> CommandResult:
+    """Warm shutdown: the worker finishes its current job, then exits."""
+    return CommandResult(_publish(connection, worker, {"command": "shutdown"}), worker)
+
+
+def kill_horse(connection: redis.Redis, worker: str) -> CommandResult:
+    """Kill the job the worker is running (it fails as 'work-horse terminated'); the worker goes on."""
+    return CommandResult(_publish(connection, worker, {"command": "kill-horse"}), worker)
+
+
+def suspend_workers(connection: redis.Redis) -> None:
+    """RQ's suspension: workers finish running jobs but take no new ones."""
+    connection.set(keys.suspended(), 1)
+
+
+def resume_workers(connection: redis.Redis) -> None:
+    connection.delete(keys.suspended())
+
+
+def job_status(connection: redis.Redis, job_id: str) -> str | None:
+    value = connection.hget(keys.job(job_id), "status")
+    return None if value is None else text(value)
+
+
+def monotonic_ms(start: float) -> int:
+    return int((time.monotonic() - start) * 1000)

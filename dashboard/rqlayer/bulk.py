@@ -1,0 +1,229 @@
+"""Bulk actions: many jobs, in bounded atomic chunks, with progress and cancellation in Redis.
+
+The state of an operation lives in a Redis hash, so every console process can show its progress
+and cancel it. Each chunk is one atomic script that only moves jobs still where they were seen, so
+an operation killed at any moment leaves every job in exactly one place, and running it again
+finishes the rest without touching what was already done.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import redis
+
+from dashboard.rqlayer import actions, keys
+from dashboard.rqlayer.decode import integer, number, text
+from dashboard.rqlayer.jobs import FAILURE_STATES, count_state, ids_at, list_queue_names, read_rows
+from dashboard.rqlayer.search import JobFilter
+
+CHUNK = 1000
+STATE_TTL = 24 * 3600
+STALE_AFTER = 30  # a running operation without progress for this long was interrupted
+
+# action -> (function applied to a chunk of ids, the states it may be applied to)
+BULK_ACTIONS: dict[str, tuple[Callable[..., actions.ActionResult], tuple[str, ...]]] = {
+    "retry": (lambda c, ids, o: actions.retry(c, ids, at_front=o.get("at_front", False)), actions.RETRYABLE),
+    "cancel": (lambda c, ids, o: actions.cancel(c, ids), actions.CANCELABLE),
+    "delete": (lambda c, ids, o: actions.delete(c, ids), actions.DELETABLE),
+    "move": (lambda c, ids, o: actions.move(c, ids, o["target"], o.get("at_front", False)), ("queued",)),
+    "run_now": (lambda c, ids, o: actions.run_now(c, ids), actions.RUNNABLE_NOW),
+    # Emptying deletes every job of the state; a queue list is emptied from its head (no LREM).
+    "empty": (lambda c, ids, o: actions.delete(c, ids), actions.DELETABLE),
+}
+PAST_TENSE = {"retry": "retried", "cancel": "canceled", "delete": "deleted", "move": "moved",
+              "run_now": "queued to run now", "empty": "deleted"}
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which jobs: explicit ids, or every job of a state (one queue, or all queues when queue is
+    None) matching a filter."""
+
+    state: str
+    queue: str | None = None
+    job_ids: tuple[str, ...] = ()
+    job_filter: JobFilter = field(default_factory=JobFilter)
+
+    def describe(self) -> str:
+        if self.job_ids:
+            return f"{len(self.job_ids)} selected job(s)"
+        where = f"queue {self.queue}" if self.queue else "every queue"
+        filters = ", ".join(f"{k} contains {v!r}" for k, v in self.job_filter.as_params().items())
+        return f"all {self.state} jobs of {where}" + (f" where {filters}" if filters else "")
+
+    def to_json(self) -> str:
+        return json.dumps({"state": self.state, "queue": self.queue, "ids": len(self.job_ids),
+                           "filter": self.job_filter.as_params()})
+
+
+def estimate(connection: redis.Redis, selection: Selection) -> int:
+    """How many jobs the selection covers now (with a filter: at most this many)."""
+    if selection.job_ids:
+        return len(selection.job_ids)
+    queues = [selection.queue] if selection.queue else list_queue_names(connection)
+    return sum(count_state(connection, q, selection.state) for q in queues)
+
+
+@dataclass(frozen=True)
+class BulkStatus:
+    id: str
+    action: str
+    status: str  # running, done, cancelled, failed, interrupted
+    description: str
+    actor: str
+    total: int
+    processed: int
+    succeeded: int
+    skipped: int
+    started_at: float
+    updated_at: float
+    message: str
+
+    @property
+    def percent(self) -> float:
+        if self.status == "done":
+            return 100.0
+        return min(100.0, 100.0 * self.processed / self.total) if self.total else 0.0
+
+    @property
+    def done_verb(self) -> str:
+        return PAST_TENSE.get(self.action, self.action)
+
+    @property
+    def finished(self) -> bool:
+        return self.status != "running"
+
+
+def read(connection: redis.Redis, op_id: str) -> BulkStatus | None:
+    raw = connection.hgetall(keys.bulk_operation(op_id))
+    if not raw:
+        return None
+    f = {text(k): v for k, v in raw.items()}
+    status = text(f.get("status"))
+    updated = number(f.get("updated_at"), 0.0)
+    if status == "running" and time.time() - updated > STALE_AFTER:
+        status = "interrupted"
+    return BulkStatus(
+        id=op_id, action=text(f.get("action")), status=status, description=text(f.get("description")),
+        actor=text(f.get("actor")), total=integer(f.get("total"), 0), processed=integer(f.get("processed"), 0),
+        succeeded=integer(f.get("succeeded"), 0), skipped=integer(f.get("skipped"), 0),
+        started_at=number(f.get("started_at"), 0.0), updated_at=updated, message=text(f.get("message")),
+    )
+
+
+def create(connection: redis.Redis, action: str, selection: Selection, options: dict, actor: str) -> BulkStatus:
+    """Record a new operation (status running) and return it; `run` then does the work."""
+    if action not in BULK_ACTIONS:
+        raise actions.ActionError(f"unknown bulk action {action!r}")
+    if action == "move":
+        options["target"] = actions.validate_queue_name(options.get("target", ""))
+    op_id = uuid.uuid4().hex
+    now = time.time()
+    description = f"{action.replace('_', ' ')} {selection.describe()}"
+    if action == "move":
+        description += f" to queue {options['target']}"
+    key = keys.bulk_operation(op_id)
+    pipe = connection.pipeline(transaction=True)
+    pipe.hset(key, mapping={
+        "action": action, "status": "running", "description": description, "actor": actor,
+        "total": estimate(connection, selection), "processed": 0, "succeeded": 0, "skipped": 0,
+        "started_at": now, "updated_at": now, "message": "", "selection": selection.to_json(),
+        "options": json.dumps(options),
+    })
+    pipe.expire(key, STATE_TTL)
+    pipe.zadd(keys.bulk_operations(), {op_id: now})
+    pipe.zremrangebyrank(keys.bulk_operations(), 0, -101)  # keep the newest 100
+    pipe.execute()
+    return read(connection, op_id)
+
+
+def request_cancel(connection: redis.Redis, op_id: str) -> bool:
+    """Ask a running operation to stop after its current chunk; False when there is no such one."""
+    key = keys.bulk_operation(op_id)
+    if not connection.exists(key):
+        return False
+    connection.hset(key, "cancel_requested", 1)
+    return True
+
+
+def _chunks(connection: redis.Redis, selection: Selection, moved_last: Callable[[], int],
+            unsafe: bool) -> Iterator[list[str]]:
+    if selection.job_ids:
+        ids = list(selection.job_ids)
+        for start in range(0, len(ids), CHUNK):
+            yield ids[start:start + CHUNK]
+        return
+    queues = [selection.queue] if selection.queue else list_queue_names(connection)
+    for queue in queues:
+        position = 0
+        while True:
+            window = ids_at(connection, queue, selection.state, position, CHUNK, "oldest")
+            if not window:
+                break
+            if selection.job_filter.active:
+                rows = read_rows(connection, window, unsafe, failures=selection.state in FAILURE_STATES)
+                chosen = [row.id for row in rows if selection.job_filter.matches(row)]
+            else:
+                chosen = window
+            if chosen:
+                yield chosen
+            # Jobs the chunk moved left this state; the rest are still ahead of the window.
+            position += len(window) - (moved_last() if chosen else 0)
+
+
+def run(connection: redis.Redis, op_id: str, action: str, selection: Selection, options: dict,
+        unsafe: bool = False) -> BulkStatus:
+    """Do the work chunk by chunk, updating progress after each; stops early when cancelled."""
+    key = keys.bulk_operation(op_id)
+    apply = BULK_ACTIONS[action][0]
+    last = {"moved": 0}
+    try:
+        if action == "empty" and selection.state == "queued" and selection.queue:
+            _empty_queue(connection, key, selection.queue)
+            return read(connection, op_id)
+        for chunk in _chunks(connection, selection, lambda: last["moved"], unsafe):
+            if connection.hget(key, "cancel_requested"):
+                connection.hset(key, mapping={"status": "cancelled", "updated_at": time.time(),
+                                              "message": "cancelled by an operator; re-run to finish the rest"})
+                return read(connection, op_id)
+            result = apply(connection, chunk, options)
+            last["moved"] = len(result.succeeded)
+            pipe = connection.pipeline(transaction=False)
+            pipe.hincrby(key, "processed", len(chunk))
+            pipe.hincrby(key, "succeeded", len(result.succeeded))
+            pipe.hincrby(key, "skipped", len(result.skipped))
+            pipe.hset(key, "updated_at", time.time())
+            pipe.execute()
+        connection.hset(key, mapping={"status": "done", "updated_at": time.time()})
+    except Exception as error:  # the operation's record must say it failed, whatever went wrong
+        connection.hset(key, mapping={"status": "failed", "updated_at": time.time(),
+                                      "message": f"{type(error).__name__}: {error}"[:500]})
+        raise
+    return read(connection, op_id)
+
+
+def _empty_queue(connection: redis.Redis, key: str, queue: str) -> None:
+    while True:
+        if connection.hget(key, "cancel_requested"):
+            connection.hset(key, mapping={"status": "cancelled", "updated_at": time.time(),
+                                          "message": "cancelled by an operator; re-run to finish the rest"})
+            return
+        deleted = actions.empty_queue_chunk(connection, queue, CHUNK)
+        if deleted == 0 and connection.llen(keys.queue(queue)) == 0:
+            break
+        pipe = connection.pipeline(transaction=False)
+        pipe.hincrby(key, "processed", deleted)
+        pipe.hincrby(key, "succeeded", deleted)
+        pipe.hset(key, "updated_at", time.time())
+        pipe.execute()
+    connection.hset(key, mapping={"status": "done", "updated_at": time.time()})
+
+
+def recent(connection: redis.Redis, limit: int = 20) -> list[BulkStatus]:
+    ids = [text(i) for i in connection.zrevrange(keys.bulk_operations(), 0, limit - 1)]
+    return [status for status in (read(connection, op_id) for op_id in ids) if status is not None]

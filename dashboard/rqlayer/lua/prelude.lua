@@ -1,0 +1,80 @@
+-- Shared by every action script. ARGV[1] = RQ key prefix, ARGV[2] = now (epoch seconds),
+-- ARGV[3] = now (RQ's ISO-Z format), ARGV[4] = rq-scheduler's jobs zset, ARGV[5] = action option;
+-- job ids follow from ARGV[6]. Keys are derived from the prefix inside the script: every job moves
+-- between places in this one atomic step, so after any crash it is in exactly one place.
+local prefix, now_ts, now_iso, rqs_key, option = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5]
+local FIRST_ID = 6
+
+local function job_key(id) return prefix .. ':job:' .. id end
+local function queue_key(q) return prefix .. ':queue:' .. q end
+local function registry_key(segment, q) return prefix .. ':' .. segment .. ':' .. q end
+local function rl_key(k) return prefix .. ':rl:' .. k end
+
+-- Where a job of each status lives (besides the queue list for "queued").
+local STATUS_REGISTRY = {failed = 'failed', stopped = 'failed', finished = 'finished', canceled = 'canceled',
+                         deferred = 'deferred', scheduled = 'scheduled', ready_to_enqueue = 'ready'}
+
+-- Concurrency limits (RQ 3): promote held-back jobs into free slots, oldest first (as RQ does).
+local function rl_fill(limit)
+  local concurrency = tonumber(redis.call('HGET', rl_key(limit), 'concurrency') or '0')
+  if not concurrency or concurrency < 1 then return end
+  while redis.call('ZCARD', rl_key(limit) .. ':allowed') < concurrency do
+    local popped = redis.call('ZPOPMIN', rl_key(limit) .. ':rate_limited')
+    if #popped == 0 then break end
+    local id = popped[1]
+    local f = redis.call('HMGET', job_key(id), 'origin', 'status', 'enqueue_at_front')
+    if f[1] and f[2] == 'rate_limited' then
+      redis.call('ZADD', rl_key(limit) .. ':allowed', now_ts, id)
+      if f[3] == '1' then redis.call('LPUSH', queue_key(f[1]), id) else redis.call('RPUSH', queue_key(f[1]), id) end
+      redis.call('HSET', job_key(id), 'status', 'queued', 'enqueued_at', now_iso)
+    end
+  end
+end
+
+-- A job leaves queued/started without running: give its slot back and promote the next one.
+local function rl_release(id, limit)
+  if limit and limit ~= '' then
+    redis.call('ZREM', rl_key(limit) .. ':rate_limited', id)
+    if redis.call('ZREM', rl_key(limit) .. ':allowed', id) == 1 then rl_fill(limit) end
+  end
+end
+
+-- Put a job on its queue, through its concurrency limit when it has one.
+local function push(id, origin, limit, at_front)
+  redis.call('SADD', prefix .. ':queues', queue_key(origin))
+  if limit and limit ~= '' and redis.call('EXISTS', rl_key(limit)) == 1 then
+    local concurrency = tonumber(redis.call('HGET', rl_key(limit), 'concurrency') or '0')
+    if redis.call('ZSCORE', rl_key(limit) .. ':allowed', id) == false
+       and redis.call('ZCARD', rl_key(limit) .. ':allowed') >= concurrency then
+      redis.call('ZADD', rl_key(limit) .. ':rate_limited', now_ts, id)
+      redis.call('HSET', job_key(id), 'status', 'rate_limited')
+      return 'rate_limited'
+    end
+    redis.call('ZADD', rl_key(limit) .. ':allowed', now_ts, id)
+  end
+  if at_front then redis.call('LPUSH', queue_key(origin), id) else redis.call('RPUSH', queue_key(origin), id) end
+  redis.call('HSET', job_key(id), 'status', 'queued', 'enqueued_at', now_iso)
+  return 'queued'
+end
+
+-- Take a job out of the place its status says it is in. Returns false when it is not there.
+local function take_out(id, status, origin, limit)
+  if status == 'queued' then
+    return redis.call('LREM', queue_key(origin), 1, id) > 0
+  elseif status == 'rate_limited' then
+    if not limit or limit == '' then return false end
+    return redis.call('ZREM', rl_key(limit) .. ':rate_limited', id) > 0
+  elseif status == 'scheduled' then
+    -- RQ's own scheduled registry, or rq-scheduler's zset (its jobs say "scheduled" too).
+    local removed = redis.call('ZREM', registry_key('scheduled', origin), id)
+    return removed + redis.call('ZREM', rqs_key, id) > 0
+  end
+  local segment = STATUS_REGISTRY[status]
+  return segment ~= nil and redis.call('ZREM', registry_key(segment, origin), id) > 0
+end
+
+-- expected: a comma list of statuses the operator saw; a job in another one is left untouched.
+local function allowed(status, expected)
+  for s in string.gmatch(expected, '[^,]+') do if s == status then return true end end
+  return false
+end

@@ -118,7 +118,8 @@ def _gate():
     principal = _proxy_principal()
     if principal is None and current_user.is_authenticated:
         principal = _principal_for(current_user)
-        session.permanent = True
+        if not session.permanent:  # setting it always would mark every poll's session as modified
+            session.permanent = True
     g.principal = principal
     if principal is not None or request.endpoint in PUBLIC_ENDPOINTS:
         return None
@@ -138,6 +139,21 @@ def safe_next(target: str | None) -> str:
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
         return url_for("overview.index")
     return target.rstrip("?")
+
+
+class _TrustedProxyFix:
+    """X-Forwarded-* headers are believed only from the configured proxies; from anyone else they
+    would let a client pick its own address (and dodge the per-address login throttle)."""
+
+    def __init__(self, wsgi_app, trusted: tuple[str, ...]) -> None:
+        self.direct = wsgi_app
+        self.proxied = ProxyFix(wsgi_app, x_for=1, x_proto=1, x_host=1)
+        self.trusted = frozenset(trusted)
+
+    def __call__(self, environ, start_response):
+        if environ.get("REMOTE_ADDR") in self.trusted:
+            return self.proxied(environ, start_response)
+        return self.direct(environ, start_response)
 
 
 class _SessionInterface(SecureCookieSessionInterface):
@@ -161,7 +177,7 @@ def init_app(app) -> None:
     sent to the login page first."""
     settings = app.config["CONSOLE"]
     if settings.trusted_proxies:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
+        app.wsgi_app = _TrustedProxyFix(app.wsgi_app, settings.trusted_proxies)
     app.session_interface = _SessionInterface()
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"

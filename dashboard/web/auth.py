@@ -31,10 +31,11 @@ def _locked_out(retry_after: int, username: str):
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    if current_principal() is not None and request.method == "GET":
+    # HEAD is a GET without a body: it must never count as a sign-in attempt.
+    if current_principal() is not None and request.method != "POST":
         return redirect(safe_next(request.args.get("next")))
     next_url = request.values.get("next")
-    if request.method == "GET":
+    if request.method != "POST":
         return render_template("pages/login.html", next=next_url, username="", error=None)
 
     username = (request.form.get("username") or "").strip()[:64]

@@ -27,6 +27,12 @@ def timestamp(value: bytes | str | None) -> datetime | None:
     raw = text(value).strip()
     if not raw:
         return None
+    try:
+        # C-fast path: Python 3.11 reads RQ's "...T..:..:..[.ffffff]Z" directly.
+        parsed = datetime.fromisoformat(raw)
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    except ValueError:
+        pass
     for fmt in _TIME_FORMATS:
         try:
             return datetime.strptime(raw, fmt).replace(tzinfo=UTC)

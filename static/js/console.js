@@ -74,13 +74,14 @@ document.addEventListener("submit", function (event) {
     var f = form(); if (!f) return;
     var checked = boxes().filter(function (b) { return b.checked; }).length;
     var total = f.getAttribute("data-total");
-    f.querySelectorAll("[data-selected-count]").forEach(function (el) { el.textContent = allMode() ? total : checked; });
+    f.querySelectorAll("[data-selected-count]").forEach(function (el) { el.textContent = allMode() ? (total || "all") : checked; });
     f.querySelectorAll("[data-scope]").forEach(function (el) {
-      el.textContent = allMode() ? "all " + Number(total).toLocaleString() + " matching" : "selected (" + checked + ")";
+      el.textContent = allMode() ? "all " + (total ? Number(total).toLocaleString() + " " : "") + "matching"
+                                 : "selected (" + checked + ")";
     });
     var banner = document.getElementById("select-all-banner");
     var pageBox = document.getElementById("select-page");
-    if (banner) banner.hidden = !(pageBox && pageBox.checked) || allMode() || boxes().length >= Number(total);
+    if (banner) banner.hidden = !(pageBox && pageBox.checked) || allMode() || (total !== "" && boxes().length >= Number(total));
   }
   document.addEventListener("click", function (event) {
     var t = event.target;
@@ -108,7 +109,8 @@ document.addEventListener("submit", function (event) {
       event.preventDefault();
       var submitter = event.detail.triggeringEvent && event.detail.triggeringEvent.submitter;
       var verb = submitter ? submitter.getAttribute("data-verb") : "Apply to";
-      var count = allMode() ? Number(elt.getAttribute("data-total")).toLocaleString() + " (all matching)" :
+      var total = elt.getAttribute("data-total");
+      var count = allMode() ? (total ? Number(total).toLocaleString() + " (all matching)" : "all matching") :
         boxes().filter(function (b) { return b.checked; }).length;
       if (count === 0) { window.alert("Select jobs first, or select all matching."); return; }
       var target = verb === "Move" ? " to queue " + (elt.elements.target.value || "?") : "";

@@ -1,0 +1,101 @@
+"""Acting on jobs in a real Chromium: retry and watch it run, bulk retry with progress, move, stop."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from playwright.sync_api import expect
+from rq import Queue
+
+from dashboard.rqlayer import keys
+from tests.browser import sign_in
+from tests.conftest import PASSWORD
+from tests.helpers import PROJECT_ROOT, wait_until, work_in_process
+from tests.test_actions import plant_failed
+
+
+def test_retry_a_failed_job_from_its_row_and_watch_it_run(page, live_server, conn):
+    [job_id] = plant_failed(conn, 1)
+    sign_in(page, live_server.url, "oscar", PASSWORD)
+    page.goto(f"{live_server.url}/queues/default/failed")
+    page.click(f'#row-{job_id} button[data-action="retry"]')
+    expect(page.locator(f"#row-{job_id} .badge")).to_have_text("queued")
+    expect(page.locator("#flash")).to_contain_text(f"Job {job_id} retried.")
+    page.click(f"#row-{job_id} a")
+    expect(page.locator("#job-status")).to_have_text("queued")
+    work_in_process(conn, ["default"])
+    expect(page.locator("#job-status")).to_have_text("finished", timeout=10_000)
+    assert conn.hget("test:runs", job_id) == b"1"
+    assert page.js_errors == [], page.js_errors
+
+
+def test_bulk_retry_a_filtered_selection_with_progress(page, live_server, conn):
+    plant_failed(conn, 40, prefix="keep")
+    queue = Queue("default", connection=conn)
+    for n in range(12):
+        queue.enqueue("tests.jobfuncs.fail", f"smtp timeout {n}")
+    work_in_process(conn, ["default"])
+    sign_in(page, live_server.url, "oscar", PASSWORD)
+    page.goto(f"{live_server.url}/queues/default/failed")
+    page.fill('input[name="exc"]', "smtp")
+    expect(page.locator("#jobs tbody tr[data-job]")).to_have_count(12)
+
+    page.check("#select-page")
+    expect(page.locator("#select-all-banner")).to_be_hidden()  # all 12 matches are on the page
+    page.uncheck('#jobs tbody tr[data-job] >> nth=0 >> input[name="ids"]')
+    expect(page.locator("[data-selected-count]")).to_have_text("11")
+    messages = []
+    page.on("dialog", lambda dialog: (messages.append(dialog.message), dialog.accept()))
+    page.click('#bulk-form button[value="retry"]')
+    expect(page.locator('.bulk-progress[data-status="done"]')).to_be_visible(timeout=10_000)
+    expect(page.locator(".bulk-progress progress")).to_have_attribute("value", "100.0")
+    assert messages and messages[0].startswith("Retry 11 failed job(s) of queue default")
+    assert conn.llen(keys.queue("default")) == 11
+    assert conn.zcard(keys.registry("failed", "default")) == 41
+    assert page.js_errors == [], page.js_errors
+
+
+def test_select_all_matching_beyond_the_page(page, live_server, conn):
+    plant_failed(conn, 120)
+    sign_in(page, live_server.url, "oscar", PASSWORD)
+    page.goto(f"{live_server.url}/queues/default/failed?size=25")
+    page.check("#select-page")
+    expect(page.locator("#select-all-banner")).to_be_visible()
+    page.click("#select-all-matching")
+    expect(page.locator('#bulk-form button[value="retry"]')).to_contain_text("all 120 matching")
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.click('#bulk-form button[value="retry"]')
+    expect(page.locator('.bulk-progress[data-status="done"]')).to_be_visible(timeout=10_000)
+    assert conn.llen(keys.queue("default")) == 120
+
+
+def test_move_a_job_to_another_queue(page, live_server, conn):
+    job = Queue("low", connection=conn).enqueue("tests.jobfuncs.add", 1, 2)
+    sign_in(page, live_server.url, "oscar", PASSWORD)
+    page.goto(f"{live_server.url}/jobs/{job.id}")
+    page.fill('#move-form input[name="queue"]', "high")
+    page.click('#move-form button[type="submit"]')
+    expect(page.locator("#flash")).to_contain_text("moved to high")
+    assert conn.lrange(keys.queue("high"), 0, -1) == [job.id.encode()]
+    assert conn.llen(keys.queue("low")) == 0
+
+
+def test_stop_a_running_job(page, live_server, conn, redis_url):
+    job = Queue("default", connection=conn).enqueue("tests.jobfuncs.sleep_for", 60)
+    worker = subprocess.Popen([sys.executable, "-m", "rq.cli", "worker", "--burst", "--url", redis_url, "default"],
+                              cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: conn.hget(keys.job(job.id), "status") == b"started", timeout=20, message="job started")
+        channel = f"{keys.PREFIX}:pubsub:{conn.hget(keys.job(job.id), 'worker_name').decode()}"
+        wait_until(lambda: conn.pubsub_numsub(channel)[0][1], timeout=10, message="worker listening")
+        sign_in(page, live_server.url, "oscar", PASSWORD)
+        page.goto(f"{live_server.url}/jobs/{job.id}")
+        expect(page.locator("#job-status")).to_have_text("started")
+        page.on("dialog", lambda dialog: dialog.accept())
+        page.click('#job-actions button[data-action="stop"]')
+        expect(page.locator("#flash")).to_contain_text("Stop sent to worker")
+        expect(page.locator("#job-status")).to_have_text("stopped", timeout=20_000)
+    finally:
+        worker.wait(timeout=30)
+    assert conn.zscore(keys.registry("failed", "default"), job.id) is not None

@@ -30,7 +30,7 @@ def timestamp(value: bytes | str | None) -> datetime | None:
     try:
         # C-fast path: Python 3.11 reads RQ's "...T..:..:..[.ffffff]Z" directly.
         parsed = datetime.fromisoformat(raw)
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     except ValueError:
         pass
     for fmt in _TIME_FORMATS:

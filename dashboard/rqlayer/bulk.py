@@ -36,7 +36,7 @@ BULK_ACTIONS: dict[str, tuple[Callable[..., actions.ActionResult], tuple[str, ..
     "empty": (lambda c, ids, o: actions.delete(c, ids), actions.DELETABLE),
 }
 PAST_TENSE = {"retry": "retried", "cancel": "canceled", "delete": "deleted", "move": "moved",
-              "run_now": "queued to run now", "empty": "deleted"}
+              "run_now": "queued to run now", "empty": "deleted", "enqueue": "enqueued"}
 
 
 @dataclass(frozen=True)
@@ -122,18 +122,25 @@ def create(connection: redis.Redis, action: str, selection: Selection, options: 
         raise actions.ActionError(f"unknown bulk action {action!r}")
     if action == "move":
         options["target"] = actions.validate_queue_name(options.get("target", ""))
-    op_id = uuid.uuid4().hex
-    now = time.time()
     description = f"{action.replace('_', ' ')} {selection.describe()}"
     if action == "move":
         description += f" to queue {options['target']}"
+    return start_record(connection, action, description, estimate(connection, selection), actor,
+                        selection=selection.to_json(), options=json.dumps(options))
+
+
+def start_record(connection: redis.Redis, action: str, description: str, total: int, actor: str,
+                 **extra: str) -> BulkStatus:
+    """A new running operation's record, for any long operation that reports progress (bulk
+    actions, batch enqueue)."""
+    op_id = uuid.uuid4().hex
+    now = time.time()
     key = keys.bulk_operation(op_id)
     pipe = connection.pipeline(transaction=True)
     pipe.hset(key, mapping={
         "action": action, "status": "running", "description": description, "actor": actor,
-        "total": estimate(connection, selection), "processed": 0, "succeeded": 0, "skipped": 0,
-        "started_at": now, "updated_at": now, "message": "", "selection": selection.to_json(),
-        "options": json.dumps(options),
+        "total": total, "processed": 0, "succeeded": 0, "skipped": 0,
+        "started_at": now, "updated_at": now, "message": "", **extra,
     })
     pipe.expire(key, STATE_TTL)
     pipe.zadd(keys.bulk_operations(), {op_id: now})
@@ -179,49 +186,56 @@ def _chunks(connection: redis.Redis, selection: Selection, moved_last: Callable[
 def run(connection: redis.Redis, op_id: str, action: str, selection: Selection, options: dict,
         unsafe: bool = False) -> BulkStatus:
     """Do the work chunk by chunk, updating progress after each; stops early when cancelled."""
-    key = keys.bulk_operation(op_id)
     apply = BULK_ACTIONS[action][0]
     last = {"moved": 0}
     try:
         if action == "empty" and selection.state == "queued" and selection.queue:
-            _empty_queue(connection, key, selection.queue)
+            _empty_queue(connection, op_id, selection.queue)
             return read(connection, op_id)
         for chunk in _chunks(connection, selection, lambda: last["moved"], unsafe):
-            if connection.hget(key, "cancel_requested"):
-                connection.hset(key, mapping={"status": "cancelled", "updated_at": time.time(),
-                                              "message": "cancelled by an operator; re-run to finish the rest"})
+            if cancel_requested(connection, op_id):
+                finish(connection, op_id, "cancelled", "cancelled by an operator; re-run to finish the rest")
                 return read(connection, op_id)
             result = apply(connection, chunk, options)
             last["moved"] = len(result.succeeded)
-            pipe = connection.pipeline(transaction=False)
-            pipe.hincrby(key, "processed", len(chunk))
-            pipe.hincrby(key, "succeeded", len(result.succeeded))
-            pipe.hincrby(key, "skipped", len(result.skipped))
-            pipe.hset(key, "updated_at", time.time())
-            pipe.execute()
-        connection.hset(key, mapping={"status": "done", "updated_at": time.time()})
+            advance(connection, op_id, len(chunk), len(result.succeeded), len(result.skipped))
+        finish(connection, op_id, "done")
     except Exception as error:  # the operation's record must say it failed, whatever went wrong
-        connection.hset(key, mapping={"status": "failed", "updated_at": time.time(),
-                                      "message": f"{type(error).__name__}: {error}"[:500]})
+        finish(connection, op_id, "failed", f"{type(error).__name__}: {error}"[:500])
         raise
     return read(connection, op_id)
 
 
-def _empty_queue(connection: redis.Redis, key: str, queue: str) -> None:
+def _empty_queue(connection: redis.Redis, op_id: str, queue: str) -> None:
     while True:
-        if connection.hget(key, "cancel_requested"):
-            connection.hset(key, mapping={"status": "cancelled", "updated_at": time.time(),
-                                          "message": "cancelled by an operator; re-run to finish the rest"})
+        if cancel_requested(connection, op_id):
+            finish(connection, op_id, "cancelled", "cancelled by an operator; re-run to finish the rest")
             return
         deleted = actions.empty_queue_chunk(connection, queue, CHUNK)
         if deleted == 0 and connection.llen(keys.queue(queue)) == 0:
             break
-        pipe = connection.pipeline(transaction=False)
-        pipe.hincrby(key, "processed", deleted)
-        pipe.hincrby(key, "succeeded", deleted)
-        pipe.hset(key, "updated_at", time.time())
-        pipe.execute()
-    connection.hset(key, mapping={"status": "done", "updated_at": time.time()})
+        advance(connection, op_id, deleted, deleted, 0)
+    finish(connection, op_id, "done")
+
+
+def advance(connection: redis.Redis, op_id: str, processed: int, succeeded: int, skipped: int) -> None:
+    """Add one chunk's counts to an operation's progress."""
+    key = keys.bulk_operation(op_id)
+    pipe = connection.pipeline(transaction=False)
+    pipe.hincrby(key, "processed", processed)
+    pipe.hincrby(key, "succeeded", succeeded)
+    pipe.hincrby(key, "skipped", skipped)
+    pipe.hset(key, "updated_at", time.time())
+    pipe.execute()
+
+
+def finish(connection: redis.Redis, op_id: str, status: str, message: str = "") -> None:
+    connection.hset(keys.bulk_operation(op_id), mapping={"status": status, "updated_at": time.time(),
+                                                         "message": message})
+
+
+def cancel_requested(connection: redis.Redis, op_id: str) -> bool:
+    return bool(connection.hget(keys.bulk_operation(op_id), "cancel_requested"))
 
 
 def recent(connection: redis.Redis, limit: int = 20) -> list[BulkStatus]:

@@ -1,0 +1,244 @@
+"""Enqueue registered tasks by hand: validated options, one job, or a batch in pipelined chunks.
+
+Only functions registered in tasks/ can be enqueued: the function is taken from the registry by its
+name, never from a dotted path typed by a user.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+import zlib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import redis
+from rq import Queue, Retry
+from rq.job import Dependency
+from rq.serializers import DefaultSerializer
+from rq.utils import get_call_string
+
+from dashboard.rqlayer import actions, keys
+from dashboard.rqlayer.jobs import valid_job_id
+from tasks.registry import TaskSpec
+
+MAX_TIMEOUT = 7 * 24 * 3600
+MAX_TTL = 365 * 24 * 3600
+
+
+@dataclass
+class EnqueueOptions:
+    queue: str
+    at_front: bool = False
+    run_at: datetime | None = None  # aware UTC
+    timeout: int | None = None
+    retry_max: int = 0
+    retry_intervals: list[int] = field(default_factory=list)
+    result_ttl: int | None = None
+    failure_ttl: int | None = None
+    job_id: str | None = None
+    depends_on: list[str] = field(default_factory=list)
+    description: str | None = None
+
+    def retry(self) -> Retry | None:
+        if not self.retry_max:
+            return None
+        return Retry(max=self.retry_max, interval=self.retry_intervals or [0])
+
+
+def _int(raw, name: str, errors: dict, low: int, high: int) -> int | None:
+    if raw is None or str(raw).strip() == "":
+        return None
+    try:
+        value = int(str(raw).strip())
+    except ValueError:
+        errors[name] = "expected a whole number"
+        return None
+    if not low <= value <= high:
+        errors[name] = f"must be between {low} and {high}"
+        return None
+    return value
+
+
+def parse_run_at(raw: str, tz_name: str, now: datetime) -> datetime:
+    """A local date-time in `tz_name` as aware UTC; refuses the past and unknown zones."""
+    try:
+        zone = ZoneInfo(tz_name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown timezone {tz_name!r}") from None
+    try:
+        moment = datetime.fromisoformat(raw.strip())
+    except ValueError:
+        raise ValueError("expected a date and time like 2026-01-31T08:00") from None
+    moment = moment.replace(tzinfo=zone) if moment.tzinfo is None else moment
+    moment = moment.astimezone(UTC)
+    if moment <= now:
+        raise ValueError("this time is in the past")
+    return moment
+
+
+def validate_options(connection: redis.Redis, spec: TaskSpec, raw: Mapping[str, object],
+                     now: datetime | None = None) -> tuple[EnqueueOptions, dict[str, str]]:
+    """Options from form or API values, with per-field errors (field names as in the form)."""
+    now = now or datetime.now(UTC)
+    errors: dict[str, str] = {}
+
+    def get(name: str) -> str:
+        value = raw.get(name)
+        return "" if value is None else str(value)
+
+    queue = get("queue").strip() or spec.queue
+    try:
+        queue = actions.validate_queue_name(queue)
+    except actions.ActionError as error:
+        errors["queue"] = str(error)
+    options = EnqueueOptions(queue=queue)
+    options.at_front = get("at_front").lower() in ("1", "true", "on", "yes")
+
+    run_at, delay = get("run_at").strip(), get("delay").strip()
+    if run_at and delay:
+        errors["run_at"] = "give a time or a delay, not both"
+    elif run_at:
+        try:
+            options.run_at = parse_run_at(run_at, get("timezone") or "UTC", now)
+        except ValueError as error:
+            errors["timezone" if "timezone" in str(error) else "run_at"] = str(error)
+    elif delay:
+        seconds = _int(delay, "delay", errors, 1, MAX_TTL)
+        if seconds:
+            options.run_at = now + timedelta(seconds=seconds)
+
+    options.timeout = _int(get("timeout"), "timeout", errors, 1, MAX_TIMEOUT) or spec.timeout
+    retry_max = _int(get("retry_max"), "retry_max", errors, 0, 100)
+    options.retry_max = spec.retry_max if retry_max is None else retry_max
+    intervals = get("retry_intervals").strip()
+    if intervals:
+        try:
+            options.retry_intervals = [int(part) for part in intervals.replace(" ", "").split(",") if part]
+            if any(i < 0 or i > MAX_TTL for i in options.retry_intervals):
+                raise ValueError
+        except ValueError:
+            errors["retry_intervals"] = "comma-separated whole seconds, e.g. 10, 60, 300"
+    elif retry_max is None:
+        options.retry_intervals = list(spec.retry_intervals)
+    options.result_ttl = _int(get("result_ttl"), "result_ttl", errors, -1, MAX_TTL)
+    if options.result_ttl is None:
+        options.result_ttl = spec.result_ttl
+    options.failure_ttl = _int(get("failure_ttl"), "failure_ttl", errors, 1, MAX_TTL)
+
+    job_id = get("job_id").strip()
+    if job_id:
+        if not valid_job_id(job_id) or ":" in job_id or "." in job_id:
+            errors["job_id"] = "letters, digits, - and _ only (at most 200)"
+        elif connection.exists(keys.job(job_id)):
+            errors["job_id"] = f"a job with id {job_id!r} already exists"
+        else:
+            options.job_id = job_id
+    depends = [part.strip() for part in get("depends_on").replace("\n", ",").split(",") if part.strip()]
+    if depends:
+        missing = [d for d in depends if not valid_job_id(d)]
+        if not missing:
+            pipe = connection.pipeline(transaction=False)
+            for dependency in depends:
+                pipe.exists(keys.job(dependency))
+            missing = [d for d, exists in zip(depends, pipe.execute(), strict=True) if not exists]
+        if missing:
+            errors["depends_on"] = f"no such job: {', '.join(missing[:5])}"
+        elif options.run_at:
+            errors["depends_on"] = "RQ ignores dependencies of scheduled jobs: choose one or the other"
+        else:
+            options.depends_on = depends
+    description = get("description").strip()
+    if len(description) > 500:
+        errors["description"] = "at most 500 characters"
+    options.description = description or None
+    return options, errors
+
+
+def enqueue(connection: redis.Redis, spec: TaskSpec, kwargs: dict, options: EnqueueOptions) -> str:
+    """Enqueue one validated call of a registered task; returns the job id."""
+    queue = Queue(options.queue, connection=connection)
+    common = dict(
+        timeout=options.timeout, result_ttl=options.result_ttl, failure_ttl=options.failure_ttl,
+        job_id=options.job_id, description=options.description, retry=options.retry(),
+    )
+    if options.run_at is not None:
+        job = queue.enqueue_at(options.run_at, spec.name, kwargs=kwargs, **_scheduled_kwargs(common))
+        return job.id
+    depends_on = Dependency(jobs=options.depends_on) if options.depends_on else None
+    job = queue.enqueue_call(spec.name, kwargs=kwargs, at_front=options.at_front, depends_on=depends_on,
+                             unique=bool(options.job_id), **common)
+    return job.id
+
+
+def _scheduled_kwargs(common: dict) -> dict:
+    # enqueue_at passes RQ's options by their enqueue() names: the timeout is job_timeout there.
+    mapped = {"job_timeout": common["timeout"], "result_ttl": common["result_ttl"],
+              "failure_ttl": common["failure_ttl"], "job_id": common["job_id"],
+              "description": common["description"], "retry": common["retry"]}
+    return {k: v for k, v in mapped.items() if v is not None}
+
+
+@dataclass
+class BatchReport:
+    rows: int = 0
+    errors: list[tuple[int, str, str]] = field(default_factory=list)  # (line, field, message)
+    valid: list[dict] = field(default_factory=list)
+
+
+def validate_rows(spec: TaskSpec, rows: Iterable[tuple[int, Mapping[str, object]]],
+                  validate: Callable[[TaskSpec, Mapping], tuple[dict, dict]]) -> BatchReport:
+    """Every row checked; every bad row reported with its line number and field."""
+    report = BatchReport()
+    for line, raw in rows:
+        report.rows += 1
+        kwargs, errors = validate(spec, raw)
+        if errors:
+            report.errors.extend((line, name, message) for name, message in errors.items())
+        else:
+            report.valid.append(kwargs)
+    return report
+
+
+def enqueue_batch(connection: redis.Redis, spec: TaskSpec, calls: list[dict], options: EnqueueOptions,
+                  chunk: int = 1000, progress: Callable[[int], bool] | None = None) -> int:
+    """Enqueue many calls of one task in chunks: each chunk is one MULTI/EXEC round trip that writes
+    the job hashes exactly as RQ's enqueue does and pushes the ids, so a chunk is all or nothing.
+    `progress(n)` is told each chunk's size and may return False to stop. Returns how many."""
+    queue_key = keys.queue(options.queue)
+    base = {
+        "status": "queued", "origin": options.queue, "timeout": options.timeout or spec.timeout,
+        "ended_at": "", "started_at": "", "last_heartbeat": "", "worker_name": "", "group_id": "",
+        "success_callback_name": "", "failure_callback_name": "", "stopped_callback_name": "",
+    }
+    if options.result_ttl is not None:
+        base["result_ttl"] = options.result_ttl
+    if options.failure_ttl is not None:
+        base["failure_ttl"] = options.failure_ttl
+    if options.retry_max:
+        base["retries_left"] = options.retry_max
+        base["retry_intervals"] = json.dumps(options.retry_intervals or [0])
+    done = 0
+    for start in range(0, len(calls), chunk):
+        part = calls[start:start + chunk]
+        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        ids = [uuid.uuid4().hex for _ in part]
+        pipe = connection.pipeline(transaction=True)
+        for job_id, kwargs in zip(ids, part, strict=True):
+            pipe.hset(keys.job(job_id), mapping={
+                **base, "created_at": stamp, "enqueued_at": stamp,
+                "data": zlib.compress(DefaultSerializer.dumps((spec.name, None, (), kwargs))),
+                "description": options.description or get_call_string(spec.name, (), kwargs, max_length=75),
+            })
+        if options.at_front:
+            pipe.lpush(queue_key, *reversed(ids))
+        else:
+            pipe.rpush(queue_key, *ids)
+        pipe.sadd(keys.queues(), queue_key)
+        pipe.execute()
+        done += len(part)
+        if progress is not None and progress(len(part)) is False:
+            break
+    return done

@@ -1,0 +1,192 @@
+"""Turning what an operator typed (form text, JSON values, CSV cells) into a registered task's
+typed arguments, with one clear message per field. Nothing is enqueued unless every field is valid.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Literal, Union
+
+from tasks.registry import TaskParam, TaskSpec
+
+
+@dataclass(frozen=True)
+class FieldKind:
+    """How a parameter is entered in a form."""
+
+    widget: str  # text, number, integer, checkbox, select, date, datetime, json
+    choices: tuple[str, ...] = ()
+    optional: bool = False
+
+
+def _unwrap_optional(tp) -> tuple[Any, bool]:
+    origin = typing.get_origin(tp)
+    if origin is Union or origin is types.UnionType:
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) == 1:
+            return args[0], True
+    return tp, False
+
+
+def field_kind(param: TaskParam) -> FieldKind:
+    tp, optional = _unwrap_optional(param.annotation)
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return FieldKind("select", tuple(str(a) for a in typing.get_args(tp)), optional)
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return FieldKind("select", tuple(str(m.value) for m in tp), optional)
+    if tp is bool:
+        return FieldKind("checkbox", (), optional)
+    if tp is int:
+        return FieldKind("integer", (), optional)
+    if tp is float:
+        return FieldKind("number", (), optional)
+    if tp is datetime:
+        return FieldKind("datetime", (), optional)
+    if tp is date:
+        return FieldKind("date", (), optional)
+    if tp in (list, dict, tuple) or origin in (list, dict, tuple):
+        return FieldKind("json", (), optional)
+    return FieldKind("text", (), optional)
+
+
+def default_text(param: TaskParam) -> str:
+    """The default as the form shows it pre-filled."""
+    if param.required or param.default is None:
+        return ""
+    value = param.default
+    if isinstance(value, enum.Enum):
+        value = value.value
+    if isinstance(value, list | dict | tuple):
+        return json.dumps(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value)
+
+
+def _is_blank(raw) -> bool:
+    return raw is None or (isinstance(raw, str) and raw.strip() == "")
+
+
+def _bool(raw) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in ("1", "true", "yes", "on", "y"):
+        return True
+    if text in ("0", "false", "no", "off", "n"):
+        return False
+    raise ValueError("expected true or false")
+
+
+def coerce(param: TaskParam, raw) -> Any:
+    """The typed value of one parameter; raises ValueError with a message for the operator."""
+    tp, optional = _unwrap_optional(param.annotation)
+    if _is_blank(raw):
+        if optional:
+            return None
+        raise ValueError("this field is required")
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        allowed = typing.get_args(tp)
+        for choice in allowed:
+            if raw == choice or str(raw) == str(choice):
+                return choice
+        raise ValueError(f"choose one of: {', '.join(str(a) for a in allowed)}")
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        for member in tp:
+            if raw == member.value or str(raw) == str(member.value) or raw == member.name:
+                return member.value  # plain value: jobs stay readable without the enum class
+        raise ValueError(f"choose one of: {', '.join(str(m.value) for m in tp)}")
+    if tp is bool:
+        return _bool(raw)
+    if tp is int:
+        if isinstance(raw, bool):
+            raise ValueError("expected a whole number")
+        if isinstance(raw, int):
+            return raw
+        if isinstance(raw, float) and raw.is_integer():
+            return int(raw)
+        try:
+            return int(str(raw).strip())
+        except ValueError:
+            raise ValueError("expected a whole number") from None
+    if tp is float:
+        if isinstance(raw, int | float) and not isinstance(raw, bool):
+            return float(raw)
+        try:
+            value = float(str(raw).strip())
+        except ValueError:
+            raise ValueError("expected a number") from None
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError("expected a finite number")
+        return value
+    if tp is datetime:
+        try:
+            return raw if isinstance(raw, datetime) else datetime.fromisoformat(str(raw).strip())
+        except ValueError:
+            raise ValueError("expected a date and time like 2026-01-31T08:00") from None
+    if tp is date:
+        try:
+            return raw if isinstance(raw, date) else date.fromisoformat(str(raw).strip())
+        except ValueError:
+            raise ValueError("expected a date like 2026-01-31") from None
+    if tp in (list, dict, tuple) or origin in (list, dict, tuple):
+        value = raw
+        if isinstance(raw, str):
+            try:
+                value = json.loads(raw)
+            except ValueError as error:
+                raise ValueError(f"not valid JSON: {error.msg} (line {error.lineno}, column {error.colno})") from None
+        expected = origin or tp
+        if expected is tuple:
+            expected = list
+        if not isinstance(value, expected):
+            raise ValueError(f"expected a JSON {'object' if expected is dict else 'list'}")
+        item_types = typing.get_args(tp)
+        if expected is list and len(item_types) == 1 and item_types[0] in (str, int, float, bool):
+            if not all(isinstance(v, item_types[0]) and not (item_types[0] is int and isinstance(v, bool))
+                       for v in value):
+                raise ValueError(f"expected a list of {item_types[0].__name__}")
+        return value
+    if tp is str or tp is None or tp is typing.Any:
+        if not isinstance(raw, str):
+            raise ValueError("expected text")
+        return raw
+    # An annotation we cannot build from text: accept JSON, say so when it fails.
+    if isinstance(raw, str):
+        try:
+            return json.loads(raw)
+        except ValueError:
+            return raw
+    return raw
+
+
+def validate_call(spec: TaskSpec, raw: Mapping[str, Any], *, checkbox_form: bool = False) -> tuple[dict, dict]:
+    """(kwargs, errors) for a task from raw values. Missing optional parameters take their
+    defaults; `checkbox_form` treats an absent bool field as False (HTML forms omit unchecked boxes)."""
+    kwargs: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    known = {p.name for p in spec.params}
+    for name in raw:
+        if name not in known:
+            errors[name] = f"{spec.title} has no parameter {name!r}"
+    for param in spec.params:
+        value = raw.get(param.name)
+        if _is_blank(value) and field_kind(param).widget == "checkbox" and checkbox_form:
+            value = False
+        if _is_blank(value) and not param.required:
+            continue
+        try:
+            kwargs[param.name] = coerce(param, value)
+        except ValueError as error:
+            errors[param.name] = str(error)
+    return kwargs, errors

@@ -20,7 +20,7 @@ from dashboard.rqlayer import keys
 from dashboard.rqlayer.decode import text
 
 LUA_DIR = Path(__file__).with_name("lua")
-CHUNK = 1000
+CHUNK = 500  # ids per Lua call: about 7 ms of Redis time, never near the 50 ms budget
 
 RETRYABLE = ("failed", "stopped", "canceled", "finished")
 CANCELABLE = ("queued", "deferred", "scheduled", "ready_to_enqueue", "rate_limited")

@@ -168,8 +168,11 @@ def enqueue(connection: redis.Redis, spec: TaskSpec, kwargs: dict, options: Enqu
         job = queue.enqueue_at(options.run_at, spec.name, kwargs=kwargs, **_scheduled_kwargs(common))
         return job.id
     depends_on = Dependency(jobs=options.depends_on) if options.depends_on else None
+    # unique=True makes a taken custom id fail atomically; RQ refuses it together with dependencies,
+    # where the earlier existence check is all there is.
+    unique = bool(options.job_id) and depends_on is None
     job = queue.enqueue_call(spec.name, kwargs=kwargs, at_front=options.at_front, depends_on=depends_on,
-                             unique=bool(options.job_id), **common)
+                             unique=unique, **common)
     return job.id
 
 

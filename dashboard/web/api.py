@@ -5,13 +5,17 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime
 
-from flask import Blueprint, abort, current_app, jsonify, url_for
+from flask import Blueprint, abort, current_app, jsonify, request, url_for
 
-from dashboard.auth import can, requires
+import tasks
+from dashboard import audit
+from dashboard.auth import can, current_principal, requires
 from dashboard.extensions import get_redis
-from dashboard.permissions import VIEW, VIEW_JOB_VALUES
+from dashboard.permissions import JOBS_ENQUEUE, VIEW, VIEW_JOB_VALUES
+from dashboard.rqlayer import enqueue as enqueuing
 from dashboard.rqlayer import jobs, search
 from dashboard.rqlayer.overview import read_overview
+from dashboard.rqlayer.params import validate_call
 from dashboard.rqlayer.payloads import Shown
 from dashboard.web.openapi import openapi_document
 from dashboard.web.params import checked_state, list_params
@@ -113,6 +117,37 @@ def job(job_id):
         attempts=[dict(to_json(a), result=_shown(a.result, show)) for a in detail.attempts],
         links={"html": url_for("jobs.detail", job_id=job_id)},
     )
+
+
+@bp.post("/jobs")
+@requires(JOBS_ENQUEUE)
+def enqueue_job():
+    """Enqueue a registered task: {"task": "...", "params": {...}, "options": {...}}."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        abort(400, description='Send a JSON object: {"task": ..., "params": {...}, "options": {...}}.')
+    spec = tasks.get_task(str(body.get("task", "")))
+    if spec is None:
+        return jsonify(error="validation", message="Only registered tasks can be enqueued.",
+                       fields={"task": f"no registered task named {str(body.get('task'))[:100]!r}"}), 422
+    params, options = body.get("params") or {}, body.get("options") or {}
+    if not isinstance(params, dict) or not isinstance(options, dict):
+        return jsonify(error="validation", message="params and options must be JSON objects.",
+                       fields={"params": "expected an object"}), 422
+    kwargs, errors = validate_call(spec, params)
+    connection = get_redis()
+    parsed, option_errors = enqueuing.validate_options(connection, spec, options)
+    errors.update({f"options.{name}": message for name, message in option_errors.items()})
+    if errors:
+        return jsonify(error="validation", message="Nothing was enqueued.", fields=errors), 422
+    job_id = enqueuing.enqueue(connection, spec, kwargs, parsed)
+    audit.record(current_principal().audit_name, "job.enqueue", target=job_id, job_count=1,
+                 detail=f"{spec.name} on {parsed.queue} (API)", remote_addr=request.remote_addr)
+    response = jsonify(id=job_id, queue=parsed.queue, links={"self": url_for("api.job", job_id=job_id),
+                                                            "html": url_for("jobs.detail", job_id=job_id)})
+    response.status_code = 201
+    response.headers["Location"] = url_for("api.job", job_id=job_id)
+    return response
 
 
 @bp.get("/openapi.json")

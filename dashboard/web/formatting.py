@@ -43,6 +43,10 @@ def number(value: int | None) -> str:
 
 
 def init_app(app) -> None:
+    from dashboard.rqlayer.params import default_text, field_kind
+
+    app.add_template_global(field_kind)
+    app.add_template_global(default_text)
     app.add_template_filter(duration)
     app.add_template_filter(ago)
     app.add_template_filter(exact)

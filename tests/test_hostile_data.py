@@ -130,6 +130,8 @@ def every_get_url(app, planted) -> list[str]:
         values_list = [{}]
         if "job_id" in rule.arguments:
             values_list = [{"job_id": job_id} for job_id in planted["jobs"] + [planted["big"]]]
+        elif "task_name" in rule.arguments:
+            values_list = [{"task_name": "tasks.reports.generate_sales_report"}]
         elif "state" in rule.arguments:
             values_list = [{"name": queue, "state": state}
                            for queue in ("default", planted["queue"]) for state in STATES]

@@ -115,8 +115,8 @@ def _flag(env, name: str, default: bool) -> bool:
 
 def _secret_key(env, data_dir: Path) -> str:
     if env.get("SECRET_KEY"):
-        if len(env["SECRET_KEY"]) < 16:
-            raise SettingsError("SECRET_KEY: must be at least 16 characters")
+        if len(env["SECRET_KEY"]) < 8:
+            raise SettingsError("SECRET_KEY: must be at least 8 characters (use a long random value)")
         return env["SECRET_KEY"]
     # Several gunicorn workers must sign sessions with the same key: keep one in the data dir.
     path = data_dir / "secret_key"

@@ -21,7 +21,7 @@ from tests.helpers import PROJECT_ROOT
         ("DATABASE_URL", "not a url", "DATABASE_URL"),
         ("POLL_SECONDS", "fast", "POLL_SECONDS: expected a number"),
         ("POLL_SECONDS", "0", "POLL_SECONDS: must be between"),
-        ("SECRET_KEY", "short", "SECRET_KEY"),
+        ("SECRET_KEY", "short", "SECRET_KEY: must be at least 8"),
         ("UNSAFE_UNPICKLE", "maybe", "UNSAFE_UNPICKLE: expected true or false"),
     ],
 )

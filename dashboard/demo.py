@@ -16,10 +16,10 @@ from rq.job import Dependency
 import tasks
 
 DEMO_SCHEDULES = (
-    # (schedule id, cron expression, task, kwargs, queue)
-    ("demo-cleanup-every-15-min", "*/15 * * * *", "tasks.maintenance.cleanup_old_files", {"max_age_hours": 24.0},
-     "low"),
-    ("demo-exchange-rate-hourly", "0 * * * *", "tasks.external.fetch_exchange_rate", {"failure_rate": 0.2}, "default"),
+    {"name": "demo-cleanup-every-15-min", "cron": "*/15 * * * *", "task": "tasks.maintenance.cleanup_old_files",
+     "kwargs": {"max_age_hours": 24.0}, "queue": "low", "description": "demo schedule"},
+    {"name": "demo-exchange-rate-hourly", "cron": "0 * * * *", "task": "tasks.external.fetch_exchange_rate",
+     "kwargs": {"failure_rate": 0.2}, "queue": "default", "description": "demo schedule"},
 )
 
 
@@ -87,15 +87,8 @@ def fill(connection: redis.Redis, now: datetime | None = None, batch_items: int 
 
 
 def register_schedules(connection: redis.Redis) -> list[str]:
-    """Register the demo's recurring schedules with rq-scheduler; running it twice changes nothing."""
-    from rq_scheduler import Scheduler
+    """Register the demo's recurring schedules; running it twice changes nothing, and a demo
+    schedule an operator paused stays paused."""
+    from dashboard.rqlayer.schedules import register_defaults
 
-    scheduler = Scheduler(connection=connection)
-    created = []
-    for schedule_id, cron, task_name, kwargs, queue_name in DEMO_SCHEDULES:
-        if scheduler.connection.zscore(scheduler.scheduled_jobs_key, schedule_id) is not None:
-            continue
-        scheduler.cron(cron, func=task_name, kwargs=kwargs, id=schedule_id, queue_name=queue_name,
-                       repeat=None, result_ttl=600, description=f"demo schedule: {task_name}")
-        created.append(schedule_id)
-    return created
+    return register_defaults(connection, DEMO_SCHEDULES, strict=True).created

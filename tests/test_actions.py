@@ -331,3 +331,15 @@ def test_sigkill_during_bulk_retry_loses_and_doubles_nothing(conn, redis_url):
     queued = conn.lrange(keys.queue("default"), 0, -1)
     assert len(queued) == 50_000 and {q.decode() for q in queued} == set(ids)
     assert conn.zcard(keys.registry("failed", "default")) == 0
+
+
+def test_job_actions_leave_recurring_schedules_alone(client, conn):
+    """Run now / cancel on the job of an rq-scheduler schedule would end the schedule: refused."""
+    from rq_scheduler import Scheduler
+
+    job = Scheduler(connection=conn).cron("0 8 * * *", func="tests.jobfuncs.add", args=[1, 2], queue_name="default")
+    assert actions.run_now(conn, [job.id]).outcomes == {job.id: "moved"}
+    assert actions.cancel(conn, [job.id]).outcomes == {job.id: "moved"}
+    assert conn.zscore(keys.RQ_SCHEDULER_JOBS, job.id) is not None
+    page = client.get(f"/jobs/{job.id}").get_data(as_text=True)
+    assert "recurring schedule of rq-scheduler" in page and 'data-action="run-now"' not in page

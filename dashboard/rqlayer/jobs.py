@@ -350,6 +350,7 @@ class JobDetail:
     webhooks: str
     rate_limit_key: str
     in_registries: list[str] = field(default_factory=list)
+    recurring: bool = False  # the job of an rq-scheduler schedule (same id at every run)
 
     @property
     def live(self) -> bool:
@@ -412,7 +413,8 @@ def read_job(connection: redis.Redis, job_id: str, unsafe: bool = False) -> JobD
     pipe.scard(keys.job_dependents(job_id))
     pipe.sscan(keys.job_dependents(job_id), 0, count=MAX_RELATED)
     pipe.xrevrange(keys.results(job_id), count=10)
-    raw, ttl, dependency_ids, dependents_total, (_, dependent_ids), results = pipe.execute()
+    pipe.zscore(keys.RQ_SCHEDULER_JOBS, job_id)
+    raw, ttl, dependency_ids, dependents_total, (_, dependent_ids), results, recurring = pipe.execute()
     if not raw:
         return None
     f = {text(k): v for k, v in raw.items()}
@@ -471,6 +473,7 @@ def read_job(connection: redis.Redis, job_id: str, unsafe: bool = False) -> JobD
         webhooks=text(f.get("webhooks")),
         rate_limit_key=text(f.get("rate_limit_key")),
         in_registries=in_registries,
+        recurring=recurring is not None,
     )
 
 

@@ -5,7 +5,20 @@ from __future__ import annotations
 
 def register_blueprints(app) -> None:
     from dashboard.extensions import csrf
-    from dashboard.web import actions, admin, api, auth, bulk, enqueue, formatting, health, jobs, overview, queues
+    from dashboard.web import (
+        actions,
+        admin,
+        api,
+        auth,
+        bulk,
+        enqueue,
+        formatting,
+        health,
+        jobs,
+        overview,
+        queues,
+        schedules,
+    )
 
     formatting.init_app(app)
     app.register_blueprint(health.bp)
@@ -16,6 +29,7 @@ def register_blueprints(app) -> None:
     app.register_blueprint(actions.bp)
     app.register_blueprint(enqueue.bp)
     app.register_blueprint(bulk.bp)
+    app.register_blueprint(schedules.bp)
     app.register_blueprint(admin.bp)
     # The API authenticates with bearer tokens only, never cookies: CSRF cannot apply to it.
     csrf.exempt(api.bp)

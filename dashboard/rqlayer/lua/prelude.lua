@@ -73,9 +73,9 @@ local function take_out(id, status, origin, limit)
     if not limit or limit == '' then return false end
     return redis.call('ZREM', rl_key(limit) .. ':rate_limited', id) > 0
   elseif status == 'scheduled' then
-    -- RQ's own scheduled registry, or rq-scheduler's zset (its jobs say "scheduled" too).
-    local removed = redis.call('ZREM', registry_key('scheduled', origin), id)
-    return removed + redis.call('ZREM', rqs_key, id) > 0
+    -- Only RQ's own scheduled registry: a job of rq-scheduler (it says "scheduled" too) is a
+    -- recurring schedule, managed on the Schedules page; taking it out here would end it for good.
+    return redis.call('ZREM', registry_key('scheduled', origin), id) > 0
   end
   local segment = STATUS_REGISTRY[status]
   return segment ~= nil and redis.call('ZREM', registry_key(segment, origin), id) > 0

@@ -1,0 +1,288 @@
+"""The Schedules area: recurring rq-scheduler schedules, one-offs, RQ's scheduled registries, rq cron
+processes and the health of the schedulers; create, edit, run now, pause, resume, delete, reschedule.
+
+Views stay thin: they parse the request, call dashboard.rqlayer.schedules, write the audit entry and
+answer (flash + 303 on success; the page with the message and 404/409/422 when nothing was done).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import make_response as flask_response
+
+from dashboard import audit
+from dashboard.auth import can, current_principal, requires
+from dashboard.extensions import get_redis
+from dashboard.permissions import SCHEDULES_MANAGE, VIEW_JOB_VALUES
+from dashboard.rqlayer import actions, cron, jobs, schedules
+from dashboard.rqlayer.enqueue import parse_run_at
+from dashboard.web.rendering import page_or_partial
+from tasks.registry import all_tasks, get_task
+
+bp = Blueprint("schedules", __name__)
+
+PREVIEW_RUNS = 5
+COMMON_ZONES = ("UTC", "Europe/London", "Europe/Paris", "Europe/Berlin", "America/New_York", "America/Chicago",
+                "America/Los_Angeles", "Asia/Tokyo", "Asia/Kolkata", "Australia/Sydney")
+
+
+@bp.app_template_filter("in_zone")
+def in_zone(moment: datetime | None, tz_name: str | None = None) -> str:
+    """An aware datetime as wall time in `tz_name` (UTC when empty), with the zone's abbreviation."""
+    if moment is None:
+        return "—"
+    try:
+        local = moment.astimezone(cron.zone(tz_name or "UTC"))
+    except ValueError:
+        local = moment.astimezone(UTC)
+    return local.strftime("%Y-%m-%d %H:%M %Z").strip()
+
+
+def _actor() -> str:
+    return current_principal().audit_name
+
+
+def _unsafe() -> bool:
+    return current_app.config["CONSOLE"].unsafe_unpickle
+
+
+def _page_context() -> dict:
+    connection = get_redis()
+    return {
+        "book": schedules.read_schedules(connection, unsafe=_unsafe()),
+        "health": schedules.health(connection),
+        "show_values": can(VIEW_JOB_VALUES),
+        "poll_seconds": current_app.config["CONSOLE"].poll_seconds,
+        "max_schedules": schedules.MAX_SCHEDULES,
+        "grace": schedules.OVERDUE_GRACE_SECONDS,
+    }
+
+
+@bp.get("/schedules")
+def index():
+    return page_or_partial("pages/schedules.html", "partials/schedule_live.html", **_page_context())
+
+
+@bp.get("/schedules/health")
+def health_fragment():
+    return render_template("partials/schedule_health.html", health=schedules.health(get_redis()),
+                           grace=schedules.OVERDUE_GRACE_SECONDS)
+
+
+def _answer_page(message: str, status: int):
+    """Nothing was done: the Schedules page with the reason, answered with its status code."""
+    flash(message)
+    return flask_response(render_template("pages/schedules.html", **_page_context()), status)
+
+
+# ---------------------------------------------------------------- the form
+
+def _form_page(values: dict, *, schedule: schedules.Schedule | None = None, errors: dict | None = None,
+               param_errors: dict | None = None, message: str = "", status: int = 200):
+    spec = get_task(values.get("task", "")) if values.get("task") else None
+    param_values = {p.name: values[schedules.PARAM_PREFIX + p.name] for p in (spec.params if spec else ())
+                    if schedules.PARAM_PREFIX + p.name in values}
+    context = dict(
+        tasks=all_tasks(), spec=spec, values=values, param_values=param_values, errors=errors or {},
+        param_errors=param_errors or {}, schedule=schedule, message=message,
+        queue_names=jobs.list_queue_names(get_redis()), zones=COMMON_ZONES,
+        preview=_preview(values.get("cron", ""), values.get("timezone", "UTC")) if values.get("cron") else None,
+    )
+    return flask_response(render_template("pages/schedule_form.html", **context), status)
+
+
+def _submitted_values() -> dict:
+    """The form as raw strings; an unchecked box is sent as nothing, so it is listed as ""."""
+    values = {name: request.form.get(name, "") for name in schedules.FORM_FIELDS}
+    spec = get_task(values["task"]) if values["task"] else None
+    for param in spec.params if spec else ():
+        values[schedules.PARAM_PREFIX + param.name] = request.form.get(schedules.PARAM_PREFIX + param.name, "")
+    return values
+
+
+@bp.get("/schedules/new")
+@requires(SCHEDULES_MANAGE)
+def new():
+    task = request.args.get("task", "")
+    spec = get_task(task) if task else None
+    values = {"kind": "cron", "timezone": "UTC", "task": spec.name if spec else ""}
+    return _form_page(values)
+
+
+@bp.get("/schedules/fields")
+@requires(SCHEDULES_MANAGE)
+def task_fields():
+    """The parameter fields of the chosen task (the form swaps them in when the task changes)."""
+    spec = get_task(request.args.get("task", ""))
+    if spec is None:
+        return render_template("partials/schedule_no_task.html")
+    return render_template("partials/task_fields.html", spec=spec, values={}, errors={},
+                           field_prefix=schedules.PARAM_PREFIX)
+
+
+def _existing(schedule_id: str) -> schedules.Schedule:
+    schedule = schedules.get_schedule(get_redis(), schedule_id)
+    if schedule is None:
+        abort(404, description="No such schedule: it may have run for the last time, or been deleted.")
+    return schedule
+
+
+def _not_editable(schedule: schedules.Schedule) -> str:
+    if not schedule.exists:
+        return "Its job data is gone: delete the schedule."
+    if not schedule.registered:
+        return (f"It runs {schedule.func_name or 'a function'}, which is not a task registered in tasks/: the "
+                "console only edits schedules of registered tasks.")
+    if schedule.kwargs is None or not schedule.meta_safe:
+        return "Its arguments or settings cannot be read safely, so the console cannot edit them."
+    if schedule.args:
+        return "It passes positional arguments, which the console's form cannot show: edit it in code."
+    if not schedule.recurring:
+        return "It is a one-off: reschedule it instead."
+    return ""
+
+
+@bp.get("/schedules/<schedule_id>/edit")
+@requires(SCHEDULES_MANAGE)
+def edit(schedule_id):
+    schedule = _existing(schedule_id)
+    reason = _not_editable(schedule)
+    if reason:
+        return _answer_page(f"Nothing done: schedule {schedule_id} cannot be edited here. {reason}", 409)
+    return _form_page(schedules.form_values(schedule), schedule=schedule)
+
+
+@bp.post("/schedules")
+@requires(SCHEDULES_MANAGE)
+def create():
+    return _submit(None)
+
+
+@bp.post("/schedules/<schedule_id>")
+@requires(SCHEDULES_MANAGE)
+def update(schedule_id):
+    schedule = _existing(schedule_id)
+    reason = _not_editable(schedule)
+    if reason:
+        return _answer_page(f"Nothing done: schedule {schedule_id} cannot be edited here. {reason}", 409)
+    return _submit(schedule)
+
+
+def _submit(schedule: schedules.Schedule | None):
+    values = _submitted_values()
+    parsed, errors, param_errors = schedules.parse_form(values)
+    if errors or param_errors:
+        return _form_page(values, schedule=schedule, errors=errors, param_errors=param_errors,
+                          message="Nothing saved: correct the fields marked below.", status=422)
+    action = "schedule.update" if schedule else "schedule.create"
+    started = time.monotonic()
+    try:
+        schedule_id = schedules.save(get_redis(), parsed, schedule.id if schedule else None)
+    except schedules.ScheduleConflict as error:
+        return _form_page(values, schedule=schedule, message=f"Nothing saved: {error}.", status=409)
+    except (schedules.ScheduleError, ValueError) as error:
+        return _form_page(values, schedule=schedule, message=f"Nothing saved: {error}.", status=422)
+    what = (f"cron {parsed.cron!r} in {parsed.timezone}" if parsed.kind == "cron"
+            else f"every {parsed.seconds} s")
+    audit.record(_actor(), action, target=schedule_id, job_count=1,
+                 detail=f"{parsed.spec.name} on {parsed.queue}, {what}", remote_addr=request.remote_addr,
+                 duration_ms=actions.monotonic_ms(started))
+    flash(f"Schedule {schedule_id} {'saved' if schedule else 'created'}: {parsed.spec.title}, "
+          f"{cron.describe(parsed.cron) if parsed.kind == 'cron' else cron.to_words(parsed.seconds or 0)}.")
+    return redirect(url_for("schedules.index"), code=303)
+
+
+# ---------------------------------------------------------------- the cron preview
+
+def _preview(expression: str, tz_name: str) -> dict:
+    expression = (expression or "")[:cron.MAX_LENGTH + 50]
+    tz_name = (tz_name or "UTC").strip()[:64] or "UTC"
+    error = cron.validate(expression)
+    tz_error = cron.validate_timezone(tz_name)
+    runs = []
+    if not error and not tz_error:
+        for run in cron.next_runs(expression, tz_name, PREVIEW_RUNS):
+            runs.append({"local": run.strftime("%a %Y-%m-%d %H:%M"), "zone": run.strftime("%Z"),
+                         "offset": cron.format_offset(run), "utc": run.astimezone(UTC).strftime("%H:%M UTC"),
+                         "iso": run.isoformat()})
+    return {"cron": expression, "timezone": tz_name, "error": error, "tz_error": tz_error,
+            "words": cron.describe(expression) if not error else "", "runs": runs}
+
+
+@bp.get("/schedules/preview")
+def preview():
+    """Inline validation: valid or the error, the expression in words, its next runs in the zone."""
+    return render_template("partials/cron_preview.html",
+                           preview=_preview(request.args.get("cron", ""), request.args.get("timezone", "UTC")))
+
+
+# ---------------------------------------------------------------- actions on one schedule
+
+def _act(schedule_id: str, action: str, call, success):
+    if not jobs.valid_job_id(schedule_id):
+        abort(404, description="No such schedule.")
+    started = time.monotonic()
+    try:
+        result = call(get_redis(), schedule_id)
+    except schedules.ScheduleNotFound as error:
+        audit.record(_actor(), action, target=schedule_id, job_count=0, outcome="missing", detail=str(error),
+                     remote_addr=request.remote_addr)
+        return _answer_page(f"Nothing done: {error}.", 404)
+    except schedules.ScheduleConflict as error:
+        audit.record(_actor(), action, target=schedule_id, job_count=0, outcome="conflict", detail=str(error),
+                     remote_addr=request.remote_addr)
+        return _answer_page(f"Nothing done: {error}.", 409)
+    except schedules.ScheduleError as error:
+        return _answer_page(f"Nothing done: {error}.", 422)
+    message, detail = success(result)
+    audit.record(_actor(), action, target=schedule_id, job_count=1, detail=detail, remote_addr=request.remote_addr,
+                 duration_ms=actions.monotonic_ms(started))
+    flash(message)
+    return redirect(url_for("schedules.index"), code=303)
+
+
+@bp.post("/schedules/<schedule_id>/run-now")
+@requires(SCHEDULES_MANAGE)
+def run_now(schedule_id):
+    return _act(schedule_id, "schedule.run_now", schedules.run_now,
+                lambda job_id: (f"Run of schedule {schedule_id} queued now as job {job_id}; the schedule is unchanged.",
+                                f"job {job_id}"))
+
+
+@bp.post("/schedules/<schedule_id>/pause")
+@requires(SCHEDULES_MANAGE)
+def pause(schedule_id):
+    return _act(schedule_id, "schedule.pause", schedules.pause,
+                lambda when: (f"Schedule {schedule_id} paused: it keeps its definition and does not run until "
+                              "resumed.", f"next run was {when.isoformat() if when else '?'}"))
+
+
+@bp.post("/schedules/<schedule_id>/resume")
+@requires(SCHEDULES_MANAGE)
+def resume(schedule_id):
+    return _act(schedule_id, "schedule.resume", schedules.resume,
+                lambda when: (f"Schedule {schedule_id} resumed: next run {in_zone(when)}.",
+                              f"next run {when.isoformat()}"))
+
+
+@bp.post("/schedules/<schedule_id>/delete")
+@requires(SCHEDULES_MANAGE)
+def delete(schedule_id):
+    return _act(schedule_id, "schedule.delete", schedules.delete,
+                lambda _: (f"Schedule {schedule_id} deleted.", None))
+
+
+@bp.post("/schedules/<schedule_id>/reschedule")
+@requires(SCHEDULES_MANAGE)
+def reschedule(schedule_id):
+    raw, tz_name = request.form.get("run_at", ""), request.form.get("timezone", "") or "UTC"
+    try:
+        when = parse_run_at(raw, tz_name, datetime.now(UTC))
+    except ValueError as error:
+        return _answer_page(f"Nothing done: {error}.", 422)
+    return _act(schedule_id, "schedule.reschedule", lambda c, i: schedules.reschedule(c, i, when),
+                lambda where: (f"Job {schedule_id} rescheduled to {in_zone(when, tz_name)}.",
+                               f"{where}: {when.isoformat()}"))

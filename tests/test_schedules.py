@@ -159,7 +159,7 @@ def test_pause_keeps_it_from_firing_and_resume_brings_it_back(conn):
 
     remembered = schedules.pause(conn, sid)
     assert remembered == datetime.fromtimestamp(1, UTC)
-    assert score(conn, sid) is None and conn.hexists(schedules.paused_key(), sid)
+    assert score(conn, sid) is None and conn.hexists(keys.paused_schedules(), sid)
     rq_scheduler(conn).enqueue_jobs()
     assert queued_ids(conn, "low") == [], "a paused schedule does not fire"
     assert [s.id for s in schedules.read_schedules(conn).paused] == [sid]
@@ -169,7 +169,7 @@ def test_pause_keeps_it_from_firing_and_resume_brings_it_back(conn):
 
     next_run = schedules.resume(conn, sid)
     assert next_run > datetime.now(UTC) - timedelta(seconds=1), "its rhythm continues in the future"
-    assert not conn.hexists(schedules.paused_key(), sid) and score(conn, sid) is not None
+    assert not conn.hexists(keys.paused_schedules(), sid) and score(conn, sid) is not None
     with pytest.raises(schedules.ScheduleConflict):
         schedules.resume(conn, sid)
     conn.zadd(keys.RQ_SCHEDULER_JOBS, {sid: 1})  # when due, it fires again
@@ -227,7 +227,7 @@ def test_delete_removes_every_trace(conn):
     paused = schedules.create_cron(conn, spec, {}, "0 8 * * *", "UTC", "low")
     schedules.pause(conn, paused)
     schedules.delete(conn, paused)
-    assert not conn.hexists(schedules.paused_key(), paused) and not conn.exists(keys.job(paused))
+    assert not conn.hexists(keys.paused_schedules(), paused) and not conn.exists(keys.job(paused))
     running = schedules.create_cron(conn, spec, {}, "0 8 * * *", "UTC", "low")
     conn.hset(keys.job(running), "status", "started")
     with pytest.raises(schedules.ScheduleConflict, match="executing"):
@@ -336,8 +336,8 @@ def test_rq_cron_processes_are_listed_read_only(conn):
     import json
 
     now = datetime.now(UTC)
-    conn.zadd(schedules.cron_schedulers_key(), {"host:42:abc": now.timestamp()})
-    conn.hset(schedules.cron_scheduler_key("host:42:abc"), mapping={
+    conn.zadd(keys.cron_schedulers(), {"host:42:abc": now.timestamp()})
+    conn.hset(keys.cron_scheduler("host:42:abc"), mapping={
         "hostname": "host", "pid": "42", "name": "host:42:abc", "config_file": "cron_config.py",
         "cron_jobs": json.dumps([{"func_name": CLEANUP, "name": "cleanup", "queue_name": "low", "args": None,
                                   "kwargs": json.dumps({"dry_run": True}), "interval": None, "cron": "0 3 * * *",

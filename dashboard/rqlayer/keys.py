@@ -124,3 +124,22 @@ def bulk_operation(op_id: str) -> str:
 
 def bulk_operations() -> str:
     return f"{PREFIX}:console:bulk-operations"
+
+
+def paused_schedules() -> str:
+    """Hash of paused rq-scheduler schedules: id -> JSON {"score": epoch, "paused_at": epoch}."""
+    return f"{PREFIX}:console:paused-schedules"
+
+
+def cron_schedulers() -> str:
+    """RQ 3's registry of `rq cron` processes (zset: name -> last heartbeat)."""
+    return f"{PREFIX}:cron_schedulers"
+
+
+def cron_scheduler(name: str) -> str:
+    return f"{PREFIX}:cron_scheduler:{name}"
+
+
+def builtin_scheduler(name: str) -> str:
+    """The hash RQ's built-in scheduler (a worker's --with-scheduler) keeps about itself."""
+    return f"{PREFIX}:scheduler:{name}"

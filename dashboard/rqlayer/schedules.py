@@ -68,27 +68,6 @@ TERMINAL_STATUSES = ("finished", "failed", "stopped", "canceled")
 LAST_RUN_FIELDS = ("status", "started_at", "ended_at", "enqueued_at", "worker_name", "last_heartbeat")
 
 
-# ---------------------------------------------------------------- key names (the console's own)
-
-def paused_key() -> str:
-    """Hash of paused rq-scheduler schedules: id -> JSON {"score": epoch, "paused_at": epoch}."""
-    return f"{keys.PREFIX}:console:paused-schedules"
-
-
-def cron_schedulers_key() -> str:
-    """RQ 3's registry of `rq cron` processes (zset: name -> last heartbeat)."""
-    return f"{keys.PREFIX}:cron_schedulers"
-
-
-def cron_scheduler_key(name: str) -> str:
-    return f"{keys.PREFIX}:cron_scheduler:{name}"
-
-
-def builtin_scheduler_key(name: str) -> str:
-    """The hash RQ's built-in scheduler (a worker's --with-scheduler) keeps about itself."""
-    return f"{keys.PREFIX}:scheduler:{name}"
-
-
 # ---------------------------------------------------------------- errors
 
 class ScheduleError(ValueError):
@@ -345,10 +324,10 @@ def read_schedules(connection: redis.Redis, unsafe: bool = False, now: datetime 
     pipe = connection.pipeline(transaction=False)
     pipe.zrange(keys.RQ_SCHEDULER_JOBS, 0, MAX_SCHEDULES - 1, withscores=True)
     pipe.zcard(keys.RQ_SCHEDULER_JOBS)
-    pipe.hlen(paused_key())
-    pipe.hscan(paused_key(), 0, count=MAX_SCHEDULES)
+    pipe.hlen(keys.paused_schedules())
+    pipe.hscan(keys.paused_schedules(), 0, count=MAX_SCHEDULES)
     pipe.smembers(keys.queues())
-    pipe.zrange(cron_schedulers_key(), 0, MAX_CRON_SCHEDULERS - 1, desc=True, withscores=True)
+    pipe.zrange(keys.cron_schedulers(), 0, MAX_CRON_SCHEDULERS - 1, desc=True, withscores=True)
     entries, total, _paused_count, (_, paused_raw), queue_keys, cron_names = pipe.execute()
     queues = sorted(keys.queue_name_from_key(text(k)) for k in queue_keys)[:MAX_QUEUES]
     scheduled = [(text(member), score) for member, score in entries]
@@ -369,7 +348,7 @@ def read_schedules(connection: redis.Redis, unsafe: bool = False, now: datetime 
         pipe.zrange(keys.registry("scheduled", queue), 0, NEXT_DUE_PER_QUEUE - 1, withscores=True)
         pipe.get(keys.builtin_scheduler_lock(queue))
     for name, _ in cron_names:
-        pipe.hgetall(cron_scheduler_key(text(name)))
+        pipe.hgetall(keys.cron_scheduler(text(name)))
     replies = pipe.execute()
     position = 0
     recurring, one_offs, paused_rows = [], [], []
@@ -420,7 +399,7 @@ def get_schedule(connection: redis.Redis, schedule_id: str, unsafe: bool = False
         return None
     pipe = connection.pipeline(transaction=False)
     pipe.zscore(keys.RQ_SCHEDULER_JOBS, schedule_id)
-    pipe.hget(paused_key(), schedule_id)
+    pipe.hget(keys.paused_schedules(), schedule_id)
     pipe.hgetall(keys.job(schedule_id))
     score, paused_raw, raw = pipe.execute()
     if score is not None:
@@ -541,12 +520,12 @@ def health(connection: redis.Redis, now: datetime | None = None,
     cutoff = now.timestamp() - grace
     pipe = connection.pipeline(transaction=False)
     pipe.zcard(keys.RQ_SCHEDULER_JOBS)
-    pipe.hlen(paused_key())
+    pipe.hlen(keys.paused_schedules())
     pipe.exists(keys.RQ_SCHEDULER_LOCK)
     pipe.zcount(keys.RQ_SCHEDULER_JOBS, "-inf", cutoff)
     pipe.zrange(keys.RQ_SCHEDULER_JOBS, 0, 0, withscores=True)
     pipe.smembers(keys.queues())
-    pipe.zcount(cron_schedulers_key(), now.timestamp() - _cron_ttl(), "+inf")
+    pipe.zcount(keys.cron_schedulers(), now.timestamp() - _cron_ttl(), "+inf")
     total, paused, lock, overdue, first, queue_keys, cron_alive = pipe.execute()
     queues = sorted(keys.queue_name_from_key(text(k)) for k in queue_keys)[:MAX_QUEUES]
     pipe = connection.pipeline(transaction=False)
@@ -695,10 +674,10 @@ def _save(connection: redis.Redis, schedule_id: str | None, queue: str, first: d
     with connection.pipeline(transaction=True) as pipe:
         for _attempt in range(20):
             try:
-                pipe.watch(job_key, paused_key(), keys.RQ_SCHEDULER_JOBS)
+                pipe.watch(job_key, keys.paused_schedules(), keys.RQ_SCHEDULER_JOBS)
                 old = pipe.hgetall(job_key)
                 in_zset = pipe.zscore(keys.RQ_SCHEDULER_JOBS, sid) is not None
-                paused_raw = pipe.hget(paused_key(), sid)
+                paused_raw = pipe.hget(keys.paused_schedules(), sid)
                 old_fields = {text(k): v for k, v in old.items()}
                 old_status = text(old_fields.get("status"))
                 if old and not schedule_id:
@@ -725,11 +704,11 @@ def _save(connection: redis.Redis, schedule_id: str | None, queue: str, first: d
                         pipe.zrem(keys.registry(state, old_origin), sid)
                 if paused_raw is not None and not in_zset:
                     _, paused_at = _paused_entry(paused_raw)
-                    pipe.hset(paused_key(), sid, _paused_value(score, paused_at))
+                    pipe.hset(keys.paused_schedules(), sid, _paused_value(score, paused_at))
                     pipe.zrem(keys.RQ_SCHEDULER_JOBS, sid)
                 else:
                     pipe.zadd(keys.RQ_SCHEDULER_JOBS, {sid: score})
-                    pipe.hdel(paused_key(), sid)
+                    pipe.hdel(keys.paused_schedules(), sid)
                 pipe.execute()
                 return sid
             except redis.WatchError:
@@ -777,14 +756,14 @@ def pause(connection: redis.Redis, schedule_id: str, now: datetime | None = None
         outcome.clear()
         score = pipe.zscore(keys.RQ_SCHEDULER_JOBS, schedule_id)
         if score is None:
-            outcome["error"] = "paused" if pipe.hexists(paused_key(), schedule_id) else "missing"
+            outcome["error"] = "paused" if pipe.hexists(keys.paused_schedules(), schedule_id) else "missing"
             return
         pipe.multi()
         pipe.zrem(keys.RQ_SCHEDULER_JOBS, schedule_id)
-        pipe.hset(paused_key(), schedule_id, json.dumps({"score": score, "paused_at": stamp}))
+        pipe.hset(keys.paused_schedules(), schedule_id, json.dumps({"score": score, "paused_at": stamp}))
         outcome["score"] = score
 
-    connection.transaction(transaction, keys.RQ_SCHEDULER_JOBS, paused_key())
+    connection.transaction(transaction, keys.RQ_SCHEDULER_JOBS, keys.paused_schedules())
     if outcome.get("error") == "paused":
         raise ScheduleConflict("it is paused already")
     if outcome.get("error") == "missing":
@@ -825,7 +804,7 @@ def resume(connection: redis.Redis, schedule_id: str, now: datetime | None = Non
 
     def transaction(pipe):
         outcome.clear()
-        raw_entry = pipe.hget(paused_key(), schedule_id)
+        raw_entry = pipe.hget(keys.paused_schedules(), schedule_id)
         if raw_entry is None:
             outcome["error"] = "active" if pipe.zscore(keys.RQ_SCHEDULER_JOBS, schedule_id) is not None else "missing"
             return
@@ -836,11 +815,11 @@ def resume(connection: redis.Redis, schedule_id: str, now: datetime | None = Non
         stored, _ = _paused_entry(raw_entry)
         score = _next_after_pause(raw, stored, now)
         pipe.multi()
-        pipe.hdel(paused_key(), schedule_id)
+        pipe.hdel(keys.paused_schedules(), schedule_id)
         pipe.zadd(keys.RQ_SCHEDULER_JOBS, {schedule_id: score})
         outcome["score"] = score
 
-    connection.transaction(transaction, paused_key(), keys.job(schedule_id))
+    connection.transaction(transaction, keys.paused_schedules(), keys.job(schedule_id))
     error = outcome.get("error")
     if error == "active":
         raise ScheduleConflict("it is not paused")
@@ -861,7 +840,7 @@ def delete(connection: redis.Redis, schedule_id: str) -> None:
         outcome.clear()
         status, origin = (text(v) for v in pipe.hmget(job_key, "status", "origin"))
         in_zset = pipe.zscore(keys.RQ_SCHEDULER_JOBS, schedule_id) is not None
-        in_paused = pipe.hexists(paused_key(), schedule_id)
+        in_paused = pipe.hexists(keys.paused_schedules(), schedule_id)
         if not (in_zset or in_paused):
             outcome["error"] = "missing"
             return
@@ -870,7 +849,7 @@ def delete(connection: redis.Redis, schedule_id: str) -> None:
             return
         pipe.multi()
         pipe.zrem(keys.RQ_SCHEDULER_JOBS, schedule_id)
-        pipe.hdel(paused_key(), schedule_id)
+        pipe.hdel(keys.paused_schedules(), schedule_id)
         if origin:
             if status == "queued":
                 pipe.lrem(keys.queue(origin), 1, schedule_id)
@@ -879,7 +858,7 @@ def delete(connection: redis.Redis, schedule_id: str) -> None:
         pipe.delete(job_key, keys.job_dependents(schedule_id), keys.job_dependencies(schedule_id),
                     keys.results(schedule_id), f"{keys.PREFIX}:executions:{schedule_id}")
 
-    connection.transaction(transaction, job_key, keys.RQ_SCHEDULER_JOBS, paused_key())
+    connection.transaction(transaction, job_key, keys.RQ_SCHEDULER_JOBS, keys.paused_schedules())
     if outcome.get("error") == "missing":
         raise ScheduleNotFound("no such schedule")
     if outcome.get("error") == "started":
@@ -903,16 +882,16 @@ def reschedule(connection: redis.Redis, schedule_id: str, when: datetime, now: d
 
     def transaction(pipe):
         outcome.clear()
-        raw_entry = pipe.hget(paused_key(), schedule_id)
+        raw_entry = pipe.hget(keys.paused_schedules(), schedule_id)
         if raw_entry is None:
             outcome["found"] = False
             return
         _, paused_at = _paused_entry(raw_entry)
         pipe.multi()
-        pipe.hset(paused_key(), schedule_id, _paused_value(score, paused_at))
+        pipe.hset(keys.paused_schedules(), schedule_id, _paused_value(score, paused_at))
         outcome["found"] = True
 
-    connection.transaction(transaction, paused_key())
+    connection.transaction(transaction, keys.paused_schedules())
     if outcome.get("found"):
         return "paused"
     origin = text(connection.hget(keys.job(schedule_id), "origin"))
@@ -1149,7 +1128,7 @@ def register_defaults(connection: redis.Redis, declared: Iterable, now: datetime
                 raise ScheduleError("; ".join(f"{k}: {v}" for k, v in param_errors.items()))
             fingerprint = _fingerprint(decl)
             pipe = connection.pipeline(transaction=False)
-            pipe.hexists(paused_key(), sid)
+            pipe.hexists(keys.paused_schedules(), sid)
             pipe.zscore(keys.RQ_SCHEDULER_JOBS, sid)
             pipe.hmget(keys.job(sid), "status", "meta")
             is_paused, score, (status, raw_meta) = pipe.execute()

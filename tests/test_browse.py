@@ -328,3 +328,12 @@ def test_json_serializer_jobs_are_read_as_json(conn, client):
     assert detail.call.format == "json" and detail.call.args.value == [1, 2]
     assert detail.progress.percent == 50.0
     assert json.loads(conn.hget(keys.job(job.id), "meta")) == {"progress": 50}
+
+
+def test_webhook_header_values_are_masked_for_viewers(conn, client_as):
+    hooks = json.dumps([{"url": "https://hooks.example/x", "job_status": "finished",
+                         "headers": {"Authorization": "Bearer sekrit-token"}}])
+    plant_raw(conn, "default", "queued", 1, prefix="hook-", webhooks=hooks)
+    viewer_page = client_as("viewer").get("/jobs/hook-0000000").get_data(as_text=True)
+    assert "sekrit-token" not in viewer_page and "Authorization" in viewer_page and "****" in viewer_page
+    assert "sekrit-token" in client_as("operator").get("/jobs/hook-0000000").get_data(as_text=True)

@@ -357,6 +357,26 @@ class JobDetail:
         return self.row.status in LIVE_STATUSES
 
     @property
+    def webhooks_masked(self) -> str:
+        """The webhooks with every header value replaced: headers often carry tokens."""
+        import json
+
+        try:
+            hooks = json.loads(self.webhooks)
+        except ValueError:
+            return "(unreadable)"
+        if not isinstance(hooks, list):
+            return "(unreadable)"
+        masked = []
+        for hook in hooks:
+            if isinstance(hook, dict):
+                hook = dict(hook)
+                if isinstance(hook.get("headers"), dict):
+                    hook["headers"] = {name: "****" for name in hook["headers"]}
+            masked.append(hook)
+        return json.dumps(masked)
+
+    @property
     def queued_seconds(self) -> float | None:
         start = self.row.enqueued_at or self.row.created_at
         end = self.row.started_at

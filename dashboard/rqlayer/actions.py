@@ -80,6 +80,11 @@ def _run(connection: redis.Redis, script: str, option: str, job_ids: list[str], 
     return result
 
 
+def statuses_of(state: str) -> tuple[str, ...]:
+    """The job statuses found in a queue state (the failed registry also holds stopped jobs)."""
+    return ("failed", "stopped") if state == "failed" else (state,)
+
+
 def retry(connection: redis.Redis, job_ids: list[str], expected=RETRYABLE, at_front: bool = False) -> ActionResult:
     """Back onto the origin queue (front or back): failed, stopped and canceled jobs, and finished
     ones to run again. Through the job's concurrency limit when it has one."""
@@ -98,12 +103,14 @@ def delete(connection: redis.Redis, job_ids: list[str], expected=DELETABLE) -> A
     return _run(connection, "delete", ",".join(expected), job_ids)
 
 
-def empty_queue_chunk(connection: redis.Redis, queue: str, count: int = CHUNK) -> int:
-    """Delete up to `count` jobs from the head of a queue in one atomic step; returns how many."""
+def empty_queue_chunk(connection: redis.Redis, queue: str, count: int = CHUNK) -> tuple[int, int]:
+    """Take up to `count` ids from the head of a queue in one atomic step and delete their jobs;
+    stale leftover ids are dropped without touching their jobs. Returns (ids taken, jobs deleted)."""
     now_ts, now_iso = _now()
     replies = _Scripts.get(connection, "delete")(
         keys=[], args=[keys.PREFIX, now_ts, now_iso, keys.RQ_SCHEDULER_JOBS, f"queue-head:{queue}:{count}"])
-    return sum(1 for r in replies if text(r) == "ok")
+    outcomes = [text(r) for r in replies]
+    return len(outcomes), outcomes.count("ok")
 
 
 def requeue(connection: redis.Redis, job_ids: list[str], front: bool) -> ActionResult:

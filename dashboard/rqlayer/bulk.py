@@ -26,15 +26,18 @@ STATE_TTL = 24 * 3600
 STALE_AFTER = 30  # a running operation without progress for this long was interrupted
 
 # action -> (function applied to a chunk of ids, the states it may be applied to)
+# Each action only touches jobs whose status is still one of the selected state's (`e`): a job that
+# changed state since the operator chose is left alone.
 BULK_ACTIONS: dict[str, tuple[Callable[..., actions.ActionResult], tuple[str, ...]]] = {
-    "retry": (lambda c, ids, o: actions.retry(c, ids, at_front=o.get("at_front", False)), actions.RETRYABLE),
-    "cancel": (lambda c, ids, o: actions.cancel(c, ids), actions.CANCELABLE),
-    "delete": (lambda c, ids, o: actions.delete(c, ids), actions.DELETABLE),
-    "move": (lambda c, ids, o: actions.move(c, ids, o["target"], o.get("at_front", False)), ("queued",)),
-    "run_now": (lambda c, ids, o: actions.run_now(c, ids), actions.RUNNABLE_NOW),
+    "retry": (lambda c, ids, o, e: actions.retry(c, ids, e, at_front=o.get("at_front", False)), actions.RETRYABLE),
+    "cancel": (lambda c, ids, o, e: actions.cancel(c, ids, e), actions.CANCELABLE),
+    "delete": (lambda c, ids, o, e: actions.delete(c, ids, e), actions.DELETABLE),
+    "move": (lambda c, ids, o, e: actions.move(c, ids, o["target"], o.get("at_front", False)), ("queued",)),
+    "run_now": (lambda c, ids, o, e: actions.run_now(c, ids, e), actions.RUNNABLE_NOW),
     # Emptying deletes every job of the state; a queue list is emptied from its head (no LREM).
-    "empty": (lambda c, ids, o: actions.delete(c, ids), actions.DELETABLE),
+    "empty": (lambda c, ids, o, e: actions.delete(c, ids, e), actions.DELETABLE),
 }
+MAX_PASSES = 3
 PAST_TENSE = {"retry": "retried", "cancel": "canceled", "delete": "deleted", "move": "moved",
               "run_now": "queued to run now", "empty": "deleted", "enqueue": "enqueued"}
 
@@ -122,6 +125,8 @@ def create(connection: redis.Redis, action: str, selection: Selection, options: 
         raise actions.ActionError(f"unknown bulk action {action!r}")
     if action == "move":
         options["target"] = actions.validate_queue_name(options.get("target", ""))
+        if options["target"] == selection.queue:
+            raise actions.ActionError("the jobs are already in that queue")
     description = f"{action.replace('_', ' ')} {selection.describe()}"
     if action == "move":
         description += f" to queue {options['target']}"
@@ -158,46 +163,61 @@ def request_cancel(connection: redis.Redis, op_id: str) -> bool:
     return True
 
 
-def _chunks(connection: redis.Redis, selection: Selection, moved_last: Callable[[], int],
+def _chunks(connection: redis.Redis, selection: Selection, stayed_last: Callable[[], int],
             unsafe: bool) -> Iterator[list[str]]:
+    """Chunks of ids to act on. A state is walked by position: the ids a chunk acted on (or that left
+    the state meanwhile) are gone, so the window only moves past the ids that stayed. Jobs leaving
+    from ahead of the window (workers, other operators) can shift ids behind it, so the walk repeats
+    while a pass still acted on something, at most MAX_PASSES times."""
     if selection.job_ids:
         ids = list(selection.job_ids)
         for start in range(0, len(ids), CHUNK):
             yield ids[start:start + CHUNK]
         return
     queues = [selection.queue] if selection.queue else list_queue_names(connection)
-    for queue in queues:
-        position = 0
-        while True:
-            window = ids_at(connection, queue, selection.state, position, CHUNK, "oldest")
-            if not window:
-                break
-            if selection.job_filter.active:
-                rows = read_rows(connection, window, unsafe, failures=selection.state in FAILURE_STATES)
-                chosen = [row.id for row in rows if selection.job_filter.matches(row)]
-            else:
-                chosen = window
-            if chosen:
-                yield chosen
-            # Jobs the chunk moved left this state; the rest are still ahead of the window.
-            position += len(window) - (moved_last() if chosen else 0)
+    for _ in range(MAX_PASSES):
+        acted = False
+        for queue in queues:
+            position = 0
+            limit = count_state(connection, queue, selection.state)  # never walk into jobs added later
+            while position < limit:
+                window = ids_at(connection, queue, selection.state, position, CHUNK, "oldest")
+                if not window:
+                    break
+                if selection.job_filter.active:
+                    rows = read_rows(connection, window, unsafe, failures=selection.state in FAILURE_STATES)
+                    chosen = [row.id for row in rows if selection.job_filter.matches(row)]
+                else:
+                    chosen = window
+                if chosen:
+                    yield chosen
+                    acted = True
+                    position += len(window) - len(chosen) + stayed_last()
+                else:
+                    position += len(window)
+                limit -= len(chosen) - (stayed_last() if chosen else 0)
+        if not acted:
+            return
 
 
 def run(connection: redis.Redis, op_id: str, action: str, selection: Selection, options: dict,
         unsafe: bool = False) -> BulkStatus:
     """Do the work chunk by chunk, updating progress after each; stops early when cancelled."""
     apply = BULK_ACTIONS[action][0]
-    last = {"moved": 0}
+    expected = tuple(s for s in actions.statuses_of(selection.state) if s in BULK_ACTIONS[action][1])
+    in_state = set(actions.statuses_of(selection.state))
+    last = {"stayed": 0}
     try:
         if action == "empty" and selection.state == "queued" and selection.queue:
             _empty_queue(connection, op_id, selection.queue)
             return read(connection, op_id)
-        for chunk in _chunks(connection, selection, lambda: last["moved"], unsafe):
+        for chunk in _chunks(connection, selection, lambda: last["stayed"], unsafe):
             if cancel_requested(connection, op_id):
                 finish(connection, op_id, "cancelled", "cancelled by an operator; re-run to finish the rest")
                 return read(connection, op_id)
-            result = apply(connection, chunk, options)
-            last["moved"] = len(result.succeeded)
+            result = apply(connection, chunk, options, expected)
+            # Ids left alone because their job is still in the state stay in the window.
+            last["stayed"] = sum(1 for outcome in result.outcomes.values() if outcome in in_state)
             advance(connection, op_id, len(chunk), len(result.succeeded), len(result.skipped))
         finish(connection, op_id, "done")
     except Exception as error:  # the operation's record must say it failed, whatever went wrong
@@ -211,10 +231,10 @@ def _empty_queue(connection: redis.Redis, op_id: str, queue: str) -> None:
         if cancel_requested(connection, op_id):
             finish(connection, op_id, "cancelled", "cancelled by an operator; re-run to finish the rest")
             return
-        deleted = actions.empty_queue_chunk(connection, queue, CHUNK)
-        if deleted == 0 and connection.llen(keys.queue(queue)) == 0:
+        taken, deleted = actions.empty_queue_chunk(connection, queue, CHUNK)
+        if taken == 0:
             break
-        advance(connection, op_id, deleted, deleted, 0)
+        advance(connection, op_id, taken, deleted, taken - deleted)
     finish(connection, op_id, "done")
 
 

@@ -7,6 +7,7 @@ outside payloads.py's restricted reader, and nothing writes.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -51,13 +52,21 @@ class Failure:
 
     @classmethod
     def from_traceback(cls, tb: str) -> Failure | None:
-        lines = [line for line in tb.strip().splitlines() if line.strip()]
+        """The exception line of a Python traceback: the first unindented line after the last frame
+        (later lines are the rest of a multi-line message, or notes)."""
+        lines = tb.strip().splitlines()
         if not lines:
             return None
-        last = lines[-1].strip()
-        exc_type, sep, message = last.partition(": ")
-        if not sep or " " in exc_type:
-            return cls(exc_type=last[:120] if " " not in last else "Error", message=last)
+        last_frame = max((i for i, line in enumerate(lines) if line.startswith('  File "')), default=-1)
+        tail = [line for line in lines[last_frame + 1:] if line.strip() and not line.startswith((" ", "\t"))]
+        if last_frame < 0 or not tail:  # no frames: the last line is the best guess
+            tail = [line for line in lines if line.strip()][-1:]
+        first = tail[0].strip()
+        exc_type, sep, message = first.partition(": ")
+        if not sep:
+            exc_type, message = first.rstrip(":"), ""
+        if " " in exc_type or not exc_type:
+            return cls(exc_type="Error", message=first)
         return cls(exc_type=exc_type, message=message)
 
 
@@ -252,46 +261,60 @@ def list_queue_names(connection: redis.Redis) -> list[str]:
     return sorted(names, key=_queue_order)
 
 
+def _parse_failed_cursor(cursor: str | None) -> tuple[str, dict[str, int]]:
+    """A cursor is "<score>|<queue>=<n>,...": the last score shown and, per queue, how many members
+    with exactly that score were shown already (RQ 3 scores in whole seconds, so ties are common)."""
+    if not cursor:
+        return "+inf", {}
+    score, _, rest = cursor.partition("|")
+    try:
+        value = float(score)
+    except ValueError:
+        return "+inf", {}
+    if not math.isfinite(value):
+        return "+inf", {}
+    shown = {}
+    for part in filter(None, rest.split(",")):
+        queue, _, count = part.rpartition("=")
+        if queue and count.isdigit():
+            shown[queue] = int(count)
+    return score, shown
+
+
 def read_failed_across_queues(connection: redis.Redis, cursor: str | None = None, size: int = 50,
                               unsafe: bool = False) -> FailedPage:
-    """Newest failures first across every queue, keyset-paginated on the registry score, so a deep
-    page costs one ZREVRANGEBYSCORE per queue, never a walk from the top."""
+    """Newest failures first across every queue, keyset-paginated on the registry score: a deep page
+    costs one ZREVRANGEBYSCORE per queue, never a walk from the top, and the cursor stays small."""
     queues = list_queue_names(connection)
-    max_score: str = "+inf"
-    skip_ids: set[str] = set()
-    if cursor:
-        score, _, ids = cursor.partition("|")
-        try:
-            float(score)
-            max_score = score
-        except ValueError:
-            pass
-        skip_ids = set(filter(None, ids.split(",")))
+    max_score, shown = _parse_failed_cursor(cursor)
     pipe = connection.pipeline(transaction=False)
     for queue in queues:
-        pipe.zrevrangebyscore(keys.registry("failed", queue), max_score, "-inf", start=0,
-                              num=size + len(skip_ids), withscores=True)
+        # Members at exactly max_score come first in ZREVRANGEBYSCORE: skip those already shown.
+        pipe.zrevrangebyscore(keys.registry("failed", queue), max_score, "-inf", start=shown.get(queue, 0),
+                              num=size + 1, withscores=True)
         pipe.zcard(keys.registry("failed", queue))
     replies = pipe.execute()
     candidates = []
     total = 0
-    for i, queue in enumerate(queues):
-        total += int(replies[2 * i + 1])
-        for member, score in replies[2 * i]:
-            job_id = text(member)
-            if job_id not in skip_ids:
-                candidates.append((score, queue, job_id))
-    candidates.sort(key=lambda c: (-c[0], c[2]))
+    for index, queue in enumerate(queues):
+        total += int(replies[2 * index + 1])
+        for position, (member, score) in enumerate(replies[2 * index]):
+            candidates.append((-score, index, position, queue, text(member)))
+    candidates.sort()
     chosen = candidates[:size]
-    rows = read_rows(connection, [job_id for _, _, job_id in chosen], unsafe, failures=True)
+    rows = read_rows(connection, [job_id for *_, job_id in chosen], unsafe, failures=True)
     next_cursor = None
     if len(candidates) > size and chosen:
-        last_score = chosen[-1][0]
-        same = {job_id for score, _, job_id in chosen if score == last_score}
-        if cursor and float(max_score) == last_score:
-            same |= skip_ids
-        next_cursor = f"{repr(last_score)}|{','.join(sorted(same))}"
-    return FailedPage([(queue, row) for (_, queue, _), row in zip(chosen, rows, strict=True)], next_cursor, total)
+        last_score = -chosen[-1][0]
+        counts = {}
+        for negative_score, _, _, queue, _ in chosen:
+            if -negative_score == last_score:
+                counts[queue] = counts.get(queue, 0) + 1
+        if max_score != "+inf" and float(max_score) == last_score:
+            for queue, count in shown.items():
+                counts[queue] = counts.get(queue, 0) + count
+        next_cursor = f"{last_score!r}|" + ",".join(f"{q}={n}" for q, n in sorted(counts.items()))
+    return FailedPage([(queue, row) for (*_, queue, _), row in zip(chosen, rows, strict=True)], next_cursor, total)
 
 
 # ---------------------------------------------------------------- job detail

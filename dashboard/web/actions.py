@@ -20,16 +20,27 @@ from dashboard.web.formatting import ago
 
 bp = Blueprint("actions", __name__)
 
-# action name -> (RQ-layer call, past tense for the message)
+# action name -> (RQ-layer call, the statuses it applies to, past tense for the message)
 JOB_ACTIONS = {
-    "retry": (lambda c, i, f: actions.retry(c, [i], at_front=f.get("position") == "front"), "retried"),
-    "cancel": (lambda c, i, f: actions.cancel(c, [i]), "canceled"),
-    "delete": (lambda c, i, f: actions.delete(c, [i]), "deleted"),
-    "requeue": (lambda c, i, f: actions.requeue(c, [i], front=f.get("position") != "back"), "moved"),
-    "move": (lambda c, i, f: actions.move(c, [i], f.get("queue", ""), front=f.get("position") == "front"),
-             "moved"),
-    "run-now": (lambda c, i, f: actions.run_now(c, [i]), "queued to run now"),
+    "retry": (lambda c, i, f, e: actions.retry(c, [i], e, at_front=f.get("position") == "front"),
+              actions.RETRYABLE, "retried"),
+    "cancel": (lambda c, i, f, e: actions.cancel(c, [i], e), actions.CANCELABLE, "canceled"),
+    "delete": (lambda c, i, f, e: actions.delete(c, [i], e), actions.DELETABLE, "deleted"),
+    "requeue": (lambda c, i, f, e: actions.requeue(c, [i], front=f.get("position") != "back"), ("queued",),
+                "moved"),
+    "move": (lambda c, i, f, e: actions.move(c, [i], f.get("queue", ""), front=f.get("position") == "front"),
+             ("queued",), "moved"),
+    "run-now": (lambda c, i, f, e: actions.run_now(c, [i], e), actions.RUNNABLE_NOW, "queued to run now"),
 }
+
+
+def _expected(applies_to: tuple[str, ...]) -> tuple[str, ...]:
+    """Only the status the operator saw: `seen` from the job page, or the list's `state` for a row.
+    A job that changed meanwhile is left alone (409) instead of being acted on in its new state."""
+    seen = request.form.get("seen") or request.form.get("state")
+    if not seen:
+        return applies_to
+    return tuple(s for s in actions.statuses_of(seen) if s in applies_to) or ("-",)
 
 
 def _actor() -> str:
@@ -76,10 +87,10 @@ def job_action(job_id, action):
         return stop(job_id)
     if action not in JOB_ACTIONS or not jobs.valid_job_id(job_id):
         abort(404, description="No such action or job.")
-    call, verb = JOB_ACTIONS[action]
+    call, applies_to, verb = JOB_ACTIONS[action]
     started = time.monotonic()
     try:
-        outcome = call(get_redis(), job_id, request.form).outcomes[job_id]
+        outcome = call(get_redis(), job_id, request.form, _expected(applies_to)).outcomes[job_id]
     except actions.ActionError as error:
         return _answer(job_id, f"Nothing done: {error}.", 422, ok=False)
     duration = actions.monotonic_ms(started)

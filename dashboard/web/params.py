@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from flask import abort, request
 
+from dashboard.auth import can
+from dashboard.permissions import VIEW_JOB_VALUES
 from dashboard.rqlayer.jobs import PAGE_SIZES
 from dashboard.rqlayer.overview import STATES
 from dashboard.rqlayer.search import JobFilter
@@ -49,6 +51,9 @@ def list_params() -> ListParams:
         if len(value) > MAX_FILTER_CHARS:
             abort(400, description=f"{name} filter is limited to {MAX_FILTER_CHARS} characters")
         texts[name] = value
+    if texts["args"] and not can(VIEW_JOB_VALUES):
+        # Matching on hidden values would reveal them one guess at a time.
+        abort(403, description="Argument values are hidden for your role, so they cannot be searched either.")
     return ListParams(
         page=_int_arg("page", 1, 1, 10**9),
         size=size,

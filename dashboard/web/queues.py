@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from urllib.parse import quote
 
 from flask import Blueprint, Response, abort, current_app, request, stream_with_context, url_for
 
@@ -104,10 +105,13 @@ def export(name, state, fmt):
                 buffer.truncate()
         yield buffer.getvalue()
 
-    filename = f"{queue}-{state}.{fmt}".replace('"', "")
     mimetype = "text/csv" if fmt == "csv" else "application/x-ndjson"
     response = Response(stream_with_context(generate()), mimetype=mimetype)
-    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    # An ASCII name for every client, the real one (any script) for those that read filename*.
+    filename = f"{queue}-{state}.{fmt}"
+    fallback = "".join(c if c.isascii() and (c.isalnum() or c in "._-") else "_" for c in filename)
+    response.headers["Content-Disposition"] = (f'attachment; filename="{fallback}"; '
+                                               f"filename*=UTF-8''{quote(filename, safe='')}")
     return response
 
 

@@ -1,13 +1,13 @@
 -- Delete jobs with all their keys. option = expected statuses. A running job is refused: stop it first.
--- "queue-head:<queue>:<n>" instead of ids empties a queue from its head (LPOP, no O(N) LREM).
+-- "queue-head:<queue>:<n>" instead of ids empties a queue from its head (LPOP, no O(N) LREM): an id
+-- whose job is not queued there (a stale leftover) is only dropped from the list, its job kept.
 local ids = {}
-local from_head = string.match(option, '^queue%-head:(.+)$')
+local head_queue, head_count = string.match(option, '^queue%-head:(.*):(%d+)$')
 local expected = option
-if from_head then
-  local q, n = string.match(from_head, '^(.*):(%d+)$')
+if head_queue then
   expected = 'queued'
-  for _ = 1, tonumber(n) do
-    local id = redis.call('LPOP', queue_key(q))
+  for _ = 1, tonumber(head_count) do
+    local id = redis.call('LPOP', queue_key(head_queue))
     if not id then break end
     ids[#ids + 1] = id
   end
@@ -19,12 +19,15 @@ for _, id in ipairs(ids) do
   local f = redis.call('HMGET', job_key(id), 'origin', 'status', 'rate_limit_key', 'group_id')
   local origin, status, limit, group = f[1], f[2], f[3], f[4]
   if not origin then
-    if from_head then results[#results + 1] = 'ok' else results[#results + 1] = 'missing' end
+    results[#results + 1] = head_queue and 'stale' or 'missing'
+  elseif head_queue and (status ~= 'queued' or origin ~= head_queue) then
+    results[#results + 1] = 'stale'
   elseif status == 'started' or not allowed(status or '', expected) then
-    if from_head then redis.call('LPUSH', queue_key(origin), id) end
     results[#results + 1] = status or 'unknown'
+  elseif not head_queue and not take_out(id, status, origin, limit) and status == 'queued' then
+    -- Popped by a worker a moment ago: it is about to run, and its slot must stay held.
+    results[#results + 1] = 'moved'
   else
-    if not from_head then take_out(id, status, origin, limit) end
     for _, segment in pairs(STATUS_REGISTRY) do redis.call('ZREM', registry_key(segment, origin), id) end
     redis.call('ZREM', rqs_key, id)
     rl_release(id, limit)

@@ -39,7 +39,8 @@ local function rl_release(id, limit)
   end
 end
 
--- Put a job on its queue, through its concurrency limit when it has one.
+-- Put a job on its queue, through its concurrency limit when it has one: like RQ, it joins the
+-- held-back line and free slots are filled oldest first, so it never jumps ahead of waiting jobs.
 local function push(id, origin, limit, at_front)
   redis.call('SADD', prefix .. ':queues', queue_key(origin))
   if limit and limit ~= '' and redis.call('EXISTS', rl_key(limit)) == 0 then
@@ -50,19 +51,31 @@ local function push(id, origin, limit, at_front)
       redis.call('SADD', prefix .. ':rl-keys', limit)
     end
   end
-  if limit and limit ~= '' and redis.call('EXISTS', rl_key(limit)) == 1 then
-    local concurrency = tonumber(redis.call('HGET', rl_key(limit), 'concurrency') or '0')
-    if redis.call('ZSCORE', rl_key(limit) .. ':allowed', id) == false
-       and redis.call('ZCARD', rl_key(limit) .. ':allowed') >= concurrency then
-      redis.call('ZADD', rl_key(limit) .. ':rate_limited', now_ts, id)
-      redis.call('HSET', job_key(id), 'status', 'rate_limited')
-      return 'rate_limited'
-    end
-    redis.call('ZADD', rl_key(limit) .. ':allowed', now_ts, id)
+  if limit and limit ~= '' and redis.call('EXISTS', rl_key(limit)) == 1
+     and redis.call('ZSCORE', rl_key(limit) .. ':allowed', id) == false then
+    if at_front then redis.call('HSET', job_key(id), 'enqueue_at_front', '1') end
+    redis.call('ZADD', rl_key(limit) .. ':rate_limited', now_ts, id)
+    redis.call('HSET', job_key(id), 'status', 'rate_limited')
+    rl_fill(limit)
+    return redis.call('HGET', job_key(id), 'status')
   end
   if at_front then redis.call('LPUSH', queue_key(origin), id) else redis.call('RPUSH', queue_key(origin), id) end
   redis.call('HSET', job_key(id), 'status', 'queued', 'enqueued_at', now_iso)
   return 'queued'
+end
+
+-- A job about to run on its own must no longer be a dependent of its parents: RQ would enqueue it
+-- again when they finish (it skips only canceled dependents).
+local function detach_from_parents(id)
+  local parents = redis.call('SMEMBERS', prefix .. ':job::' .. id .. ':dependencies')
+  local listed = redis.call('HGET', job_key(id), 'dependency_ids')
+  if listed and listed ~= '' then
+    local ok, decoded = pcall(cjson.decode, listed)
+    if ok and type(decoded) == 'table' then
+      for _, parent in ipairs(decoded) do parents[#parents + 1] = tostring(parent) end
+    end
+  end
+  for _, parent in ipairs(parents) do redis.call('SREM', job_key(parent) .. ':dependents', id) end
 end
 
 -- Take a job out of the place its status says it is in. Returns false when it is not there.

@@ -1,4 +1,6 @@
--- Scheduled or deferred jobs: onto their queue now (a deferred job's unfinished parents are ignored).
+-- Scheduled or deferred jobs: onto their queue now (a deferred job's unfinished parents are ignored,
+-- and it leaves their dependents so it does not run a second time when they finish).
 return for_each_job(option, function(id, origin, status, limit)
+  if status == 'deferred' then detach_from_parents(id) end
   return queued_outcome(push(id, origin, limit, false))
 end)

@@ -1,0 +1,178 @@
+"""Regressions found in review: each test reproduces a bug that was fixed."""
+
+from __future__ import annotations
+
+import pickle
+import threading
+import time
+import zlib
+
+import pytest
+from rq import Queue
+
+from dashboard.rqlayer import actions, bulk, jobs, keys
+from dashboard.rqlayer.jobs import Failure
+from dashboard.rqlayer.payloads import decode
+from tests.helpers import build_app, csrf_token, make_env, work_in_process
+from tests.test_actions import plant_failed
+from tests.test_browse import plant_raw
+
+
+def _post(client, url, **data):
+    return client.post(url, data=data, headers={"X-CSRFToken": csrf_token(client)})
+
+
+def test_a_job_retried_meanwhile_is_not_run_twice(client_as, conn):
+    [job_id] = plant_failed(conn, 1)
+    assert _post(client_as("operator"), f"/jobs/{job_id}/retry", seen="failed").status_code == 303
+    work_in_process(conn, ["default"])  # it finished
+    second = _post(client_as("admin"), f"/jobs/{job_id}/retry", seen="failed")
+    assert second.status_code == 409
+    assert conn.hget("test:runs", job_id) == b"1" and conn.llen(keys.queue("default")) == 0
+
+
+def test_run_now_of_a_deferred_job_runs_it_once(conn):
+    queue = Queue("default", connection=conn)
+    parent = queue.enqueue("tests.jobfuncs.add", 1, 1)
+    child = queue.enqueue("tests.jobfuncs.record_run", depends_on=parent)
+    assert actions.run_now(conn, [child.id]).outcomes == {child.id: "ok"}
+    work_in_process(conn, ["default"])
+    work_in_process(conn, ["default"])
+    assert conn.hget("test:runs", child.id) == b"1"
+
+
+def test_bulk_move_to_the_same_queue_is_refused(conn):
+    Queue("default", connection=conn).enqueue("tests.jobfuncs.add", 1, 1)
+    with pytest.raises(actions.ActionError):
+        bulk.create(conn, "move", bulk.Selection(state="queued", queue="default"), {"target": "default"}, "t")
+
+
+def test_emptying_a_queue_with_stale_ids_at_its_head_finishes(conn):
+    plant_raw(conn, "default", "queued", 300)
+    finished = Queue("default", connection=conn).enqueue("tests.jobfuncs.add", 1, 1)
+    work_in_process(conn, ["default"])
+    plant_raw(conn, "default", "queued", 300, prefix="k")
+    conn.lpush(keys.queue("default"), finished.id)  # a stale leftover id of a finished job
+    selection = bulk.Selection(state="queued", queue="default")
+    op = bulk.create(conn, "empty", selection, {}, "t")
+    final = bulk.run(conn, op.id, "empty", selection, {})
+    assert final.status == "done" and final.succeeded == 300
+    assert conn.llen(keys.queue("default")) == 0
+    assert conn.exists(keys.job(finished.id)), "the finished job itself is kept"
+
+
+def test_bulk_over_a_state_does_not_skip_jobs_when_others_leave_meanwhile(conn, monkeypatch):
+    ids = plant_raw(conn, "default", "queued", 3000)
+    monkeypatch.setattr(bulk, "CHUNK", 200)
+    popped = []
+
+    def worker_like():
+        for _ in range(100):
+            value = conn.lpop(keys.queue("default"))
+            if value:
+                popped.append(value.decode())
+            time.sleep(0.001)
+
+    selection = bulk.Selection(state="queued", queue="default")
+    op = bulk.create(conn, "cancel", selection, {}, "t")
+    thread = threading.Thread(target=worker_like)
+    thread.start()
+    final = bulk.run(conn, op.id, "cancel", selection, {})
+    thread.join()
+    assert conn.llen(keys.queue("default")) == 0, "no job left behind"
+    assert final.succeeded + len(popped) == len(ids)
+
+
+def test_delete_leaves_a_just_popped_limited_job_its_slot(conn):
+    from rq.rate_limit import RateLimit
+
+    queue = Queue("default", connection=conn)
+    a = queue.enqueue("tests.jobfuncs.add", 1, 1, rate_limit=RateLimit("k", 1))
+    b = queue.enqueue("tests.jobfuncs.add", 2, 2, rate_limit=RateLimit("k", 1))
+    conn.lpop(keys.queue("default"))  # a worker just took a
+    assert actions.delete(conn, [a.id]).outcomes == {a.id: "moved"}
+    assert conn.hget(keys.job(b.id), "status") == b"rate_limited", "b still waits: a is about to run"
+
+
+def test_retry_at_the_front_through_a_full_limit_keeps_front(conn):
+    from rq.rate_limit import RateLimit
+
+    queue = Queue("default", connection=conn)
+    holder = queue.enqueue("tests.jobfuncs.add", 1, 1, rate_limit=RateLimit("k", 1))
+    failed = queue.enqueue("tests.jobfuncs.fail", "x", rate_limit=RateLimit("k", 1))
+    assert conn.hget(keys.job(failed.id), "status") == b"rate_limited"
+    actions.cancel(conn, [failed.id])
+    assert actions.retry(conn, [failed.id], at_front=True).outcomes == {failed.id: "ok:rate_limited"}
+    assert conn.hget(keys.job(failed.id), "enqueue_at_front") == b"1"
+    assert holder.id
+
+
+def test_viewers_cannot_search_hidden_argument_values(redis_url, sqlite_url, data_dir, conn):
+    from dashboard import accounts
+
+    app = build_app(make_env(redis_url, sqlite_url, data_dir, HIDE_JOB_VALUES_FROM_VIEWERS="true"))
+    with app.app_context():
+        session_id = accounts.create_user("v1", "long-enough-pw", "viewer").get_id()
+    Queue("default", connection=conn).enqueue("tests.jobfuncs.add", "s3cr3t", 1)
+    client = app.test_client()
+    with client.session_transaction() as session:
+        session["_user_id"] = session_id
+    assert client.get("/queues/default/queued?args=s3cr3t").status_code == 403
+    assert client.get("/queues/default/queued/export.csv?args=s3cr3t").status_code == 403
+
+
+@pytest.mark.parametrize("payload", [
+    b"\x80\x04\x95\x1e\x00\x00\x00\x00\x00\x00\x00\x8c\x08builtins\x94\x8c\tbytearray\x94\x93\x94J\x00\xa3\xe1\x11\x85\x94R\x94.",
+    pickle.dumps(range(10**9)),
+])
+def test_tiny_pickles_cannot_build_huge_values(payload):
+    assert not decode(payload).safe
+
+
+def test_failed_view_pages_one_queue_with_tied_scores(conn):
+    now = int(time.time()) + 3600
+    pipe = conn.pipeline()
+    for n in range(300):
+        job_id = f"tie{n:04d}"
+        pipe.hset(keys.job(job_id), mapping={"status": "failed", "origin": "default",
+                                             "data": zlib.compress(pickle.dumps(("f", None, (), {})))})
+        pipe.zadd(keys.registry("failed", "default"), {job_id: now})  # RQ 3: whole seconds, all tied
+    pipe.sadd(keys.queues(), keys.queue("default"))
+    pipe.execute()
+    seen, cursor = [], None
+    while True:
+        page = jobs.read_failed_across_queues(conn, cursor=cursor, size=50)
+        seen += [row.id for _, row in page.rows]
+        cursor = page.next_cursor
+        assert cursor is None or len(cursor) < 100, "the cursor stays small"
+        if cursor is None:
+            break
+    assert len(seen) == 300 and len(set(seen)) == 300
+
+
+def test_failed_view_cursor_nonsense_is_not_a_500(client, conn):
+    plant_failed(conn, 3)
+    for cursor in ("nan", "NaN|x", "inf|", "abc", "1|default=notanumber"):
+        assert client.get(f"/failed?cursor={cursor}").status_code == 200
+
+
+@pytest.mark.parametrize("tb, expected", [
+    ('Traceback (most recent call last):\n  File "x.py", line 1, in f\n    raise ValueError("a\\nb")\n'
+     "ValueError: bad input\nrow42", ("ValueError", "bad input")),
+    ('Traceback (most recent call last):\n  File "x.py", line 1, in f\n    raise e\nKeyError: \'k\'\n'
+     "a note added later", ("KeyError", "'k'")),
+    ('Traceback (most recent call last):\n  File "x.py", line 1, in f\n    raise RuntimeError()\nRuntimeError',
+     ("RuntimeError", "")),
+])
+def test_exception_line_is_found_after_the_last_frame(tb, expected):
+    failure = Failure.from_traceback(tb)
+    assert (failure.exc_type, failure.message) == expected
+
+
+def test_export_of_a_non_latin_queue_name(client, conn):
+    plant_raw(conn, "队列", "queued", 2)
+    response = client.get("/queues/%E9%98%9F%E5%88%97/queued/export.csv")
+    assert response.status_code == 200
+    header = response.headers["Content-Disposition"]
+    header.encode("latin-1")
+    assert "filename*=UTF-8''%E9%98%9F%E5%88%97-queued.csv" in header

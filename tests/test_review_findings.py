@@ -176,3 +176,116 @@ def test_export_of_a_non_latin_queue_name(client, conn):
     header = response.headers["Content-Disposition"]
     header.encode("latin-1")
     assert "filename*=UTF-8''%E9%98%9F%E5%88%97-queued.csv" in header
+
+
+# ---------------------------------------------------------------- schedules and enqueue review
+
+def test_enqueue_with_a_dependency_never_unpickles_the_parent(app, client, conn, tmp_path):
+    import os
+
+    from dashboard import accounts
+
+    marker = tmp_path / "pwned"
+
+    class Exploit:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    conn.hset(keys.job("parent1"), mapping={"status": "queued", "origin": "default", "meta": pickle.dumps(Exploit()),
+                                           "data": zlib.compress(pickle.dumps(("f", None, (), {})))})
+    with app.app_context():
+        _, secret = accounts.create_token("dep", "operator")
+    response = client.post("/api/v1/jobs", headers={"Authorization": f"Bearer {secret}"},
+                           json={"task": "tasks.reports.generate_sales_report", "options": {"depends_on": "parent1"}})
+    assert response.status_code in (201, 422)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("options, field", [
+    ({"run_at": "2999-01-01T00:00", "timezone": "America"}, "options.timezone"),
+    ({"run_at": "2999-01-01T00:00", "timezone": "A" * 5000}, "options.timezone"),
+    ({"run_at": "9999-12-31T23:59", "timezone": "America/New_York"}, "options.run_at"),
+    ({"delay": "60", "at_front": True}, "options.at_front"),
+])
+def test_odd_enqueue_options_are_422_not_500(app, client, options, field):
+    from dashboard import accounts
+
+    with app.app_context():
+        _, secret = accounts.create_token("odd", "operator")
+    response = client.post("/api/v1/jobs", headers={"Authorization": f"Bearer {secret}"},
+                           json={"task": "tasks.reports.generate_sales_report", "options": options})
+    assert response.status_code == 422 and field in response.json["fields"]
+
+
+@pytest.mark.parametrize("params, field", [
+    ({"recipients": "[" * 100000}, "recipients"),
+    ({"recipients": ["a@b.io"], "subject": 5}, "subject"),
+])
+def test_odd_parameter_values_are_422_not_500(app, client, params, field):
+    from dashboard import accounts
+
+    with app.app_context():
+        _, secret = accounts.create_token("odd2", "operator")
+    response = client.post("/api/v1/jobs", headers={"Authorization": f"Bearer {secret}"},
+                           json={"task": "tasks.notifications.send_digest", "params": params})
+    assert response.status_code == 422 and field in response.json["fields"]
+
+
+def test_json_numbers_for_floats_are_checked_too():
+    import tasks
+    from dashboard.rqlayer.params import coerce
+
+    param = tasks.get_task("tasks.external.fetch_exchange_rate").param("failure_rate")
+    for value in (float("nan"), float("inf"), 10**400):
+        with pytest.raises(ValueError):
+            coerce(param, value)
+
+
+def test_a_retry_count_alone_keeps_the_task_backoff(conn):
+    import tasks
+    from dashboard.rqlayer import enqueue as enqueuing
+
+    spec = tasks.get_task("tasks.external.fetch_exchange_rate")
+    options, errors = enqueuing.validate_options(conn, spec, {"retry_max": "2"})
+    assert not errors and options.retry_intervals == [5, 15, 60]
+
+
+def test_schedule_writes_wait_for_a_scheduler_pass(conn):
+    import tasks
+    from dashboard.rqlayer import schedules
+
+    spec = tasks.get_task("tasks.maintenance.cleanup_old_files")
+    sid = schedules.create_cron(conn, spec, {}, "0 8 * * *", "UTC", "low")
+    conn.set(keys.RQ_SCHEDULER_LOCK, 1, ex=30)  # rq-scheduler is firing due schedules
+    with pytest.raises(schedules.ScheduleConflict):
+        schedules.pause(conn, sid)
+    with pytest.raises(schedules.ScheduleConflict):
+        schedules.delete(conn, sid)
+    conn.delete(keys.RQ_SCHEDULER_LOCK)
+    schedules.pause(conn, sid)
+    assert conn.zscore(keys.RQ_SCHEDULER_JOBS, sid) is None
+
+
+def test_default_declarations_with_colliding_ids_are_reported(conn):
+    from dashboard.rqlayer import schedules
+
+    report = schedules.register_defaults(conn, [
+        {"name": "nightly report", "task": "tasks.maintenance.cleanup_old_files", "cron": "0 1 * * *"},
+        {"name": "nightly-report", "task": "tasks.maintenance.cleanup_old_files", "cron": "0 2 * * *"},
+        {"name": "broken", "task": "tasks.maintenance.cleanup_old_files", "cron": "0 3 * * *", "kwargs": [1, 2]},
+    ])
+    assert any("nightly-report" in name for name in report.errors)
+    assert any("broken" in name for name in report.errors)
+    assert len(report.created) == 1
+
+
+def test_a_far_future_reschedule_does_not_break_the_page(client, conn):
+    from datetime import UTC, datetime
+
+    import tasks
+    from dashboard.rqlayer import schedules
+
+    spec = tasks.get_task("tasks.maintenance.cleanup_old_files")
+    sid = schedules.create_cron(conn, spec, {}, "0 8 * * *", "Asia/Tokyo", "low")
+    conn.zadd(keys.RQ_SCHEDULER_JOBS, {sid: datetime(8999, 12, 31, 23, 59, tzinfo=UTC).timestamp()})
+    assert client.get("/schedules").status_code == 200

@@ -12,16 +12,17 @@ import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import redis
 from rq import Queue, Retry
+from rq.exceptions import DuplicateJobError
 from rq.job import Dependency
 from rq.serializers import DefaultSerializer
 from rq.utils import get_call_string
 
-from dashboard.rqlayer import actions, keys
+from dashboard.rqlayer import actions, cron, keys
 from dashboard.rqlayer.jobs import valid_job_id
+from dashboard.rqlayer.payloads import RestrictedSerializer
 from tasks.registry import TaskSpec
 
 MAX_TIMEOUT = 7 * 24 * 3600
@@ -62,18 +63,21 @@ def _int(raw, name: str, errors: dict, low: int, high: int) -> int | None:
     return value
 
 
+LATEST_YEAR = 9000  # far enough for any schedule, and every zone can still show it
+
+
 def parse_run_at(raw: str, tz_name: str, now: datetime) -> datetime:
-    """A local date-time in `tz_name` as aware UTC; refuses the past and unknown zones."""
-    try:
-        zone = ZoneInfo(tz_name or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown timezone {tz_name!r}") from None
+    """A local date-time in `tz_name` as aware UTC; refuses the past, the absurd future and unknown
+    zones (ValueError with the message for the operator)."""
+    zone = cron.zone(tz_name)
     try:
         moment = datetime.fromisoformat(raw.strip())
-    except ValueError:
+        moment = moment.replace(tzinfo=zone) if moment.tzinfo is None else moment
+        moment = moment.astimezone(UTC)
+    except (ValueError, OverflowError):
         raise ValueError("expected a date and time like 2026-01-31T08:00") from None
-    moment = moment.replace(tzinfo=zone) if moment.tzinfo is None else moment
-    moment = moment.astimezone(UTC)
+    if moment.year > LATEST_YEAR:
+        raise ValueError(f"dates after the year {LATEST_YEAR} are not accepted")
     if moment <= now:
         raise ValueError("this time is in the past")
     return moment
@@ -105,10 +109,14 @@ def validate_options(connection: redis.Redis, spec: TaskSpec, raw: Mapping[str, 
             options.run_at = parse_run_at(run_at, get("timezone") or "UTC", now)
         except ValueError as error:
             errors["timezone" if "timezone" in str(error) else "run_at"] = str(error)
+        if options.at_front and options.run_at:
+            errors["at_front"] = "a job scheduled for later cannot also go to the front now"
     elif delay:
         seconds = _int(delay, "delay", errors, 1, MAX_TTL)
         if seconds:
             options.run_at = now + timedelta(seconds=seconds)
+            if options.at_front:
+                errors["at_front"] = "a job scheduled for later cannot also go to the front now"
 
     options.timeout = _int(get("timeout"), "timeout", errors, 1, MAX_TIMEOUT) or spec.timeout
     retry_max = _int(get("retry_max"), "retry_max", errors, 0, 100)
@@ -121,7 +129,8 @@ def validate_options(connection: redis.Redis, spec: TaskSpec, raw: Mapping[str, 
                 raise ValueError
         except ValueError:
             errors["retry_intervals"] = "comma-separated whole seconds, e.g. 10, 60, 300"
-    elif retry_max is None:
+    else:
+        # A retry count alone keeps the task's own backoff.
         options.retry_intervals = list(spec.retry_intervals)
     options.result_ttl = _int(get("result_ttl"), "result_ttl", errors, -1, MAX_TTL)
     if options.result_ttl is None:
@@ -158,16 +167,27 @@ def validate_options(connection: redis.Redis, spec: TaskSpec, raw: Mapping[str, 
 
 
 def enqueue(connection: redis.Redis, spec: TaskSpec, kwargs: dict, options: EnqueueOptions) -> str:
-    """Enqueue one validated call of a registered task; returns the job id."""
-    queue = Queue(options.queue, connection=connection)
+    """Enqueue one validated call of a registered task; returns the job id. Raises ValueError when
+    a custom id was taken in the meantime."""
+    # RQ fetches dependency jobs while enqueueing: the restricted serializer keeps that safe.
+    queue = Queue(options.queue, connection=connection, serializer=RestrictedSerializer)
     common = dict(
         timeout=options.timeout, result_ttl=options.result_ttl, failure_ttl=options.failure_ttl,
         job_id=options.job_id, description=options.description, retry=options.retry(),
     )
-    if options.run_at is not None:
-        job = queue.enqueue_at(options.run_at, spec.name, kwargs=kwargs, **_scheduled_kwargs(common))
-        return job.id
-    depends_on = Dependency(jobs=options.depends_on) if options.depends_on else None
+    try:
+        if options.run_at is not None:
+            job = queue.enqueue_at(options.run_at, spec.name, kwargs=kwargs, unique=bool(options.job_id),
+                                   **_scheduled_kwargs(common))
+            return job.id
+        return _enqueue_now(queue, spec, kwargs, options, common)
+    except DuplicateJobError:
+        raise ValueError(f"a job with id {options.job_id!r} was created meanwhile") from None
+
+
+def _enqueue_now(queue: Queue, spec: TaskSpec, kwargs: dict, options: EnqueueOptions, common: dict) -> str:
+    depends_on = (Dependency(jobs=options.depends_on, enqueue_at_front=options.at_front)
+                  if options.depends_on else None)
     # unique=True makes a taken custom id fail atomically; RQ refuses it together with dependencies,
     # where the earlier existence check is all there is.
     unique = bool(options.job_id) and depends_on is None

@@ -120,11 +120,11 @@ def coerce(param: TaskParam, raw) -> Any:
         except ValueError:
             raise ValueError("expected a whole number") from None
     if tp is float:
-        if isinstance(raw, int | float) and not isinstance(raw, bool):
-            return float(raw)
+        if isinstance(raw, bool):
+            raise ValueError("expected a number")
         try:
-            value = float(str(raw).strip())
-        except ValueError:
+            value = float(raw) if isinstance(raw, int | float) else float(str(raw).strip())
+        except (ValueError, OverflowError):
             raise ValueError("expected a number") from None
         if value != value or value in (float("inf"), float("-inf")):
             raise ValueError("expected a finite number")
@@ -144,6 +144,8 @@ def coerce(param: TaskParam, raw) -> Any:
         if isinstance(raw, str):
             try:
                 value = json.loads(raw)
+            except RecursionError:
+                raise ValueError("not valid JSON: nested too deeply") from None
             except ValueError as error:
                 raise ValueError(f"not valid JSON: {error.msg} (line {error.lineno}, column {error.colno})") from None
         expected = origin or tp
@@ -165,7 +167,7 @@ def coerce(param: TaskParam, raw) -> Any:
     if isinstance(raw, str):
         try:
             return json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             return raw
     return raw
 

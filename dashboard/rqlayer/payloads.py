@@ -56,6 +56,20 @@ def restricted_loads(data: bytes):
     return RestrictedUnpickler(io.BytesIO(data)).load()
 
 
+class RestrictedSerializer:
+    """An RQ serializer for the console's own Queue/Job objects: it writes pickle like RQ's default
+    (workers read it as usual) but reads only plain data, so whatever RQ fetches while enqueueing
+    (a dependency's meta, say) can never run code in the console."""
+
+    @staticmethod
+    def dumps(value) -> bytes:
+        return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+
+    @staticmethod
+    def loads(data: bytes):
+        return restricted_loads(data)
+
+
 @dataclass(frozen=True)
 class Shown:
     """A payload as it may be displayed."""

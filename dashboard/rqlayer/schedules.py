@@ -663,6 +663,14 @@ def _scheduler(connection):
     return Scheduler(connection=connection)
 
 
+def _refuse_during_pass(pipe) -> None:
+    """rq-scheduler holds its lock while it fires due schedules, and then rewrites each job it took
+    from memory: a pause, edit or delete written meanwhile would be undone. Its key is watched too,
+    so a pass that starts before EXEC fails the transaction and this check refuses on the retry."""
+    if pipe.exists(keys.RQ_SCHEDULER_LOCK):
+        raise ScheduleConflict("rq-scheduler is firing due schedules right now: try again in a moment")
+
+
 def _save(connection: redis.Redis, schedule_id: str | None, queue: str, first: datetime, meta: dict, write) -> str:
     """Write the schedule's job hash through rq-scheduler (onto a MULTI pipeline) and its zset
     entry with the console's first run, in one transaction. An existing id is updated in place:
@@ -674,7 +682,8 @@ def _save(connection: redis.Redis, schedule_id: str | None, queue: str, first: d
     with connection.pipeline(transaction=True) as pipe:
         for _attempt in range(20):
             try:
-                pipe.watch(job_key, keys.paused_schedules(), keys.RQ_SCHEDULER_JOBS)
+                pipe.watch(job_key, keys.paused_schedules(), keys.RQ_SCHEDULER_JOBS, keys.RQ_SCHEDULER_LOCK)
+                _refuse_during_pass(pipe)
                 old = pipe.hgetall(job_key)
                 in_zset = pipe.zscore(keys.RQ_SCHEDULER_JOBS, sid) is not None
                 paused_raw = pipe.hget(keys.paused_schedules(), sid)
@@ -754,6 +763,7 @@ def pause(connection: redis.Redis, schedule_id: str, now: datetime | None = None
 
     def transaction(pipe):
         outcome.clear()
+        _refuse_during_pass(pipe)
         score = pipe.zscore(keys.RQ_SCHEDULER_JOBS, schedule_id)
         if score is None:
             outcome["error"] = "paused" if pipe.hexists(keys.paused_schedules(), schedule_id) else "missing"
@@ -763,7 +773,7 @@ def pause(connection: redis.Redis, schedule_id: str, now: datetime | None = None
         pipe.hset(keys.paused_schedules(), schedule_id, json.dumps({"score": score, "paused_at": stamp}))
         outcome["score"] = score
 
-    connection.transaction(transaction, keys.RQ_SCHEDULER_JOBS, keys.paused_schedules())
+    connection.transaction(transaction, keys.RQ_SCHEDULER_JOBS, keys.paused_schedules(), keys.RQ_SCHEDULER_LOCK)
     if outcome.get("error") == "paused":
         raise ScheduleConflict("it is paused already")
     if outcome.get("error") == "missing":
@@ -838,6 +848,7 @@ def delete(connection: redis.Redis, schedule_id: str) -> None:
 
     def transaction(pipe):
         outcome.clear()
+        _refuse_during_pass(pipe)
         status, origin = (text(v) for v in pipe.hmget(job_key, "status", "origin"))
         in_zset = pipe.zscore(keys.RQ_SCHEDULER_JOBS, schedule_id) is not None
         in_paused = pipe.hexists(keys.paused_schedules(), schedule_id)
@@ -858,7 +869,8 @@ def delete(connection: redis.Redis, schedule_id: str) -> None:
         pipe.delete(job_key, keys.job_dependents(schedule_id), keys.job_dependencies(schedule_id),
                     keys.results(schedule_id), f"{keys.PREFIX}:executions:{schedule_id}")
 
-    connection.transaction(transaction, job_key, keys.RQ_SCHEDULER_JOBS, keys.paused_schedules())
+    connection.transaction(transaction, job_key, keys.RQ_SCHEDULER_JOBS, keys.paused_schedules(),
+                           keys.RQ_SCHEDULER_LOCK)
     if outcome.get("error") == "missing":
         raise ScheduleNotFound("no such schedule")
     if outcome.get("error") == "started":
@@ -1110,13 +1122,18 @@ def register_defaults(connection: redis.Redis, declared: Iterable, now: datetime
     from dashboard.rqlayer.params import validate_call
 
     report = DefaultsReport()
+    seen_ids: dict[str, str] = {}
     for item in declared:
         try:
             decl = _declaration(item)
-        except TypeError as error:
+            sid = default_id(decl.name)
+        except (TypeError, AttributeError, ValueError) as error:
             report.errors[str(getattr(item, "name", item))[:100]] = f"not a schedule declaration: {error}"
             continue
-        sid = default_id(decl.name)
+        if sid in seen_ids:
+            report.errors[decl.name] = f"its id {sid} is the same as {seen_ids[sid]!r}'s: rename one"
+            continue
+        seen_ids[sid] = decl.name
         try:
             spec = get_task(decl.task)
             if spec is None:
@@ -1156,7 +1173,7 @@ def register_defaults(connection: redis.Redis, declared: Iterable, now: datetime
                                 schedule_id=sid, tz_name=decl.timezone, description=decl.description or None,
                                 now=now, extra_meta=extra)
             (report.updated if existing else report.created).append(sid)
-        except (ScheduleError, ValueError) as error:
+        except (ScheduleError, ValueError, TypeError, AttributeError) as error:
             if strict:
                 raise
             report.errors[sid] = str(error)

@@ -123,7 +123,10 @@ def job(job_id):
 @requires(JOBS_ENQUEUE)
 def enqueue_job():
     """Enqueue a registered task: {"task": "...", "params": {...}, "options": {...}}."""
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:
+        body = None
     if not isinstance(body, dict):
         abort(400, description='Send a JSON object: {"task": ..., "params": {...}, "options": {...}}.')
     spec = tasks.get_task(str(body.get("task", "")))
@@ -140,7 +143,10 @@ def enqueue_job():
     errors.update({f"options.{name}": message for name, message in option_errors.items()})
     if errors:
         return jsonify(error="validation", message="Nothing was enqueued.", fields=errors), 422
-    job_id = enqueuing.enqueue(connection, spec, kwargs, parsed)
+    try:
+        job_id = enqueuing.enqueue(connection, spec, kwargs, parsed)
+    except ValueError as error:
+        return jsonify(error="validation", message="Nothing was enqueued.", fields={"options.job_id": str(error)}), 422
     audit.record(current_principal().audit_name, "job.enqueue", target=job_id, job_count=1,
                  detail=f"{spec.name} on {parsed.queue} (API)", remote_addr=request.remote_addr)
     response = jsonify(id=job_id, queue=parsed.queue, links={"self": url_for("api.job", job_id=job_id),

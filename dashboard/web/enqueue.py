@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import threading
 import time
@@ -98,7 +99,10 @@ def submit(task_name):
     errors.update(option_errors)
     if errors:
         return _render_form(spec, raw, request.form.to_dict(), errors, 422)
-    job_id = enqueuing.enqueue(connection, spec, kwargs, options)
+    try:
+        job_id = enqueuing.enqueue(connection, spec, kwargs, options)
+    except ValueError as error:
+        return _render_form(spec, raw, request.form.to_dict(), {"job_id": str(error)}, 422)
     audit.record(current_principal().audit_name, "job.enqueue", target=job_id, job_count=1,
                  detail=f"{spec.name} on {options.queue}", remote_addr=request.remote_addr)
     target = url_for("jobs.detail", job_id=job_id)
@@ -115,7 +119,7 @@ def read_rows(upload: bytes, filename: str):
     """(line number, row) pairs from a CSV (header = parameter names) or JSON-lines file."""
     text = upload.decode("utf-8-sig", errors="strict")
     if filename.lower().endswith((".jsonl", ".ndjson", ".json")):
-        for number, line in enumerate(text.splitlines(), 1):
+        for number, line in enumerate(io.StringIO(text), 1):  # lazily: no list of every line
             if not line.strip():
                 continue
             try:
@@ -159,7 +163,8 @@ def batch_submit(task_name):
     if upload is None or not upload.filename:
         return refuse("Choose a CSV or JSON-lines file.")
     try:
-        rows = list(read_rows(upload.read(), upload.filename))
+        # At most one row past the limit is ever built: a huge file is refused, not held in memory.
+        rows = list(itertools.islice(read_rows(upload.read(), upload.filename), MAX_BATCH_ROWS + 1))
     except UnicodeDecodeError:
         return refuse("The file is not UTF-8 text.")
     except csv.Error as error:

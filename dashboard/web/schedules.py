@@ -36,7 +36,7 @@ def in_zone(moment: datetime | None, tz_name: str | None = None) -> str:
         return "—"
     try:
         local = moment.astimezone(cron.zone(tz_name or "UTC"))
-    except ValueError:
+    except (ValueError, OverflowError):  # unknown zone, or a moment past year 9999 there
         local = moment.astimezone(UTC)
     return local.strftime("%Y-%m-%d %H:%M %Z").strip()
 

@@ -289,3 +289,30 @@ def test_a_far_future_reschedule_does_not_break_the_page(client, conn):
     sid = schedules.create_cron(conn, spec, {}, "0 8 * * *", "Asia/Tokyo", "low")
     conn.zadd(keys.RQ_SCHEDULER_JOBS, {sid: datetime(8999, 12, 31, 23, 59, tzinfo=UTC).timestamp()})
     assert client.get("/schedules").status_code == 200
+
+
+def test_editing_an_interval_schedule_keeps_its_rhythm(conn):
+    import tasks
+    from dashboard.rqlayer import schedules
+
+    spec = tasks.get_task("tasks.maintenance.cleanup_old_files")
+    start = datetime_in(hours=20)
+    sid = schedules.create_interval(conn, spec, {}, 86400, "low", start=start)
+    schedules.create_interval(conn, spec, {}, 86400, "low", schedule_id=sid, description="edited")
+    assert conn.zscore(keys.RQ_SCHEDULER_JOBS, sid) == int(start.timestamp())
+
+
+def test_unknown_api_options_are_refused(app, client):
+    from dashboard import accounts
+
+    with app.app_context():
+        _, secret = accounts.create_token("opts", "operator")
+    response = client.post("/api/v1/jobs", headers={"Authorization": f"Bearer {secret}"},
+                           json={"task": "tasks.reports.generate_sales_report", "options": {"ttl": 5}})
+    assert response.status_code == 422 and "options.ttl" in response.json["fields"]
+
+
+def datetime_in(**delta):
+    from datetime import UTC, datetime, timedelta
+
+    return (datetime.now(UTC) + timedelta(**delta)).replace(microsecond=0)

@@ -637,7 +637,7 @@ def create_interval(connection: redis.Redis, spec: TaskSpec, kwargs: dict, secon
         raise ScheduleError(f"the interval is a whole number of seconds from 1 to {MAX_INTERVAL:,}")
     tz_name = (tz_name or "UTC").strip()
     cronlib.zone(tz_name)
-    first = _aware(start) if start is not None else now
+    first = _aware(start) if start is not None else _current_next_run(connection, schedule_id, now) or now
     meta: dict[str, Any] = {META_TIMEZONE: tz_name, **(extra_meta or {})}
     if end is not None:
         end = _aware(end)
@@ -655,6 +655,20 @@ def create_interval(connection: redis.Redis, spec: TaskSpec, kwargs: dict, secon
                            description=description or None, meta=meta, result_ttl=-1)
 
     return _save(connection, schedule_id, queue, first, meta, write)
+
+
+def _current_next_run(connection: redis.Redis, schedule_id: str | None, now: datetime) -> datetime | None:
+    """An edited interval schedule keeps its rhythm: its pending next run (active or paused), if any
+    is still ahead."""
+    if not schedule_id:
+        return None
+    score = connection.zscore(keys.RQ_SCHEDULER_JOBS, schedule_id)
+    if score is None:
+        raw = connection.hget(keys.paused_schedules(), schedule_id)
+        score = _paused_entry(raw)[0] if raw is not None else None
+    if score is None or score <= now.timestamp():
+        return None
+    return datetime.fromtimestamp(score, UTC)
 
 
 def _scheduler(connection):

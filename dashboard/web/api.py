@@ -119,6 +119,10 @@ def job(job_id):
     )
 
 
+ENQUEUE_OPTIONS = frozenset({"queue", "at_front", "run_at", "timezone", "delay", "timeout", "retry_max",
+                             "retry_intervals", "result_ttl", "failure_ttl", "job_id", "depends_on", "description"})
+
+
 @bp.post("/jobs")
 @requires(JOBS_ENQUEUE)
 def enqueue_job():
@@ -137,6 +141,10 @@ def enqueue_job():
     if not isinstance(params, dict) or not isinstance(options, dict):
         return jsonify(error="validation", message="params and options must be JSON objects.",
                        fields={"params": "expected an object"}), 422
+    unknown = sorted(set(options) - ENQUEUE_OPTIONS)
+    if unknown:
+        return jsonify(error="validation", message="Nothing was enqueued.",
+                       fields={f"options.{name}": "unknown option" for name in unknown[:20]}), 422
     kwargs, errors = validate_call(spec, params)
     connection = get_redis()
     parsed, option_errors = enqueuing.validate_options(connection, spec, options)

@@ -62,7 +62,7 @@ def form(task_name):
         if detail is None or detail.call.func_name != spec.name or not detail.call.kwargs.safe:
             abort(404, description="That job cannot be copied: it is gone, runs another task, or its arguments "
                                    "cannot be read safely.")
-        values = {k: (json.dumps(v) if isinstance(v, list | dict) else str(v))
+        values = {k: (json.dumps(v) if isinstance(v, list | dict) else "" if v is None else str(v))
                   for k, v in (detail.call.kwargs.value or {}).items()}
         options = {"queue": detail.row.origin or spec.queue, "timeout": detail.timeout or "",
                    "description": "" if detail.row.description.startswith(spec.name) else detail.row.description}
@@ -188,6 +188,9 @@ def batch_submit(task_name):
     app = current_app._get_current_object()
     address = request.remote_addr
     skipped = report.rows - len(report.valid)
+    # Recorded before the first chunk: if this process dies mid-way, the audit still shows the batch.
+    audit.record(actor, "job.enqueue_batch", target=spec.name, job_count=len(report.valid), outcome="started",
+                 detail=f"operation {op.id}", remote_addr=address)
 
     def work():
         began = time.monotonic()

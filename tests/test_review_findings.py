@@ -316,3 +316,16 @@ def datetime_in(**delta):
     from datetime import UTC, datetime, timedelta
 
     return (datetime.now(UTC) + timedelta(**delta)).replace(microsecond=0)
+
+
+def test_fall_back_runs_a_fixed_hour_once():
+    from datetime import UTC, datetime
+
+    from dashboard.rqlayer import cron
+
+    paris = cron.next_runs("0,30 2 * * *", "Europe/Paris", count=4, now=datetime(2026, 10, 24, 12, tzinfo=UTC))
+    assert [r.strftime("%d %H:%M%z") for r in paris] == ["25 02:00+0200", "25 02:30+0200", "26 02:00+0100",
+                                                         "26 02:30+0100"]
+    # Starting between the two 01:30s of the night: the second one is not a new run.
+    new_york = cron.next_runs("30 1 * * *", "America/New_York", count=1, now=datetime(2026, 11, 1, 5, 45, tzinfo=UTC))
+    assert new_york[0].strftime("%m-%d %H:%M") == "11-02 01:30"

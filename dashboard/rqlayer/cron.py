@@ -182,19 +182,26 @@ def iter_runs(expr: str, tz_name: str = "UTC", now: datetime | None = None):
     follow_real_time = _wildcard_hours(text)
     iterator = croniter(text, now.astimezone(tz))
     seen: set[float] = set()
-    last_wall = None
+    walls: set[datetime] = set()  # wall times of recent runs, to spot a fall-back's second pass
     while True:
         run = iterator.get_next(datetime)
         instant = run.timestamp()
         if instant in seen:
             continue  # two fields landing on one instant after a spring-forward jump
-        if run.fold and not follow_real_time and last_wall == run.replace(tzinfo=None, fold=0):
-            continue  # the repeated hour after a fall-back: fixed-hour runs happen once
+        wall = run.replace(tzinfo=None, fold=0)
+        if run.fold and not follow_real_time:
+            # The repeated hour after a fall-back: a fixed-hour run happens once, at its first
+            # occurrence, even when that one came before `now`.
+            first = run.replace(fold=0)
+            if wall in walls or first.timestamp() <= now.timestamp():
+                continue
         seen.add(instant)
+        walls.add(wall)
         if len(seen) > 64:
             seen.clear()
+            walls.clear()
             seen.add(instant)
-        last_wall = run.replace(tzinfo=None, fold=0)
+            walls.add(wall)
         yield run
 
 

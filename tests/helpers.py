@@ -73,3 +73,16 @@ def csrf_token(client) -> str:
     match = re.search(r'"X-CSRFToken": "([^"]+)"', html) or re.search(r'name="csrf_token" value="([^"]+)"', html)
     assert match, "no CSRF token on the page"
     return match.group(1)
+
+
+def start_job_on_real_worker(conn, redis_url: str, job_id: str, queue: str = "default"):
+    """A forking burst worker in a subprocess, returned once it runs `job_id` and listens for
+    commands (so a stop command sent next reaches it). The caller waits for the process."""
+    from dashboard.rqlayer import keys
+
+    worker = subprocess.Popen([sys.executable, "-m", "rq.cli", "worker", "--burst", "--url", redis_url, queue],
+                              cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_until(lambda: conn.hget(keys.job(job_id), "status") == b"started", timeout=20, message="job started")
+    channel = f"{keys.PREFIX}:pubsub:{conn.hget(keys.job(job_id), 'worker_name').decode()}"
+    wait_until(lambda: conn.pubsub_numsub(channel)[0][1], timeout=10, message="worker listening for commands")
+    return worker

@@ -19,7 +19,7 @@ from rq.rate_limit import RateLimit
 from dashboard.rqlayer import actions, bulk, keys
 from dashboard.rqlayer.search import JobFilter
 from tests.fixtures import plant_every_state
-from tests.helpers import PROJECT_ROOT, csrf_token, wait_until, work_in_process
+from tests.helpers import PROJECT_ROOT, csrf_token, start_job_on_real_worker, wait_until, work_in_process
 
 FMT = "%Y-%m-%dT%H:%M:%S.%fZ"
 RECORD = zlib.compress(pickle.dumps(("tests.jobfuncs.record_run", None, (), {})))
@@ -184,12 +184,8 @@ def test_stop_reports_when_no_worker_received_it(client, conn):
 
 def test_stop_a_running_job_on_a_real_worker(client, conn, redis_url):
     job = Queue("default", connection=conn).enqueue("tests.jobfuncs.sleep_for", 60)
-    worker = subprocess.Popen([sys.executable, "-m", "rq.cli", "worker", "--burst", "--url", redis_url, "default"],
-                              cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = start_job_on_real_worker(conn, redis_url, job.id)
     try:
-        wait_until(lambda: conn.hget(keys.job(job.id), "status") == b"started", timeout=20, message="job started")
-        channel = f"{keys.PREFIX}:pubsub:{conn.hget(keys.job(job.id), 'worker_name').decode()}"
-        wait_until(lambda: conn.pubsub_numsub(channel)[0][1], timeout=10, message="worker listening for commands")
         assert _post(client, f"/jobs/{job.id}/stop").status_code == 303
         wait_until(lambda: conn.hget(keys.job(job.id), "status") == b"stopped", timeout=20, message="job stopped")
         assert conn.zscore(keys.registry("failed", "default"), job.id) is not None

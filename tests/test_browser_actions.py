@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 from playwright.sync_api import expect
 from rq import Queue
 
 from dashboard.rqlayer import keys
 from tests.browser import sign_in
 from tests.conftest import PASSWORD
-from tests.helpers import PROJECT_ROOT, wait_until, work_in_process
+from tests.helpers import start_job_on_real_worker, work_in_process
 from tests.test_actions import plant_failed
 
 
@@ -83,12 +80,8 @@ def test_move_a_job_to_another_queue(page, live_server, conn):
 
 def test_stop_a_running_job(page, live_server, conn, redis_url):
     job = Queue("default", connection=conn).enqueue("tests.jobfuncs.sleep_for", 60)
-    worker = subprocess.Popen([sys.executable, "-m", "rq.cli", "worker", "--burst", "--url", redis_url, "default"],
-                              cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = start_job_on_real_worker(conn, redis_url, job.id)
     try:
-        wait_until(lambda: conn.hget(keys.job(job.id), "status") == b"started", timeout=20, message="job started")
-        channel = f"{keys.PREFIX}:pubsub:{conn.hget(keys.job(job.id), 'worker_name').decode()}"
-        wait_until(lambda: conn.pubsub_numsub(channel)[0][1], timeout=10, message="worker listening")
         sign_in(page, live_server.url, "oscar", PASSWORD)
         page.goto(f"{live_server.url}/jobs/{job.id}")
         expect(page.locator("#job-status")).to_have_text("started")

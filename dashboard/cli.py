@@ -25,6 +25,15 @@ def _fail(error: Exception):
     raise click.ClickException(str(error))
 
 
+def _apply(change, done: str) -> None:
+    """Run an account change; a refused one becomes a one-line CLI error."""
+    try:
+        change()
+    except ValidationError as error:
+        _fail(error)
+    click.echo(done)
+
+
 def _read_password(prompt: str = "Password") -> str:
     # Scripts pipe the password on stdin; people type it twice at a hidden prompt.
     if not sys.stdin.isatty():
@@ -76,44 +85,28 @@ def users_list():
 @click.argument("role", type=ROLE)
 def users_set_role(name, role):
     """Change a user's role."""
-    try:
-        accounts.set_role(name, role)
-    except ValidationError as error:
-        _fail(error)
-    click.echo(f"{name} is now {role}")
+    _apply(lambda: accounts.set_role(name, role), f"{name} is now {role}")
 
 
 @users.command("disable")
 @click.argument("name")
 def users_disable(name):
     """Disable a user: their sessions end at the next request."""
-    try:
-        accounts.set_disabled(name, True)
-    except ValidationError as error:
-        _fail(error)
-    click.echo(f"{name} is disabled")
+    _apply(lambda: accounts.set_disabled(name, True), f"{name} is disabled")
 
 
 @users.command("enable")
 @click.argument("name")
 def users_enable(name):
     """Enable a disabled user again."""
-    try:
-        accounts.set_disabled(name, False)
-    except ValidationError as error:
-        _fail(error)
-    click.echo(f"{name} is enabled")
+    _apply(lambda: accounts.set_disabled(name, False), f"{name} is enabled")
 
 
 @users.command("set-password")
 @click.argument("name")
 def users_set_password(name):
     """Set a user's password (stdin or prompt); their other sessions end."""
-    try:
-        accounts.set_password(name, _read_password("New password"))
-    except ValidationError as error:
-        _fail(error)
-    click.echo(f"password of {name} changed")
+    _apply(lambda: accounts.set_password(name, _read_password("New password")), f"password of {name} changed")
 
 
 @tokens.command("create")
@@ -141,11 +134,7 @@ def tokens_list():
 @click.argument("name")
 def tokens_revoke(name):
     """Revoke an API token at once."""
-    try:
-        accounts.revoke_token(name)
-    except ValidationError as error:
-        _fail(error)
-    click.echo(f"token {name} revoked")
+    _apply(lambda: accounts.revoke_token(name), f"token {name} revoked")
 
 
 @schedules_cli.command("register-defaults")

@@ -8,7 +8,7 @@ import tasks
 from dashboard.auth import can
 from dashboard.extensions import get_redis
 from dashboard.permissions import VIEW_JOB_VALUES
-from dashboard.rqlayer import jobs
+from dashboard.rqlayer import jobs, lookup
 from dashboard.web.code import enqueue_snippet, split_traceback
 from dashboard.web.rendering import page_or_partial
 
@@ -41,6 +41,17 @@ def search():
     job_id = request.args.get("q", "").strip()
     if not job_id:
         abort(400, description="Type a job id to search for.")
-    if jobs.job_exists(get_redis(), job_id):
+    connection = get_redis()
+    if jobs.job_exists(connection, job_id):
         return redirect(url_for("jobs.detail", job_id=job_id))
-    return _missing(job_id, "No job with this id.")
+    if not lookup.is_prefix_candidate(job_id):
+        return _missing(job_id, f"No job with this id. To search by the start of an id, type at least "
+                                f"{lookup.MIN_PREFIX} characters.")
+    found = lookup.find_by_prefix(connection, job_id)
+    if found.unique:
+        return redirect(url_for("jobs.detail", job_id=found.unique))
+    if found.matches:
+        return render_template("pages/job_matches.html", found=found)
+    return _missing(job_id, f"No job id starts with “{job_id}” among the {found.searched:,} ids searched (the "
+                            f"{found.window:,} newest and oldest of each queue and the {found.window:,} newest of "
+                            f"each registry). Paste the full id to open an older job.")

@@ -124,3 +124,20 @@ document.addEventListener("submit", function (event) {
     }
   });
 })();
+
+// Jumping to a job by the short id a table shows: when exactly one row on this page has an id that
+// starts with what was typed, go to that job (the server resolves other prefixes within bounds).
+document.addEventListener("submit", function (event) {
+  var form = event.target;
+  if (!form.classList || !form.classList.contains("job-search")) return;
+  var input = form.querySelector("input[name=q]");
+  var typed = input ? input.value.trim() : "";
+  if (!typed) return;
+  var found = {};
+  document.querySelectorAll("[data-job]").forEach(function (row) {
+    var id = row.getAttribute("data-job");
+    if (id && id.indexOf(typed) === 0) found[id] = true;
+  });
+  var ids = Object.keys(found);
+  if (ids.length === 1) input.value = ids[0];
+});

@@ -11,12 +11,13 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask import make_response as flask_response
 
 from dashboard import audit
-from dashboard.auth import can, current_principal, requires, safe_next
+from dashboard.auth import current_principal, requires, safe_next
 from dashboard.extensions import get_redis
-from dashboard.permissions import JOBS_ACT, VIEW_JOB_VALUES, WORKERS_CONTROL
+from dashboard.permissions import JOBS_ACT, WORKERS_CONTROL
 from dashboard.rqlayer import actions, jobs
 from dashboard.web import jobs as job_views
 from dashboard.web.formatting import ago
+from dashboard.web.visible import visibility
 
 bp = Blueprint("actions", __name__)
 
@@ -64,8 +65,8 @@ def _answer(job_id: str, message: str, status: int, ok: bool):
     if request.htmx and (request.htmx.target or "").startswith("row-"):
         row = jobs.read_rows(get_redis(), [job_id], current_app.config["CONSOLE"].unsafe_unpickle,
                              failures=True)[0]
-        html = render_template("partials/row_answer.html", row=row, message=message, ok=ok,
-                               show_values=can(VIEW_JOB_VALUES), state=request.form.get("state", ""))
+        html = render_template("partials/row_answer.html", row=visibility().row(row), message=message, ok=ok,
+                               state=request.form.get("state", ""))
         return flask_response(html, status)
     if request.htmx:
         html = render_template("partials/flash_message.html", message=message, ok=ok)

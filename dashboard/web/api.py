@@ -9,16 +9,18 @@ from flask import Blueprint, abort, current_app, jsonify, request, url_for
 
 import tasks
 from dashboard import audit
-from dashboard.auth import can, current_principal, requires
+from dashboard.auth import current_principal, requires
 from dashboard.extensions import get_redis
-from dashboard.permissions import JOBS_ENQUEUE, VIEW, VIEW_JOB_VALUES
+from dashboard.permissions import JOBS_ENQUEUE, VIEW
 from dashboard.rqlayer import enqueue as enqueuing
 from dashboard.rqlayer import jobs, search
 from dashboard.rqlayer.overview import read_overview
 from dashboard.rqlayer.params import validate_call
 from dashboard.rqlayer.payloads import Shown
+from dashboard.visibility import is_hidden
 from dashboard.web.openapi import openapi_document
 from dashboard.web.params import checked_state, list_params
+from dashboard.web.visible import visibility
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -52,21 +54,24 @@ def workers():
     return jsonify(workers=to_json(overview.workers), read_at=overview.read_at.isoformat())
 
 
-def _shown(value: Shown | None, show_values: bool):
+def _shown(value: Shown | None):
     if value is None:
         return None
-    if not show_values:
+    if is_hidden(value):
         return {"hidden": True}
     return {"text": value.text, "safe": value.safe, "format": value.format, "note": value.note or None}
 
 
-def _row(row: jobs.JobRow, show_values: bool) -> dict:
+def _row(row: jobs.JobRow) -> dict:
+    """A row the visibility policy has already redacted: hidden texts are null, never the marker."""
     data = to_json(row)
     data["duration_seconds"] = row.duration_seconds
     data["status"] = row.status if row.exists else "expired"
-    if not show_values:
-        data["args_preview"] = None
-        data["description"] = None
+    for name in ("args_preview", "description"):
+        if is_hidden(data[name]):
+            data[name] = None
+    if data.get("failure") and is_hidden(data["failure"]["message"]):
+        data["failure"]["message"] = None
     return data
 
 
@@ -79,16 +84,16 @@ def state_page(name, state):
     state = checked_state(state)
     params = list_params()
     unsafe = current_app.config["CONSOLE"].unsafe_unpickle
-    show_values = can(VIEW_JOB_VALUES)
+    visible = visibility()
     if params.job_filter.active:
         scan = search.scan_state(connection, name, state, params.job_filter, offset=params.offset,
                                  order=params.order, max_rows=params.size, unsafe=unsafe)
         return jsonify(queue=name, state=state, filter=params.job_filter.as_params(), total=scan.total,
                        scanned=scan.scanned, done=scan.done, next_offset=None if scan.done else scan.next_offset,
-                       jobs=[_row(r, show_values) for r in scan.rows])
+                       jobs=[_row(visible.row(r)) for r in scan.rows])
     page = jobs.read_state_page(connection, name, state, params.page, params.size, params.order, unsafe)
     return jsonify(queue=name, state=state, total=page.total, page=page.page, pages=page.pages, size=page.size,
-                   order=page.order, jobs=[_row(r, show_values) for r in page.rows])
+                   order=page.order, jobs=[_row(visible.row(r)) for r in page.rows])
 
 
 @bp.get("/jobs/<job_id>")
@@ -99,14 +104,14 @@ def job(job_id):
     detail = jobs.read_job(get_redis(), job_id, unsafe=current_app.config["CONSOLE"].unsafe_unpickle)
     if detail is None:
         abort(404, description=f"No job with id {job_id!r}.")
-    show = can(VIEW_JOB_VALUES)
+    detail = visibility().job(detail)
     return jsonify(
-        job=_row(detail.row, show),
+        job=_row(detail.row),
         func_name=detail.call.func_name,
-        args=_shown(detail.call.args, show),
-        kwargs=_shown(detail.call.kwargs, show),
-        meta=_shown(detail.meta, show),
-        result=_shown(detail.result, show),
+        args=_shown(detail.call.args),
+        kwargs=_shown(detail.call.kwargs),
+        meta=_shown(detail.meta),
+        result=_shown(detail.result),
         progress=to_json(detail.progress),
         traceback=detail.traceback or None,
         timeout=detail.timeout, result_ttl=detail.result_ttl, failure_ttl=detail.failure_ttl,
@@ -114,7 +119,7 @@ def job(job_id):
         callbacks=detail.callbacks, group_id=detail.group_id or None, in_registries=detail.in_registries,
         dependencies=to_json(detail.dependencies), dependents=to_json(detail.dependents),
         dependents_total=detail.dependents_total,
-        attempts=[dict(to_json(a), result=_shown(a.result, show)) for a in detail.attempts],
+        attempts=[dict(to_json(a), result=_shown(a.result)) for a in detail.attempts],
         links={"html": url_for("jobs.detail", job_id=job_id)},
     )
 

@@ -5,14 +5,16 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 
 import tasks
-from dashboard.auth import can
 from dashboard.extensions import get_redis
-from dashboard.permissions import VIEW_JOB_VALUES
 from dashboard.rqlayer import jobs, lookup
+from dashboard.visibility import is_hidden
 from dashboard.web.code import enqueue_snippet, split_traceback
 from dashboard.web.rendering import page_or_partial
+from dashboard.web.visible import visibility
 
 bp = Blueprint("jobs", __name__)
+# `{% if value is hidden %}`: templates style what the visibility policy replaced, without role logic.
+bp.add_app_template_test(is_hidden, "hidden")
 
 
 def _missing(job_id: str, message: str):
@@ -26,12 +28,13 @@ def detail(job_id):
     job = jobs.read_job(get_redis(), job_id, unsafe=current_app.config["CONSOLE"].unsafe_unpickle)
     if job is None:
         return _missing(job_id, "No job with this id: it never existed, or it expired and was removed.")
-    show_values = can(VIEW_JOB_VALUES)
+    visible = visibility()
+    job = visible.job(job)
     return page_or_partial(
-        "pages/job.html", "partials/job_detail.html", job=job, show_values=show_values,
-        snippet=enqueue_snippet(job) if show_values else "",
+        "pages/job.html", "partials/job_detail.html", job=job, visible=visible,
+        snippet=enqueue_snippet(job),
         frames=split_traceback(job.traceback),
-        enqueueable=tasks.is_registered(job.call.func_name) and not job.call.args.value,
+        enqueueable=visible.values and tasks.is_registered(job.call.func_name) and not job.call.args.value,
         poll_seconds=current_app.config["CONSOLE"].poll_seconds,
     )
 

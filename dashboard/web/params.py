@@ -6,11 +6,10 @@ from dataclasses import dataclass
 
 from flask import abort, request
 
-from dashboard.auth import can
-from dashboard.permissions import VIEW_JOB_VALUES
 from dashboard.rqlayer.jobs import PAGE_SIZES
 from dashboard.rqlayer.overview import STATES
 from dashboard.rqlayer.search import JobFilter
+from dashboard.web.visible import visibility
 
 ORDERS = ("oldest", "newest")
 MAX_FILTER_CHARS = 200
@@ -51,14 +50,16 @@ def list_params() -> ListParams:
         if len(value) > MAX_FILTER_CHARS:
             abort(400, description=f"{name} filter is limited to {MAX_FILTER_CHARS} characters")
         texts[name] = value
-    if texts["args"] and not can(VIEW_JOB_VALUES):
+    visible = visibility()
+    if texts["args"] and not visible.values:
         # Matching on hidden values would reveal them one guess at a time.
         abort(403, description="Argument values are hidden for your role, so they cannot be searched either.")
     return ListParams(
         page=_int_arg("page", 1, 1, 10**9),
         size=size,
         order=order,
-        job_filter=JobFilter(**texts),
+        # The exception filter too matches only what the role sees (the type, not the hidden message).
+        job_filter=visible.job_filter(JobFilter(**texts)),
         offset=_int_arg("offset", 0, 0, 10**12),
     )
 

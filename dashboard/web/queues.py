@@ -5,17 +5,17 @@ from __future__ import annotations
 import csv
 import io
 import json
+from dataclasses import replace
 from urllib.parse import quote
 
 from flask import Blueprint, Response, abort, current_app, request, stream_with_context, url_for
 
-from dashboard.auth import can
 from dashboard.extensions import get_redis
-from dashboard.permissions import VIEW_JOB_VALUES
 from dashboard.rqlayer import jobs, search
 from dashboard.rqlayer.overview import STATES
 from dashboard.web.params import checked_state, list_params
 from dashboard.web.rendering import page_or_partial
+from dashboard.web.visible import visibility
 
 bp = Blueprint("queues", __name__)
 
@@ -39,17 +39,17 @@ def state(name, state):
     state = checked_state(state)
     params = list_params()
     counts = jobs.state_counts(connection, queue)
+    visible = visibility()
     if params.job_filter.active:
         scan = search.scan_state(connection, queue, state, params.job_filter, offset=params.offset,
                                  order=params.order, max_rows=params.size, unsafe=_unsafe())
-        page = None
+        scan, page = replace(scan, rows=visible.rows(scan.rows)), None
     else:
-        scan = None
         page = jobs.read_state_page(connection, queue, state, params.page, params.size, params.order, _unsafe())
+        scan, page = None, replace(page, rows=visible.rows(page.rows))
     partial = "partials/scan_rows.html" if request.args.get("fragment") == "scan" else "partials/job_list.html"
     return page_or_partial("pages/queue.html", partial, queue=queue, state=state, states=STATES, counts=counts,
-                           page=page, scan=scan, params=params, show_values=can(VIEW_JOB_VALUES),
-                           queue_names=jobs.list_queue_names(connection))
+                           page=page, scan=scan, params=params, queue_names=jobs.list_queue_names(connection))
 
 
 @bp.get("/queues/<name>/<state>/tabs")
@@ -70,15 +70,16 @@ def export(name, state, fmt):
     queue = _existing_queue(name)
     state = checked_state(state)
     params = list_params()
-    show_values = can(VIEW_JOB_VALUES)
+    visible = visibility()
     unsafe = _unsafe()
     columns = ("id", "status", "function", "args", "origin", "enqueued_at", "started_at", "ended_at",
                "duration_s", "worker", "exc_type", "exc_message")
 
     def record(row: jobs.JobRow) -> dict:
+        row = visible.row(row)
         return {
             "id": row.id, "status": row.status if row.exists else "expired", "function": row.func_name,
-            "args": row.args_preview if show_values else "", "origin": row.origin,
+            "args": row.args_preview, "origin": row.origin,
             "enqueued_at": row.enqueued_at.isoformat() if row.enqueued_at else "",
             "started_at": row.started_at.isoformat() if row.started_at else "",
             "ended_at": row.ended_at.isoformat() if row.ended_at else "",
@@ -130,11 +131,13 @@ def failed():
     if window not in FAILURE_WINDOWS:
         abort(400, description=f"window must be one of {', '.join(FAILURE_WINDOWS)}")
     cursor = request.args.get("cursor") or None
+    visible = visibility()
     listing = jobs.read_failed_across_queues(connection, cursor=cursor, size=50, unsafe=_unsafe())
-    groups = search.group_failures(connection, FAILURE_WINDOWS[window], unsafe=_unsafe())
+    listing = replace(listing, rows=[(queue, visible.row(row)) for queue, row in listing.rows])
+    groups = visible.failure_groups(search.group_failures(connection, FAILURE_WINDOWS[window], unsafe=_unsafe()))
     return page_or_partial("pages/failed.html", "partials/failed_body.html", listing=listing, groups=groups,
                            window=window, windows=list(FAILURE_WINDOWS), cursor=cursor,
-                           show_values=can(VIEW_JOB_VALUES))
+                           show_values=visible.values)
 
 
 def state_url(queue: str, state: str, **params) -> str:

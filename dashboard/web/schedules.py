@@ -14,12 +14,13 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask import make_response as flask_response
 
 from dashboard import audit
-from dashboard.auth import can, current_principal, requires
+from dashboard.auth import current_principal, requires
 from dashboard.extensions import get_redis
-from dashboard.permissions import SCHEDULES_MANAGE, VIEW_JOB_VALUES
+from dashboard.permissions import SCHEDULES_MANAGE
 from dashboard.rqlayer import actions, cron, jobs, schedules
 from dashboard.rqlayer.enqueue import parse_run_at
 from dashboard.web.rendering import page_or_partial
+from dashboard.web.visible import visibility
 from tasks.registry import all_tasks, get_task
 
 bp = Blueprint("schedules", __name__)
@@ -52,9 +53,8 @@ def _unsafe() -> bool:
 def _page_context() -> dict:
     connection = get_redis()
     return {
-        "book": schedules.read_schedules(connection, unsafe=_unsafe()),
+        "book": visibility().schedule_book(schedules.read_schedules(connection, unsafe=_unsafe())),
         "health": schedules.health(connection),
-        "show_values": can(VIEW_JOB_VALUES),
         "poll_seconds": current_app.config["CONSOLE"].poll_seconds,
         "max_schedules": schedules.MAX_SCHEDULES,
         "grace": schedules.OVERDUE_GRACE_SECONDS,

@@ -35,6 +35,7 @@ class Settings:
     unsafe_unpickle: bool
     login_max_failures: int
     login_lockout_seconds: int
+    login_max_failures_per_address: int = 20
 
 
 def _data_dir(env) -> Path:
@@ -154,4 +155,5 @@ def load_settings(env=None) -> Settings:
         unsafe_unpickle=_flag(env, "UNSAFE_UNPICKLE", False),
         login_max_failures=_number(env, "LOGIN_MAX_FAILURES", 5, 1, 1000, int),
         login_lockout_seconds=_number(env, "LOGIN_LOCKOUT_SECONDS", 300, 1, 86400, int),
+        login_max_failures_per_address=_number(env, "LOGIN_MAX_FAILURES_PER_ADDRESS", 20, 1, 100000, int),
     )

@@ -30,7 +30,8 @@ from dashboard.rqlayer.payloads import (
 PAGE_SIZES = (25, 50, 100, 500)
 PREVIEW_CHARS = 160
 # Job ids RQ accepts today are [A-Za-z0-9_-]; older ones were UUIDs. Anything else is no job of ours.
-JOB_ID_RE = re.compile(r"^[A-Za-z0-9_.:\-]{1,200}$")
+# Never a colon: "<id>:dependents" would name the job's sibling keys (sets), not a job.
+JOB_ID_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,200}$")
 QUEUE_NAME_RE = re.compile(r"^[^\s]{1,200}$")
 RESULT_TYPES = {b"1": "finished", b"2": "failed", b"3": "stopped", b"4": "retried", b"5": "max retries exceeded"}
 LIVE_STATUSES = frozenset({"queued", "started", "deferred", "scheduled", "ready_to_enqueue", "rate_limited",

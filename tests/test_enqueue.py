@@ -78,7 +78,7 @@ def test_options_are_validated(conn):
 
 def test_enqueue_form_renders_every_parameter_with_defaults(client):
     html = client.get(f"/enqueue/{REPORT}").get_data(as_text=True)
-    assert 'name="days"' in html and 'value="7"' in html and "<select" in html
+    assert 'name="arg-days"' in html and 'value="7"' in html and "<select" in html
     assert "Options" in html and 'name="run_at"' in html
     assert client.get("/enqueue/os.system").status_code == 404
     listing = client.get("/enqueue").get_data(as_text=True)
@@ -86,7 +86,7 @@ def test_enqueue_form_renders_every_parameter_with_defaults(client):
 
 
 def test_submit_with_errors_is_422_and_enqueues_nothing(client, conn):
-    response = client.post(f"/enqueue/{EMAIL}", data={"to": "", "subject": "x", "timeout": "abc",
+    response = client.post(f"/enqueue/{EMAIL}", data={"arg-to": "", "arg-subject": "x", "timeout": "abc",
                                                       "csrf_token": csrf_token(client)})
     assert response.status_code == 422
     html = response.get_data(as_text=True)
@@ -95,7 +95,7 @@ def test_submit_with_errors_is_422_and_enqueues_nothing(client, conn):
 
 
 def test_submit_enqueues_and_lands_on_the_job_page(client, conn, data_dir):
-    response = client.post(f"/enqueue/{EMAIL}", data={"to": "ops@example.com", "subject": "Hello",
+    response = client.post(f"/enqueue/{EMAIL}", data={"arg-to": "ops@example.com", "arg-subject": "Hello",
                                                       "csrf_token": csrf_token(client)})
     assert response.status_code == 303
     job_id = response.headers["Location"].rsplit("/", 1)[1]
@@ -108,33 +108,33 @@ def test_submit_enqueues_and_lands_on_the_job_page(client, conn, data_dir):
 def test_custom_id_dependency_and_schedule(client, conn):
     parent = Queue("default", connection=conn).enqueue("tests.jobfuncs.add", 1, 1)
     token = csrf_token(client)
-    response = client.post(f"/enqueue/{REPORT}", data={"days": "2", "job_id": "nightly-report-1",
+    response = client.post(f"/enqueue/{REPORT}", data={"arg-days": "2", "job_id": "nightly-report-1",
                                                        "depends_on": parent.id, "csrf_token": token})
     assert response.status_code == 303 and conn.hget(keys.job("nightly-report-1"), "status") == b"deferred"
-    again = client.post(f"/enqueue/{REPORT}", data={"days": "2", "job_id": "nightly-report-1", "csrf_token": token})
+    again = client.post(f"/enqueue/{REPORT}", data={"arg-days": "2", "job_id": "nightly-report-1", "csrf_token": token})
     assert again.status_code == 422 and "already exists" in again.get_data(as_text=True)
-    later = client.post(f"/enqueue/{REPORT}", data={"days": "2", "delay": "3600", "csrf_token": token})
+    later = client.post(f"/enqueue/{REPORT}", data={"arg-days": "2", "delay": "3600", "csrf_token": token})
     job_id = later.headers["Location"].rsplit("/", 1)[1]
     assert conn.zscore(keys.registry("scheduled", "low"), job_id) is not None
 
 
 def test_inline_validation_returns_the_field_message(client):
-    assert client.get(f"/enqueue/{REPORT}/check?field=days&days=x").get_data(as_text=True).strip() == \
+    assert client.get(f"/enqueue/{REPORT}/check?field=days&arg-days=x").get_data(as_text=True).strip() == \
         "expected a whole number"
-    assert client.get(f"/enqueue/{REPORT}/check?field=days&days=4").get_data(as_text=True).strip() == ""
+    assert client.get(f"/enqueue/{REPORT}/check?field=days&arg-days=4").get_data(as_text=True).strip() == ""
     assert client.get(f"/enqueue/{REPORT}/check?field=nope").status_code == 404
 
 
 def test_viewer_cannot_enqueue(client_as, conn):
     viewer = client_as("viewer")
     assert viewer.get("/enqueue").status_code == 403
-    response = viewer.post(f"/enqueue/{EMAIL}", data={"to": "a@b.io", "subject": "x",
+    response = viewer.post(f"/enqueue/{EMAIL}", data={"arg-to": "a@b.io", "arg-subject": "x",
                                                       "csrf_token": csrf_token(viewer)})
     assert response.status_code == 403 and conn.llen(keys.queue("high")) == 0
 
 
 def test_duplicate_with_edits_prefills_the_form(client, conn):
-    created = client.post(f"/enqueue/{REPORT}", data={"days": "9", "region": "west",
+    created = client.post(f"/enqueue/{REPORT}", data={"arg-days": "9", "arg-region": "west",
                                                       "csrf_token": csrf_token(client)})
     job_id = created.headers["Location"].rsplit("/", 1)[1]
     assert "Enqueue again" in client.get(f"/jobs/{job_id}").get_data(as_text=True)

@@ -76,7 +76,7 @@ def estimate(connection: redis.Redis, selection: Selection) -> int:
 class BulkStatus:
     id: str
     action: str
-    status: str  # running, done, cancelled, failed, interrupted
+    status: str  # waiting (for a free background slot), running, done, cancelled, failed, interrupted
     description: str
     actor: str
     total: int
@@ -99,7 +99,7 @@ class BulkStatus:
 
     @property
     def finished(self) -> bool:
-        return self.status != "running"
+        return self.status not in ("waiting", "running")
 
 
 def read(connection: redis.Redis, op_id: str) -> BulkStatus | None:
@@ -119,8 +119,10 @@ def read(connection: redis.Redis, op_id: str) -> BulkStatus | None:
     )
 
 
-def create(connection: redis.Redis, action: str, selection: Selection, options: dict, actor: str) -> BulkStatus:
-    """Record a new operation (status running) and return it; `run` then does the work."""
+def create(connection: redis.Redis, action: str, selection: Selection, options: dict, actor: str,
+           status: str = "running") -> BulkStatus:
+    """Record a new operation (status running, or waiting until `begin`) and return it; `run` then does
+    the work."""
     if action not in BULK_ACTIONS:
         raise actions.ActionError(f"unknown bulk action {action!r}")
     if action == "move":
@@ -130,20 +132,20 @@ def create(connection: redis.Redis, action: str, selection: Selection, options: 
     description = f"{action.replace('_', ' ')} {selection.describe()}"
     if action == "move":
         description += f" to queue {options['target']}"
-    return start_record(connection, action, description, estimate(connection, selection), actor,
+    return start_record(connection, action, description, estimate(connection, selection), actor, status=status,
                         selection=selection.to_json(), options=json.dumps(options))
 
 
 def start_record(connection: redis.Redis, action: str, description: str, total: int, actor: str,
-                 **extra: str) -> BulkStatus:
-    """A new running operation's record, for any long operation that reports progress (bulk
-    actions, batch enqueue)."""
+                 status: str = "running", **extra: str) -> BulkStatus:
+    """A new operation's record (running, or waiting for a background slot), for any long operation
+    that reports progress (bulk actions, batch enqueue)."""
     op_id = uuid.uuid4().hex
     now = time.time()
     key = keys.bulk_operation(op_id)
     pipe = connection.pipeline(transaction=True)
     pipe.hset(key, mapping={
-        "action": action, "status": "running", "description": description, "actor": actor,
+        "action": action, "status": status, "description": description, "actor": actor,
         "total": total, "processed": 0, "succeeded": 0, "skipped": 0,
         "started_at": now, "updated_at": now, "message": "", **extra,
     })
@@ -152,6 +154,16 @@ def start_record(connection: redis.Redis, action: str, description: str, total: 
     pipe.zremrangebyrank(keys.bulk_operations(), 0, -101)  # keep the newest 100
     pipe.execute()
     return read(connection, op_id)
+
+
+def begin(connection: redis.Redis, op_id: str) -> bool:
+    """A waiting operation starts running (one HSET). False when it was cancelled while it waited:
+    it is then finished as cancelled, with nothing done."""
+    if cancel_requested(connection, op_id):
+        finish(connection, op_id, "cancelled", "cancelled before it started")
+        return False
+    connection.hset(keys.bulk_operation(op_id), mapping={"status": "running", "updated_at": time.time()})
+    return True
 
 
 def request_cancel(connection: redis.Redis, op_id: str) -> bool:

@@ -6,6 +6,7 @@ name, never from a dotted path typed by a user.
 
 from __future__ import annotations
 
+import itertools
 import json
 import uuid
 import zlib
@@ -204,32 +205,26 @@ def _scheduled_kwargs(common: dict) -> dict:
     return {k: v for k, v in mapped.items() if v is not None}
 
 
-@dataclass
-class BatchReport:
-    rows: int = 0
-    errors: list[tuple[int, str, str]] = field(default_factory=list)  # (line, field, message)
-    valid: list[dict] = field(default_factory=list)
+def encode_call(spec: TaskSpec, kwargs: dict, options: EnqueueOptions) -> tuple[bytes, str]:
+    """A validated call as the job's `data` field (what RQ's enqueue writes) and its description.
+    Pure computation, no Redis; the bytes are only ever written to Redis, never loaded here."""
+    data = zlib.compress(DefaultSerializer.dumps((spec.name, None, (), kwargs)))
+    return data, options.description or get_call_string(spec.name, (), kwargs, max_length=75)
 
 
-def validate_rows(spec: TaskSpec, rows: Iterable[tuple[int, Mapping[str, object]]],
-                  validate: Callable[[TaskSpec, Mapping], tuple[dict, dict]]) -> BatchReport:
-    """Every row checked; every bad row reported with its line number and field."""
-    report = BatchReport()
-    for line, raw in rows:
-        report.rows += 1
-        kwargs, errors = validate(spec, raw)
-        if errors:
-            report.errors.extend((line, name, message) for name, message in errors.items())
-        else:
-            report.valid.append(kwargs)
-    return report
-
-
-def enqueue_batch(connection: redis.Redis, spec: TaskSpec, calls: list[dict], options: EnqueueOptions,
+def enqueue_batch(connection: redis.Redis, spec: TaskSpec, calls: Iterable[dict], options: EnqueueOptions,
                   chunk: int = 1000, progress: Callable[[int], bool] | None = None) -> int:
-    """Enqueue many calls of one task in chunks: each chunk is one MULTI/EXEC round trip that writes
+    """Enqueue many validated calls of one task; see write_batch for cost and guarantees."""
+    return write_batch(connection, spec, (encode_call(spec, kwargs, options) for kwargs in calls), options,
+                       chunk=chunk, progress=progress)
+
+
+def write_batch(connection: redis.Redis, spec: TaskSpec, encoded: Iterable[tuple[bytes, str]],
+                options: EnqueueOptions, chunk: int = 1000, progress: Callable[[int], bool] | None = None) -> int:
+    """Enqueue encoded calls (encode_call) in chunks: each chunk is one MULTI/EXEC round trip that writes
     the job hashes exactly as RQ's enqueue does and pushes the ids, so a chunk is all or nothing.
-    `progress(n)` is told each chunk's size and may return False to stop. Returns how many."""
+    Consumes `encoded` lazily: memory holds one chunk. `progress(n)` is told each chunk's size and may
+    return False to stop. Returns how many were enqueued."""
     queue_key = keys.queue(options.queue)
     base = {
         "status": "queued", "origin": options.queue, "timeout": options.timeout or spec.timeout,
@@ -244,16 +239,14 @@ def enqueue_batch(connection: redis.Redis, spec: TaskSpec, calls: list[dict], op
         base["retries_left"] = options.retry_max
         base["retry_intervals"] = json.dumps(options.retry_intervals or [0])
     done = 0
-    for start in range(0, len(calls), chunk):
-        part = calls[start:start + chunk]
+    items = iter(encoded)
+    while part := list(itertools.islice(items, chunk)):
         stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         ids = [uuid.uuid4().hex for _ in part]
         pipe = connection.pipeline(transaction=True)
-        for job_id, kwargs in zip(ids, part, strict=True):
+        for job_id, (data, description) in zip(ids, part, strict=True):
             pipe.hset(keys.job(job_id), mapping={
-                **base, "created_at": stamp, "enqueued_at": stamp,
-                "data": zlib.compress(DefaultSerializer.dumps((spec.name, None, (), kwargs))),
-                "description": options.description or get_call_string(spec.name, (), kwargs, max_length=75),
+                **base, "created_at": stamp, "enqueued_at": stamp, "data": data, "description": description,
             })
         if options.at_front:
             pipe.lpush(queue_key, *reversed(ids))

@@ -1,5 +1,9 @@
 """Turning what an operator typed (form text, JSON values, CSV cells) into a registered task's
 typed arguments, with one clear message per field. Nothing is enqueued unless every field is valid.
+
+Parameters and enqueue options never share a namespace: in HTML forms a parameter's field is named
+PARAM_PREFIX + name (never a Python identifier, so no option, CSRF or helper field can collide with
+it); the API takes {"params": {...}, "options": {...}}; a batch file carries parameters only.
 """
 
 from __future__ import annotations
@@ -14,6 +18,44 @@ from datetime import date, datetime
 from typing import Any, Literal, Union
 
 from tasks.registry import TaskParam, TaskSpec
+
+PARAM_PREFIX = "arg-"
+# Deeper values are refused: nothing a task needs is nested this far, and deep values make pickling,
+# previews and repr() recurse until they fail in places far from the form.
+MAX_JSON_DEPTH = 64
+
+
+def check_depth(value: Any, limit: int = MAX_JSON_DEPTH) -> None:
+    """Raise ValueError when lists/dicts nest deeper than `limit`. Iterative: O(nodes), no recursion."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list | tuple):
+            if depth > limit:
+                raise ValueError(f"nested too deeply (at most {limit} levels)")
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+
+
+def parse_json(raw: str) -> Any:
+    """Parse operator-supplied JSON text. Every failure is a ValueError with a message for the operator:
+    syntax errors with their position, nesting past MAX_JSON_DEPTH (including nesting deep enough to
+    exhaust the parser's recursion) and integers longer than Python's digit limit."""
+    try:
+        value = json.loads(raw)
+    except RecursionError:
+        raise ValueError(f"not valid JSON: nested too deeply (at most {MAX_JSON_DEPTH} levels)") from None
+    except json.JSONDecodeError as error:
+        raise ValueError(f"not valid JSON: {error.msg} (line {error.lineno}, column {error.colno})") from None
+    except ValueError:  # int() past sys.get_int_max_str_digits(): a plain ValueError without a position
+        raise ValueError("not valid JSON: a number has too many digits") from None
+    check_depth(value)
+    return value
+
+
+def form_values(spec: TaskSpec, form: Mapping[str, Any]) -> dict[str, Any]:
+    """A task's raw parameter values from an HTML form whose parameter fields carry PARAM_PREFIX."""
+    return {p.name: form.get(PARAM_PREFIX + p.name, "") for p in spec.params}
 
 
 @dataclass(frozen=True)
@@ -140,14 +182,8 @@ def coerce(param: TaskParam, raw) -> Any:
         except ValueError:
             raise ValueError("expected a date like 2026-01-31") from None
     if tp in (list, dict, tuple) or origin in (list, dict, tuple):
-        value = raw
-        if isinstance(raw, str):
-            try:
-                value = json.loads(raw)
-            except RecursionError:
-                raise ValueError("not valid JSON: nested too deeply") from None
-            except ValueError as error:
-                raise ValueError(f"not valid JSON: {error.msg} (line {error.lineno}, column {error.colno})") from None
+        value = parse_json(raw) if isinstance(raw, str) else raw
+        check_depth(value)
         expected = origin or tp
         if expected is tuple:
             expected = list
@@ -163,12 +199,13 @@ def coerce(param: TaskParam, raw) -> Any:
         if not isinstance(raw, str):
             raise ValueError("expected text")
         return raw
-    # An annotation we cannot build from text: accept JSON, say so when it fails.
+    # An annotation we cannot build from text: JSON when it parses, else the text itself.
     if isinstance(raw, str):
         try:
-            return json.loads(raw)
-        except (ValueError, RecursionError):
+            return parse_json(raw)
+        except ValueError:
             return raw
+    check_depth(raw)
     return raw
 
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import threading
 import time
 
 from flask import Blueprint, abort, current_app, render_template, request
 from flask import make_response as flask_response
 
-from dashboard import audit
+from dashboard import audit, background
 from dashboard.auth import current_principal, requires
 from dashboard.extensions import get_redis
 from dashboard.permissions import JOBS_ACT, QUEUES_EMPTY
@@ -29,13 +28,13 @@ def _progress(status: bulk.BulkStatus, code: int = 200):
 
 
 def start(action: str, selection: bulk.Selection, options: dict):
-    """Record the operation, run it on a background thread, answer 202 with its progress."""
+    """Record the operation (waiting), queue it on the shared background pool, answer 202 with its progress."""
     connection = get_redis()
     actor = current_principal().audit_name
     address = request.remote_addr
     unsafe = current_app.config["CONSOLE"].unsafe_unpickle
     try:
-        op = bulk.create(connection, action, selection, options, actor)
+        op = bulk.create(connection, action, selection, options, actor, status="waiting")
     except actions.ActionError as error:
         abort(422, description=str(error))
     audit.record(actor, f"bulk.{action}", target=op.description[:500], job_count=op.total, outcome="started",
@@ -44,6 +43,13 @@ def start(action: str, selection: bulk.Selection, options: dict):
 
     def work():
         began = time.monotonic()
+        if not bulk.begin(connection, op.id):
+            final = bulk.read(connection, op.id)
+            with app.app_context():
+                audit.record(actor, f"bulk.{action}", target=op.description[:500], job_count=0,
+                             outcome=final.status, detail=f"operation {op.id}: cancelled while waiting",
+                             remote_addr=address)
+            return
         try:
             final = bulk.run(connection, op.id, action, selection, options, unsafe)
         except Exception:  # recorded in the operation's status by bulk.run; log it with the traceback
@@ -54,7 +60,7 @@ def start(action: str, selection: bulk.Selection, options: dict):
                          outcome=final.status, detail=f"operation {op.id}: {final.skipped} left alone",
                          remote_addr=address, duration_ms=actions.monotonic_ms(began))
 
-    threading.Thread(target=work, name=f"bulk-{op.id}", daemon=True).start()
+    background.submit(work)
     return _progress(op, 202)
 
 

@@ -201,6 +201,8 @@ def test_worker_controls_need_admin(client_as, conn):
     assert conn.exists(keys.suspended())
     assert _post(admin, "/workers/resume").status_code == 303
     assert not conn.exists(keys.suspended())
+    assert _post(admin, "/workers/nobody/shutdown").status_code == 404, "no worker of that name is registered"
+    conn.sadd(keys.workers(), keys.worker("nobody"))  # registered, but its process is gone
     assert _post(admin, "/workers/nobody/shutdown").status_code == 303
     assert "did not receive the command" in admin.get("/").get_data(as_text=True)
 

@@ -418,3 +418,46 @@ def test_csrf_token_in_htmx_header_is_accepted(app, client):
     assert refused.status_code == 400
     with app.app_context():
         assert service.find_user("hx-user2") is None
+
+
+# ---------------------------------------------------------------- odd values in every path argument
+
+ODD_VALUES = ("{parent}:dependents", "{child}:dependencies", "{parent}:", "a\r\nb", "x" * 5000, "jöb-ü✓", "a\x00b",
+              "..", " ", "a b", "<script>")
+
+
+def odd_values(planted) -> list[str]:
+    parent, child = planted.ids["queued"][0], planted.ids["deferred"][0]
+    return [value.format(parent=parent, child=child) for value in ODD_VALUES]
+
+
+def string_arguments(rule) -> list[str]:
+    converters = getattr(rule, "_converters", {})
+    return [arg for arg in sorted(rule.arguments)
+            if not isinstance(converters.get(arg), NumberConverter | UUIDConverter | AnyConverter)]
+
+
+def test_odd_ids_in_every_path_argument_are_clear_4xx(app, conn, client_as, accounts):
+    """A job id with a sibling key's suffix (`<id>:dependents` names a set), CR/LF, a NUL, 5,000 characters,
+    non-latin text: in any <job_id>, <name>, <schedule_id>… of any route, a 4xx with a message, never a 500
+    and never a change (an id must not reach a key that is not the job's)."""
+    planted = plant_every_state(conn)
+    world = make_world(app, planted.ids["failed"][0])
+    client = client_as("admin")
+    token = csrf_token(client)
+    watch = Watch(app, conn, exclude_tables=("audit_events",))
+    failures = []
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint in ("static", "auth.login", "auth.logout"):
+            continue
+        for arg in string_arguments(rule):
+            for odd in odd_values(planted):
+                url = rule.build({**plausible(rule, world), arg: odd})[1]
+                for method in sorted(rule.methods & {"GET", "POST"}):
+                    data = {**FORM, "csrf_token": token} if method == "POST" else None
+                    response = client.open(url, method=method, data=data, headers={"X-CSRFToken": token})
+                    body = response.get_data(as_text=True)
+                    if not 400 <= response.status_code < 500 or response.status_code == 405 or not body.strip():
+                        failures.append(f"{method} {rule.rule} {arg}={odd[:40]!r} -> {response.status_code}")
+                    failures += watch.changes(f"{method} {url[:80]}")
+    assert not failures, "\n".join(failures)

@@ -532,6 +532,12 @@ def job_exists(connection: redis.Redis, job_id: str) -> bool:
     return valid_job_id(job_id) and bool(connection.exists(keys.job(job_id)))
 
 
+def worker_exists(connection: redis.Redis, name: str) -> bool:
+    """Registered in RQ's workers set (one SISMEMBER); a worker that died uncleanly still is, until RQ's
+    clean-up, so commands to it can still say "not listening"."""
+    return valid_queue_name(name) and bool(connection.sismember(keys.workers(), keys.worker(name)))
+
+
 def queue_exists(connection: redis.Redis, queue: str) -> bool:
     """Known to RQ (in the queues set) or holding anything in its list or a registry."""
     if not valid_queue_name(queue):

@@ -165,6 +165,8 @@ def worker_command(name, command):
     calls = {"shutdown": actions.shutdown_worker, "kill-horse": actions.kill_horse}
     if command not in calls:
         abort(404, description="Worker commands: shutdown, kill-horse.")
+    if not jobs.worker_exists(get_redis(), name):
+        abort(404, description=f"No worker named {name[:80]!r} is registered.")
     result = calls[command](get_redis(), name)
     audit.record(_actor(), f"worker.{command}", target=name, outcome="ok" if result.delivered else "undelivered",
                  remote_addr=request.remote_addr)

@@ -24,9 +24,15 @@ import time
 import urllib.request
 from pathlib import Path
 
+from dashboard import procs, runstate
 from dashboard.settings import PROJECT_ROOT, SettingsError, load_settings, mask_url
 
-GRACE_SECONDS = 4.0
+# Seconds a running job gets to finish after Ctrl-C (RQ warm shutdown) before RQ's cold shutdown
+# kills it; RUN_WARM_SHUTDOWN_SECONDS overrides. Each later stage gets GRACE_SECONDS.
+WARM_SECONDS = 4.0
+GRACE_SECONDS = 3.0
+COLD_SECONDS = 2.0
+RQ_DUPLICATE_SIGNAL_SECONDS = 1.2
 LOCAL_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
@@ -72,10 +78,24 @@ def port_is_free(host: str, port: int) -> bool:
     return True
 
 
+# Stop order: the console and the workers first (they talk to Redis while they stop: a worker
+# deregisters, a running job finishes or is killed), then the schedulers, the embedded Redis last.
+# A Procfile line not named here stops with the first stage.
+STOP_STAGES = (("web", "worker"), ("scheduler",), ("redis",))
+
+
+def _stage_of(name: str) -> int:
+    return next((number for number, names in enumerate(STOP_STAGES) if name in names), 0)
+
+
 class Supervisor:
-    def __init__(self) -> None:
+    def __init__(self, warm_seconds: float = WARM_SECONDS) -> None:
         self.children: dict[str, subprocess.Popen] = {}
         self.stopping = threading.Event()
+        # A second Ctrl-C while stopping: skip what is left of the warm shutdown.
+        self.hurry = threading.Event()
+        self.warm_seconds = warm_seconds
+        self.subreaper = procs.become_subreaper()
 
     def spawn(self, name: str, command: str, env: dict, quiet: bool = False) -> subprocess.Popen:
         # A new session per child: the terminal's Ctrl-C reaches us, and we decide the order.
@@ -99,23 +119,71 @@ class Supervisor:
                 sys.stdout.write(f"{name:<{width}}| {raw.decode('utf-8', 'replace')}")
                 sys.stdout.flush()
 
+    def reap(self) -> None:
+        procs.reap_adopted({p.pid for p in self.children.values()})
+
     def stop_all(self) -> None:
+        """Stop stage by stage (see STOP_STAGES). First stage: SIGTERM, which RQ treats as a warm
+        shutdown (the running job may finish); after warm_seconds a second SIGTERM, RQ's cold
+        shutdown (it kills the work horse); then SIGKILL. Last, every descendant still alive is
+        killed, work horses in their own process group included."""
         self.stopping.set()
-        alive = [(n, p) for n, p in self.children.items() if p.poll() is None]
+        for stage in range(len(STOP_STAGES)):
+            members = [(n, p) for n, p in self.children.items() if _stage_of(n) == stage]
+            warm = self.warm_seconds if stage == 0 else GRACE_SECONDS
+            self._stop_stage(members, warm)
+        left = procs.descendants(os.getpid())
+        if left:
+            log(f"killing {len(left)} leftover process(es): {' '.join(map(str, left))}")
+            procs.kill_all(left)
+        deadline = time.monotonic() + 2
+        while procs.descendants(os.getpid()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.reap()
+
+    def _stop_stage(self, members: list, warm: float) -> None:
+        alive = [(n, p) for n, p in members if p.poll() is None]
+        if not alive:
+            return
         for _, proc in alive:
             _signal_group(proc, signal.SIGTERM)
-        deadline = time.monotonic() + GRACE_SECONDS
-        while time.monotonic() < deadline and any(p.poll() is None for _, p in alive):
-            time.sleep(0.1)
+        signalled = time.monotonic()
+        if not self._wait(alive, warm):
+            slow = [n for n, p in alive if p.poll() is None]
+            log(f"{', '.join(slow)} still busy after {time.monotonic() - signalled:.0f} s: cold shutdown")
+            # RQ ignores a second signal within 1 s of the first (it takes it for a duplicate).
+            time.sleep(max(0.0, signalled + RQ_DUPLICATE_SIGNAL_SECONDS - time.monotonic()))
+            for _name, proc in alive:
+                if proc.poll() is None:
+                    # To the leader only: RQ's worker then kills its own horse and deregisters.
+                    _signal(proc.pid, signal.SIGTERM)
+            self._wait(alive, COLD_SECONDS, hurry=False)
         for name, proc in alive:
             if proc.poll() is None:
-                log(f"{name} did not stop within {GRACE_SECONDS:.0f} s: killing it")
-            # Kill the whole group even when the leader exited: a forked work horse may remain.
+                log(f"{name} did not stop: killing it")
+            # Take the process's descendants too (a forked horse in its own group, a scheduler child).
+            family = procs.descendants(proc.pid)
             _signal_group(proc, signal.SIGKILL)
+            procs.kill_all(family)
             try:
                 proc.wait(timeout=2)
             except subprocess.TimeoutExpired:
                 pass
+
+    def _wait(self, alive: list, seconds: float, hurry: bool = True) -> bool:
+        deadline = time.monotonic() + seconds
+        while any(p.poll() is None for _, p in alive):
+            if time.monotonic() >= deadline or (hurry and self.hurry.is_set()):
+                return False
+            time.sleep(0.05)
+        return True
+
+
+def _signal(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def _signal_group(proc: subprocess.Popen, sig: int) -> None:
@@ -161,40 +229,71 @@ def wait_for_http(url: str, proc: subprocess.Popen, seconds: float = 60) -> bool
     return False
 
 
+def _warm_seconds(env: dict) -> float:
+    raw = env.get("RUN_WARM_SHUTDOWN_SECONDS", "")
+    try:
+        value = float(raw) if raw else WARM_SECONDS
+    except ValueError:
+        raise SettingsError(f"RUN_WARM_SHUTDOWN_SECONDS: expected a number, got {raw!r}") from None
+    if not 0 <= value <= 3600:
+        raise SettingsError(f"RUN_WARM_SHUTDOWN_SECONDS: must be between 0 and 3600, got {raw!r}")
+    return value
+
+
+def choose_redis(env: dict, supervisor: Supervisor) -> str:
+    """Set env['REDIS_URL']; returns where it comes from, in words."""
+    if env.get("REDIS_URL"):
+        return "REDIS_URL"
+    if env.get("EMBEDDED_REDIS", "").lower() not in ("1", "true", "yes") and redis_answers(LOCAL_REDIS_URL):
+        env["REDIS_URL"] = LOCAL_REDIS_URL
+        return "already running on localhost"
+    data_dir = load_settings(env, use_run_state=False).data_dir
+    env["REDIS_URL"] = start_embedded_redis(supervisor, data_dir)
+    return f"embedded, data in {data_dir / 'redis'}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--procfile", default=str(PROJECT_ROOT / "Procfile"))
     args = parser.parse_args(argv)
 
-    supervisor = Supervisor()
     env = dict(os.environ)
     # The Procfile names console scripts (gunicorn, rq, flask) installed beside this interpreter.
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     host = env.setdefault("HOST", "127.0.0.1")
     env.setdefault("PORT", "8000")
+    try:
+        supervisor = Supervisor(_warm_seconds(env))
+    except SettingsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
 
     def on_signal(signum, _frame):
+        if supervisor.stopping.is_set():
+            log("stopping faster (second signal)")
+            supervisor.hurry.set()
+            return
         raise KeyboardInterrupt
 
     # Set explicitly: a shell starting `make run` in the background hands us SIGINT as ignored.
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, on_signal)
+    data_dir = None
     try:
         try:
             entries = parse_procfile(Path(args.procfile))
             port = int(env["PORT"])
             if not port_is_free(host, port):
                 raise SettingsError(f"PORT: {host}:{port} is already in use; set PORT to a free port")
-            if env.get("REDIS_URL"):
-                source = "REDIS_URL"
-            elif env.get("EMBEDDED_REDIS", "").lower() not in ("1", "true", "yes") and redis_answers(LOCAL_REDIS_URL):
-                env["REDIS_URL"], source = LOCAL_REDIS_URL, "already running on localhost"
-            else:
-                settings = load_settings(env)
-                env["REDIS_URL"] = start_embedded_redis(supervisor, settings.data_dir)
-                source = f"embedded, data in {settings.data_dir / 'redis'}"
-            settings = load_settings(env)
+            data_dir = load_settings(env, use_run_state=False).data_dir
+            other, why = runstate.live(data_dir)
+            if other:
+                raise SettingsError(f"another console is running with this data directory: {why}; "
+                                    "stop it first or set CONSOLE_DATA_DIR")
+            source = choose_redis(env, supervisor)
+            settings = load_settings(env, use_run_state=False)
             env["CONSOLE_DATA_DIR"] = str(settings.data_dir)
+            env["DATABASE_URL"] = settings.database_url
         except (SettingsError, ValueError) as error:
             print(f"error: {error}", file=sys.stderr)
             supervisor.stop_all()
@@ -204,6 +303,8 @@ def main(argv: list[str] | None = None) -> int:
         log(f"Database: {mask_url(settings.database_url)}")
         if not redis_answers(settings.redis_url, timeout=2):
             log(f"warning: Redis at {mask_url(settings.redis_url)} does not answer yet; pages will say so")
+        state_file = runstate.write(settings.data_dir, {k: env[k] for k in runstate.SHARED})
+        log(f"State:    {state_file} (`make demo` and `flask --app app ...` use this Redis and database)")
 
         for name, command in entries:
             if name == "release":
@@ -221,18 +322,25 @@ def main(argv: list[str] | None = None) -> int:
         url = f"http://{host}:{env['PORT']}/"
         if web is not None and wait_for_http(url + "healthz", web):
             log(f"Console:  {url}  (Ctrl-C stops everything)")
+        ticks = 0
         while True:
             for name, proc in supervisor.children.items():
                 if proc.poll() is not None:
                     log(f"{name} exited with code {proc.returncode}: stopping everything")
                     supervisor.stop_all()
                     return 1
+            ticks += 1
+            if ticks % 10 == 0:
+                supervisor.reap()
             time.sleep(0.3)
     except KeyboardInterrupt:
-        log("stopping…")
+        log("stopping… (Ctrl-C again to skip waiting for running jobs)")
         supervisor.stop_all()
         log("stopped")
         return 0
+    finally:
+        if data_dir is not None:
+            runstate.remove_if_mine(data_dir)
 
 
 if __name__ == "__main__":

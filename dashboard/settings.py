@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from dashboard import runstate
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -36,6 +38,12 @@ class Settings:
     login_max_failures: int
     login_lockout_seconds: int
     login_max_failures_per_address: int = 20
+
+
+def redis_source(env=None) -> str:
+    """Where load_settings(env) takes the Redis URL from, in words (for CLI output)."""
+    env = os.environ if env is None else env
+    return runstate.resolve(env, _data_dir(env))[1]
 
 
 def _data_dir(env) -> Path:
@@ -128,14 +136,20 @@ def _secret_key(env, data_dir: Path) -> str:
     return path.read_text().strip()
 
 
-def load_settings(env=None) -> Settings:
-    """Read and validate every setting; raises SettingsError naming the first bad variable."""
+def load_settings(env=None, use_run_state: bool = True) -> Settings:
+    """Read and validate every setting; raises SettingsError naming the first bad variable.
+
+    REDIS_URL and DATABASE_URL that the environment does not set come from a live `make run`'s
+    state file (dashboard/runstate.py) when there is one, so a CLI command beside the console
+    reaches the same Redis and database; the runner itself passes use_run_state=False."""
     env = os.environ if env is None else env
     data_dir = _data_dir(env)
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise SettingsError(f"CONSOLE_DATA_DIR: cannot create {data_dir}: {error.strerror}") from None
+    if use_run_state:
+        env, _source = runstate.resolve(env, data_dir)
     database_url = env.get("DATABASE_URL") or f"sqlite:///{data_dir / 'console.db'}"
     proxies = tuple(p.strip() for p in env.get("TRUSTED_PROXIES", "").split(",") if p.strip())
     header = env.get("TRUST_PROXY_USER_HEADER", "").strip()

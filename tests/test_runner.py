@@ -114,3 +114,85 @@ def test_run_serves_console_with_worker_and_ctrl_c_stops_everything(mode, tmp_pa
 def _leftovers(port: int) -> list[str]:
     out = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
     return [line for line in out.splitlines() if f":{port} " in line and "gunicorn" in line]
+
+
+def _processes_mentioning(marker: str) -> list[str]:
+    out = subprocess.run(["ps", "-eo", "pid=,stat=,args="], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines()
+            if marker in line and "ps -eo" not in line and not line.split()[1].startswith("Z")]
+
+
+def _start_embedded_runner(tmp_path, data_dir) -> tuple[RunnerProcess, str]:
+    env = dict(os.environ, PORT=str(free_port()), CONSOLE_DATA_DIR=str(data_dir), EMBEDDED_REDIS="1",
+               SECRET_KEY="runner-test-secret-key", RUN_WARM_SHUTDOWN_SECONDS="2")
+    env.pop("REDIS_URL", None)
+    env.pop("DATABASE_URL", None)
+    runner = RunnerProcess(env)
+    wait_until(lambda: runner.line_with("Console:") or runner.proc.poll() is not None, timeout=60,
+               message="the console URL")
+    assert runner.proc.poll() is None, runner.output()
+    url = runner.line_with("Redis:").split("Redis:")[1].split()[0]
+    return runner, url
+
+
+def _ctrl_c(runner: RunnerProcess) -> str:
+    """Ctrl-C as a terminal sends it (to the whole foreground group); returns what was logged after it."""
+    marker = len(runner.lines)
+    os.killpg(runner.proc.pid, signal.SIGINT)
+    runner.proc.wait(timeout=30)
+    time.sleep(0.2)  # the reader thread drains the pipe's last lines
+    return "".join(runner.lines[marker:])
+
+
+def test_ctrl_c_during_a_long_job_stops_in_order_kills_the_horse_and_deregisters(tmp_path):
+    data_dir = tmp_path / "var"
+    runner, url = _start_embedded_runner(tmp_path, data_dir)
+    try:
+        client = redis.Redis.from_url(url)
+        wait_until(lambda: client.scard("rq:workers") == 1, timeout=20, message="a registered worker")
+        from rq import Queue
+
+        job = Queue("default", connection=client).enqueue("time.sleep", 120, job_timeout=600)
+        wait_until(lambda: client.hget(job.key, "status") == b"started", timeout=20, message="the job to start")
+        worker_key = next(iter(client.smembers("rq:workers")))
+        worker_pid = int(client.hget(worker_key, "pid"))
+        horse = wait_until(lambda: _horse_pid(worker_pid), timeout=10, message="the work horse")
+        assert os.getpgid(horse) == horse, "RQ puts the horse in a process group of its own"
+        client.close()
+    except BaseException:
+        os.killpg(runner.proc.pid, signal.SIGKILL)
+        raise
+    after = _ctrl_c(runner)
+    assert "Traceback" not in after, after
+    assert "ConnectionError" not in after, after
+    assert "cold shutdown" in after, after
+    assert procs_start_time(horse) is None, "the work horse was killed"
+    assert _processes_mentioning(str(data_dir)) == []
+    assert not (data_dir / "run.env").exists(), "the state file goes with the runner"
+    # The embedded Redis saved its data after the worker deregistered: a restart shows one worker.
+    runner, url = _start_embedded_runner(tmp_path, data_dir)
+    try:
+        client = redis.Redis.from_url(url)
+        wait_until(lambda: client.scard("rq:workers") >= 1, timeout=20, message="the new worker")
+        assert client.scard("rq:workers") == 1, client.smembers("rq:workers")
+        client.close()
+    finally:
+        after = _ctrl_c(runner)
+    assert "Traceback" not in after, after
+
+
+def _horse_pid(worker_pid: int) -> int | None:
+    # Of the worker's children (its RQ scheduler process, the horse) only the horse leads its own group.
+    from dashboard import procs
+
+    table = procs.process_table()
+    for pid, (ppid, state) in table.items():
+        if ppid == worker_pid and state != "Z" and os.getpgid(pid) == pid:
+            return pid
+    return None
+
+
+def procs_start_time(pid: int):
+    from dashboard import procs
+
+    return procs.start_time(pid)

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select, update
+from werkzeug.security import check_password_hash
 
 from dashboard import audit
 from dashboard.extensions import db
-from dashboard.models import ApiToken, User, ValidationError, utcnow
+from dashboard.models import ApiToken, User, ValidationError, dummy_password_hash, utcnow
+
+# A token's last use is written at most this often: a write per API request would cost more than the read.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 def find_user(username: str) -> User | None:
@@ -38,10 +43,31 @@ def ensure_admin(password: str | None = None) -> tuple[User, str] | None:
     return create_user("admin", password, "admin", actor="system"), password
 
 
+def verify_credentials(username: str, password: str) -> User | None:
+    """The user when `password` is theirs (disabled or not: the caller decides), else None.
+    Cost: one password hash check whether or not the user exists, so the response time does not tell
+    an attacker which usernames are real."""
+    user = find_user(username) if username else None
+    if user is None:
+        check_password_hash(dummy_password_hash(), password or "-")
+        return None
+    return user if user.check_password(password) else None
+
+
+def end_sessions(user: User) -> None:
+    """End every session of `user` now (all browsers); one UPDATE, committed."""
+    db.session.execute(update(User).where(User.id == user.id)
+                       .values(session_version=User.session_version + 1))
+    db.session.commit()
+    db.session.refresh(user)
+
+
 def set_role(username: str, role: str, actor: str = "cli") -> User:
     user = _existing(username)
     previous = user.role
     user.role = User.validate_role(role)
+    if role != previous:
+        user.end_sessions()
     audit.record(actor, "user.set_role", target=username, detail=f"{previous} -> {role}", commit=False)
     db.session.commit()
     return user
@@ -49,6 +75,8 @@ def set_role(username: str, role: str, actor: str = "cli") -> User:
 
 def set_disabled(username: str, disabled: bool, actor: str = "cli") -> User:
     user = _existing(username)
+    if user.disabled != disabled:
+        user.end_sessions()
     user.disabled = disabled
     audit.record(actor, "user.disable" if disabled else "user.enable", target=username, commit=False)
     db.session.commit()
@@ -74,13 +102,17 @@ def _existing(username: str) -> User:
     return user
 
 
-def create_token(name: str, role: str, actor: str = "cli") -> tuple[ApiToken, str]:
-    """A new API token; the secret is returned once and only its hash is kept."""
+def create_token(name: str, role: str, actor: str = "cli", creator: User | None = None,
+                 expires_in: timedelta | None = None) -> tuple[ApiToken, str]:
+    """A new API token; the secret is returned once and only its hash is kept. With `creator`, the
+    token works only while that account is enabled; with `expires_in`, it stops working after it."""
     if db.session.scalar(select(ApiToken).where(ApiToken.name == name)):
         raise ValidationError(f"a token named {name!r} already exists")
-    token, secret = ApiToken.issue(name, role, created_by=actor)
+    expires_at = utcnow() + expires_in if expires_in is not None else None
+    token, secret = ApiToken.issue(name, role, created_by=actor, creator=creator, expires_at=expires_at)
     db.session.add(token)
-    audit.record(actor, "token.create", target=name, detail=f"role={role}", commit=False)
+    detail = f"role={role}" + (f" expires={expires_at:%Y-%m-%d %H:%M}" if expires_at else "")
+    audit.record(actor, "token.create", target=name, detail=detail, commit=False)
     db.session.commit()
     return token, secret
 
@@ -101,8 +133,19 @@ def list_tokens() -> list[ApiToken]:
 
 
 def authenticate_token(secret: str) -> ApiToken | None:
-    """The active token for `secret`, or None. Does not write: last use is not tracked on reads."""
+    """The usable token for `secret` (not revoked, not expired, its creator not disabled), or None.
+    Cost: one indexed read; at most one small UPDATE a minute per token to record its last use."""
     if not secret or not secret.startswith(ApiToken.PREFIX):
         return None
     token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == ApiToken.hash(secret)))
-    return token if token is not None and token.is_active else None
+    if token is None or not token.is_active:
+        return None
+    now = utcnow()
+    if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
+        # Conditional, so that several console processes serving the same token write once between them.
+        db.session.execute(update(ApiToken).where(
+            ApiToken.id == token.id,
+            or_(ApiToken.last_used_at.is_(None), ApiToken.last_used_at <= now - LAST_USED_RESOLUTION),
+        ).values(last_used_at=now))
+        db.session.commit()
+    return token

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select, update
 
 from dashboard.extensions import db
 from dashboard.models import AuditEvent, utcnow
@@ -24,6 +24,47 @@ def record(actor: str, action: str, *, target: str | None = None, job_count: int
     if commit:
         db.session.commit()
     return event
+
+
+# Refused anonymous sign-ins are counted into one row per (action, account, address, reason) per window,
+# so a guessing script cannot fill the table. Past the caps, new accounts fold into an "*" row (per
+# address, then for everyone), so even spraying many names from many addresses adds a bounded number of rows.
+AGGREGATE_WINDOW = timedelta(minutes=15)
+ACCOUNTS_PER_ADDRESS = 10
+ROWS_PER_WINDOW = 200
+MANY = "*"
+
+
+def record_refused_sign_in(actor: str, action: str, *, remote_addr: str, detail: str,
+                           outcome: str = "failed") -> AuditEvent:
+    """Count one refused anonymous sign-in. Cost: two or three indexed reads bounded by the caps, then
+    one INSERT or one UPDATE; committed. The count stays visible as the row's `repeats`."""
+    now = utcnow()
+    in_window = (AuditEvent.action == action, AuditEvent.at >= now - AGGREGATE_WINDOW)
+    actor = actor[:72]
+
+    def existing(who: str, address: str) -> AuditEvent | None:
+        return db.session.scalar(select(AuditEvent).where(
+            *in_window, AuditEvent.actor == who, AuditEvent.remote_addr == address, AuditEvent.detail == detail,
+        ).order_by(AuditEvent.at.desc()).limit(1))
+
+    def rows(*where) -> int:
+        return db.session.scalar(select(func.count()).select_from(AuditEvent).where(*in_window, *where))
+
+    row = existing(actor, remote_addr)
+    if row is None and rows(AuditEvent.remote_addr == remote_addr) >= ACCOUNTS_PER_ADDRESS:
+        actor = MANY
+        row = existing(actor, remote_addr)
+    if row is None and rows() >= ROWS_PER_WINDOW:
+        actor, remote_addr = MANY, MANY
+        row = existing(actor, remote_addr)
+    if row is None:
+        return record(actor, action, outcome=outcome, detail=detail, remote_addr=remote_addr)
+    # One atomic increment: concurrent console processes never lose a count.
+    db.session.execute(update(AuditEvent).where(AuditEvent.id == row.id)
+                       .values(repeats=AuditEvent.repeats + 1, last_at=now))
+    db.session.commit()
+    return row
 
 
 @dataclass(frozen=True)

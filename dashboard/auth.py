@@ -132,12 +132,20 @@ def _gate():
 
 
 def safe_next(target: str | None) -> str:
-    """Only a path on this site: never an open redirect to another host."""
-    if not target:
-        return url_for("overview.index")
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
-        return url_for("overview.index")
+    """Only a path on this site, else the overview: never an open redirect to another host, and never a
+    header a control character would break (CR/LF in Location is a 500 in Werkzeug, or a split header)."""
+    fallback = url_for("overview.index")
+    if not target or len(target) > 2048 or any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in target):
+        return fallback
+    # Browsers read a backslash as a slash ("/\\host" is "//host"), so none is allowed anywhere.
+    if "\\" in target or not target.startswith("/") or target.startswith("//"):
+        return fallback
+    try:
+        parts = urlsplit(target)
+    except ValueError:  # e.g. an unbalanced "[" read as an IPv6 host
+        return fallback
+    if parts.scheme or parts.netloc:
+        return fallback
     return target.rstrip("?")
 
 

@@ -146,9 +146,23 @@ class ApiToken(db.Model):
     def is_expired(self) -> bool:
         return self.expires_at is not None and self.expires_at <= utcnow()
 
+    # Joined in the same query: checking the creator costs no second round trip.
+    creator = db.relationship(User, lazy="joined")
+
     @property
     def is_active(self) -> bool:
-        return self.revoked_at is None and not self.is_expired
+        return self.status == "active"
+
+    @property
+    def status(self) -> str:
+        """active, revoked, expired, or "creator disabled" (a token lives only while its web creator may)."""
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.is_expired:
+            return "expired"
+        if self.creator is not None and self.creator.disabled:
+            return "creator disabled"
+        return "active"
 
 
 class AuditEvent(db.Model):

@@ -19,6 +19,7 @@ from dashboard import audit
 from dashboard.extensions import db
 from dashboard.models import ApiToken, AuditEvent, User, utcnow
 from dashboard.rqlayer import keys
+from dashboard.rqlayer.throttle import LoginThrottle
 from dashboard.settings import SettingsError, load_settings
 from tests.conftest import PASSWORD, ROLE_USERS
 from tests.helpers import build_app, csrf_token, make_env, wait_until
@@ -71,7 +72,7 @@ def audit_events(app, action=None):
             query = query.where(AuditEvent.action == action)
         return [
             {"actor": e.actor, "action": e.action, "target": e.target, "outcome": e.outcome, "detail": e.detail,
-             "remote_addr": e.remote_addr}
+             "remote_addr": e.remote_addr, "repeats": e.repeats}
             for e in db.session.scalars(query)
         ]
 
@@ -131,11 +132,13 @@ def test_anonymous_page_is_sent_to_login_with_next(anon_client):
     assert parse_qs(urlsplit(location(root)).query)["next"][0].startswith("/")
 
 
-def test_anonymous_reaches_health_and_static(anon_client):
+def test_anonymous_reaches_health_and_static(anon_client, client):
     health = anon_client.get("/healthz")
     assert health.status_code == 200
-    assert health.get_json()["redis"] == "ok"
-    assert health.get_json()["database"] == "ok"
+    assert health.get_json() == {"status": "ok"}, "anonymous callers learn ok / not ok, never the Redis URL"
+    detailed = client.get("/healthz").get_json()
+    assert (detailed["status"], detailed["redis"], detailed["database"]) == ("ok", "ok", "ok")
+    assert detailed["redis_url"].startswith("redis://127.0.0.1:"), "signed-in users see more"
 
     css = anon_client.get("/static/css/console.css")
     assert css.status_code == 200
@@ -239,28 +242,24 @@ def test_disabled_user_cannot_sign_in(app, accounts):
 # ---------------------------------------------------------------- throttling
 
 
-def test_lockout_after_max_failures_is_shared_by_every_worker(make_app, conn):
+def test_guessing_one_account_from_one_address_gets_429_in_every_worker(make_app, conn):
     first = make_app(LOGIN_MAX_FAILURES="3", LOGIN_LOCKOUT_SECONDS="60")
     seed_users(first)
 
     statuses = [sign_in(first.test_client(), "alice", password="wrong-password-x").status_code for _ in range(3)]
-    assert statuses[:2] == [401, 401]
-    assert statuses[2] in (401, 429)
+    assert statuses == [401, 401, 429], "the failure that reaches the limit already answers 429"
 
     client = first.test_client()
-    locked = sign_in(client, "alice", password=PASSWORD)
-    assert locked.status_code == 429, "the right password does not help once locked out"
-    assert 1 <= int(locked.headers["Retry-After"]) <= 60
-    assert "Too many failed sign-ins" in text(locked)
-    assert goes_to_login(client.get("/")), "a locked-out attempt does not sign in"
+    waiting = sign_in(client, "alice", password=PASSWORD)
+    assert waiting.status_code == 429, "the right password does not help the address that was guessing"
+    assert 1 <= int(waiting.headers["Retry-After"]) <= 15, "a first wait of 15 s, not a fixed lockout"
+    assert "Too many failed sign-ins" in text(waiting)
+    assert goes_to_login(client.get("/")), "a refused attempt does not sign in"
     assert audit_events(first, "auth.login_refused")[-1]["actor"] == "alice"
 
     # The state is in Redis, not in the process: another gunicorn worker sees it too.
-    account_key = keys.login_failures("user", "alice")
-    assert int(conn.get(account_key)) == 3
-    assert 0 < conn.ttl(account_key) <= 60
-    assert int(conn.get(keys.login_failures("ip", "127.0.0.1"))) == 3
-
+    pair = keys.login_failures("pair", "ip:127.0.0.1|alice")
+    assert int(conn.get(pair)) == 3, "refused attempts are not counted as guesses"
     second = make_app(LOGIN_MAX_FAILURES="3", LOGIN_LOCKOUT_SECONDS="60")
     other = second.test_client()
     refused = sign_in(other, "alice", password=PASSWORD)
@@ -269,38 +268,79 @@ def test_lockout_after_max_failures_is_shared_by_every_worker(make_app, conn):
     assert goes_to_login(other.get("/"))
 
 
-def test_account_lockout_applies_from_any_address(make_app):
+def test_failures_from_other_addresses_never_lock_the_account(make_app):
+    """Regression: five bad passwords from anywhere used to lock the account (admin included) everywhere."""
     app = make_app(LOGIN_MAX_FAILURES="2", LOGIN_LOCKOUT_SECONDS="60")
     seed_users(app)
-    for n in range(2):
+    attacker = {"REMOTE_ADDR": "198.51.100.66"}
+    statuses = [sign_in(app.test_client(), "alice", password="wrong-password-x", environ_base=attacker).status_code
+                for _ in range(6)]
+    assert statuses[-1] == 429, "the guessing address is throttled"
+    for n in range(3):
         address = {"REMOTE_ADDR": f"198.51.100.{n}"}
-        assert sign_in(app.test_client(), "oscar", password="wrong-password-x", environ_base=address).status_code in (
-            401, 429)
-    response = sign_in(app.test_client(), "oscar", environ_base={"REMOTE_ADDR": "198.51.100.200"})
-    assert response.status_code == 429
-    assert "Retry-After" in response.headers
-    # Another account from a clean address is not affected.
-    assert sign_in(app.test_client(), "vera", environ_base={"REMOTE_ADDR": "198.51.100.201"}).status_code == 302
+        assert sign_in(app.test_client(), "alice", environ_base=address).status_code == 302, address
 
 
-def test_successful_sign_in_resets_the_account_counter(make_app, conn):
+def test_behind_an_unlisted_proxy_nobody_is_locked_out_by_someone_else(make_app):
+    """Every request comes from the proxy's address. The attacker's failures throttle the attacker's own
+    guesses; people whose own bucket is clean still sign in (slowed), and a browser that signed in as the
+    attacked account before keeps its own bucket."""
+    app = make_app(LOGIN_MAX_FAILURES="3", LOGIN_LOCKOUT_SECONDS="60", LOGIN_MAX_FAILURES_PER_ADDRESS="5")
+    seed_users(app)
+    alices_browser = app.test_client()
+    assert sign_in(alices_browser, "alice").status_code == 302
+    alices_browser.post("/logout", data={"csrf_token": csrf_token(alices_browser)})
+
+    attacker = [sign_in(app.test_client(), name, password=f"guess-{n}-xxxxx").status_code
+                for n, name in enumerate(["alice"] * 4 + ["zed", "yan", "xi"])]
+    assert attacker[-1] == 429
+
+    assert sign_in(app.test_client(), "vera").status_code == 302, "a clean (account, address) pair succeeds"
+    assert sign_in(alices_browser, "alice").status_code == 302, "alice's own browser is not locked out"
+    assert sign_in(app.test_client(), "alice").status_code == 429, "a new browser for the attacked account waits"
+    assert sign_in(app.test_client(), "oscar", password="wrong-password-x").status_code == 429, (
+        "failing attempts from the failing address are refused")
+
+
+def test_one_address_guessing_many_accounts_gets_429(make_app):
+    app = make_app(LOGIN_MAX_FAILURES="3", LOGIN_LOCKOUT_SECONDS="60", LOGIN_MAX_FAILURES_PER_ADDRESS="4")
+    seed_users(app)
+    spray = {"REMOTE_ADDR": "192.0.2.9"}
+    statuses = [sign_in(app.test_client(), f"user{n}", password="wrong-password-x", environ_base=spray).status_code
+                for n in range(6)]
+    assert statuses == [401, 401, 401, 429, 429, 429]
+    assert sign_in(app.test_client(), "vera", environ_base={"REMOTE_ADDR": "192.0.2.10"}).status_code == 302
+
+
+def test_waits_double_up_to_the_lockout_setting(conn):
+    throttle = LoginThrottle(conn, max_failures=3, lockout_seconds=100, address_max_failures=50)
+    waits = []
+    for _ in range(5):
+        state = throttle.record_failure("192.0.2.1", "alice")
+        waits.append(state.pair_retry_after)
+        # Let the wait run out without sleeping: it is a key with a TTL, exactly what expiry removes.
+        conn.delete(keys.login_failures("wait", "ip:192.0.2.1|alice"))
+    assert waits[:2] == [0, 0]
+    assert 10 <= waits[2] <= 15 and 25 <= waits[3] <= 30 and 55 <= waits[4] <= 60
+    assert throttle.wait_for(12) == 100, "capped by LOGIN_LOCKOUT_SECONDS"
+    assert throttle.state("192.0.2.2", "alice").pair_failures == 0, "another address is untouched"
+
+
+def test_successful_sign_in_resets_its_own_pair(make_app, conn):
     app = make_app(LOGIN_MAX_FAILURES="3", LOGIN_LOCKOUT_SECONDS="60")
     seed_users(app)
-    # Distinct addresses so only the account counter can lock (the address counter is not reset by design).
-    for n in (1, 2):
-        response = sign_in(app.test_client(), "oscar", password="wrong-password-x",
-                           environ_base={"REMOTE_ADDR": f"203.0.113.{n}"})
-        assert response.status_code == 401
-    assert int(conn.get(keys.login_failures("user", "oscar"))) == 2
+    address = {"REMOTE_ADDR": "203.0.113.1"}
+    for _ in range(2):
+        assert sign_in(app.test_client(), "oscar", password="wrong-password-x", environ_base=address).status_code == 401
+    pair = keys.login_failures("pair", "ip:203.0.113.1|oscar")
+    assert int(conn.get(pair)) == 2
 
-    assert sign_in(app.test_client(), "oscar", environ_base={"REMOTE_ADDR": "203.0.113.3"}).status_code == 302
-    assert conn.get(keys.login_failures("user", "oscar")) is None
-
-    for n in (4, 5):
-        response = sign_in(app.test_client(), "oscar", password="wrong-password-x",
-                           environ_base={"REMOTE_ADDR": f"203.0.113.{n}"})
+    assert sign_in(app.test_client(), "oscar", environ_base=address).status_code == 302
+    assert conn.get(pair) is None
+    for _ in range(2):
+        response = sign_in(app.test_client(), "oscar", password="wrong-password-x", environ_base=address)
         assert response.status_code == 401, "four failures in all, but the success in between reset the count"
-    assert sign_in(app.test_client(), "oscar", environ_base={"REMOTE_ADDR": "203.0.113.6"}).status_code == 302
+    assert sign_in(app.test_client(), "oscar", environ_base=address).status_code == 302
 
 
 # ---------------------------------------------------------------- sessions
@@ -660,8 +700,8 @@ def test_forwarded_for_from_untrusted_peer_is_not_believed(proxy_app):
         client = proxy_app.test_client()
         sign_in(client, "alice", password="wrong-password-x", environ_base={"REMOTE_ADDR": "10.1.2.3"},
                 headers={"X-Forwarded-For": spoofed})
-    addresses = [e["remote_addr"] for e in audit_events(proxy_app, "auth.login_failed")]
-    assert addresses == ["10.1.2.3", "10.1.2.3"]
+    failed = audit_events(proxy_app, "auth.login_failed")
+    assert [(e["remote_addr"], e["repeats"]) for e in failed] == [("10.1.2.3", 2)], "one counted row"
 
 
 def test_forwarded_for_from_trusted_proxy_is_used(proxy_app):

@@ -1,4 +1,19 @@
-"""Login throttling state in Redis, so every gunicorn worker and console process shares it."""
+"""Login throttling state in Redis, so every gunicorn worker and console process shares it.
+
+Two buckets, so that nobody can lock another person out:
+
+- per (account, who): `who` is the browser's device id when it carries a valid device cookie for that
+  account (it signed in as that account before), else the client address. After `max_failures` failures
+  the pair must wait before its next attempt: 15 s, doubling per further failure, at most
+  `lockout_seconds` (a slow-down that makes guessing one account hopeless, not a fixed lock). Only
+  this pair waits: the same account from another address, or from a browser that signed in before,
+  is untouched.
+- per address: after `address_max_failures` failures from one address (any accounts), every attempt
+  from it is slowed and its *failing* attempts answer 429; a correct password whose own pair is clean
+  still succeeds. Behind a proxy the console was not told about (TRUSTED_PROXIES), every client shares
+  the proxy's address: the address bucket then slows everyone, but refuses no correct password, and a
+  returning browser's device bucket is its own.
+"""
 
 from __future__ import annotations
 
@@ -8,56 +23,95 @@ import redis
 
 from dashboard.rqlayer import keys
 
+FIRST_WAIT_SECONDS = 15
+ADDRESS_SLOWDOWN_SECONDS = 1.0
+
 
 @dataclass(frozen=True)
 class ThrottleState:
-    failures: int
-    retry_after: int
+    pair_failures: int
+    pair_retry_after: int
+    address_failures: int
+    address_retry_after: int
+    address_max_failures: int
 
     @property
-    def locked(self) -> bool:
-        return self.retry_after > 0
+    def pair_waiting(self) -> bool:
+        """This (account, who) must wait: refuse without checking the password."""
+        return self.pair_retry_after > 0
+
+    @property
+    def address_failing(self) -> bool:
+        """The address has failed too often: slow every attempt, answer its failures with 429."""
+        return self.address_failures >= self.address_max_failures
+
+    @property
+    def retry_after(self) -> int:
+        return max(self.pair_retry_after, self.address_retry_after if self.address_failing else 0, 1)
 
 
 class LoginThrottle:
-    """Counts failed sign-ins per address and per account inside a sliding lockout window."""
+    """Counts failed sign-ins per (account, device or address) and per address."""
 
-    def __init__(self, connection: redis.Redis, max_failures: int, lockout_seconds: int) -> None:
+    def __init__(self, connection: redis.Redis, max_failures: int, lockout_seconds: int,
+                 address_max_failures: int) -> None:
         self.connection = connection
         self.max_failures = max_failures
         self.lockout_seconds = lockout_seconds
+        self.address_max_failures = address_max_failures
 
-    def _keys(self, address: str, username: str) -> list[str]:
-        return [keys.login_failures("ip", address), keys.login_failures("user", username.lower())]
+    @staticmethod
+    def _pair_subject(address: str, account: str, device: str | None) -> str:
+        who = f"device:{device}" if device else f"ip:{address}"
+        return f"{who}|{account.lower()}"
 
-    def state(self, address: str, username: str) -> ThrottleState:
-        """The worst of the address's and the account's counters; a read, never a write."""
+    def _keys(self, address: str, account: str, device: str | None) -> tuple[str, str, str]:
+        pair = self._pair_subject(address, account, device)
+        return (keys.login_failures("pair", pair), keys.login_failures("wait", pair),
+                keys.login_failures("ip", address))
+
+    def state(self, address: str, account: str, device: str | None = None) -> ThrottleState:
+        """Where this attempt stands; one pipelined read, never a write."""
+        pair, wait, addr = self._keys(address, account, device)
         pipe = self.connection.pipeline(transaction=False)
-        for key in self._keys(address, username):
-            pipe.get(key)
-            pipe.ttl(key)
-        replies = pipe.execute()
-        worst = ThrottleState(0, 0)
-        for count, ttl in zip(replies[::2], replies[1::2], strict=True):
-            failures = int(count or 0)
-            retry_after = max(int(ttl), 1) if failures >= self.max_failures else 0
-            if (retry_after, failures) > (worst.retry_after, worst.failures):
-                worst = ThrottleState(failures, retry_after)
-        return worst
+        pipe.get(pair)
+        pipe.ttl(wait)
+        pipe.get(addr)
+        pipe.ttl(addr)
+        pair_count, wait_ttl, addr_count, addr_ttl = pipe.execute()
+        return ThrottleState(int(pair_count or 0), max(int(wait_ttl), 0), int(addr_count or 0),
+                             max(int(addr_ttl), 0), self.address_max_failures)
 
-    def record_failure(self, address: str, username: str) -> ThrottleState:
+    def wait_for(self, failures: int) -> int:
+        """Seconds the pair waits after its `failures`-th failure: none below the limit, then doubling."""
+        if failures < self.max_failures:
+            return 0
+        exponent = min(failures - self.max_failures, 20)  # 2**20 * 15 s is far beyond any cap
+        return min(self.lockout_seconds, FIRST_WAIT_SECONDS * 2 ** exponent)
+
+    def record_failure(self, address: str, account: str, device: str | None = None) -> ThrottleState:
+        """Count one failure in both buckets; one transaction, plus one SET when the pair must wait.
+        Counters are forgotten `lockout_seconds` after their last failure (twice that for a pair, so a
+        pair that waited does not start over at once)."""
+        pair, wait, addr = self._keys(address, account, device)
         pipe = self.connection.pipeline(transaction=True)
-        for key in self._keys(address, username):
-            pipe.incr(key)
-            pipe.expire(key, self.lockout_seconds)
-        pipe.execute()
-        return self.state(address, username)
+        pipe.incr(pair)
+        pipe.expire(pair, 2 * self.lockout_seconds)
+        pipe.incr(addr)
+        pipe.expire(addr, self.lockout_seconds)
+        pair_count, _, _, _ = pipe.execute()
+        seconds = self.wait_for(int(pair_count))
+        if seconds:
+            self.connection.set(wait, 1, ex=seconds)
+        return self.state(address, account, device)
 
-    def reset_account(self, username: str) -> None:
-        # A successful sign-in clears the account's counter, not the address's: one attacker
-        # address guessing many accounts stays throttled.
-        self.connection.delete(keys.login_failures("user", username.lower()))
+    def reset_pair(self, address: str, account: str, device: str | None = None) -> None:
+        # A success clears its own pair only: the address's count stays, so one address guessing many
+        # accounts stays slowed even if it also owns a real account.
+        pair, wait, _ = self._keys(address, account, device)
+        self.connection.delete(pair, wait)
 
-    def delay_for(self, failures: int) -> float:
-        """Seconds to slow a failed attempt down: grows with the failures, at most 2 s."""
+    @staticmethod
+    def delay_for(failures: int) -> float:
+        """Seconds to slow a failed attempt down: grows with the pair's failures, at most 2 s."""
         return min(2.0, 0.25 * max(0, failures - 1))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify
 from sqlalchemy import text
 
+from dashboard.auth import current_principal
 from dashboard.extensions import db, get_redis
 from dashboard.rqlayer.connection import describe, ping
 
@@ -20,9 +21,13 @@ def healthz():
     except Exception:  # any driver error means "not healthy"; the detail goes to the log
         current_app.logger.exception("database health check failed")
         db_ok = False
-    body = {
-        "redis": "ok" if redis_ok else "unreachable",
-        "redis_url": describe(current_app.extensions["redis_url"]),
-        "database": "ok" if db_ok else "unreachable",
-    }
-    return jsonify(body), 200 if redis_ok and db_ok else 503
+    healthy = redis_ok and db_ok
+    body = {"status": "ok" if healthy else "not ok"}
+    # Anyone may ask, so an anonymous caller learns nothing about the deployment (no URL, no host).
+    if current_principal() is not None:
+        body.update({
+            "redis": "ok" if redis_ok else "unreachable",
+            "redis_url": describe(current_app.extensions["redis_url"]),
+            "database": "ok" if db_ok else "unreachable",
+        })
+    return jsonify(body), 200 if healthy else 503

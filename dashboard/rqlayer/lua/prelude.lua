@@ -64,6 +64,26 @@ local function push(id, origin, limit, at_front)
   return 'queued'
 end
 
+-- RQ's Queue._persist_job -> Job.cleanup(ttl): whenever RQ puts a job on a queue it EXPIREs the job
+-- (and its dependency sets) after its `ttl`, the longest it may wait. Returns whether it has one.
+local function apply_ttl(id)
+  local ttl = tonumber(redis.call('HGET', job_key(id), 'ttl') or '')
+  if not ttl or ttl <= 0 then return false end
+  redis.call('EXPIRE', job_key(id), ttl)
+  redis.call('EXPIRE', job_key(id) .. ':dependents', ttl)
+  redis.call('EXPIRE', prefix .. ':job::' .. id .. ':dependencies', ttl)
+  return true
+end
+
+-- RQ's Job.should_enqueue_at_front(), which its scheduler and its release of dependents use: a
+-- Retry(enqueue_at_front=True) job that has run once, or a job saved with enqueue_at_front
+-- (enqueue_at/in(at_front=True), Dependency(enqueue_at_front=True)).
+local function wants_front(id)
+  local f = redis.call('HMGET', job_key(id), 'enqueue_at_front', 'enqueue_at_front_on_retry', 'ended_at')
+  if f[2] == '1' and f[3] and f[3] ~= '' then return true end
+  return f[1] == '1'
+end
+
 -- A job about to run on its own must no longer be a dependent of its parents: RQ would enqueue it
 -- again when they finish (it skips only canceled dependents).
 local function detach_from_parents(id)

@@ -461,3 +461,42 @@ def test_odd_ids_in_every_path_argument_are_clear_4xx(app, conn, client_as, acco
                         failures.append(f"{method} {rule.rule} {arg}={odd[:40]!r} -> {response.status_code}")
                     failures += watch.changes(f"{method} {url[:80]}")
     assert not failures, "\n".join(failures)
+
+
+# ---------------------------------------------------------------- schedules whose stored cron string is malformed
+
+@pytest.mark.parametrize("bad_cron", ["61 * * * *", "not a cron", "* * * *", "*/0 * * * *", "0 8 * * mon-xyz",
+                                      "x" * 5000, "0 0 31 2 *"])
+def test_schedule_with_a_malformed_stored_cron_is_shown_broken_and_refused_cleanly(conn, client_as, bad_cron):
+    """rq-scheduler's data written by hand (or by another tool) with a cron string no parser accepts: the page
+    lists it as broken, resume answers 422 with a message and changes nothing, the other actions still work."""
+    import pickle
+
+    from dashboard.rqlayer import keys, schedules
+    from tasks.registry import get_task
+
+    spec = get_task("tasks.maintenance.cleanup_old_files")
+    sid = schedules.create_cron(conn, spec, {"dry_run": True}, "0 8 * * *", "UTC", "default")
+    meta = pickle.loads(conn.hget(keys.job(sid), "meta"))
+    conn.hset(keys.job(sid), "meta", pickle.dumps({**meta, "cron_string": bad_cron}))
+    client = client_as("operator")
+    token = csrf_token(client)
+
+    page = client.get("/schedules")
+    assert page.status_code == 200
+    row = re.search(rf'<tr id="schedule-{sid}".*?</tr>', page.get_data(as_text=True), re.S).group(0)
+    assert "broken" in row and "not valid" in row
+    assert client.get(f"/schedules/{sid}/edit").status_code in (200, 409)
+
+    assert client.post(f"/schedules/{sid}/pause", data={"csrf_token": token}).status_code == 303
+    paused = conn.hget(keys.paused_schedules(), sid)
+    response = client.post(f"/schedules/{sid}/resume", data={"csrf_token": token})
+    assert response.status_code == 422
+    assert "cron" in response.get_data(as_text=True) and "not valid" in response.get_data(as_text=True)
+    assert conn.hget(keys.paused_schedules(), sid) == paused, "a refused resume leaves the schedule paused"
+    assert conn.zscore(keys.RQ_SCHEDULER_JOBS, sid) is None
+    assert client.get("/schedules").status_code == 200
+
+    assert client.post(f"/schedules/{sid}/run-now", data={"csrf_token": token}).status_code == 303
+    assert client.post(f"/schedules/{sid}/delete", data={"csrf_token": token}).status_code == 303
+    assert not conn.exists(keys.job(sid))

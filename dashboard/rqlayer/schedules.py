@@ -278,7 +278,12 @@ def _schedule_from_hash(job_id: str, raw: dict, score: float | None, *, paused: 
     end_at = timestamp(end) if isinstance(end, str) else None
     notes = [meta_note] if meta_note else []
     expected = None
-    if cron_string:
+    broken = cronlib.validate(cron_string) if cron_string else None
+    if broken:
+        # Written by hand or by another tool: list it as what it is rather than guess at its meaning.
+        kind, raw_text, words = "cron", cron_string[:cronlib.MAX_LENGTH], "broken: the cron string is not valid"
+        notes.append(f"its cron string is not valid ({broken}): edit or delete the schedule")
+    elif cron_string:
         kind, raw_text = "cron", cron_string
         words = cronlib.describe(cron_string) or cron_string
         if tz_name and next_run is not None and not paused:
@@ -802,6 +807,10 @@ def _next_after_pause(raw: dict, stored: float | None, now: datetime) -> float:
     cron_string = meta.get("cron_string") if safe else None
     interval = meta.get("interval") if safe else None
     if isinstance(cron_string, str) and cron_string:
+        broken = cronlib.validate(cron_string)
+        if broken:
+            raise ScheduleError(f"its stored cron string is not valid ({broken}), so it has no next run: edit "
+                                "or delete the schedule")
         tz_name = meta.get(META_TIMEZONE) if isinstance(meta.get(META_TIMEZONE), str) else "UTC"
         try:
             return int(cronlib.next_runs(cron_string, tz_name or "UTC", 1, now=now)[0].timestamp())

@@ -11,7 +11,7 @@ from flask.cli import AppGroup
 
 from dashboard import accounts
 from dashboard.extensions import get_redis
-from dashboard.models import ValidationError
+from dashboard.models import ValidationError, parse_duration
 from dashboard.permissions import ROLES
 from dashboard.rqlayer.connection import describe
 
@@ -112,22 +112,28 @@ def users_set_password(name):
 @tokens.command("create")
 @click.argument("name")
 @click.option("--role", type=ROLE, default="viewer", show_default=True)
-def tokens_create(name, role):
-    """Create an API token; it is printed once and stored hashed."""
+@click.option("--expires-in", "expires_in", default="", metavar="DURATION",
+              help="Stop working after this long: 90m, 12h, 30d, 2w (default: never).")
+def tokens_create(name, role, expires_in):
+    """Create an API token; it is printed once (alone on the first line) and stored hashed."""
     try:
-        _, secret = accounts.create_token(name, role)
+        lifetime = parse_duration(expires_in) if expires_in else None
+        token, secret = accounts.create_token(name, role, expires_in=lifetime)
     except ValidationError as error:
         _fail(error)
     click.echo(secret)
-    click.echo(f"token {name} ({role}) created; it is shown only this once", err=True)
+    until = f", expires {token.expires_at:%Y-%m-%d %H:%M} UTC" if token.expires_at else ""
+    click.echo(f"token {name} ({role}) created{until}; it is shown only this once", err=True)
 
 
 @tokens.command("list")
 def tokens_list():
     """List API tokens (never their secrets)."""
     for token in accounts.list_tokens():
-        status = f"revoked {token.revoked_at:%Y-%m-%d %H:%M}" if token.revoked_at else "active"
-        click.echo(f"{token.name:<24} {token.role:<9} {status}")
+        status = f"revoked {token.revoked_at:%Y-%m-%d %H:%M}" if token.revoked_at else token.status
+        expires = f"{token.expires_at:%Y-%m-%d %H:%M}" if token.expires_at else "never"
+        used = f"{token.last_used_at:%Y-%m-%d %H:%M}" if token.last_used_at else "never"
+        click.echo(f"{token.name:<24} {token.role:<9} {status:<24} expires: {expires}  last used: {used}")
 
 
 @tokens.command("revoke")
@@ -155,10 +161,18 @@ def schedules_register_defaults():
 @click.command("demo")
 def demo_command():
     """Fill Redis with a realistic mix of demo jobs and two recurring schedules."""
-    from dashboard import demo
+    import redis
 
-    report = demo.fill(get_redis())
-    click.echo(f"Redis: {describe(current_app.extensions['redis_url'])}")
+    from dashboard import demo
+    from dashboard.settings import redis_source
+
+    url = describe(current_app.extensions["redis_url"])
+    # Said first: when the Redis is not the console's, the user sees which one was used and why.
+    click.echo(f"Redis: {url} (from {redis_source()})")
+    try:
+        report = demo.fill(get_redis())
+    except redis.RedisError as error:
+        raise click.ClickException(f"cannot reach Redis at {url}: {error}; is `make run` running?") from None
     click.echo(f"enqueued {len(report.enqueued)} jobs, scheduled {len(report.scheduled)} for later, "
                f"registered {len(report.schedules)} new recurring schedule(s)")
     click.echo("Open the console to watch them run (a worker must be running: `make run` starts one).")

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
 import pytest
 
-from dashboard.settings import SettingsError, load_settings, mask_url
+from dashboard.settings import SettingsError, load_settings, mask_url, redis_source
 from tests.helpers import PROJECT_ROOT
 
 
@@ -62,3 +63,35 @@ def test_flask_cli_reports_a_bad_setting_in_one_line(tmp_path):
     assert result.returncode != 0
     assert "REDIS_URL" in result.stderr
     assert "Traceback" not in result.stderr, result.stderr
+
+
+def _write_state(data_dir, **values):
+    lines = [f"{key}={value}" for key, value in values.items()]
+    (data_dir / "run.env").write_text("\n".join(lines) + "\n")
+
+
+def test_live_run_state_fills_redis_and_database_and_env_wins(tmp_path, redis_url):
+    from dashboard import procs, runstate
+
+    runstate.write(tmp_path, {"REDIS_URL": redis_url, "DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"})
+    assert (tmp_path / "run.env").stat().st_mode & 0o777 == 0o600
+    settings = load_settings({"CONSOLE_DATA_DIR": str(tmp_path)})
+    assert settings.redis_url == redis_url and settings.database_url == f"sqlite:///{tmp_path / 'x.db'}"
+    explicit = load_settings({"CONSOLE_DATA_DIR": str(tmp_path), "REDIS_URL": "redis://10.0.0.1:6379/3"})
+    assert explicit.redis_url == "redis://10.0.0.1:6379/3"
+    assert explicit.database_url == f"sqlite:///{tmp_path / 'x.db'}", "each variable is resolved on its own"
+    assert not load_settings({"CONSOLE_DATA_DIR": str(tmp_path)}, use_run_state=False).redis_url == redis_url
+    # A recycled pid (same number, other start time) is not the runner that wrote the file.
+    _write_state(tmp_path, RUNNER_PID=os.getpid(), RUNNER_START="1", REDIS_URL=redis_url)
+    assert load_settings({"CONSOLE_DATA_DIR": str(tmp_path)}).redis_url == "redis://127.0.0.1:6379/0"
+    # A live runner whose Redis no longer answers: stale too.
+    _write_state(tmp_path, RUNNER_PID=os.getpid(), RUNNER_START=procs.start_time(os.getpid()),
+                 REDIS_URL="redis://127.0.0.1:1/0")
+    assert load_settings({"CONSOLE_DATA_DIR": str(tmp_path)}).redis_url == "redis://127.0.0.1:6379/0"
+    assert "its Redis does not answer" in redis_source({"CONSOLE_DATA_DIR": str(tmp_path)})
+    _write_state(tmp_path, RUNNER_PID=os.getppid(), REDIS_URL=redis_url)
+    runstate.remove_if_mine(tmp_path)
+    assert (tmp_path / "run.env").exists(), "only the writer removes its own file"
+    runstate.write(tmp_path, {"REDIS_URL": redis_url})
+    runstate.remove_if_mine(tmp_path)
+    assert not (tmp_path / "run.env").exists()

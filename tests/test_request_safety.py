@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import re
 import uuid
 from dataclasses import dataclass, field
+from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
 import pytest
@@ -500,3 +502,60 @@ def test_schedule_with_a_malformed_stored_cron_is_shown_broken_and_refused_clean
     assert client.post(f"/schedules/{sid}/run-now", data={"csrf_token": token}).status_code == 303
     assert client.post(f"/schedules/{sid}/delete", data={"csrf_token": token}).status_code == 303
     assert not conn.exists(keys.job(sid))
+
+
+# ---------------------------------------------------------------- data in attributes is JSON-serialised
+
+class _JsonAttributes(HTMLParser):
+    """Every hx-vals / hx-headers attribute of a page, parsed as the browser (then htmx) would."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: list[tuple[str, dict]] = []
+
+    def handle_starttag(self, tag, attrs):
+        for name, value in attrs:
+            if name in ("hx-vals", "hx-headers"):
+                self.found.append((name, json.loads(value)))
+
+
+def json_attributes(html: str) -> list[tuple[str, dict]]:
+    parser = _JsonAttributes()
+    parser.feed(html)
+    return parser.found
+
+
+EVIL_STATUS = 'x", "evil": "1'
+
+
+def test_a_planted_status_cannot_add_keys_to_requests(app, conn, client_as, accounts):
+    """hx-vals carry job fields as JSON: a status `x", "evil": "1` stays one string value, never a new key."""
+    import pickle
+    import zlib
+
+    from dashboard.rqlayer import keys
+
+    evil = "evilstatus01"
+    conn.hset(keys.job(evil), mapping={"status": EVIL_STATUS, "origin": "default",
+                                       "data": zlib.compress(pickle.dumps(("tests.jobfuncs.add", None, (1,), {})))})
+    conn.zadd(keys.registry("failed", "default"), {evil: 1})
+    conn.sadd(keys.queues(), keys.queue("default"))
+    client = client_as("operator")
+    page = client.get("/queues/default/failed").get_data(as_text=True)
+    found = json_attributes(page)
+    row_values = [values for name, values in found if name == "hx-vals" and "seen" in values]
+    assert row_values, "the row's action buttons carry hx-vals"
+    assert all(values == {"seen": EVIL_STATUS} for values in row_values), row_values
+    assert ("hx-vals", {"state": "failed"}) in found
+    assert all(set(values) == {"X-CSRFToken"} for name, values in found if name == "hx-headers"
+               and "X-CSRFToken" in values)
+
+    # The row answer after an action renders the same buttons.
+    answer = client.post(f"/jobs/{evil}/delete", data={"seen": EVIL_STATUS, "state": "failed"},
+                         headers={"HX-Request": "true", "HX-Target": f"row-{evil}", "X-CSRFToken": csrf_token(client)})
+    assert answer.status_code < 500
+    for name, values in json_attributes(answer.get_data(as_text=True)):
+        assert name != "hx-vals" or set(values) <= {"seen", "state"}, values
+
+    form = client.get("/enqueue/tasks.maintenance.cleanup_old_files").get_data(as_text=True)
+    assert all(set(values) == {"field"} for name, values in json_attributes(form) if name == "hx-vals")

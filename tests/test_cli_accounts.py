@@ -5,13 +5,14 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
 from dashboard import accounts as service
 from dashboard.extensions import db
-from dashboard.models import ApiToken, AuditEvent
+from dashboard.models import ApiToken, AuditEvent, utcnow
 from tests.helpers import PROJECT_ROOT, build_app, make_env
 
 NEW_PASSWORD = "cli-password-123"
@@ -167,7 +168,8 @@ def test_tokens_create_list_revoke(cli_app):
 
     listed = invoke(cli_app, "tokens", "list")
     assert listed.exit_code == 0
-    assert listed.output.split() == ["deploy-bot", "operator", "active"]
+    assert listed.output.split()[:7] == ["deploy-bot", "operator", "active", "expires:", "never", "last", "used:"]
+    assert re.search(r"last used: \d{4}-\d\d-\d\d \d\d:\d\d$", listed.output.strip()), "the API call was recorded"
     assert "rqc_" not in listed.output and secret[4:12] not in listed.output
 
     revoked = invoke(cli_app, "tokens", "revoke", "deploy-bot")
@@ -175,6 +177,23 @@ def test_tokens_create_list_revoke(cli_app):
     assert api.get("/api/v1/queues", headers={"Authorization": f"Bearer {secret}"}).status_code == 401
     assert re.match(r"deploy-bot\s+operator\s+revoked \d{4}-\d\d-\d\d", invoke(cli_app, "tokens", "list").output)
     assert [a[1] for a in actions(cli_app)] == ["token.create", "token.revoke"]
+
+
+def test_tokens_create_with_expiry(cli_app):
+    created = invoke(cli_app, "tokens", "create", "short-lived", "--role", "viewer", "--expires-in", "30d")
+    assert created.exit_code == 0, created.output
+    secret = created.stdout.splitlines()[0]
+    assert re.fullmatch(r"rqc_[A-Za-z0-9_-]{40,}", secret), "the secret is still alone on the first stdout line"
+    assert "expires" in created.stderr
+    with cli_app.app_context():
+        row = db.session.scalar(select(ApiToken).where(ApiToken.name == "short-lived"))
+        assert timedelta(days=29, hours=23) < row.expires_at - utcnow() <= timedelta(days=30)
+    assert cli_app.test_client().get("/api/v1/queues", headers={"Authorization": f"Bearer {secret}"}).status_code == 200
+
+    for n, bad in enumerate(("30", "30y", "0d", "-1d", "99999w")):
+        refused = invoke(cli_app, "tokens", "create", f"bad-{n}", "--expires-in", bad)
+        assert refused.exit_code != 0 and "expiry must" in refused.output, bad
+        assert "rqc_" not in refused.output
 
 
 # ---------------------------------------------------------------- SQLite only

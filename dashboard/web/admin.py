@@ -8,7 +8,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 
 from dashboard import accounts, audit
 from dashboard.auth import current_principal, requires
-from dashboard.models import ValidationError, utcnow
+from dashboard.models import ValidationError, parse_duration, utcnow
 from dashboard.permissions import AUDIT_VIEW, ROLES, USERS_MANAGE
 from dashboard.web.rendering import page_or_partial
 
@@ -77,8 +77,13 @@ def enable_user(username):
 @requires(USERS_MANAGE)
 def create_token():
     name, role = request.form.get("name", ""), request.form.get("role", "viewer")
+    expires_in = request.form.get("expires_in", "").strip()
+    principal = current_principal()
+    # Made from the web, the token belongs to its creator's account: disabling the account stops it.
+    creator = accounts.find_user(principal.name) if principal.kind == "user" else None
     try:
-        _, secret = accounts.create_token(name, role, actor=_actor())
+        lifetime = parse_duration(expires_in) if expires_in else None
+        _, secret = accounts.create_token(name, role, actor=_actor(), creator=creator, expires_in=lifetime)
     except ValidationError as error:
         return _users_page(422, error=str(error))
     # Shown once, in this response only: it is never stored in clear.

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import warnings
 import zlib
 from datetime import timedelta
@@ -100,7 +101,7 @@ def surfaces(w) -> list[tuple[str, dict, bool]]:
 @pytest.mark.parametrize("role", ["viewer", "operator"])
 def test_hidden_values_never_reach_a_viewer_anywhere(world, role):
     client = world["clients"][role]
-    leaks, missing = [], []
+    leaks, missing, fragments = [], [], set()
     for url, headers, shows_values in surfaces(world):
         if headers == "api":
             headers = {"Authorization": f"Bearer {world['tokens'][role]}"}
@@ -111,6 +112,14 @@ def test_hidden_values_never_reach_a_viewer_anywhere(world, role):
             leaks.append(url)
         elif shows_values:
             missing.append(url)
+        # Fragments the pages load or poll (hx-get), including any added later: they must hide as much.
+        fragments.update(html.unescape(link) for link in re.findall(r'hx-get="(/[^"]*)"', body))
+    assert fragments, "the pages poll or load fragments"
+    for url in sorted(fragments):
+        response = client.get(url, headers=HX)
+        assert response.status_code < 500, (url, response.status_code)
+        if MARK in response.get_data(as_text=True):
+            leaks.append(url)
     if role == "viewer":
         assert leaks == [], f"hidden values reached a viewer on: {leaks}"
     else:

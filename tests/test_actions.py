@@ -341,3 +341,95 @@ def test_job_actions_leave_recurring_schedules_alone(client, conn):
     assert conn.zscore(keys.RQ_SCHEDULER_JOBS, job.id) is not None
     page = client.get(f"/jobs/{job.id}").get_data(as_text=True)
     assert "recurring schedule of rq-scheduler" in page and 'data-action="run-now"' not in page
+
+
+# ---------------------------------------------------------------- one deletion path for every caller
+
+def plant_traced(conn, queue_name: str = "default") -> dict[str, str]:
+    """A job in a group, one holding a concurrency slot with one held back behind it, one in the
+    ready registry: the traces a job leaves outside its own keys."""
+    from rq.group import Group
+
+    queue = Queue(queue_name, connection=conn)
+    grouped = Group.create(conn).enqueue_many(queue, [Queue.prepare_data("tests.jobfuncs.add", (1, 2))])[0].id
+    limit = RateLimit("del", 1)
+    holder = queue.enqueue("tests.jobfuncs.record_run", rate_limit=limit).id
+    waiting = queue.enqueue("tests.jobfuncs.record_run", rate_limit=limit).id
+    ready = queue.enqueue("tests.jobfuncs.add", 3, 4).id
+    conn.lrem(keys.queue(queue_name), 1, ready)
+    conn.hset(keys.job(ready), "status", "ready_to_enqueue")
+    conn.zadd(keys.registry("ready_to_enqueue", queue_name), {ready: time.time()})
+    assert conn.hget(keys.job(waiting), "status") == b"rate_limited"
+    return {"grouped": grouped, "holder": holder, "ready": ready, "waiting": waiting,
+            "group": conn.hget(keys.job(grouped), "group_id").decode()}
+
+
+def assert_no_trace(conn, job_id: str, planted: dict[str, str], queue_name: str = "default") -> None:
+    assert not conn.exists(keys.job(job_id))
+    assert job_id.encode() not in conn.lrange(keys.queue(queue_name), 0, -1)
+    for state in keys.REGISTRY_SEGMENTS:
+        assert conn.zscore(keys.registry(state, queue_name), job_id) is None, state
+    assert not conn.sismember(f"{keys.PREFIX}:group:{planted['group']}", job_id)
+    assert conn.zscore(keys.rate_limit_allowed("del"), job_id) is None
+    assert conn.zscore(keys.rate_limited("del"), job_id) is None
+
+
+def _traced_ids(planted):
+    return [planted["grouped"], planted["holder"], planted["ready"]]
+
+
+def _slot_passed_on(conn, planted):
+    """The freed slot went to the job held back behind it, as RQ promotes."""
+    assert conn.hget(keys.job(planted["waiting"]), "status") == b"queued"
+    assert conn.zscore(keys.rate_limit_allowed("del"), planted["waiting"]) is not None
+
+
+def test_single_delete_leaves_no_trace(client, conn):
+    planted = plant_traced(conn)
+    for job_id in _traced_ids(planted):
+        assert _post(client, f"/jobs/{job_id}/delete").status_code == 303
+        assert_no_trace(conn, job_id, planted)
+    _slot_passed_on(conn, planted)
+
+
+def test_bulk_delete_leaves_no_trace(conn):
+    planted = plant_traced(conn)
+    ids = tuple(_traced_ids(planted))
+    for state, chosen in (("queued", ids[:2]), ("ready_to_enqueue", ids[2:])):
+        selection = bulk.Selection(state=state, queue="default", job_ids=chosen)
+        op = bulk.create(conn, "delete", selection, {}, "test")
+        assert bulk.run(conn, op.id, "delete", selection, {}).succeeded == len(chosen)
+    for job_id in ids:
+        assert_no_trace(conn, job_id, planted)
+    _slot_passed_on(conn, planted)
+
+
+def test_emptying_a_queue_and_a_registry_leaves_no_trace(conn):
+    planted = plant_traced(conn)
+    for state in ("queued", "ready_to_enqueue"):
+        selection = bulk.Selection(state=state, queue="default")
+        op = bulk.create(conn, "empty", selection, {}, "test")
+        bulk.run(conn, op.id, "empty", selection, {})
+    for job_id in _traced_ids(planted) + [planted["waiting"]]:
+        assert_no_trace(conn, job_id, planted)
+    assert conn.zcard(keys.rate_limit_allowed("del")) == 0, "no slot left held by a deleted job"
+
+
+def test_deleting_a_schedule_goes_through_the_same_path(conn):
+    """schedules.delete used its own MULTI, which left the group set and a limit slot behind."""
+    from dashboard.rqlayer import schedules
+    from tasks.registry import get_task
+
+    planted = plant_traced(conn)
+    sid = schedules.create_cron(conn, get_task("tasks.maintenance.cleanup_old_files"), {}, "0 8 * * *", "UTC",
+                                "default")
+    # A run of the schedule that RQ put in a group and through a limit (as the planted jobs are).
+    conn.hset(keys.job(sid), mapping={"group_id": planted["group"], "rate_limit_key": "del"})
+    conn.sadd(f"{keys.PREFIX}:group:{planted['group']}", sid)
+    conn.zadd(keys.registry("ready_to_enqueue", "default"), {sid: time.time()})
+    conn.zrem(keys.rate_limit_allowed("del"), planted["holder"])
+    conn.zadd(keys.rate_limit_allowed("del"), {sid: time.time()})
+    schedules.delete(conn, sid)
+    assert_no_trace(conn, sid, planted)
+    assert conn.zscore(keys.RQ_SCHEDULER_JOBS, sid) is None
+    _slot_passed_on(conn, planted)

@@ -98,9 +98,25 @@ def cancel(connection: redis.Redis, job_ids: list[str], expected=CANCELABLE) -> 
 
 
 def delete(connection: redis.Redis, job_ids: list[str], expected=DELETABLE) -> ActionResult:
-    """Delete jobs and every key they own (hash, results stream, dependency sets, executions).
-    Running jobs are refused: stop them first."""
+    """Delete jobs and every key they own (hash, results stream, dependency sets, executions), and
+    every trace of them: queue, registries (ready included), rq-scheduler's zset, group set, and
+    the slot or place in line of a concurrency limit (promoting the next held-back job). The only
+    deletion path: every caller goes through this script. Running jobs are refused: stop them first.
+    Cost: one atomic script per 500 ids, O(1) per job (an LREM for a queued one)."""
     return _run(connection, "delete", ",".join(expected), job_ids)
+
+
+ANY_STATUS = "*"  # delete whatever the job's status (but a running job, still refused)
+
+
+def delete_in_transaction(connection: redis.Redis, pipe, job_ids: list[str], expected=DELETABLE) -> None:
+    """Queue the delete script on the caller's MULTI pipeline, so a check made under its WATCH and
+    the deletion are one step; the outcomes come back as one list in the pipeline's results.
+    Cost: O(1) per job besides its keys."""
+    now_ts, now_iso = _now()
+    script = expected if isinstance(expected, str) else ",".join(expected)
+    _Scripts.get(connection, "delete")(keys=[], args=[keys.PREFIX, now_ts, now_iso, keys.RQ_SCHEDULER_JOBS, script,
+                                                      *job_ids], client=pipe)
 
 
 def empty_queue_chunk(connection: redis.Redis, queue: str, count: int = CHUNK) -> tuple[int, int]:

@@ -884,16 +884,14 @@ def delete(connection: redis.Redis, schedule_id: str) -> None:
         pipe.multi()
         pipe.zrem(keys.RQ_SCHEDULER_JOBS, schedule_id)
         pipe.hdel(keys.paused_schedules(), schedule_id)
-        if origin:
-            if status == "queued":
-                pipe.lrem(keys.queue(origin), 1, schedule_id)
-            for state in ("finished", "failed", "canceled", "scheduled", "deferred"):
-                pipe.zrem(keys.registry(state, origin), schedule_id)
-        pipe.delete(job_key, keys.job_dependents(schedule_id), keys.job_dependencies(schedule_id),
-                    keys.results(schedule_id), f"{keys.PREFIX}:executions:{schedule_id}")
+        # The job itself goes through the one deletion path (queue, every registry, group, limit slot).
+        actions.delete_in_transaction(connection, pipe, [schedule_id], actions.ANY_STATUS)
 
-    connection.transaction(transaction, job_key, keys.RQ_SCHEDULER_JOBS, keys.paused_schedules(),
-                           keys.RQ_SCHEDULER_LOCK)
+    replies = connection.transaction(transaction, job_key, keys.RQ_SCHEDULER_JOBS, keys.paused_schedules(),
+                                     keys.RQ_SCHEDULER_LOCK)
+    if not outcome and text(replies[-1][0]) not in ("ok", "missing"):
+        raise ScheduleConflict("a worker took its last run a moment ago: the schedule is removed, that run goes "
+                               "ahead and then stays as an ordinary job")
     if outcome.get("error") == "missing":
         raise ScheduleNotFound("no such schedule")
     if outcome.get("error") == "started":
@@ -1185,7 +1183,7 @@ def register_defaults(connection: redis.Redis, declared: Iterable, now: datetime
                     report.unchanged.append(sid)
                     continue
             elif status is not None:
-                connection.delete(keys.job(sid))  # a finished one-time leftover: start afresh
+                actions.delete(connection, [sid])  # a finished one-time leftover: start afresh
             extra = {META_DEFAULT: fingerprint}
             queue = decl.queue or spec.queue
             if decl.cron:

@@ -1,4 +1,5 @@
--- Delete jobs with all their keys. option = expected statuses. A running job is refused: stop it first.
+-- Delete jobs with all their keys. option = expected statuses ('*': any). A running job is refused: stop
+-- it first. The one deletion path for every caller: job actions, bulk, emptying, schedules.
 -- "queue-head:<queue>:<n>" instead of ids empties a queue from its head (LPOP, no O(N) LREM): an id
 -- whose job is not queued there (a stale leftover) is only dropped from the list, its job kept.
 local ids = {}
@@ -22,7 +23,7 @@ for _, id in ipairs(ids) do
     results[#results + 1] = head_queue and 'stale' or 'missing'
   elseif head_queue and (status ~= 'queued' or origin ~= head_queue) then
     results[#results + 1] = 'stale'
-  elseif status == 'started' or not allowed(status or '', expected) then
+  elseif status == 'started' or (expected ~= '*' and not allowed(status or '', expected)) then
     results[#results + 1] = status or 'unknown'
   elseif not head_queue and not take_out(id, status, origin, limit) and status == 'queued' then
     -- Popped by a worker a moment ago: it is about to run, and its slot must stay held.

@@ -1,7 +1,8 @@
 """Named permissions and the roles that hold them.
 
 Features declare the permission they need (`@requires("jobs.retry")`), never a role: adding a role
-or moving a permission is one edit here.
+or moving a permission is one edit here. What a principal without VIEW_JOB_VALUES still sees of a job
+(and what it does not) is decided in one place: dashboard/visibility.py.
 """
 
 from __future__ import annotations

@@ -14,10 +14,12 @@ from datetime import UTC, datetime
 
 import redis
 
-from dashboard.rqlayer import keys
+from dashboard.rqlayer import keys, preview
 from dashboard.rqlayer.decode import integer, text, timestamp
 from dashboard.rqlayer.overview import STATES
 from dashboard.rqlayer.payloads import (
+    DECODE_ERRORS,
+    EMPTY,
     JobCall,
     Shown,
     decode,
@@ -89,6 +91,7 @@ class JobRow:
     ended_at: datetime | None = None
     worker_name: str = ""
     failure: Failure | None = None
+    problem: str = ""  # why this job cannot be shown (wrong key type, undecodable data): the row says so
 
     @property
     def duration_seconds(self) -> float | None:
@@ -97,26 +100,56 @@ class JobRow:
         return None
 
 
+# What a row reads of a job hash: never meta or result, which rows do not show and may be large.
+ROW_FIELDS = ("status", "origin", "description", "created_at", "enqueued_at", "started_at", "ended_at",
+              "worker_name", "data", "exc_info")
+MAX_DESCRIPTION = 2_000
+
+
+def wrong_type(reply) -> bool:
+    """A pipelined reply that is an error (WRONGTYPE: a planted key of another type), not data."""
+    return isinstance(reply, Exception)
+
+
+def broken_note(error: Exception) -> str:
+    if isinstance(error, redis.ResponseError) and "WRONGTYPE" in str(error):
+        return "cannot be shown: its Redis key holds another type of value (not an RQ job hash)"
+    return f"cannot be shown safely ({type(error).__name__})"
+
+
+def broken_row(job_id: str, problem: str, status: str = "") -> JobRow:
+    return JobRow(id=job_id, exists=True, args_preview=problem, args_safe=False, status=status or "broken",
+                  problem=problem)
+
+
 def _call_preview(call: JobCall) -> tuple[str, bool]:
     if not call.args.safe:
         return call.args.note or "not displayable safely", False
-    parts = [_short_repr(v) for v in (call.args.value or [])]
-    parts += [f"{k}={_short_repr(v)}" for k, v in (call.kwargs.value or {}).items()]
-    preview = ", ".join(parts)
-    return (preview[:PREVIEW_CHARS] + "…") if len(preview) > PREVIEW_CHARS else preview, True
+    if call.preview is not None:
+        return call.preview, True
+    parts = [preview.short(v, 60) for v in (call.args.value or [])]
+    parts += [f"{k}={preview.short(v, 60)}" for k, v in list((call.kwargs.value or {}).items())[:20]]
+    joined = ", ".join(parts)
+    return (joined[:PREVIEW_CHARS] + "…") if len(joined) > PREVIEW_CHARS else joined, True
 
 
-def _short_repr(value) -> str:
-    rendered = repr(value)
-    return rendered if len(rendered) <= 60 else rendered[:57] + "…"
-
-
-def _row(job_id: str, fields: dict, latest_result: list | None, unsafe: bool) -> JobRow:
+def _row(job_id: str, fields, latest_result, unsafe: bool) -> JobRow:
+    """A row from a job hash (or the error Redis answered instead); never raises: whatever cannot be
+    decoded becomes a row that lists the id and says it cannot be shown safely."""
+    if wrong_type(fields):
+        return broken_row(job_id, broken_note(fields))
     if not fields:
         return JobRow(id=job_id, exists=False)
     f = {text(k): v for k, v in fields.items()}
-    call = decode_job_data(f.get("data"), unsafe=unsafe, pretty=False)
-    preview, safe = _call_preview(call)
+    try:
+        return _decoded_row(job_id, f, None if wrong_type(latest_result) else latest_result, unsafe)
+    except DECODE_ERRORS as error:
+        return broken_row(job_id, f"cannot be shown safely ({type(error).__name__})", text(f.get("status"))[:40])
+
+
+def _decoded_row(job_id: str, f: dict, latest_result: list | None, unsafe: bool) -> JobRow:
+    call = decode_job_data(f.get("data"), unsafe=unsafe, preview_only=True)
+    shown_preview, safe = _call_preview(call)
     failure = None
     status = text(f.get("status"))
     if status in ("failed", "stopped"):
@@ -124,15 +157,16 @@ def _row(job_id: str, fields: dict, latest_result: list | None, unsafe: bool) ->
         if not tb and latest_result:
             tb = decode_b64_exc_string(latest_result[0][1].get(b"exc_string"))
         failure = Failure.from_traceback(tb) if tb else None
+    description = text(f.get("description")[:MAX_DESCRIPTION * 4] if f.get("description") else None)
     return JobRow(
         id=job_id,
         exists=True,
-        func_name=call.func_name or _name_from_description(text(f.get("description"))),
-        args_preview=preview,
+        func_name=call.func_name or _name_from_description(description),
+        args_preview=shown_preview,
         args_safe=safe,
         status=status,
         origin=text(f.get("origin")),
-        description=text(f.get("description")),
+        description=description[:MAX_DESCRIPTION],
         created_at=timestamp(f.get("created_at")),
         enqueued_at=timestamp(f.get("enqueued_at")),
         started_at=timestamp(f.get("started_at")),
@@ -158,13 +192,21 @@ def read_rows(connection: redis.Redis, job_ids: list[str], unsafe: bool = False,
         return []
     pipe = connection.pipeline(transaction=False)
     for job_id in job_ids:
-        pipe.hgetall(keys.job(job_id))
+        pipe.hmget(keys.job(job_id), ROW_FIELDS)
         if failures:
             pipe.xrevrange(keys.results(job_id), count=1)
-    replies = pipe.execute()
-    if not failures:
-        return [_row(job_id, replies[i], None, unsafe) for i, job_id in enumerate(job_ids)]
-    return [_row(job_id, replies[2 * i], replies[2 * i + 1], unsafe) for i, job_id in enumerate(job_ids)]
+    # Per item: one planted key of the wrong type must not fail the whole page.
+    replies = pipe.execute(raise_on_error=False)
+    step = 2 if failures else 1
+    return [_row(job_id, _as_fields(replies[step * i]), replies[step * i + 1] if failures else None, unsafe)
+            for i, job_id in enumerate(job_ids)]
+
+
+def _as_fields(reply):
+    """HMGET's list as the dict HGETALL would give ({} for a missing hash); an error passes through."""
+    if wrong_type(reply):
+        return reply
+    return {name: value for name, value in zip(ROW_FIELDS, reply, strict=True) if value is not None}
 
 
 # ---------------------------------------------------------------- pages of a state
@@ -197,18 +239,27 @@ class StatePage:
 
 
 def count_state(connection: redis.Redis, queue: str, state: str) -> int:
-    if state == "queued":
-        return int(connection.llen(keys.queue(queue)))
-    return int(connection.zcard(keys.registry(state, queue)))
+    """LLEN/ZCARD; 0 when the key holds another type (a planted or corrupted key shows as empty)."""
+    try:
+        if state == "queued":
+            return int(connection.llen(keys.queue(queue)))
+        return int(connection.zcard(keys.registry(state, queue)))
+    except redis.ResponseError:
+        return 0
+
+
+def count_or_zero(reply) -> int:
+    """A pipelined LLEN/ZCARD reply; an error reply (WRONGTYPE) counts as 0."""
+    return 0 if wrong_type(reply) else int(reply)
 
 
 def state_counts(connection: redis.Redis, queue: str) -> dict[str, int]:
-    """Every state's count for one queue, in one pipelined round trip."""
+    """Every state's count for one queue, in one pipelined round trip (a wrong-type key counts 0)."""
     pipe = connection.pipeline(transaction=False)
     pipe.llen(keys.queue(queue))
     for state in STATES[1:]:
         pipe.zcard(keys.registry(state, queue))
-    return dict(zip(STATES, (int(n) for n in pipe.execute()), strict=True))
+    return dict(zip(STATES, (count_or_zero(n) for n in pipe.execute(raise_on_error=False)), strict=True))
 
 
 def ids_at(connection: redis.Redis, queue: str, state: str, offset: int, count: int, order: str) -> list[str]:
@@ -216,6 +267,18 @@ def ids_at(connection: redis.Redis, queue: str, state: str, offset: int, count: 
     O(log N + count) for registries; LRANGE, measured flat at any depth, for the queue list."""
     if count <= 0:
         return []
+    try:
+        raw = _raw_ids(connection, queue, state, offset, count, order)
+    except redis.ResponseError:  # the key holds another type: nothing to list
+        return []
+    ids = [text(member) for member in raw]
+    if state == "started":
+        # Started-registry members are "<job id>:<execution id>".
+        ids = [member.split(":")[0] for member in ids]
+    return ids
+
+
+def _raw_ids(connection: redis.Redis, queue: str, state: str, offset: int, count: int, order: str) -> list:
     if state == "queued":
         key = keys.queue(queue)
         if order == "oldest":
@@ -228,11 +291,7 @@ def ids_at(connection: redis.Redis, queue: str, state: str, offset: int, count: 
             raw = connection.zrange(key, offset, offset + count - 1)
         else:
             raw = connection.zrevrange(key, offset, offset + count - 1)
-    ids = [text(member) for member in raw]
-    if state == "started":
-        # Started-registry members are "<job id>:<execution id>".
-        ids = [member.split(":")[0] for member in ids]
-    return ids
+    return raw
 
 
 def read_state_page(connection: redis.Redis, queue: str, state: str, page: int = 1, size: int = 50,
@@ -258,8 +317,11 @@ class FailedPage:
 def list_queue_names(connection: redis.Redis) -> list[str]:
     from dashboard.rqlayer.overview import _queue_order
 
-    names = (keys.queue_name_from_key(text(k)) for k in connection.smembers(keys.queues()))
-    return sorted(names, key=_queue_order)
+    try:
+        members = connection.smembers(keys.queues())
+    except redis.ResponseError:  # the queues set holds another type: no queue is known
+        return []
+    return sorted((keys.queue_name_from_key(text(k)) for k in members), key=_queue_order)
 
 
 def _parse_failed_cursor(cursor: str | None) -> tuple[str, dict[str, int]]:
@@ -294,12 +356,13 @@ def read_failed_across_queues(connection: redis.Redis, cursor: str | None = None
         pipe.zrevrangebyscore(keys.registry("failed", queue), max_score, "-inf", start=shown.get(queue, 0),
                               num=size + 1, withscores=True)
         pipe.zcard(keys.registry("failed", queue))
-    replies = pipe.execute()
+    replies = pipe.execute(raise_on_error=False)
     candidates = []
     total = 0
     for index, queue in enumerate(queues):
-        total += int(replies[2 * index + 1])
-        for position, (member, score) in enumerate(replies[2 * index]):
+        total += count_or_zero(replies[2 * index + 1])
+        members = [] if wrong_type(replies[2 * index]) else replies[2 * index]
+        for position, (member, score) in enumerate(members):
             candidates.append((-score, index, position, queue, text(member)))
     candidates.sort()
     chosen = candidates[:size]
@@ -420,6 +483,13 @@ TEXT_FIELDS = ("status", "origin", "description", "worker_name", "group_id", "cr
 
 
 def _progress(meta: Shown) -> Progress | None:
+    try:
+        return _read_progress(meta)
+    except (ValueError, TypeError, OverflowError, ZeroDivisionError):  # a planted progress is just not shown
+        return None
+
+
+def _read_progress(meta: Shown) -> Progress | None:
     value = meta.value if meta.safe else None
     if not isinstance(value, dict) or "progress" not in value:
         return None
@@ -442,10 +512,13 @@ def _json_list(raw) -> list:
     import json
 
     try:
-        value = json.loads(text(raw) or "[]")
-    except ValueError:
+        value = json.loads(text(raw)[:100_000] or "[]")
+    except (ValueError, RecursionError):
         return []
-    return value if isinstance(value, list) else [value]
+    items = value if isinstance(value, list) else [value]
+    # Only scalars: a planted nested value would break whatever renders or serialises it later.
+    return [item for item in items[:MAX_RELATED] if isinstance(item, str | int | float) and not isinstance(item, bool)
+            and (not isinstance(item, int) or abs(item) < 10**18)]
 
 
 def read_job(connection: redis.Redis, job_id: str, unsafe: bool = False) -> JobDetail | None:
@@ -458,14 +531,20 @@ def read_job(connection: redis.Redis, job_id: str, unsafe: bool = False) -> JobD
     pipe.sscan(keys.job_dependents(job_id), 0, count=MAX_RELATED)
     pipe.xrevrange(keys.results(job_id), count=10)
     pipe.zscore(keys.RQ_SCHEDULER_JOBS, job_id)
-    raw, ttl, dependency_ids, dependents_total, (_, dependent_ids), results, recurring = pipe.execute()
+    replies = pipe.execute(raise_on_error=False)
+    raw, ttl, dependency_ids, dependents_total, dependents_scan, results, recurring = (
+        (type(default)() if wrong_type(reply) and default is not None else reply)
+        for reply, default in zip(replies, (None, 0, set(), 0, (0, []), [], None), strict=True))
+    if wrong_type(raw):
+        return broken_detail(job_id, broken_note(raw))
     if not raw:
         return None
+    recurring = None if wrong_type(recurring) else recurring
     f = {text(k): v for k, v in raw.items()}
     row = _row(job_id, raw, results[:1], unsafe)
     origin = row.origin
     deps = sorted({text(d) for d in dependency_ids} | {str(d) for d in _json_list(f.get("dependency_ids"))})
-    dependents = sorted(text(d) for d in dependent_ids)[:MAX_RELATED]
+    dependents = sorted(text(d) for d in (dependents_scan or (0, []))[1])[:MAX_RELATED]
 
     pipe = connection.pipeline(transaction=False)
     for related in deps + dependents:
@@ -473,10 +552,11 @@ def read_job(connection: redis.Redis, job_id: str, unsafe: bool = False) -> JobD
     registry_states = [s for s in STATES[1:] if s != "started"]
     for state in registry_states:
         pipe.zscore(keys.registry(state, origin), job_id)
-    replies = pipe.execute()
-    statuses = [text(s) for s in replies[: len(deps) + len(dependents)]]
+    replies = pipe.execute(raise_on_error=False)
+    statuses = [("broken" if wrong_type(s) else text(s)) for s in replies[: len(deps) + len(dependents)]]
     scores = replies[len(deps) + len(dependents):]
-    in_registries = [state for state, score in zip(registry_states, scores, strict=True) if score is not None]
+    in_registries = [state for state, score in zip(registry_states, scores, strict=True)
+                     if score is not None and not wrong_type(score)]
 
     attempts = []
     for _, entry in results:
@@ -521,6 +601,16 @@ def read_job(connection: redis.Redis, job_id: str, unsafe: bool = False) -> JobD
     )
 
 
+def broken_detail(job_id: str, problem: str) -> JobDetail:
+    """A job whose hash cannot be read (its key holds another type): the page shows the id and why."""
+    unreadable = Shown(None, False, "unknown", 0, note=problem)
+    return JobDetail(row=broken_row(job_id, problem), call=JobCall("", unreadable, unreadable, "unknown", note=problem),
+                     fields={}, meta=EMPTY, progress=None, timeout=None, result_ttl=None, failure_ttl=None,
+                     ttl_seconds=None, retries_left=None, retry_intervals=[], callbacks={}, group_id="",
+                     dependencies=[], dependents=[], dependents_total=0, attempts=[], traceback="", result=None,
+                     webhooks="", rate_limit_key="")
+
+
 def _epoch(raw) -> datetime | None:
     try:
         return datetime.fromtimestamp(float(text(raw)), tz=UTC)
@@ -542,6 +632,9 @@ def queue_exists(connection: redis.Redis, queue: str) -> bool:
     """Known to RQ (in the queues set) or holding anything in its list or a registry."""
     if not valid_queue_name(queue):
         return False
-    if connection.sismember(keys.queues(), keys.queue(queue)):
-        return True
+    try:
+        if connection.sismember(keys.queues(), keys.queue(queue)):
+            return True
+    except redis.ResponseError:  # the queues set holds another type: fall back to the queue's own keys
+        pass
     return any(state_counts(connection, queue).values())

@@ -61,7 +61,7 @@ def fill(connection: redis.Redis, now: datetime | None = None, batch_items: int 
 
     # Jobs that fail: a bad address, a missing image.
     _enqueue(connection, report, email, {"to": "not-an-address", "subject": "Will bounce"})
-    _enqueue(connection, report, "tasks.images.make_thumbnail", {"source": "/nonexistent/photo.jpg"})
+    _enqueue(connection, report, "tasks.images.make_thumbnail", {"source": "missing-photo.jpg"})
 
     # A flaky call that fails often: RQ retries it with backoff (5 s, 15 s, 60 s).
     for seed in range(3):

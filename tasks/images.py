@@ -8,7 +8,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
 
 from .registry import task
-from .settings import images_dir
+from .settings import NotInDataDir, images_dir, open_inside
 
 MIN_SIZE, MAX_SIZE = 16, 2048
 SAMPLE_SIZE = (640, 400)
@@ -38,9 +38,10 @@ def make_sample_image(path: Path, size: tuple[int, int] = SAMPLE_SIZE) -> Path:
 def make_thumbnail(source: str = "", size: int = 128) -> dict:
     """Make a PNG thumbnail that fits in a size x size box, keeping the aspect ratio.
 
-    - source: path of an image file on the worker machine (PNG, JPEG, GIF,
-      WebP, ...). Leave empty to generate a sample gradient image first, which
-      is handy for trying the task out.
+    - source: an image (PNG, JPEG, GIF, WebP, ...) in the data directory:
+      a name in its images folder, or a path inside the data directory.
+      Files elsewhere on the worker are refused. Leave empty to generate a
+      sample gradient image first, which is handy for trying the task out.
     - size: longest side of the thumbnail in pixels (16-2048)
 
     The thumbnail is written to the images folder of the data directory.
@@ -54,32 +55,33 @@ def make_thumbnail(source: str = "", size: int = 128) -> dict:
     generated = not source.strip()
     if generated:
         src_path = make_sample_image(out_dir / f"sample_{_stamp()}.png")
+        source_file, shown = open(src_path, "rb"), str(src_path.relative_to(out_dir.parent))
     else:
-        src_path = Path(source.strip()).expanduser()
-        if not src_path.exists():
-            raise FileNotFoundError(f"Source image not found: {src_path}")
-        if not src_path.is_file():
-            raise ValueError(f"Source is not a file: {src_path}")
+        # Confined to the data directory; missing, forbidden and not-a-file all read the same.
+        try:
+            source_file, shown = open_inside(source.strip(), out_dir)
+        except NotInDataDir as error:
+            raise FileNotFoundError(f"Source image {error}") from None
 
     try:
-        with Image.open(src_path) as img:
+        with source_file, Image.open(source_file) as img:
             img = ImageOps.exif_transpose(img)  # respect camera rotation
             source_width, source_height = img.size
             if img.mode not in _PNG_MODES:
                 img = img.convert("RGB")
             img.thumbnail((size, size), Image.Resampling.LANCZOS)
-            out_path = out_dir / f"{src_path.stem}_thumb{size}_{_stamp()}.png"
+            out_path = out_dir / f"{Path(shown).stem}_thumb{size}_{_stamp()}.png"
             img.save(out_path, format="PNG")
             width, height = img.size
     except UnidentifiedImageError:
-        raise ValueError(f"Source is not an image Pillow can read: {src_path}") from None
+        raise ValueError(f"Source is not an image Pillow can read: {shown}") from None
 
     return {
         "path": str(out_path),
         "width": width,
         "height": height,
         "format": "PNG",
-        "source": str(src_path),
+        "source": shown,
         "source_generated": generated,
         "source_width": source_width,
         "source_height": source_height,

@@ -11,7 +11,7 @@ from email.message import EmailMessage
 from email.utils import formataddr, formatdate, make_msgid, parseaddr
 
 from .registry import task
-from .settings import outbox_dir, reports_dir
+from .settings import DEFAULT_SENDER, allowed_senders, outbox_dir, reports_dir
 
 # Deliberately pragmatic: accepts what real mail servers accept in practice
 # (including dot-less domains such as "localhost" for local sinks), rejects
@@ -42,9 +42,20 @@ def validate_address(value: str, field: str = "address") -> tuple[str, str]:
     return name, addr
 
 
+def validate_sender(from_addr: str) -> tuple[str, str]:
+    """Return ``(display_name, addr)`` for a sender the configuration allows, or raise ValueError:
+    a job must not be able to send mail in anyone's name (MAIL_ALLOWED_SENDERS)."""
+    name, addr = validate_address(from_addr, "from_addr")
+    allowed = allowed_senders()
+    if addr.lower() not in allowed:
+        raise ValueError(f"from_addr: {addr!r} is not an allowed sender; allowed: {', '.join(allowed)} "
+                         "(set MAIL_ALLOWED_SENDERS to change)")
+    return name, addr
+
+
 def _build_message(to: str, subject: str, body: str, from_addr: str) -> EmailMessage:
     to_name, to_email = validate_address(to, "to")
-    from_name, from_email = validate_address(from_addr, "from_addr")
+    from_name, from_email = validate_sender(from_addr)
     if not isinstance(subject, str) or not subject.strip():
         raise ValueError("subject: a subject line is required")
     if "\r" in subject or "\n" in subject:
@@ -94,7 +105,7 @@ def _deliver(msg: EmailMessage) -> dict:
 
 
 @task(queue="high", timeout=60)
-def send_email_notification(to: str, subject: str, body: str = "", from_addr: str = "console@localhost") -> dict:
+def send_email_notification(to: str, subject: str, body: str = "", from_addr: str = DEFAULT_SENDER) -> dict:
     """Send one plain-text e-mail.
 
     Delivers through the SMTP server named by the SMTP_HOST/SMTP_PORT settings
@@ -104,9 +115,11 @@ def send_email_notification(to: str, subject: str, body: str = "", from_addr: st
     - to: one recipient, e.g. "alice@example.com" or "Alice <alice@example.com>"
     - subject: the subject line (required, single line)
     - body: the message text
-    - from_addr: the sender address
+    - from_addr: the sender address; one of the configured senders
+      (MAIL_ALLOWED_SENDERS, by default console@localhost)
 
-    Fails immediately (no retry) if an address is malformed.
+    Fails immediately (no retry) if an address is malformed or the sender
+    is not allowed.
     """
     msg = _build_message(to, subject, body, from_addr)
     delivery = _deliver(msg)
@@ -130,7 +143,7 @@ def _recent_reports(max_age_hours: float = 24.0) -> list[tuple[str, int]]:
 
 
 @task(queue="default", timeout=300)
-def send_digest(recipients: list[str], subject: str = "Daily digest", from_addr: str = "console@localhost") -> dict:
+def send_digest(recipients: list[str], subject: str = "Daily digest", from_addr: str = DEFAULT_SENDER) -> dict:
     """E-mail a digest of the reports generated in the last 24 hours.
 
     Sends one message per recipient (duplicates are sent once). Every address
@@ -138,7 +151,8 @@ def send_digest(recipients: list[str], subject: str = "Daily digest", from_addr:
 
     - recipients: the addresses to send to (at least one)
     - subject: the subject line
-    - from_addr: the sender address
+    - from_addr: the sender address; one of the configured senders
+      (MAIL_ALLOWED_SENDERS, by default console@localhost)
     """
     if isinstance(recipients, str):
         # Tolerate "a@x, b@y" typed into a single field.

@@ -54,7 +54,8 @@ def test_settings_follow_the_environment_at_call_time(tmp_path, monkeypatch):
 # --- e-mail -----------------------------------------------------------------
 
 
-def test_email_lands_in_maildir(data_dir):
+def test_email_lands_in_maildir(data_dir, monkeypatch):
+    monkeypatch.setenv("MAIL_ALLOWED_SENDERS", "console@localhost, CI@example.org")
     result = send_email_notification(
         "Alice <alice@example.com>", "Build finished", "All green.\n", from_addr="ci@example.org"
     )
@@ -247,16 +248,24 @@ def test_thumbnail_from_generated_sample(data_dir):
     assert (result["source_width"], result["source_height"]) == (640, 400)
 
 
-def test_thumbnail_from_existing_file(data_dir, tmp_path):
-    src = tmp_path / "photo.jpg"
+def _in_images(data_dir: Path, name: str) -> Path:
+    (data_dir / "images").mkdir(parents=True, exist_ok=True)
+    return data_dir / "images" / name
+
+
+def test_thumbnail_from_existing_file(data_dir):
+    src = _in_images(data_dir, "photo.jpg")
     Image.new("RGB", (300, 900), "teal").save(src, format="JPEG")
-    result = make_thumbnail(str(src), size=64)
+    result = make_thumbnail("photo.jpg", size=64)
+    assert result["source"] == "images/photo.jpg"
     with Image.open(result["path"]) as img:
         assert img.format == "PNG" and img.size == (21, 64)
+    # An absolute path inside the data directory is accepted too.
+    assert make_thumbnail(str(src), size=64)["source"] == "images/photo.jpg"
 
 
-def test_thumbnail_converts_cmyk(data_dir, tmp_path):
-    src = tmp_path / "print.jpg"
+def test_thumbnail_converts_cmyk(data_dir):
+    src = _in_images(data_dir, "print.jpg")
     Image.new("CMYK", (50, 40)).save(src, format="JPEG")
     result = make_thumbnail(str(src), size=32)
     with Image.open(result["path"]) as img:
@@ -269,8 +278,8 @@ def test_thumbnail_missing_source(data_dir, tmp_path):
         make_thumbnail(str(missing))
 
 
-def test_thumbnail_not_an_image(data_dir, tmp_path):
-    text = tmp_path / "notes.txt"
+def test_thumbnail_not_an_image(data_dir):
+    text = _in_images(data_dir, "notes.txt")
     text.write_text("hello")
     with pytest.raises(ValueError, match="not an image"):
         make_thumbnail(str(text))

@@ -185,7 +185,9 @@ def test_failed_view_across_queues_pages_without_repeats(conn, client):
     assert [(g.key, g.count) for g in groups.by_exception] == [("KeyError", 135)]
     assert groups.complete and groups.scanned == 135
     html = client.get("/failed?window=all").get_data(as_text=True)
-    assert "KeyError" in html and "Grouped all 135 failures" in html and "older failures" in html
+    assert "older failures" in html and "/failed/groups?window=all" in html  # groups: their own fragment
+    html = client.get("/failed/groups?window=all").get_data(as_text=True)
+    assert "KeyError" in html and "Grouped all 135 failures" in html
 
 
 def test_failure_groups_respect_the_window(conn):

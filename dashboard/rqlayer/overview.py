@@ -1,5 +1,8 @@
 """The overview read model: every queue's counts per state, workers, suspension, Redis health.
 
+A key of the wrong type (planted or corrupted) never fails the read: pipelines answer per item, the
+item reads as empty or "broken", and `Overview.broken_keys` names the top-level ones.
+
 Cost per call, whatever the number of jobs: three pipelined round trips — (1) the sets of queues,
 workers and limit keys plus server info, (2) LLEN/ZCARD for every queue and state, worker hashes and
 executions, (3) the enqueue time of each queue's oldest job. Nothing here is O(jobs), and nothing
@@ -93,6 +96,7 @@ class Overview:
     read_at: datetime
     totals: dict[str, int] = field(default_factory=dict)
     rq_version: str = rq.__version__
+    broken_keys: list[str] = field(default_factory=list)  # keys of the wrong type, read as empty
 
     @property
     def is_empty(self) -> bool:
@@ -128,7 +132,12 @@ def read_overview(connection: redis.Redis, now: datetime | None = None) -> Overv
     pipe.info("server")
     pipe.info("memory")
     pipe.info("clients")
-    queue_keys, worker_keys, suspended, limit_keys, server, memory, clients = pipe.execute()
+    replies = pipe.execute(raise_on_error=False)
+    # Per item: a planted key of the wrong type is reported and read as empty; the rest still shows.
+    names = (keys.queues(), keys.workers(), keys.suspended(), keys.rate_limit_keys(), "", "", "")
+    broken = [name for name, reply in zip(names, replies, strict=True) if _error(reply) and name]
+    queue_keys, worker_keys, suspended, limit_keys, server, memory, clients = (
+        ({} if index >= 4 else set()) if _error(reply) else reply for index, reply in enumerate(replies))
 
     queue_names = sorted((keys.queue_name_from_key(text(k)) for k in queue_keys), key=_queue_order)
     worker_names = sorted(keys.worker_name_from_key(text(k)) for k in worker_keys)
@@ -147,15 +156,16 @@ def read_overview(connection: redis.Redis, now: datetime | None = None) -> Overv
         pipe.hget(keys.rate_limit_config(key), "concurrency")
         pipe.zcard(keys.rate_limit_allowed(key))
         pipe.zcard(keys.rate_limited(key))
-    replies = iter(pipe.execute())
+    replies = iter(pipe.execute(raise_on_error=False))
 
     raw_queues = []
     for name in queue_names:
-        counts = {state: int(next(replies)) for state in STATES}
-        raw_queues.append((name, counts, next(replies)))
+        counts = {state: _count(next(replies)) for state in STATES}
+        head = next(replies)
+        raw_queues.append((name, counts, None if _error(head) else head))
     workers = [_worker(name, next(replies), next(replies), now) for name in worker_names]
     rate_limits = [
-        RateLimitSummary(key, integer(next(replies)), int(next(replies)), int(next(replies)))
+        RateLimitSummary(key, integer(_or_none(next(replies))), _count(next(replies)), _count(next(replies)))
         for key in limit_names
     ]
 
@@ -165,7 +175,8 @@ def read_overview(connection: redis.Redis, now: datetime | None = None) -> Overv
         pipe = connection.pipeline(transaction=False)
         for _, job_id in heads:
             pipe.hget(keys.job(job_id), "enqueued_at")
-        enqueued = {name: timestamp(value) for (name, _), value in zip(heads, pipe.execute(), strict=True)}
+        enqueued = {name: timestamp(_or_none(value))
+                    for (name, _), value in zip(heads, pipe.execute(raise_on_error=False), strict=True)}
 
     listening = {}
     for worker in workers:
@@ -193,10 +204,30 @@ def read_overview(connection: redis.Redis, now: datetime | None = None) -> Overv
         ),
         read_at=now,
         totals=totals,
+        broken_keys=broken,
     )
 
 
-def _worker(name: str, data: dict, executions: set, now: datetime) -> WorkerSummary:
+def _error(reply) -> bool:
+    """A pipelined reply that is an error (WRONGTYPE from a key of another type), not data."""
+    return isinstance(reply, Exception)
+
+
+def _or_none(reply):
+    return None if _error(reply) else reply
+
+
+def _count(reply) -> int:
+    return 0 if _error(reply) else int(reply)
+
+
+def _worker(name: str, data, executions, now: datetime) -> WorkerSummary:
+    if _error(data):  # the worker key holds another type: show it as broken, not as a 500
+        return WorkerSummary(name=name, hostname="", pid=None, state="broken", queues=(), current_job_ids=(),
+                             last_heartbeat=None, heartbeat_age_seconds=None, birth=None, successful_jobs=0,
+                             failed_jobs=0, total_working_seconds=0.0, version="", python_version="", stale=True,
+                             gone=True)
+    executions = set() if _error(executions) else executions
     fields = {text(k): v for k, v in data.items()}
     heartbeat = timestamp(fields.get("last_heartbeat"))
     age = (now - heartbeat).total_seconds() if heartbeat else None

@@ -295,6 +295,18 @@ def _job_data_preview(raw: bytes, unsafe: bool) -> JobCall:
     return _preview_call(call.func_name, [call.args.value, call.kwargs.value], False, call.format)
 
 
+def func_name_of(raw: bytes | None) -> str:
+    """Only the function's dotted name from a job's `data`, from its first PREVIEW_BYTES: nothing is
+    unpickled (pickletools reads the first text constant). Cost O(PREVIEW_BYTES)."""
+    data = decompress(raw, PREVIEW_BYTES) if raw else None
+    if not data:
+        return ""
+    if sniff(data) == "pickle":
+        return first_string(data) or ""
+    head = data.decode("utf-8", errors="ignore").lstrip("[ ").partition(",")[0]
+    return head.strip().strip('"')[:500]
+
+
 def _preview_refused(data: bytes, fmt: str, note: str) -> JobCall:
     shown = Shown(None, False, fmt, len(data), note=note)
     return JobCall(first_string(data) or "" if fmt == "pickle" else "", shown, shown, fmt, note=note)

@@ -6,14 +6,27 @@ under a time budget, and says how far it got, so the caller can continue from th
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC
+from datetime import UTC, datetime
 
 import redis
 
-from dashboard.rqlayer.jobs import FAILURE_STATES, JobRow, count_state, ids_at, list_queue_names, read_rows
+from dashboard.rqlayer import keys
+from dashboard.rqlayer.decode import timestamp
+from dashboard.rqlayer.jobs import (
+    FAILURE_STATES,
+    Failure,
+    JobRow,
+    count_state,
+    ids_at,
+    list_queue_names,
+    read_rows,
+)
+from dashboard.rqlayer.payloads import decode_b64_exc_string, decode_exc_info, func_name_of
 
 CHUNK = 500
 DEFAULT_BUDGET_SECONDS = 0.25
@@ -116,14 +129,16 @@ class FailureGroups:
     scanned: int = 0
     total: int = 0
     complete: bool = True
+    computed_at: float = 0.0  # epoch seconds; 0 when computed for this request
 
 
 def group_failures(connection: redis.Redis, window_seconds: float | None, budget_seconds: float = 0.3,
                    max_jobs: int = 10_000, unsafe: bool = False) -> FailureGroups:
     """Failures of every queue grouped by exception type and by function, newest first, within the
-    window (None: all time), bounded by a time budget and a job count; says how much it covered."""
-    from datetime import datetime
-
+    window (None: all time), bounded by a time budget and a job count; says how much it covered.
+    Reads only what grouping needs per job (HMGET of ended_at/exc_info/data, and the newest results
+    entry for RQ 3's tracebacks) and never decodes arguments: the function name is the data's first
+    text constant. `unsafe` is accepted for symmetry and unused: nothing here unpickles."""
     now = datetime.now(UTC)
     deadline = time.monotonic() + budget_seconds
     by_exc: dict[str, Group] = {}
@@ -143,19 +158,77 @@ def group_failures(connection: redis.Redis, window_seconds: float | None, budget
                 break
             position += len(ids)
             result.scanned += len(ids)
-            for row in read_rows(connection, ids, unsafe, failures=True):
-                if not row.exists:
-                    continue
-                age = (now - row.ended_at).total_seconds() if row.ended_at else 0
+            for job_id, fields, latest in _group_fields(connection, ids):
+                ended = timestamp(fields[0])
+                age = (now - ended).total_seconds() if ended else 0
                 if window_seconds is not None and age > window_seconds:
                     continue
-                exc_key = row.failure.exc_type if row.failure else "(no traceback)"
-                message = row.failure.message if row.failure else ""
-                for groups, key in ((by_exc, exc_key), (by_func, row.func_name or "(unknown)")):
+                failure = _failure(fields[1], latest)
+                exc_key = failure.exc_type if failure else "(no traceback)"
+                message = failure.message if failure else ""
+                for groups, key in ((by_exc, exc_key), (by_func, func_name_of(fields[2]) or "(unknown)")):
                     group = groups.setdefault(key, Group(key))
                     group.count += 1
                     if not group.newest_id:
-                        group.newest_id, group.newest_queue, group.newest_message = row.id, queue, message
+                        group.newest_id, group.newest_queue, group.newest_message = job_id, queue, message[:300]
     result.by_exception = sorted(by_exc.values(), key=lambda g: (-g.count, g.key))
     result.by_function = sorted(by_func.values(), key=lambda g: (-g.count, g.key))
     return result
+
+
+def _group_fields(connection: redis.Redis, ids: list[str]):
+    """(id, [ended_at, exc_info, data], newest results entry) for each existing job, one round trip;
+    a key of another type or an expired job is skipped."""
+    pipe = connection.pipeline(transaction=False)
+    for job_id in ids:
+        pipe.hmget(keys.job(job_id), "ended_at", "exc_info", "data")
+        pipe.xrevrange(keys.results(job_id), count=1)
+    replies = pipe.execute(raise_on_error=False)
+    for index, job_id in enumerate(ids):
+        fields, latest = replies[2 * index], replies[2 * index + 1]
+        if isinstance(fields, Exception) or not any(value is not None for value in fields):
+            continue
+        yield job_id, fields, None if isinstance(latest, Exception) else latest
+
+
+def _failure(exc_info: bytes | None, latest: list | None) -> Failure | None:
+    try:
+        tb = decode_exc_info(exc_info)
+        if not tb and latest:
+            tb = decode_b64_exc_string(latest[0][1].get(b"exc_string"))
+        return Failure.from_traceback(tb) if tb else None
+    except (ValueError, TypeError, AttributeError, IndexError):
+        return None
+
+
+GROUPS_CACHE_SECONDS = 15
+
+
+def cached_failure_groups(connection: redis.Redis, window: str, window_seconds: float | None,
+                          ttl: int = GROUPS_CACHE_SECONDS) -> FailureGroups:
+    """group_failures for a named window, computed at most once per `ttl` seconds for all console
+    processes (JSON in Redis, keys.failure_groups_cache): a cached answer costs one GET. Counts may lag
+    by up to `ttl` seconds; the page says when they were computed."""
+    key = keys.failure_groups_cache(window)
+    try:
+        cached = connection.get(key)
+    except redis.ResponseError:  # someone wrote another type there: recompute, and overwrite below
+        cached = None
+    if cached:
+        try:
+            return _groups_from_json(json.loads(cached))
+        except (ValueError, TypeError, KeyError):
+            pass
+    groups = group_failures(connection, window_seconds)
+    groups.computed_at = time.time()
+    connection.set(key, json.dumps(dataclasses.asdict(groups)), ex=ttl)
+    return groups
+
+
+def _groups_from_json(data: dict) -> FailureGroups:
+    return FailureGroups(
+        by_exception=[Group(**g) for g in data["by_exception"]],
+        by_function=[Group(**g) for g in data["by_function"]],
+        scanned=int(data["scanned"]), total=int(data["total"]), complete=bool(data["complete"]),
+        computed_at=float(data.get("computed_at") or 0.0),
+    )

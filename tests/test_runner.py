@@ -159,6 +159,8 @@ def test_ctrl_c_during_a_long_job_stops_in_order_kills_the_horse_and_deregisters
         horse = wait_until(lambda: _horse_pid(worker_pid), timeout=10, message="the work horse")
         assert os.getpgid(horse) == horse, "RQ puts the horse in a process group of its own"
         client.close()
+        family = _family(runner.proc.pid)
+        assert horse in family
     except BaseException:
         os.killpg(runner.proc.pid, signal.SIGKILL)
         raise
@@ -167,6 +169,7 @@ def test_ctrl_c_during_a_long_job_stops_in_order_kills_the_horse_and_deregisters
     assert "ConnectionError" not in after, after
     assert "cold shutdown" in after, after
     assert procs_start_time(horse) is None, "the work horse was killed"
+    assert _still_alive(family) == [], "nothing the runner started outlives it"
     assert _processes_mentioning(str(data_dir)) == []
     assert not (data_dir / "run.env").exists(), "the state file goes with the runner"
     # The embedded Redis saved its data after the worker deregistered: a restart shows one worker.
@@ -190,6 +193,21 @@ def _horse_pid(worker_pid: int) -> int | None:
         if ppid == worker_pid and state != "Z" and os.getpgid(pid) == pid:
             return pid
     return None
+
+
+def _family(runner_pid: int) -> dict[int, str]:
+    from dashboard import procs
+
+    return {pid: procs.start_time(pid) for pid in procs.descendants(runner_pid)}
+
+
+def _still_alive(family: dict[int, str]) -> list[int]:
+    # Same pid and same start time: the very process, not a recycled pid. Zombies are dead.
+    from dashboard import procs
+
+    table = procs.process_table()
+    return [pid for pid, started in family.items()
+            if procs.start_time(pid) == started and table.get(pid, (0, "Z"))[1] != "Z"]
 
 
 def procs_start_time(pid: int):

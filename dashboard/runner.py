@@ -30,6 +30,7 @@ import urllib.request
 from pathlib import Path
 
 from dashboard import procs, runstate
+from dashboard.runstate import redis_answers
 from dashboard.settings import PROJECT_ROOT, SettingsError, load_settings, mask_url
 
 # Seconds a running job gets to finish after Ctrl-C (RQ warm shutdown) before RQ's cold shutdown
@@ -56,15 +57,6 @@ def parse_procfile(path: Path) -> list[tuple[str, str]]:
             raise SettingsError(f"{path.name} line {number}: expected 'name: command'")
         entries.append((name.strip(), command.strip()))
     return entries
-
-
-def redis_answers(url: str, timeout: float = 0.5) -> bool:
-    import redis
-
-    try:
-        return bool(redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout).ping())
-    except (redis.exceptions.RedisError, OSError):
-        return False
 
 
 def free_port() -> int:

@@ -606,7 +606,7 @@ def broken_detail(job_id: str, problem: str) -> JobDetail:
     unreadable = Shown(None, False, "unknown", 0, note=problem)
     return JobDetail(row=broken_row(job_id, problem), call=JobCall("", unreadable, unreadable, "unknown", note=problem),
                      fields={}, meta=EMPTY, progress=None, timeout=None, result_ttl=None, failure_ttl=None,
-                     ttl_seconds=None, retries_left=None, retry_intervals=[], callbacks={}, group_id="",
+                     ttl_seconds=-1, retries_left=None, retry_intervals=[], callbacks={}, group_id="",
                      dependencies=[], dependents=[], dependents_total=0, attempts=[], traceback="", result=None,
                      webhooks="", rate_limit_key="")
 

@@ -63,7 +63,7 @@ def test_retry_cancel_move_requeue_run_now_delete(conn):
     queued = planted.ids["queued"]
     assert actions.requeue(conn, [failed], front=True).outcomes == {failed: "ok"}
     assert conn.lindex(keys.queue("default"), 0).decode() == failed
-    assert actions.move(conn, [failed], "urgent").outcomes == {failed: "ok"}
+    assert actions.move(conn, [failed], "urgent", create=True).outcomes == {failed: "ok"}
     assert conn.lrange(keys.queue("urgent"), 0, -1) == [failed.encode()]
     assert conn.hget(keys.job(failed), "origin") == b"urgent"
     assert conn.sismember(keys.queues(), keys.queue("urgent"))
@@ -228,7 +228,7 @@ def test_bulk_cancel_and_move_and_empty(conn):
     queue = Queue("low", connection=conn)
     ids = [queue.enqueue("tests.jobfuncs.add", n, n).id for n in range(50)]
     moved = bulk.Selection(state="queued", queue="low", job_ids=tuple(ids[:20]))
-    op = bulk.create(conn, "move", moved, {"target": "high"}, "tester")
+    op = bulk.create(conn, "move", moved, {"target": "high", "create_queue": True}, "tester")
     assert bulk.run(conn, op.id, "move", moved, {"target": "high"}).succeeded == 20
     assert conn.llen(keys.queue("high")) == 20 and conn.llen(keys.queue("low")) == 30
 

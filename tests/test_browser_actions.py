@@ -73,6 +73,10 @@ def test_move_a_job_to_another_queue(page, live_server, conn):
     page.goto(f"{live_server.url}/jobs/{job.id}")
     page.fill('#move-form input[name="queue"]', "high")
     page.click('#move-form button[type="submit"]')
+    # "high" does not exist yet and no worker listens to it: the console asks before creating it.
+    expect(page.locator("#move-confirm")).to_contain_text("does not exist and no worker listens to it")
+    assert conn.llen(keys.queue("low")) == 1
+    page.click('#move-confirm button[type="submit"]')
     expect(page.locator("#flash")).to_contain_text("moved to high")
     assert conn.lrange(keys.queue("high"), 0, -1) == [job.id.encode()]
     assert conn.llen(keys.queue("low")) == 0

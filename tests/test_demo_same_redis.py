@@ -62,3 +62,11 @@ def test_a_killed_runners_state_file_is_stale(tmp_path):
         assert "is stale: the `make run` that wrote it" in redis_source(env)
     finally:
         procs.kill_all(family)
+
+
+def test_demo_against_a_redis_that_does_not_answer_is_one_clear_line(tmp_path):
+    result = _flask(["demo"], tmp_path, REDIS_URL="redis://127.0.0.1:1/0", REDIS_TIMEOUT="0.5")
+    assert result.returncode != 0
+    assert "Redis: redis://127.0.0.1:1/0 (from REDIS_URL)" in result.stdout
+    assert "cannot reach Redis at redis://127.0.0.1:1/0" in result.stderr
+    assert "Traceback" not in result.stderr, result.stderr

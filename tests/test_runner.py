@@ -44,6 +44,21 @@ def test_stop_all_kills_a_process_that_ignores_sigterm():
     assert _live_members(stubborn.pid) == [], "the whole group, grandchild included, is gone"
 
 
+def test_a_second_ctrl_c_skips_the_warm_shutdown_wait():
+    supervisor = Supervisor(warm_seconds=120)
+    busy = supervisor.spawn("worker", "sh -c 'trap \"\" TERM; sleep 300 & wait'", dict(os.environ), quiet=True)
+    time.sleep(0.3)
+    stopper = threading.Thread(target=supervisor.stop_all)
+    started = time.monotonic()
+    stopper.start()
+    wait_until(lambda: supervisor.stopping.is_set(), timeout=5, message="stopping")
+    time.sleep(0.5)
+    supervisor.hurry.set()  # what the runner's signal handler does on the second Ctrl-C
+    stopper.join(timeout=30)
+    assert not stopper.is_alive() and time.monotonic() - started < 30, "did not wait out the 120 s warm period"
+    assert busy.poll() is not None and _live_members(busy.pid) == []
+
+
 def _live_members(pgid: int) -> list[str]:
     # Zombies waiting for init to reap them are dead: only running members count.
     out = subprocess.run(["ps", "-eo", "pgid=,stat=,args="], capture_output=True, text=True).stdout

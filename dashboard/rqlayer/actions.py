@@ -134,9 +134,11 @@ def requeue(connection: redis.Redis, job_ids: list[str], front: bool) -> ActionR
     return _run(connection, "requeue", "front" if front else "back", job_ids)
 
 
-def move(connection: redis.Redis, job_ids: list[str], target_queue: str, front: bool = False) -> ActionResult:
-    """Queued jobs to another queue (created if new); the worker then uses that queue's registries."""
-    target_queue = validate_queue_name(target_queue)
+def move(connection: redis.Redis, job_ids: list[str], target_queue: str, front: bool = False,
+         create: bool = False) -> ActionResult:
+    """Queued jobs to another queue; the worker then uses that queue's registries. A queue nobody
+    knows (a typo) is created only with `create`, else UnknownQueue is raised and nothing moves."""
+    target_queue = target_queue_name(connection, target_queue, create)
     return _run(connection, "requeue", f"move|{'front' if front else 'back'}|{target_queue}", job_ids)
 
 
@@ -152,6 +154,33 @@ def validate_queue_name(name: str) -> str:
     name = (name or "").strip()
     if not name or len(name) > 100 or not set(name) <= QUEUE_NAME_CHARS:
         raise ActionError("a queue name is 1 to 100 letters, digits, and _ - . : characters")
+    return name
+
+
+class UnknownQueue(ActionError):
+    """The target queue does not exist and no worker listens to it: jobs moved there would wait
+    forever. The operator must confirm creating it."""
+
+    def __init__(self, queue: str) -> None:
+        self.queue = queue
+        super().__init__(f"queue {queue!r} does not exist and no worker listens to it")
+
+
+def queue_known(connection: redis.Redis, name: str) -> bool:
+    """In RQ's set of queues, or listened to by a worker. Cost: one round trip, O(1)."""
+    pipe = connection.pipeline(transaction=False)
+    pipe.sismember(keys.queues(), keys.queue(name))
+    pipe.scard(keys.workers_of_queue(name))
+    member, listeners = pipe.execute()
+    return bool(member) or int(listeners) > 0
+
+
+def target_queue_name(connection: redis.Redis, name: str, create: bool = False) -> str:
+    """A valid queue name that exists (or that the operator confirmed creating): raises ActionError
+    for a bad name, UnknownQueue for an unknown one without `create`."""
+    name = validate_queue_name(name)
+    if not create and not queue_known(connection, name):
+        raise UnknownQueue(name)
     return name
 
 

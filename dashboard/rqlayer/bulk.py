@@ -32,7 +32,9 @@ BULK_ACTIONS: dict[str, tuple[Callable[..., actions.ActionResult], tuple[str, ..
     "retry": (lambda c, ids, o, e: actions.retry(c, ids, e, at_front=o.get("at_front", False)), actions.RETRYABLE),
     "cancel": (lambda c, ids, o, e: actions.cancel(c, ids, e), actions.CANCELABLE),
     "delete": (lambda c, ids, o, e: actions.delete(c, ids, e), actions.DELETABLE),
-    "move": (lambda c, ids, o, e: actions.move(c, ids, o["target"], o.get("at_front", False)), ("queued",)),
+    # The target was checked (and its creation confirmed) once, in create().
+    "move": (lambda c, ids, o, e: actions.move(c, ids, o["target"], o.get("at_front", False), create=True),
+             ("queued",)),
     "run_now": (lambda c, ids, o, e: actions.run_now(c, ids, e), actions.RUNNABLE_NOW),
     # Emptying deletes every job of the state; a queue list is emptied from its head (no LREM).
     "empty": (lambda c, ids, o, e: actions.delete(c, ids, e), actions.DELETABLE),
@@ -126,7 +128,8 @@ def create(connection: redis.Redis, action: str, selection: Selection, options: 
     if action not in BULK_ACTIONS:
         raise actions.ActionError(f"unknown bulk action {action!r}")
     if action == "move":
-        options["target"] = actions.validate_queue_name(options.get("target", ""))
+        options["target"] = actions.target_queue_name(connection, options.get("target", ""),
+                                                      bool(options.get("create_queue")))
         if options["target"] == selection.queue:
             raise actions.ActionError("the jobs are already in that queue")
     description = f"{action.replace('_', ' ')} {selection.describe()}"

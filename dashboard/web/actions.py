@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask import make_response as flask_response
 
 from dashboard import audit
@@ -29,7 +29,8 @@ JOB_ACTIONS = {
     "delete": (lambda c, i, f, e: actions.delete(c, [i], e), actions.DELETABLE, "deleted"),
     "requeue": (lambda c, i, f, e: actions.requeue(c, [i], front=f.get("position") != "back"), ("queued",),
                 "moved"),
-    "move": (lambda c, i, f, e: actions.move(c, [i], f.get("queue", ""), front=f.get("position") == "front"),
+    "move": (lambda c, i, f, e: actions.move(c, [i], f.get("queue", ""), front=f.get("position") == "front",
+                                             create=f.get("create_queue") == "1"),
              ("queued",), "moved"),
     "run-now": (lambda c, i, f, e: actions.run_now(c, [i], e), actions.RUNNABLE_NOW, "queued to run now"),
 }
@@ -92,6 +93,11 @@ def job_action(job_id, action):
     started = time.monotonic()
     try:
         outcome = call(get_redis(), job_id, request.form, _expected(applies_to)).outcomes[job_id]
+    except actions.UnknownQueue as error:
+        # A confirmation step, not a move: the job page shows a form that confirms creating it.
+        g.move_confirm = error.queue
+        return _answer(job_id, f"Queue '{error.queue}' does not exist and no worker listens to it. Create it and "
+                               "move? Nothing was moved yet.", 409, ok=False)
     except actions.ActionError as error:
         return _answer(job_id, f"Nothing done: {error}.", 422, ok=False)
     duration = actions.monotonic_ms(started)
@@ -137,6 +143,13 @@ def stop(job_id):
                                "(it may have died). The job was not stopped.", 409, ok=False)
     return _answer(job_id, f"Stop sent to worker {result.worker}: the job ends as stopped and moves to the "
                            "failed registry.", 200, ok=True)
+
+
+@bp.get("/actions/queue-names")
+@requires(JOBS_ACT)
+def queue_names():
+    """The existing queues as <option>s, for the move form's suggestions."""
+    return render_template("partials/queue_options.html", names=jobs.list_queue_names(get_redis()))
 
 
 # ---------------------------------------------------------------- workers

@@ -35,6 +35,8 @@ def start(action: str, selection: bulk.Selection, options: dict):
     unsafe = current_app.config["CONSOLE"].unsafe_unpickle
     try:
         op = bulk.create(connection, action, selection, options, actor, status="waiting")
+    except actions.UnknownQueue as error:
+        return flask_response(render_template("partials/bulk_move_confirm.html", queue=error.queue), 409)
     except actions.ActionError as error:
         abort(422, description=str(error))
     audit.record(actor, f"bulk.{action}", target=op.description[:500], job_count=op.total, outcome="started",
@@ -85,7 +87,8 @@ def queue_bulk(name, state):
         if len(ids) > MAX_EXPLICIT_IDS:
             abort(422, description=f"At most {MAX_EXPLICIT_IDS} selected jobs; use 'all matching' instead.")
         selection = bulk.Selection(state=state, queue=name, job_ids=ids)
-    options = {"at_front": request.form.get("position") == "front", "target": request.form.get("target", "")}
+    options = {"at_front": request.form.get("position") == "front", "target": request.form.get("target", ""),
+               "create_queue": request.form.get("create_queue") == "1"}
     return start(action, selection, options)
 
 

@@ -15,6 +15,12 @@ Usage::
 
 The decorator returns the function unchanged, so RQ imports and runs it by its
 dotted path (``module.qualname``) exactly as if the decorator were absent.
+
+No parameter name is reserved: a parameter may be called ``queue``, ``delay`` or
+``timeout``. The console keeps parameters in their own namespace everywhere (form
+fields ``arg-<name>``, the API's ``params`` object apart from ``options``, batch
+files that carry parameters only), and always passes them to RQ as ``kwargs=``,
+never mixed with RQ's own keyword options.
 """
 
 from __future__ import annotations

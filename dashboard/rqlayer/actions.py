@@ -221,7 +221,11 @@ def kill_horse(connection: redis.Redis, worker: str) -> CommandResult:
 
 
 def suspend_workers(connection: redis.Redis) -> None:
-    """RQ's suspension: workers finish running jobs but take no new ones."""
+    """RQ's suspension (the `rq:suspended` flag, as `rq suspend`). Guarantee, from RQ's worker loop:
+    a worker checks the flag only at the top of its loop, before dequeueing. A running job finishes;
+    a worker blocked waiting for a job (BLPOP, up to worker_ttl - 15 s) takes the next job that
+    arrives and runs it before it sees the flag. A worker that has seen it sets its state to
+    "suspended" (its acknowledgement) and heartbeats every second. Cost: one SET."""
     connection.set(keys.suspended(), 1)
 
 

@@ -159,7 +159,9 @@ def queue_names():
 def suspend():
     actions.suspend_workers(get_redis())
     audit.record(_actor(), "workers.suspend", remote_addr=request.remote_addr)
-    flash("Workers suspended: they finish their current jobs and take no new ones until resumed.")
+    flash("Workers suspended. RQ workers check this only between jobs: running jobs finish, and a worker that "
+          "was waiting for a job still takes the next one that arrives before it stops. The worker list shows "
+          "each worker's acknowledgement.")
     return redirect(url_for("overview.index"), code=303)
 
 

@@ -72,8 +72,12 @@ def private_redis():
 
 @pytest.fixture
 def redis_url(private_redis):
-    # The server is ours alone, so a flush between tests is safe.
+    # The server is ours alone, so a flush between tests is safe. What the console caches in memory
+    # about that Redis goes with it.
+    from dashboard.rqlayer import search
+
     redis.Redis.from_url(private_redis.url).flushall()
+    search._groups_cache.clear()
     return private_redis.url
 
 

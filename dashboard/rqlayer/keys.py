@@ -144,7 +144,3 @@ def builtin_scheduler(name: str) -> str:
     """The hash RQ's built-in scheduler (a worker's --with-scheduler) keeps about itself."""
     return f"{PREFIX}:scheduler:{name}"
 
-
-def failure_groups_cache(window: str) -> str:
-    """JSON of the /failed groups for one window, kept a few seconds (see search.cached_failure_groups)."""
-    return f"{PREFIX}:console:failure-groups:{window}"

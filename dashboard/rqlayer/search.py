@@ -6,8 +6,7 @@ under a time budget, and says how far it got, so the caller can continue from th
 
 from __future__ import annotations
 
-import dataclasses
-import json
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -202,33 +201,31 @@ def _failure(exc_info: bytes | None, latest: list | None) -> Failure | None:
 
 
 GROUPS_CACHE_SECONDS = 15
+_groups_cache: dict[tuple, tuple[float, FailureGroups]] = {}
+_groups_lock = threading.Lock()
 
 
 def cached_failure_groups(connection: redis.Redis, window: str, window_seconds: float | None,
-                          ttl: int = GROUPS_CACHE_SECONDS) -> FailureGroups:
-    """group_failures for a named window, computed at most once per `ttl` seconds for all console
-    processes (JSON in Redis, keys.failure_groups_cache): a cached answer costs one GET. Counts may lag
-    by up to `ttl` seconds; the page says when they were computed."""
-    key = keys.failure_groups_cache(window)
-    try:
-        cached = connection.get(key)
-    except redis.ResponseError:  # someone wrote another type there: recompute, and overwrite below
-        cached = None
-    if cached:
-        try:
-            return _groups_from_json(json.loads(cached))
-        except (ValueError, TypeError, KeyError):
-            pass
+                          ttl: float = GROUPS_CACHE_SECONDS) -> FailureGroups:
+    """group_failures for a named window, computed at most once per `ttl` seconds per console process
+    (kept in this process's memory, so reading the page never writes to Redis): a cached answer costs
+    nothing in Redis. Counts may lag by up to `ttl` seconds; the fragment says when they were computed."""
+    cache_key = (_server_identity(connection), window)
+    now = time.monotonic()
+    with _groups_lock:
+        hit = _groups_cache.get(cache_key)
+        if hit and hit[0] > now:
+            return hit[1]
     groups = group_failures(connection, window_seconds)
     groups.computed_at = time.time()
-    connection.set(key, json.dumps(dataclasses.asdict(groups)), ex=ttl)
+    with _groups_lock:
+        # Bounded: a handful of windows per Redis; drop expired entries on every store.
+        for stale in [k for k, (expires, _) in _groups_cache.items() if expires <= now]:
+            del _groups_cache[stale]
+        _groups_cache[cache_key] = (now + ttl, groups)
     return groups
 
 
-def _groups_from_json(data: dict) -> FailureGroups:
-    return FailureGroups(
-        by_exception=[Group(**g) for g in data["by_exception"]],
-        by_function=[Group(**g) for g in data["by_function"]],
-        scanned=int(data["scanned"]), total=int(data["total"]), complete=bool(data["complete"]),
-        computed_at=float(data.get("computed_at") or 0.0),
-    )
+def _server_identity(connection: redis.Redis) -> tuple:
+    kwargs = connection.connection_pool.connection_kwargs
+    return kwargs.get("host"), kwargs.get("port"), kwargs.get("path"), kwargs.get("db"), keys.PREFIX

@@ -17,9 +17,15 @@ else
 end
 local results = {}
 for _, id in ipairs(ids) do
-  local f = redis.call('HMGET', job_key(id), 'origin', 'status', 'rate_limit_key', 'group_id')
+  local kind = redis.call('TYPE', job_key(id))['ok']
+  local f = {}
+  if kind == 'hash' then f = redis.call('HMGET', job_key(id), 'origin', 'status', 'rate_limit_key', 'group_id') end
   local origin, status, limit, group = f[1], f[2], f[3], f[4]
-  if not origin then
+  if kind ~= 'hash' and kind ~= 'none' then
+    results[#results + 1] = 'broken'
+  elseif origin and broken_places(id, origin, status) then
+    results[#results + 1] = 'broken'
+  elseif not origin then
     results[#results + 1] = head_queue and 'stale' or 'missing'
   elseif head_queue and (status ~= 'queued' or origin ~= head_queue) then
     results[#results + 1] = 'stale'
@@ -29,7 +35,9 @@ for _, id in ipairs(ids) do
     -- Popped by a worker a moment ago: it is about to run, and its slot must stay held.
     results[#results + 1] = 'moved'
   else
-    for _, segment in pairs(STATUS_REGISTRY) do redis.call('ZREM', registry_key(segment, origin), id) end
+    for _, segment in pairs(STATUS_REGISTRY) do
+      if holds(registry_key(segment, origin), 'zset') then redis.call('ZREM', registry_key(segment, origin), id) end
+    end
     redis.call('ZREM', rqs_key, id)
     rl_release(id, limit)
     if group and group ~= '' then redis.call('SREM', prefix .. ':group:' .. group, id) end

@@ -123,14 +123,33 @@ end
 -- Runs `move(id, origin, status, limit)` for each job id (from ARGV[FIRST_ID] on) that is in one of
 -- the expected statuses and still where its status says, after taking it out of there. Returns one
 -- outcome per id: what `move` returned, or why the job was left alone.
+-- A key of the wrong type (planted or corrupt) would make a later call fail with WRONGTYPE after
+-- earlier writes of this script, which Redis does not roll back: such jobs are refused up front.
+local function holds(key, kind)
+  local actual = redis.call('TYPE', key)['ok']
+  return actual == kind or actual == 'none'
+end
+
+local function broken_places(id, origin, status)
+  if not holds(queue_key(origin), 'list') then return true end
+  local segment = STATUS_REGISTRY[status or '']
+  return segment ~= nil and not holds(registry_key(segment, origin), 'zset')
+end
+
 local function for_each_job(expected, move)
   local results = {}
   for i = FIRST_ID, #ARGV do
     local id = ARGV[i]
-    local f = redis.call('HMGET', job_key(id), 'origin', 'status', 'rate_limit_key')
+    local kind = redis.call('TYPE', job_key(id))['ok']
+    local f = {}
+    if kind == 'hash' then f = redis.call('HMGET', job_key(id), 'origin', 'status', 'rate_limit_key') end
     local origin, status, limit = f[1], f[2], f[3]
-    if not origin then
+    if kind ~= 'hash' and kind ~= 'none' then
+      results[#results + 1] = 'broken'
+    elseif not origin then
       results[#results + 1] = 'missing'
+    elseif broken_places(id, origin, status) then
+      results[#results + 1] = 'broken'
     elseif not allowed(status or '', expected) then
       results[#results + 1] = status or 'unknown'
     elseif not take_out(id, status, origin, limit) then

@@ -3,6 +3,11 @@
 local mode, rest = string.match(option, '^(%a+)|?(.*)$')
 local where, target = mode, nil
 if mode == 'move' then where, target = string.match(rest, '^(%a+)|(.+)$') end
+if target and not holds(queue_key(target), 'list') then
+  local results = {}
+  for i = FIRST_ID, #ARGV do results[#results + 1] = 'broken' end
+  return results
+end
 return for_each_job('queued', function(id, origin, status, limit)
   local destination = target or origin
   if target then

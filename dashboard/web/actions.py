@@ -52,6 +52,9 @@ def _actor() -> str:
 def _conflict_message(job_id: str, outcome: str, verb: str) -> str:
     if outcome == "missing":
         return "No such job any more: it expired or was deleted."
+    if outcome == "broken":
+        return ("Nothing done: this job's keys in Redis have the wrong type (corrupt, or written by something "
+                "other than RQ). Inspect them with redis-cli before removing them by hand.")
     state = "somewhere else than shown" if outcome == "moved" else outcome
     message = f"Nothing done: the job is {state} now, so it cannot be {verb}."
     last = audit.latest_for_target(job_id)

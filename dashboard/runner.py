@@ -86,13 +86,16 @@ def _stage_of(name: str) -> int:
 
 
 class Supervisor:
-    def __init__(self, warm_seconds: float = WARM_SECONDS) -> None:
+    def __init__(self, warm_seconds: float = WARM_SECONDS, adopt_orphans: bool = False) -> None:
+        """adopt_orphans: this process exists only to supervise (the runner), so it becomes a child
+        subreaper and, when stopping, kills every descendant it has. Without it (a supervisor
+        inside a bigger process) only the spawned processes and their descendants are killed."""
         self.children: dict[str, subprocess.Popen] = {}
         self.stopping = threading.Event()
         # A second Ctrl-C while stopping: skip what is left of the warm shutdown.
         self.hurry = threading.Event()
         self.warm_seconds = warm_seconds
-        self.subreaper = procs.become_subreaper()
+        self.adopt_orphans = adopt_orphans and procs.become_subreaper()
 
     def spawn(self, name: str, command: str, env: dict, quiet: bool = False) -> subprocess.Popen:
         # A new session per child: the terminal's Ctrl-C reaches us, and we decide the order.
@@ -117,7 +120,9 @@ class Supervisor:
                 sys.stdout.flush()
 
     def reap(self) -> None:
-        procs.reap_adopted({p.pid for p in self.children.values()})
+        # Only a subreaper has adopted orphans; elsewhere a zombie child belongs to someone else.
+        if self.adopt_orphans:
+            procs.reap_adopted({p.pid for p in self.children.values()})
 
     def stop_all(self) -> None:
         """Stop stage by stage (see STOP_STAGES). First stage: SIGTERM, which RQ treats as a warm
@@ -125,17 +130,23 @@ class Supervisor:
         shutdown (it kills the work horse); then SIGKILL. Last, every descendant still alive is
         killed, work horses in their own process group included."""
         self.stopping.set()
+        # Taken before any signal: a horse orphaned later is still known by pid and start time.
+        family = {pid: procs.start_time(pid) for proc in self.children.values() for pid in procs.descendants(proc.pid)}
         for stage in range(len(STOP_STAGES)):
             members = [(n, p) for n, p in self.children.items() if _stage_of(n) == stage]
             warm = self.warm_seconds if stage == 0 else GRACE_SECONDS
             self._stop_stage(members, warm)
-        left = procs.descendants(os.getpid())
+        left = [pid for pid, started in family.items() if started and procs.start_time(pid) == started]
+        if self.adopt_orphans:
+            left = sorted(set(left) | set(procs.descendants(os.getpid())))
         if left:
             log(f"killing {len(left)} leftover process(es): {' '.join(map(str, left))}")
             procs.kill_all(left)
         deadline = time.monotonic() + 2
-        while procs.descendants(os.getpid()) and time.monotonic() < deadline:
+        table = procs.process_table()
+        while any(table.get(pid, (0, "Z"))[1] != "Z" for pid in left) and time.monotonic() < deadline:
             time.sleep(0.05)
+            table = procs.process_table()
         self.reap()
 
     def _stop_stage(self, members: list, warm: float) -> None:
@@ -260,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     host = env.setdefault("HOST", "127.0.0.1")
     env.setdefault("PORT", "8000")
     try:
-        supervisor = Supervisor(_warm_seconds(env))
+        supervisor = Supervisor(_warm_seconds(env), adopt_orphans=True)
     except SettingsError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -229,3 +229,12 @@ def procs_start_time(pid: int):
     from dashboard import procs
 
     return procs.start_time(pid)
+
+
+def test_a_supervisor_inside_another_process_kills_only_what_it_started(private_redis):
+    # Before: stop_all swept every descendant of the calling process, private redis-servers included.
+    supervisor = Supervisor(warm_seconds=1)
+    supervisor.spawn("worker", "sh -c 'sleep 300 & wait'", dict(os.environ), quiet=True)
+    time.sleep(0.3)
+    supervisor.stop_all()
+    assert redis.Redis.from_url(private_redis.url).ping()

@@ -313,3 +313,15 @@ def test_counters_versions_and_token_checks_on_every_database(database_url, redi
     finally:
         with app.app_context():
             db.engine.dispose()
+
+
+def test_refused_sign_ins_never_hold_a_server_thread(app, accounts):
+    # Throttling answers 429 with Retry-After; it must not sleep in the request, or a few parallel
+    # guesses would occupy every gunicorn thread and lock everyone out of the console.
+    client = app.test_client()
+    started = time.monotonic()
+    responses = [sign_in(client, name, password="wrong-password-x")
+                 for name in ("alice", "oscar", "vera") * 10]
+    elapsed = time.monotonic() - started
+    assert responses[-1].status_code == 429 and responses[-1].headers.get("Retry-After")
+    assert elapsed < 15, f"30 refused sign-ins took {elapsed:.1f} s: something sleeps in the request"

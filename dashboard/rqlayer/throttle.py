@@ -8,11 +8,14 @@ Two buckets, so that nobody can lock another person out:
   `lockout_seconds` (a slow-down that makes guessing one account hopeless, not a fixed lock). Only
   this pair waits: the same account from another address, or from a browser that signed in before,
   is untouched.
-- per address: after `address_max_failures` failures from one address (any accounts), every attempt
-  from it is slowed and its *failing* attempts answer 429; a correct password whose own pair is clean
-  still succeeds. Behind a proxy the console was not told about (TRUSTED_PROXIES), every client shares
-  the proxy's address: the address bucket then slows everyone, but refuses no correct password, and a
-  returning browser's device bucket is its own.
+- per address: after `address_max_failures` failures from one address (any accounts), its *failing*
+  attempts answer 429; a correct password whose own pair is clean still succeeds. Behind a proxy the
+  console was not told about (TRUSTED_PROXIES), every client shares the proxy's address: the address
+  bucket then refuses everyone's wrong passwords, but no correct one, and a returning browser's device
+  bucket is its own.
+
+Waiting is told to the client (429 with Retry-After), never done by sleeping in the request: a sleeping
+sign-in holds a server thread, and a few parallel guesses would then starve everyone else's requests.
 """
 
 from __future__ import annotations
@@ -24,7 +27,6 @@ import redis
 from dashboard.rqlayer import keys
 
 FIRST_WAIT_SECONDS = 15
-ADDRESS_SLOWDOWN_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -110,8 +112,3 @@ class LoginThrottle:
         # accounts stays slowed even if it also owns a real account.
         pair, wait, _ = self._keys(address, account, device)
         self.connection.delete(pair, wait)
-
-    @staticmethod
-    def delay_for(failures: int) -> float:
-        """Seconds to slow a failed attempt down: grows with the pair's failures, at most 2 s."""
-        return min(2.0, 0.25 * max(0, failures - 1))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-import time
 from datetime import timedelta
 
 from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
@@ -14,7 +13,7 @@ from dashboard import accounts, audit
 from dashboard.auth import current_principal, safe_next
 from dashboard.extensions import db, get_redis
 from dashboard.models import utcnow
-from dashboard.rqlayer.throttle import ADDRESS_SLOWDOWN_SECONDS, LoginThrottle
+from dashboard.rqlayer.throttle import LoginThrottle
 
 bp = Blueprint("auth", __name__)
 
@@ -90,15 +89,12 @@ def login():
         audit.record_refused_sign_in(username or "-", "auth.login_refused", outcome="refused",
                                      remote_addr=address, detail="throttled")
         return _too_many(state.retry_after, username)
-    if state.address_failing:
-        time.sleep(ADDRESS_SLOWDOWN_SECONDS)
 
     user = accounts.verify_credentials(username, password)
     if user is None or not login_user(user):
         state = throttle.record_failure(address, username, device)
         reason = "disabled" if user is not None else "bad credentials"
         audit.record_refused_sign_in(username or "-", "auth.login_failed", remote_addr=address, detail=reason)
-        time.sleep(throttle.delay_for(state.pair_failures))
         if state.pair_waiting or state.address_failing:
             return _too_many(state.retry_after, username)
         return _login_page(401, "Wrong username or password.", username)

@@ -160,7 +160,12 @@ def read_overview(connection: redis.Redis, now: datetime | None = None) -> Overv
 
     raw_queues = []
     for name in queue_names:
-        counts = {state: _count(next(replies)) for state in STATES}
+        counts = {}
+        for state in STATES:
+            reply = next(replies)
+            if _error(reply):
+                broken.append(keys.queue(name) if state == "queued" else keys.registry(state, name))
+            counts[state] = _count(reply)
         head = next(replies)
         raw_queues.append((name, counts, None if _error(head) else head))
     workers = [_worker(name, next(replies), next(replies), now) for name in worker_names]

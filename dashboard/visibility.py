@@ -28,7 +28,8 @@ import re
 from dataclasses import dataclass, fields, replace
 from urllib.parse import urlsplit
 
-from dashboard.rqlayer.jobs import Attempt, Failure, JobDetail, JobRow, Progress
+from dashboard.rqlayer.jobdetail import Attempt, JobDetail, Progress
+from dashboard.rqlayer.jobs import Failure, JobRow
 from dashboard.rqlayer.payloads import JobCall, Shown
 from dashboard.rqlayer.schedules import CronProcess, QueueScheduled, Schedule, ScheduleBook
 from dashboard.rqlayer.search import FailureGroups, JobFilter

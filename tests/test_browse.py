@@ -13,7 +13,7 @@ import pytest
 from rq import Queue, SimpleWorker
 from rq.job import Job
 
-from dashboard.rqlayer import jobs, keys, search
+from dashboard.rqlayer import jobdetail, jobs, keys, search
 from tests.fixtures import plant_every_state
 from tests.helpers import work_in_process
 
@@ -206,12 +206,12 @@ def test_job_detail_of_a_failed_job_with_dependents(conn, client):
     child = queue.enqueue("tests.jobfuncs.add", 1, 2, depends_on=parent)
     work_in_process(conn, ["default"])
 
-    detail = jobs.read_job(conn, parent.id)
+    detail = jobdetail.read_job(conn, parent.id)
     assert detail.row.status == "failed" and detail.row.failure.message == "parent broke"
     assert "RuntimeError: parent broke" in detail.traceback
     assert [d.id for d in detail.dependents] == [child.id] and detail.dependents[0].status == "deferred"
     assert detail.attempts and detail.attempts[0].outcome == "failed"
-    assert jobs.read_job(conn, child.id).dependencies[0].id == parent.id
+    assert jobdetail.read_job(conn, child.id).dependencies[0].id == parent.id
 
     html = client.get(f"/jobs/{parent.id}").get_data(as_text=True)
     assert "parent broke" in html and child.id in html and "Copy as code" in html
@@ -223,7 +223,7 @@ def test_job_detail_of_a_failed_job_with_dependents(conn, client):
 def test_job_detail_of_a_finished_job_shows_result_and_timeline(conn, client):
     job = Queue("default", connection=conn).enqueue("tests.jobfuncs.add", 20, 22)
     work_in_process(conn, ["default"])
-    detail = jobs.read_job(conn, job.id)
+    detail = jobdetail.read_job(conn, job.id)
     assert detail.result.value == 42 and detail.row.duration_seconds is not None
     assert detail.queued_seconds is not None and "finished" in detail.in_registries
     body = client.get(f"/jobs/{job.id}").get_data(as_text=True)
@@ -233,7 +233,7 @@ def test_job_detail_of_a_finished_job_shows_result_and_timeline(conn, client):
 def test_progress_from_meta_is_a_progress_bar(conn, client, data_dir):
     job = Queue("low", connection=conn).enqueue("tasks.batches.process_batch", items=10, delay=0)
     SimpleWorker([Queue("low", connection=conn)], connection=conn).work(burst=True)
-    detail = jobs.read_job(conn, job.id)
+    detail = jobdetail.read_job(conn, job.id)
     assert detail.progress.percent == 100.0 and detail.progress.label == "10 of 10"
     assert '<progress max="100" value="100.0">' in client.get(f"/jobs/{job.id}").get_data(as_text=True)
 
@@ -241,7 +241,7 @@ def test_progress_from_meta_is_a_progress_bar(conn, client, data_dir):
 def test_rq2_failure_with_exc_info_in_the_hash(conn, client):
     plant_raw(conn, "default", "failed", 1, prefix="legacy-",
               exc_info=zlib.compress(b"Traceback (most recent call last):\nZeroDivisionError: division by zero"))
-    detail = jobs.read_job(conn, "legacy-0000000")
+    detail = jobdetail.read_job(conn, "legacy-0000000")
     assert "ZeroDivisionError" in detail.traceback and detail.row.failure.exc_type == "ZeroDivisionError"
 
 
@@ -326,7 +326,7 @@ def test_json_serializer_jobs_are_read_as_json(conn, client):
     job = Job.create("tests.jobfuncs.add", args=[1, 2], connection=conn, serializer=JSONSerializer,
                      meta={"progress": 50})
     Queue("default", connection=conn, serializer=JSONSerializer).enqueue_job(job)
-    detail = jobs.read_job(conn, job.id)
+    detail = jobdetail.read_job(conn, job.id)
     assert detail.call.format == "json" and detail.call.args.value == [1, 2]
     assert detail.progress.percent == 50.0
     assert json.loads(conn.hget(keys.job(job.id), "meta")) == {"progress": 50}

@@ -13,7 +13,7 @@ from dashboard.auth import current_principal, requires
 from dashboard.extensions import get_redis
 from dashboard.permissions import JOBS_ENQUEUE, VIEW
 from dashboard.rqlayer import enqueue as enqueuing
-from dashboard.rqlayer import jobs, search
+from dashboard.rqlayer import jobdetail, jobs, search
 from dashboard.rqlayer.overview import read_overview
 from dashboard.rqlayer.params import validate_call
 from dashboard.rqlayer.payloads import Shown
@@ -101,7 +101,7 @@ def state_page(name, state):
 def job(job_id):
     if not jobs.valid_job_id(job_id):
         abort(404, description="That is not a valid job id.")
-    detail = jobs.read_job(get_redis(), job_id, unsafe=current_app.config["CONSOLE"].unsafe_unpickle)
+    detail = jobdetail.read_job(get_redis(), job_id, unsafe=current_app.config["CONSOLE"].unsafe_unpickle)
     if detail is None:
         abort(404, description=f"No job with id {job_id!r}.")
     detail = visibility().job(detail)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from dashboard.rqlayer.jobs import JobDetail
+from dashboard.rqlayer.jobdetail import JobDetail
 
 LIBRARY_MARKERS = ("site-packages", "dist-packages", "/lib/python3", "<frozen ")
 MAX_SNIPPET = 20_000  # beyond this, "copy as code" would paste megabytes into the page

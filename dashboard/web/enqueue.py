@@ -13,7 +13,7 @@ from dashboard import audit, background
 from dashboard.auth import current_principal, requires
 from dashboard.extensions import get_redis
 from dashboard.permissions import JOBS_ENQUEUE
-from dashboard.rqlayer import batchfile, bulk, jobs
+from dashboard.rqlayer import batchfile, bulk, jobdetail, jobs
 from dashboard.rqlayer import enqueue as enqueuing
 from dashboard.rqlayer.params import PARAM_PREFIX, coerce, form_values, validate_call
 
@@ -50,7 +50,7 @@ def form(task_name):
     source_id = request.args.get("from_job", "")
     if source_id:
         # "Enqueue again" / "duplicate with edits": the source job's arguments, decoded safely.
-        detail = jobs.read_job(get_redis(), source_id) if jobs.valid_job_id(source_id) else None
+        detail = jobdetail.read_job(get_redis(), source_id) if jobs.valid_job_id(source_id) else None
         if detail is None or detail.call.func_name != spec.name or not detail.call.kwargs.safe:
             abort(404, description="That job cannot be copied: it is gone, runs another task, or its arguments "
                                    "cannot be read safely.")

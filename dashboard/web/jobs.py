@@ -6,7 +6,7 @@ from flask import Blueprint, abort, current_app, redirect, render_template, requ
 
 import tasks
 from dashboard.extensions import get_redis
-from dashboard.rqlayer import jobs, lookup
+from dashboard.rqlayer import jobdetail, jobs, lookup
 from dashboard.visibility import is_hidden
 from dashboard.web.code import enqueue_snippet, split_traceback
 from dashboard.web.rendering import page_or_partial
@@ -25,7 +25,7 @@ def _missing(job_id: str, message: str):
 def detail(job_id):
     if not jobs.valid_job_id(job_id):
         return _missing(job_id, "That is not a valid job id.")
-    job = jobs.read_job(get_redis(), job_id, unsafe=current_app.config["CONSOLE"].unsafe_unpickle)
+    job = jobdetail.read_job(get_redis(), job_id, unsafe=current_app.config["CONSOLE"].unsafe_unpickle)
     if job is None:
         return _missing(job_id, "No job with this id: it never existed, or it expired and was removed.")
     visible = visibility()

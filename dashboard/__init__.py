@@ -1,51 +1,12 @@
-"""create_app(): settings, extensions, blueprints, error pages — wiring only."""
+"""The console. Importing this package loads no web framework: RQ workers import `dashboard.rqlayer`
+(and `tasks`), so Flask is loaded only when `create_app()` builds the app (dashboard/factory.py)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 
-from flask import Flask
+def create_app(settings=None, **overrides):
+    """Build the Flask app: settings (default: the environment), extensions, blueprints, error pages.
+    `overrides` go into app.config (tests use them)."""
+    from dashboard.factory import create_app as build
 
-from dashboard.settings import PROJECT_ROOT, Settings, load_settings
-
-
-def create_app(settings: Settings | None = None, **overrides) -> Flask:
-    """Build the console. `settings` defaults to the environment; `overrides` go into app.config
-    (tests use them)."""
-    settings = settings or load_settings()
-    app = Flask(
-        __name__,
-        template_folder=str(PROJECT_ROOT / "templates"),
-        static_folder=str(PROJECT_ROOT / "static"),
-    )
-    app.config.update(
-        CONSOLE=settings,
-        SECRET_KEY=settings.secret_key,
-        SQLALCHEMY_DATABASE_URI=settings.database_url,
-        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
-        SESSION_COOKIE_HTTPONLY=True,
-        SESSION_COOKIE_SAMESITE="Lax",
-        REMEMBER_COOKIE_HTTPONLY=True,
-        REMEMBER_COOKIE_SAMESITE="Lax",
-        PERMANENT_SESSION_LIFETIME=timedelta(minutes=settings.session_idle_minutes),
-        WTF_CSRF_TIME_LIMIT=None,
-        WTF_CSRF_HEADERS=["X-CSRFToken"],
-        MAX_CONTENT_LENGTH=64 * 1024 * 1024,
-    )
-    app.config.update(overrides)
-
-    from dashboard import auth, cli, errors, models, security  # noqa: F401  (models: tables known to migrations)
-    from dashboard.extensions import csrf, db, htmx, migrate, redis_connections
-    from dashboard.web import register_blueprints
-
-    db.init_app(app)
-    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
-    htmx.init_app(app)
-    auth.init_app(app)  # before CSRF: anonymous requests go to the login page first
-    csrf.init_app(app)
-    redis_connections.init_app(app, settings.redis_url, settings.redis_timeout)
-    security.init_app(app)
-    errors.init_app(app)
-    register_blueprints(app)
-    cli.init_app(app)
-    return app
+    return build(settings, **overrides)

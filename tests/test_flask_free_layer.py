@@ -1,0 +1,39 @@
+"""What an `rq worker` process imports (the RQ layer, `tasks`) loads no web framework, checked in a fresh
+interpreter per module (a module imported by an earlier test would hide a regression)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import PROJECT_ROOT
+
+WEB = ("flask", "werkzeug", "jinja2", "sqlalchemy", "flask_sqlalchemy", "flask_login", "flask_wtf",
+       "flask_migrate", "htmx_flask", "alembic", "gunicorn")
+LAYER = sorted(f"dashboard.rqlayer.{p.stem}" for p in (PROJECT_ROOT / "dashboard" / "rqlayer").glob("*.py")
+               if p.stem != "__init__")
+
+PROBE = """
+import importlib, sys
+importlib.import_module(sys.argv[1])
+web = sorted({m.split('.')[0] for m in sys.modules} & set(sys.argv[2].split(',')))
+print(','.join(web))
+"""
+
+
+@pytest.mark.parametrize("module", ["dashboard", "dashboard.rqlayer", "tasks", *LAYER])
+def test_importing_loads_no_web_framework(module):
+    result = subprocess.run([sys.executable, "-c", PROBE, module, ",".join(WEB)], cwd=PROJECT_ROOT,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "", f"importing {module} loads {result.stdout.strip()}"
+
+
+def test_the_app_still_builds_through_the_package(tmp_path: Path, redis_url, sqlite_url):
+    from tests.helpers import build_app, make_env
+
+    app = build_app(make_env(redis_url, sqlite_url, tmp_path))
+    assert app.name == "dashboard" and "overview.index" in app.view_functions

@@ -162,10 +162,7 @@ def measure_console(redis_url: str, workdir: Path, targets: dict, reps: int) -> 
     results = {}
     for row in ROWS:
         kind, page, expected_id = targets[row]
-        if kind == "job":
-            url = f"/jobs/{expected_id}"
-        else:
-            url = f"/queues/{QUEUE}/{kind}?page={page}&size={PAGE_SIZE}"
+        url = f"/jobs/{expected_id}" if kind == "job" else f"/queues/{QUEUE}/{kind}?page={page}&size={PAGE_SIZE}"
         results[row] = time_console(client, url, warmups=3, reps=reps, must_contain=expected_id)
     with app.app_context():
         db.engine.dispose()

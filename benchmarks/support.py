@@ -16,6 +16,7 @@ on `sys.path`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import signal
@@ -84,12 +85,11 @@ class Children:
 def _die_with_parent() -> None:
     # Linux: the child gets SIGKILL if this process dies, even by SIGKILL (where no finally runs).
     if sys.platform.startswith("linux"):
-        try:
+        # Best effort: a libc without prctl only loses the clean-up on SIGKILL.
+        with contextlib.suppress(OSError, AttributeError):
             import ctypes
 
             ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-        except Exception:
-            pass
 
 
 def _exit_on_signal(signum, _frame):

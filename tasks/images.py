@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from typing import BinaryIO
 
 from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
 
@@ -53,9 +54,11 @@ def make_thumbnail(source: str = "", size: int = 128) -> dict:
 
     out_dir = images_dir()
     generated = not source.strip()
+    source_file: BinaryIO
     if generated:
         src_path = make_sample_image(out_dir / f"sample_{_stamp()}.png")
-        source_file, shown = open(src_path, "rb"), str(src_path.relative_to(out_dir.parent))
+        # Closed by the `with source_file` below, like the file open_inside returns.
+        source_file, shown = open(src_path, "rb"), str(src_path.relative_to(out_dir.parent))  # noqa: SIM115
     else:
         # Confined to the data directory; missing, forbidden and not-a-file all read the same.
         try:
@@ -64,8 +67,8 @@ def make_thumbnail(source: str = "", size: int = 128) -> dict:
             raise FileNotFoundError(f"Source image {error}") from None
 
     try:
-        with source_file, Image.open(source_file) as img:
-            img = ImageOps.exif_transpose(img)  # respect camera rotation
+        with source_file, Image.open(source_file) as opened:
+            img: Image.Image = ImageOps.exif_transpose(opened)  # respect camera rotation
             source_width, source_height = img.size
             if img.mode not in _PNG_MODES:
                 img = img.convert("RGB")

@@ -49,7 +49,7 @@ class _Sweep:
             return
         # Depth first with one open descriptor per level (not per folder seen), so a wide tree
         # cannot exhaust the worker's descriptors.
-        stack = [(top_fd, name, [])]
+        stack: list[tuple[int, str, list[str]]] = [(top_fd, name, [])]
         try:
             stack[0] = (top_fd, name, self.folder(top_fd, name, counts))
             while stack:

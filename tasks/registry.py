@@ -242,15 +242,14 @@ def _register(func, queue, timeout, retry_max, retry_intervals, result_ttl, desc
     params = _build_params(func, name)
 
     existing = _REGISTRY.get(name)
-    if existing is not None and existing.func is not func:
-        # Re-executing the same source file (importlib.reload, a module run
-        # twice) legitimately redefines the function; anything else is two
-        # different functions fighting over one dotted name.
-        if existing.func.__code__.co_filename != func.__code__.co_filename:
-            raise TypeError(
-                f"@task {name}: a different task is already registered under this name "
-                f"(from {existing.func.__code__.co_filename})"
-            )
+    # Re-executing the same source file (importlib.reload, a module run twice) legitimately redefines
+    # the function; anything else is two different functions fighting over one dotted name.
+    if (existing is not None and existing.func is not func
+            and existing.func.__code__.co_filename != func.__code__.co_filename):
+        raise TypeError(
+            f"@task {name}: a different task is already registered under this name "
+            f"(from {existing.func.__code__.co_filename})"
+        )
 
     doc = inspect.getdoc(func) or ""
     summary = doc.strip().splitlines()[0].strip() if doc.strip() else ""

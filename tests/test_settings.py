@@ -80,7 +80,7 @@ def test_live_run_state_fills_redis_and_database_and_env_wins(tmp_path, redis_ur
     explicit = load_settings({"CONSOLE_DATA_DIR": str(tmp_path), "REDIS_URL": "redis://10.0.0.1:6379/3"})
     assert explicit.redis_url == "redis://10.0.0.1:6379/3"
     assert explicit.database_url == f"sqlite:///{tmp_path / 'x.db'}", "each variable is resolved on its own"
-    assert not load_settings({"CONSOLE_DATA_DIR": str(tmp_path)}, use_run_state=False).redis_url == redis_url
+    assert load_settings({"CONSOLE_DATA_DIR": str(tmp_path)}, use_run_state=False).redis_url != redis_url
     # A recycled pid (same number, other start time) is not the runner that wrote the file.
     _write_state(tmp_path, RUNNER_PID=os.getpid(), RUNNER_START="1", REDIS_URL=redis_url)
     assert load_settings({"CONSOLE_DATA_DIR": str(tmp_path)}).redis_url == "redis://127.0.0.1:6379/0"

@@ -6,6 +6,18 @@ from flask import current_app, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from dashboard.rqlayer.connection import UNREACHABLE_ERRORS, describe
+from dashboard.rqlayer.errors import Conflict, InvalidInput, LayerError, NotFound
+
+# The one place a layer refusal becomes an HTTP status (and the API's `error` word).
+LAYER_STATUSES = ((NotFound, 404, "not_found"), (Conflict, 409, "conflict"), (InvalidInput, 422, "validation"))
+
+
+def layer_status(error: LayerError) -> tuple[int, str]:
+    """The status and error word for a layer error: the most specific family member wins."""
+    for family, code, word in LAYER_STATUSES:
+        if isinstance(error, family):
+            return code, word
+    return 400, "bad_request"
 
 
 def wants_json() -> bool:
@@ -32,6 +44,28 @@ def _http_error(error: HTTPException):
     return render_template("pages/error.html", error=error), error.code
 
 
+def _layer_error(error: LayerError):
+    code, word = layer_status(error)
+    message = error.message or "The request was refused."
+    if wants_json():
+        body = {"error": word, "message": message}
+        if error.fields:
+            body["fields"] = error.fields
+        return jsonify(body), code
+    if request.headers.get("HX-Request"):
+        return render_template("partials/flash_error.html", message=message), code
+    return render_template("pages/error.html", error=_Shown(code, message)), code
+
+
+class _Shown:
+    """What pages/error.html reads from an HTTPException: a code and a description."""
+
+    def __init__(self, code: int, description: str) -> None:
+        self.code = code
+        self.description = description
+        self.name = {404: "Not Found", 409: "Conflict", 422: "Unprocessable Entity"}.get(code, "Bad Request")
+
+
 def _unexpected(error):
     current_app.logger.exception("unhandled error on %s %s", request.method, request.path)
     if wants_json():
@@ -43,4 +77,5 @@ def init_app(app) -> None:
     for exc in UNREACHABLE_ERRORS:
         app.register_error_handler(exc, _redis_unreachable)
     app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(LayerError, _layer_error)
     app.register_error_handler(Exception, _unexpected)

@@ -10,6 +10,7 @@ from flask_wtf.csrf import CSRFProtect
 from htmx_flask import Htmx
 
 from dashboard.rqlayer.connection import connect
+from dashboard.rqlayer.console import Console
 
 db = SQLAlchemy()
 migrate = Migrate()
@@ -20,16 +21,24 @@ login_manager = LoginManager()
 
 class RedisConnections:
     """One Redis client (with its own pool) per app, not per module: tests and, later, several
-    Redis instances each get their own."""
+    Redis instances each get their own. The app's front door to the RQ layer is built on it."""
 
-    def init_app(self, app, url: str, timeout: float) -> None:
-        app.extensions["redis"] = connect(url, timeout=timeout)
+    def init_app(self, app, url: str, timeout: float, unsafe: bool = False) -> None:
+        connection = connect(url, timeout=timeout)
+        app.extensions["redis"] = connection
         app.extensions["redis_url"] = url
+        app.extensions["console"] = Console(connection, unsafe=unsafe, redis_url=url)
 
 
 redis_connections = RedisConnections()
 
 
 def get_redis():
-    """The current app's Redis client."""
+    """The current app's Redis client (for the few non-RQ uses: sign-in throttling). RQ data goes
+    through get_console()."""
     return current_app.extensions["redis"]
+
+
+def get_console() -> Console:
+    """The current app's front door to the RQ layer (dashboard/rqlayer/console.py)."""
+    return current_app.extensions["console"]

@@ -1,0 +1,272 @@
+"""The front door to the RQ layer: one `Console` per app; views, the API, the CLI and tests use its parts.
+
+    console = Console(connection, unsafe=settings.unsafe_unpickle, redis_url=settings.redis_url)
+    # in a view: console = dashboard.extensions.get_console()
+
+What it holds
+    console.connection     the redis.Redis client (bytes, short timeouts) — for the layer, not for views
+    console.prefix         RQ's key prefix (keys.PREFIX, from RQ_KEY_PREFIX)
+    console.policy         DecodePolicy(unsafe=...): whether job data may be unpickled without limits.
+                           Parts pass it on; no caller spells `unsafe=` any more.
+    console.tasks          TaskCatalogue: .all() -> list[TaskSpec], .get(name) -> TaskSpec | None,
+                           .is_registered(name) -> bool  (the functions in tasks/, nothing else runs)
+    console.capabilities   Capabilities(rq_version, concurrency_limits, rq_cron, rq_scheduler,
+                           worker_extension): pages show only what exists. Computed once, no Redis.
+    console.redis_url      the URL as it may be shown (password masked)
+    console.ping() -> bool one round trip; never raises
+
+Parts (method names are stable: other modules rely on them)
+    console.overview.read(now=None) -> Overview                  one pipelined read of everything
+    console.queues.exists(name) -> bool                          1 round trip
+    console.queues.require(name) -> str                          same; raises errors.NotFound
+    console.queues.names() -> list[str]                          1 round trip
+    console.queues.counts(name) -> dict[state, int]              1 round trip (pipelined)
+    console.workers.exists(name) -> bool                         1 round trip
+    console.jobs.page(queue, state, page=1, size=50, order="oldest") -> StatePage      2 round trips
+    console.jobs.scan(queue, state, job_filter, offset=0, order="oldest", max_rows=50) -> ScanResult
+    console.jobs.each(queue, state, job_filter, order="oldest") -> Iterator[JobRow]    (exports)
+    console.jobs.rows(job_ids, failures=False) -> list[JobRow]   1 round trip
+    console.jobs.detail(job_id) -> JobDetail | None              2 round trips
+    console.jobs.exists(job_id) -> bool                          1 round trip
+    console.jobs.status(job_id) -> str | None                    1 round trip
+    console.jobs.find_by_prefix(prefix) -> PrefixSearch          2 round trips
+    console.jobs.failed(cursor=None, size=50) -> FailedPage      across queues, newest first
+    console.jobs.failure_groups(window, window_seconds) -> FailureGroups   cached in process memory
+    console.actions.<f>(...)    every function of rqlayer/actions.py taking `connection` first, bound:
+                                retry(ids, ...), cancel, delete, requeue, move, run_now, stop_job,
+                                shutdown_worker, kill_horse, suspend_workers, resume_workers,
+                                target_queue_name, job_status, ...; constants/classes pass through
+    console.bulk.<f>(...)       likewise for rqlayer/bulk.py (create, run, read, begin, request_cancel, ...)
+    console.enqueue.<f>(...)    likewise for rqlayer/enqueue.py (validate_options, enqueue, enqueue_batch)
+    console.schedules.<f>(...)  likewise for rqlayer/schedules (read_schedules, get_schedule, health,
+                                save, run_now, pause, resume, delete, reschedule, register_defaults)
+
+A bound part fills in `connection` and, when the function takes one, `unsafe` from the policy, so
+`console.bulk.run(op_id, action, selection, options)` is `bulk.run(connection, op_id, ..., unsafe=...)`.
+The owners of those modules may replace a bound part by an explicit class here, keeping the names.
+
+Errors: the layer raises the family in errors.py (NotFound / Conflict / InvalidInput); dashboard/errors.py
+maps it to 404 / 409 / 422. Nothing here imports a web framework: RQ workers import this module too.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import importlib.util
+import inspect
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from types import ModuleType
+from typing import Any
+
+import redis
+
+from dashboard.rqlayer import jobdetail, jobs, keys, lookup, search
+from dashboard.rqlayer import overview as overview_reads
+from dashboard.rqlayer.connection import describe, ping
+from dashboard.rqlayer.errors import NotFound
+from dashboard.rqlayer.vocabulary import DEFAULT_PAGE_SIZE, FAILED_PAGE_SIZE
+
+
+@dataclass(frozen=True)
+class DecodePolicy:
+    """How job data is decoded. `unsafe` (UNSAFE_UNPICKLE) allows unrestricted unpickling: any code a
+    job's author could write runs in the console. Off by default; the pages say when it is on."""
+
+    unsafe: bool = False
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What the RQ installation offers; pages show only what exists."""
+
+    rq_version: str
+    concurrency_limits: bool  # RQ 3 RateLimit (rate_limited jobs, rq:rl:* keys)
+    rq_cron: bool  # the `rq cron` scheduler (rq.cron)
+    rq_scheduler: bool  # the rq-scheduler package (`rqscheduler` process)
+    worker_extension: bool  # the console's Worker subclass: not written yet
+
+    @classmethod
+    def detect(cls) -> Capabilities:
+        """Looked up from installed modules, without importing the optional ones. No Redis."""
+        import rq
+
+        def present(name: str) -> bool:
+            try:
+                return importlib.util.find_spec(name) is not None
+            except (ImportError, ValueError):
+                return False
+
+        return cls(rq_version=rq.__version__, concurrency_limits=present("rq.rate_limit"),
+                   rq_cron=present("rq.cron"), rq_scheduler=present("rq_scheduler"), worker_extension=False)
+
+
+class TaskCatalogue:
+    """The enqueueable functions: those registered with @task in tasks/. Imported on first use, so a
+    worker importing the layer does not import every task module through the console."""
+
+    @staticmethod
+    def _registry() -> ModuleType:
+        return importlib.import_module("tasks")
+
+    def all(self) -> list:
+        return self._registry().all_tasks()
+
+    def get(self, name: str):
+        return self._registry().get_task(name)
+
+    def is_registered(self, name: str) -> bool:
+        return self._registry().is_registered(name)
+
+
+class BoundModule:
+    """A module's functions with `connection` (and `unsafe`, where taken) filled in from the console.
+
+    Only functions whose first parameter is named `connection` are bound; every other attribute
+    (constants, dataclasses, error classes, pure helpers) is returned as is."""
+
+    def __init__(self, console: Console, module_name: str) -> None:
+        self._console = console
+        self._module_name = module_name
+
+    @functools.cached_property
+    def module(self) -> ModuleType:
+        return importlib.import_module(self._module_name)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        value = getattr(self.module, name)
+        if not inspect.isfunction(value):
+            return value
+        parameters = inspect.signature(value).parameters
+        if next(iter(parameters), None) != "connection":
+            return value
+        bound = functools.partial(value, self._console.connection)
+        if "unsafe" in parameters:
+            bound = functools.partial(bound, unsafe=self._console.policy.unsafe)
+        functools.update_wrapper(bound, value)
+        setattr(self, name, bound)  # resolved once per name
+        return bound
+
+
+class _Part:
+    def __init__(self, console: Console) -> None:
+        self._console = console
+
+    @property
+    def _c(self) -> redis.Redis:
+        return self._console.connection
+
+    @property
+    def _unsafe(self) -> bool:
+        return self._console.policy.unsafe
+
+
+class Overviews(_Part):
+    def read(self, now: datetime | None = None) -> overview_reads.Overview:
+        """Every queue's counts, workers, limits, suspension and Redis health. Cost: one pipelined round
+        trip for the queue and worker sets, one for everything they name, INFO. Never writes."""
+        return overview_reads.read_overview(self._c, now)
+
+
+class Queues(_Part):
+    def exists(self, name: str) -> bool:
+        """In RQ's queue set, or with jobs / registries under its name. Cost: one round trip."""
+        return jobs.queue_exists(self._c, name)
+
+    def require(self, name: str) -> str:
+        """`name` when the queue exists; else NotFound (404). Cost: one round trip."""
+        if not jobs.queue_exists(self._c, name):
+            raise NotFound(f"There is no queue named {name[:80]!r}.")
+        return name
+
+    def names(self) -> list[str]:
+        """Every queue name, sorted. Cost: one SMEMBERS."""
+        return jobs.list_queue_names(self._c)
+
+    def counts(self, name: str) -> dict[str, int]:
+        """The count of each state of one queue (LLEN/ZCARD). Cost: one pipelined round trip."""
+        return jobs.state_counts(self._c, name)
+
+
+class Workers(_Part):
+    def exists(self, name: str) -> bool:
+        """A worker of that name is registered. Cost: one round trip."""
+        return jobs.worker_exists(self._c, name)
+
+
+class Jobs(_Part):
+    def page(self, queue: str, state: str, page: int = 1, size: int = DEFAULT_PAGE_SIZE,
+             order: str = "oldest") -> jobs.StatePage:
+        """One page of a state: O(size) at any depth. Cost: one round trip for the ids and the total,
+        one pipelined read of the page's hashes."""
+        return jobs.read_state_page(self._c, queue, state, page, size, order, self._unsafe)
+
+    def scan(self, queue: str, state: str, job_filter: search.JobFilter, offset: int = 0, order: str = "oldest",
+             max_rows: int = DEFAULT_PAGE_SIZE) -> search.ScanResult:
+        """Filtered rows, scanning from `offset` for at most a time budget; says where to continue."""
+        return search.scan_state(self._c, queue, state, job_filter, offset=offset, order=order,
+                                 max_rows=max_rows, unsafe=self._unsafe)
+
+    def each(self, queue: str, state: str, job_filter: search.JobFilter,
+             order: str = "oldest") -> Iterator[jobs.JobRow]:
+        """Every matching row, lazily, chunk by chunk (exports). Cost: two round trips per chunk."""
+        return search.iter_state(self._c, queue, state, job_filter, order, self._unsafe)
+
+    def rows(self, job_ids: list[str], failures: bool = False) -> list[jobs.JobRow]:
+        """Rows for these ids, in order (missing jobs as expired rows). Cost: one pipelined round trip."""
+        return jobs.read_rows(self._c, job_ids, self._unsafe, failures=failures)
+
+    def detail(self, job_id: str) -> jobdetail.JobDetail | None:
+        """Everything RQ knows about one job, or None. Cost: two pipelined round trips."""
+        return jobdetail.read_job(self._c, job_id, unsafe=self._unsafe)
+
+    def exists(self, job_id: str) -> bool:
+        """Cost: one EXISTS."""
+        return jobs.job_exists(self._c, job_id)
+
+    def status(self, job_id: str) -> str | None:
+        """The status field of the job hash, or None. Cost: one HGET."""
+        from dashboard.rqlayer import actions
+
+        return actions.job_status(self._c, job_id)
+
+    def find_by_prefix(self, prefix: str) -> lookup.PrefixSearch:
+        """Jobs whose id starts with `prefix`, among a bounded window of each queue and registry."""
+        return lookup.find_by_prefix(self._c, prefix)
+
+    def failed(self, cursor: str | None = None, size: int = FAILED_PAGE_SIZE) -> jobs.FailedPage:
+        """Failures of every queue, newest first, one page from `cursor`."""
+        return jobs.read_failed_across_queues(self._c, cursor=cursor, size=size, unsafe=self._unsafe)
+
+    def failure_groups(self, window: str, window_seconds: float | None) -> search.FailureGroups:
+        """Failures grouped by exception and function, cached a few seconds in this process."""
+        return search.cached_failure_groups(self._c, window, window_seconds)
+
+
+class Console:
+    """The RQ layer bound to one Redis and one decode policy. Build one per app (cheap, no Redis call)."""
+
+    def __init__(self, connection: redis.Redis, *, unsafe: bool = False, redis_url: str = "") -> None:
+        self.connection = connection
+        self.prefix = keys.PREFIX
+        self.policy = DecodePolicy(unsafe=unsafe)
+        self.redis_url = describe(redis_url) if redis_url else ""
+        self.tasks = TaskCatalogue()
+        self.capabilities = Capabilities.detect()
+        self.overview = Overviews(self)
+        self.queues = Queues(self)
+        self.workers = Workers(self)
+        self.jobs = Jobs(self)
+        self.actions = BoundModule(self, "dashboard.rqlayer.actions")
+        self.bulk = BoundModule(self, "dashboard.rqlayer.bulk")
+        self.enqueue = BoundModule(self, "dashboard.rqlayer.enqueue")
+        self.schedules = BoundModule(self, "dashboard.rqlayer.schedules")
+
+    def ping(self) -> bool:
+        """True when Redis answers. Cost: one PING; never raises."""
+        return ping(self.connection)
+

@@ -18,6 +18,7 @@ import pickletools
 import struct
 import zlib
 from dataclasses import dataclass
+from typing import Any
 
 from dashboard.rqlayer import preview
 from dashboard.rqlayer.safepickle import Partial, Refused, UnsafePayload, bounded_loads
@@ -35,7 +36,7 @@ DECODE_ERRORS = (RecursionError, ValueError, MemoryError, OverflowError, TypeErr
                  AttributeError, EOFError, pickle.UnpicklingError, struct.error, UnicodeDecodeError)
 
 
-def restricted_loads(data: bytes):
+def restricted_loads(data: bytes) -> Any:
     """Plain data from a pickle (see safepickle): raises Refused/UnsafePayload for anything else."""
     return bounded_loads(data)
 
@@ -46,11 +47,11 @@ class RestrictedSerializer:
     (a dependency's meta, say) can never run code in the console."""
 
     @staticmethod
-    def dumps(value) -> bytes:
+    def dumps(value: object) -> bytes:
         return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
 
     @staticmethod
-    def loads(data: bytes):
+    def loads(data: bytes) -> Any:
         return restricted_loads(data)
 
 
@@ -76,18 +77,19 @@ EMPTY = Shown(text=None, safe=True, format="empty", size=0)
 
 
 def human_size(size: int) -> str:
+    scaled = float(size)
     for unit in ("B", "KB", "MB"):
-        if size < 1024 or unit == "MB":
-            return f"{size} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} MB"
+        if scaled < 1024 or unit == "MB":
+            return f"{size} {unit}" if unit == "B" else f"{scaled:.1f} {unit}"
+        scaled /= 1024
+    return f"{scaled:.1f} MB"
 
 
 def cannot_show(fmt: str, size: int, why: str) -> Shown:
     return Shown(None, False, fmt, size, note=f"cannot be shown safely: {why} ({human_size(size)})")
 
 
-def _shown_value(value, fmt: str, size: int, pretty: bool, note: str = "") -> Shown:
+def _shown_value(value: object, fmt: str, size: int, pretty: bool, note: str = "") -> Shown:
     """A decoded value as Shown: text rendered within MAX_TEXT; a value that is no bounded tree (shared
     references expanding to millions of items, a cycle, extreme depth) keeps only its bounded text."""
     problem = preview.measure(value)
@@ -173,7 +175,7 @@ def _decode(raw: bytes, unsafe: bool, pretty: bool) -> Shown:
                  complete=len(text) <= MAX_TEXT and len(raw) <= MAX_TEXT * 4)
 
 
-def _is_plain(value, depth: int = 0) -> bool:
+def _is_plain(value: object, depth: int = 0) -> bool:
     if depth > preview.MAX_DEPTH:
         return False
     if isinstance(value, str | int | float | bool | type(None)):
@@ -247,13 +249,13 @@ def _job_data(raw: bytes, unsafe: bool, pretty: bool) -> JobCall:
     return JobCall(name or "", unreadable, unreadable, shown.format, note=note)
 
 
-def _as_args(args) -> list | None:
+def _as_args(args: object) -> list[Any] | None:
     if args is None:
         return []
     return list(args) if isinstance(args, list | tuple) else None
 
 
-def _as_kwargs(kwargs) -> dict | None:
+def _as_kwargs(kwargs: object) -> dict[Any, Any] | None:
     if kwargs is None:
         return {}
     return dict(kwargs) if isinstance(kwargs, dict) else None
@@ -312,7 +314,7 @@ def _preview_refused(data: bytes, fmt: str, note: str) -> JobCall:
     return JobCall(first_string(data) or "" if fmt == "pickle" else "", shown, shown, fmt, note=note)
 
 
-def _preview_call(func_name: str, rest: list, cut: bool, fmt: str) -> JobCall:
+def _preview_call(func_name: str, rest: list[Any], cut: bool, fmt: str) -> JobCall:
     """The one-line preview of `args, k=v` from what was read: a complete (args, kwargs) pair, or the
     pieces a cut read built (then ending in "…")."""
     parts = []

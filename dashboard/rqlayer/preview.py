@@ -10,7 +10,8 @@ that walks it whole (repr, json, forms).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterator
+from typing import Any
 
 MAX_DEPTH = 64  # nesting shown before "…"
 TREE_NODES = 200_000  # a value handed to callers whole must expand to no more than this
@@ -22,7 +23,7 @@ class _Full(Exception):
     pass
 
 
-def _children(value):
+def _children(value: object) -> list[object] | None:
     if isinstance(value, dict):
         return [x for pair in value.items() for x in pair]
     if isinstance(value, CONTAINERS):
@@ -30,7 +31,7 @@ def _children(value):
     return None
 
 
-def measure(value, max_nodes: int = TREE_NODES, max_depth: int = MAX_DEPTH) -> str:
+def measure(value: object, max_nodes: int = TREE_NODES, max_depth: int = MAX_DEPTH) -> str:
     """"" when `value` is a finite tree of at most `max_nodes` (shared references counted each time they
     occur) and `max_depth` levels; else why not. Cost: O(distinct containers + their items)."""
     done: dict[int, tuple[int, int]] = {}
@@ -69,13 +70,13 @@ def measure(value, max_nodes: int = TREE_NODES, max_depth: int = MAX_DEPTH) -> s
     return ""
 
 
-def _leaf_weight(value) -> int:
+def _leaf_weight(value: object) -> int:
     if isinstance(value, str | bytes):
         return 1 + len(value) // TEXT_WEIGHT
     return 1
 
 
-def _scalar(value, room: int, python: bool) -> str:
+def _scalar(value: object, room: int, python: bool) -> str:
     if isinstance(value, str):
         cut = value[:room + 1]
         return repr(cut) if python else json.dumps(cut, ensure_ascii=False)
@@ -96,7 +97,8 @@ def _scalar(value, room: int, python: bool) -> str:
     return text[:room + 1] if python else json.dumps(text[:room + 1], ensure_ascii=False)
 
 
-def _pieces(value, depth: int, indent: str | None, python: bool, path: set[int], room) -> Iterator[str]:
+def _pieces(value: object, depth: int, indent: str | None, python: bool, path: set[int],
+            room: Callable[[], int]) -> Iterator[str]:
     if not isinstance(value, CONTAINERS):
         yield _scalar(value, room(), python)
         return
@@ -106,6 +108,7 @@ def _pieces(value, depth: int, indent: str | None, python: bool, path: set[int],
     if depth >= MAX_DEPTH:
         yield "…"
         return
+    items: Collection[Any]
     if isinstance(value, dict):
         opening, closing, items = "{", "}", value.items()
     elif isinstance(value, tuple) and python:
@@ -134,14 +137,14 @@ def _pieces(value, depth: int, indent: str | None, python: bool, path: set[int],
     path.discard(id(value))
 
 
-def _key(key, python: bool, room) -> Iterator[str]:
+def _key(key: object, python: bool, room: Callable[[], int]) -> Iterator[str]:
     if python or isinstance(key, str):
         yield _scalar(key, room(), python)
     else:  # JSON keys are text
         yield json.dumps(_scalar(key, room(), True), ensure_ascii=False)
 
 
-def render(value, max_chars: int, python: bool = False, pretty: bool = True) -> tuple[str, bool]:
+def render(value: object, max_chars: int, python: bool = False, pretty: bool = True) -> tuple[str, bool]:
     """(text, complete): JSON-like indented text (`python`: repr-like, one line) of at most about
     `max_chars` characters; `complete` is False when it was cut. Cost: O(max_chars) plus the items
     skipped at the level where it stops, never the whole value."""
@@ -164,7 +167,7 @@ def render(value, max_chars: int, python: bool = False, pretty: bool = True) -> 
     return "".join(out), True
 
 
-def short(value, max_chars: int) -> str:
+def short(value: object, max_chars: int) -> str:
     """A one-line repr-like preview of at most `max_chars` characters, "…" when cut."""
     text, complete = render(value, max_chars, python=True, pretty=False)
     return text if complete else text[: max(0, max_chars - 1)] + "…"

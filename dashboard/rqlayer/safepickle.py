@@ -21,7 +21,9 @@ import io
 import pickle
 import struct
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NoReturn
 
 # Python refuses int <-> str conversions above 4300 digits (sys.int_max_str_digits): stay below it,
 # so rendering an int can never raise or take quadratic time.
@@ -59,18 +61,18 @@ class _Cut(Exception):
 class Partial:
     """What a preview read built before the data or its budget ended: the top-level items, in order."""
 
-    items: list
+    items: list[Any]
 
 
-def _plain_scalar(value) -> bool:
+def _plain_scalar(value: object) -> bool:
     return value is None or isinstance(value, str | bytes | int | float | complex | decimal.Decimal | uuid.UUID
                                        | datetime.date | datetime.time | datetime.timedelta | datetime.tzinfo)
 
 
-def _check_key(value) -> None:
+def _check_key(value: object) -> None:
     """A dict key or set item must hash in bounded time: scalars, or small tuples/frozensets of them."""
     budget = MAX_KEY_NODES
-    pending = [value]
+    pending: list[object] = [value]
     while pending:
         item = pending.pop()
         budget -= 1
@@ -82,11 +84,11 @@ def _check_key(value) -> None:
             raise Refused(f"a dict key or set item of type {type(item).__name__}")
 
 
-def _numbers(args, limit: int) -> bool:
+def _numbers(args: tuple[Any, ...], limit: int) -> bool:
     return len(args) <= limit and all(type(a) in (int, float, bool) for a in args)
 
 
-def _reduce_args_ok(func, args) -> bool:
+def _reduce_args_ok(func: object, args: tuple[Any, ...]) -> bool:
     """Allowed constructors, with the only argument shapes pickle writes for them."""
     if func in (set, frozenset):
         return args == () or (len(args) == 1 and isinstance(args[0], list | tuple))
@@ -106,7 +108,7 @@ def _reduce_args_ok(func, args) -> bool:
     if func is collections.OrderedDict:
         return args == ()
     if func is codecs.encode:  # how protocols 0-2 write bytes
-        return len(args) == 2 and isinstance(args[0], str) and args[1] == "latin1"
+        return len(args) == 2 and isinstance(args[0], str) and bool(args[1] == "latin1")
     return False
 
 
@@ -123,8 +125,25 @@ ALLOWED_CLASSES = {
 }
 
 
+# pickle's private helpers (_Unframer, _Stop) have no stubs.
+_PICKLE: Any = pickle
+
+
 class BoundedUnpickler(pickle._Unpickler):
     """See the module docstring. Cost: O(len(data)) bytes read and at most `max_ops` opcodes."""
+
+    if TYPE_CHECKING:  # the pure-Python unpickler's internals, which typeshed does not declare
+        stack: list[Any]
+        metastack: list[list[Any]]
+        append: Callable[[Any], None]
+        read: Callable[[int], bytes]
+        readinto: Callable[[bytearray], int]
+        readline: Callable[[], bytes]
+        proto: int
+        _file_read: Callable[[int], bytes]
+        _file_readline: Callable[[], bytes]
+
+        def pop_mark(self) -> list[Any]: ...
 
     def __init__(self, data: bytes, preview: bool = False, max_ops: int | None = None) -> None:
         super().__init__(io.BytesIO(data))
@@ -133,13 +152,13 @@ class BoundedUnpickler(pickle._Unpickler):
         self.ops = 0
         self._hashes: dict[int, dict[int, int]] = {}
 
-    def find_class(self, module, name):
+    def find_class(self, module: str, name: str) -> Any:
         found = ALLOWED_CLASSES.get((module, name))
         if found is None:
             raise UnsafePayload(module, name)
         return found
 
-    def persistent_load(self, pid):
+    def persistent_load(self, pid: object) -> NoReturn:
         raise Refused("persistent ids are not allowed")
 
     # ------------------------------------------------------------ reading, with preview cuts
@@ -152,7 +171,7 @@ class BoundedUnpickler(pickle._Unpickler):
             raise Refused("the pickle ends early")
         return data
 
-    def _text(self, n: int, binary: bool = False):
+    def _text(self, n: int, binary: bool = False) -> None:
         if self.preview and n > PREVIEW_STR:
             head = self.read(PREVIEW_STR)
             self.append(head + b"..." if binary else str(head, "utf-8", "ignore") + "…")
@@ -161,22 +180,22 @@ class BoundedUnpickler(pickle._Unpickler):
         data = self._read_exact(n)
         self.append(data if binary else str(data, "utf-8", "surrogatepass"))
 
-    def load_binunicode(self):
+    def load_binunicode(self) -> None:
         self._text(struct.unpack("<I", self.read(4))[0])
 
-    def load_short_binunicode(self):
+    def load_short_binunicode(self) -> None:
         self._text(self.read(1)[0])
 
-    def load_binunicode8(self):
+    def load_binunicode8(self) -> None:
         self._text(struct.unpack("<Q", self.read(8))[0])
 
-    def load_binbytes(self):
+    def load_binbytes(self) -> None:
         self._text(struct.unpack("<I", self.read(4))[0], binary=True)
 
-    def load_short_binbytes(self):
+    def load_short_binbytes(self) -> None:
         self._text(self.read(1)[0], binary=True)
 
-    def load_binbytes8(self):
+    def load_binbytes8(self) -> None:
         self._text(struct.unpack("<Q", self.read(8))[0], binary=True)
 
     # ------------------------------------------------------------ ints: never more than MAX_INT_DIGITS
@@ -187,18 +206,18 @@ class BoundedUnpickler(pickle._Unpickler):
             raise Refused(f"an integer of more than {MAX_INT_DIGITS:,} digits")
         return line
 
-    def load_int(self):
+    def load_int(self) -> None:
         data = self._int_text()
         if data in (b"00\n", b"01\n"):
             self.append(data == b"01\n")
         else:
             self.append(int(data, 0))
 
-    def load_long(self):
+    def load_long(self) -> None:
         value = self._int_text()[:-1]
         self.append(int(value[:-1] if value.endswith(b"L") else value, 0))
 
-    def load_long4(self):
+    def load_long4(self) -> None:
         n = struct.unpack("<i", self.read(4))[0]
         if n < 0 or n > MAX_INT_BYTES:
             raise Refused(f"an integer of more than {MAX_INT_DIGITS:,} digits")
@@ -206,7 +225,7 @@ class BoundedUnpickler(pickle._Unpickler):
 
     # ------------------------------------------------------------ containers: no hash-collision floods
 
-    def _insert_ok(self, counts: dict, key) -> None:
+    def _insert_ok(self, counts: dict[int, int], key: object) -> None:
         if type(key) is str or type(key) is bytes:
             return  # SipHash with a per-process key: text cannot be made to collide
         _check_key(key)
@@ -215,51 +234,51 @@ class BoundedUnpickler(pickle._Unpickler):
         if counts[value] > MAX_SAME_HASH:
             raise Refused("dict keys or set items that hash alike (a hash-collision flood)")
 
-    def load_setitem(self):
+    def load_setitem(self) -> None:
         value = self.stack.pop()
         key = self.stack.pop()
         target = self.stack[-1]
         self._insert(target, key, value)
 
-    def load_setitems(self):
+    def load_setitems(self) -> None:
         items = self.pop_mark()
         target = self.stack[-1]
         for i in range(0, len(items) - 1, 2):
             self._insert(target, items[i], items[i + 1])
 
-    def _insert(self, target, key, value) -> None:
+    def _insert(self, target: object, key: object, value: object) -> None:
         if not isinstance(target, dict):
             raise Refused("SETITEM on something that is not a dict")
         # Containers stay alive on the stack or in the memo while loading, so their id is stable.
         self._insert_ok(self._hashes.setdefault(id(target), {}), key)
         target[key] = value
 
-    def load_dict(self):
+    def load_dict(self) -> None:
         items = self.pop_mark()
-        built: dict = {}
+        built: dict[Any, Any] = {}
         for i in range(0, len(items) - 1, 2):
             self._insert(built, items[i], items[i + 1])
         self.append(built)
 
-    def _filled(self, counts: dict, items):
+    def _filled(self, counts: dict[int, int], items: list[Any]) -> list[Any]:
         for item in items:
             self._insert_ok(counts, item)
         return items
 
-    def load_additems(self):
+    def load_additems(self) -> None:
         items = self.pop_mark()
         target = self.stack[-1]
         if not isinstance(target, set):
             raise Refused("ADDITEMS on something that is not a set")
         target.update(self._filled(self._hashes.setdefault(id(target), {}), items))
 
-    def load_frozenset(self):
+    def load_frozenset(self) -> None:
         items = self.pop_mark()
         self.append(frozenset(self._filled({}, items)))
 
     # ------------------------------------------------------------ constructors
 
-    def load_reduce(self):
+    def load_reduce(self) -> None:
         args = self.stack.pop()
         func = self.stack[-1]
         if not isinstance(args, tuple) or not _reduce_args_ok(func, args):
@@ -268,25 +287,25 @@ class BoundedUnpickler(pickle._Unpickler):
             args = (self._filled({}, list(args[0])),)
         self.stack[-1] = func(*args)
 
-    def load_newobj(self):
+    def load_newobj(self) -> None:
         args = self.stack.pop()
         cls = self.stack.pop()
         if cls is not uuid.UUID or args != ():
             raise Refused("NEWOBJ of anything but a UUID")
         self.append(uuid.UUID.__new__(uuid.UUID))
 
-    def load_build(self):
+    def load_build(self) -> None:
         state = self.stack.pop()
         target = self.stack[-1]
         if not (isinstance(target, uuid.UUID) and isinstance(state, dict) and type(state.get("int")) is int
                 and 0 <= state["int"] < 1 << 128):
             raise Refused("BUILD of anything but a UUID")
-        target.__setstate__(state)
+        target.__setstate__(state)  # type: ignore[attr-defined]  # UUID has it; typeshed omits it
 
-    def _refuse(self):
+    def _refuse(self) -> NoReturn:
         raise Refused("old-style object construction (INST/OBJ/NEWOBJ_EX) is not allowed")
 
-    def load(self):
+    def load(self) -> Any:
         try:
             return self._run()
         except _Cut:
@@ -296,9 +315,9 @@ class BoundedUnpickler(pickle._Unpickler):
                 return Partial(self._built_so_far())
             raise Refused("the pickle ends early") from None
 
-    def _run(self):
+    def _run(self) -> Any:
         # pickle._Unpickler.load with a budget in its loop (a wrapper per opcode would double the cost).
-        self._unframer = pickle._Unframer(self._file_read, self._file_readline)
+        self._unframer = _PICKLE._Unframer(self._file_read, self._file_readline)
         self.read = self._unframer.read
         self.readinto = self._unframer.readinto
         self.readline = self._unframer.readline
@@ -307,7 +326,7 @@ class BoundedUnpickler(pickle._Unpickler):
         self.append = self.stack.append
         self.proto = 0
         read = self.read
-        dispatch = self.dispatch
+        dispatch: dict[int, Callable[[Any], None]] = self.dispatch  # typeshed types it for Unpickler only
         budget = self.max_ops
         try:
             while budget > 0:
@@ -316,16 +335,16 @@ class BoundedUnpickler(pickle._Unpickler):
                 if not key:
                     raise EOFError
                 dispatch[key[0]](self)
-        except pickle._Stop as stop:
+        except _PICKLE._Stop as stop:
             return stop.value
         if self.preview:
             raise _Cut
         raise Refused(f"more than {self.max_ops:,} pickle operations (too large to show)")
 
-    def _built_so_far(self) -> list:
+    def _built_so_far(self) -> list[Any]:
         """The stack frames flattened in order; a frame opened over a list being filled is merged into it."""
         frames = [*getattr(self, "metastack", []), getattr(self, "stack", [])]
-        items: list = []
+        items: list[Any] = []
         for frame in frames:
             if items and isinstance(items[-1], list):
                 items[-1] = items[-1] + list(frame)
@@ -334,7 +353,7 @@ class BoundedUnpickler(pickle._Unpickler):
         return items
 
 
-_OVERRIDES = {
+_OVERRIDES: dict[int, Callable[[Any], None]] = {
     pickle.BINUNICODE[0]: BoundedUnpickler.load_binunicode,
     pickle.SHORT_BINUNICODE[0]: BoundedUnpickler.load_short_binunicode,
     pickle.BINUNICODE8[0]: BoundedUnpickler.load_binunicode8,
@@ -359,7 +378,7 @@ _OVERRIDES = {
 BoundedUnpickler.dispatch = {**pickle._Unpickler.dispatch, **_OVERRIDES}
 
 
-def bounded_loads(data: bytes, preview: bool = False):
+def bounded_loads(data: bytes, preview: bool = False) -> Any:
     """Plain data from a pickle, or Refused/UnsafePayload. Cost O(len(data) + MAX_OPS); with `preview`,
     strings are cut and a prefix yields a `Partial`."""
     return BoundedUnpickler(data, preview=preview).load()

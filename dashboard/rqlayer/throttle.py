@@ -89,7 +89,7 @@ class LoginThrottle:
         if failures < self.max_failures:
             return 0
         exponent = min(failures - self.max_failures, 20)  # 2**20 * 15 s is far beyond any cap
-        return min(self.lockout_seconds, FIRST_WAIT_SECONDS * 2 ** exponent)
+        return min(self.lockout_seconds, FIRST_WAIT_SECONDS * int(2**exponent))
 
     def record_failure(self, address: str, account: str, device: str | None = None) -> ThrottleState:
         """Count one failure in both buckets; one transaction, plus one SET when the pair must wait.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -24,6 +25,46 @@ def record(actor: str, action: str, *, target: str | None = None, job_count: int
     if commit:
         db.session.commit()
     return event
+
+
+@dataclass(frozen=True)
+class Auditor:
+    """Who acts and from where, taken from the request once. Calling it writes one entry, in the request
+    or later from a background thread (it then enters the app's context itself)."""
+
+    actor: str
+    remote_addr: str | None
+    app: object | None = None
+
+    def __call__(self, action: str, *, target: str | None = None, job_count: int | None = None,
+                 outcome: str = "ok", detail: str | None = None, started: float | None = None,
+                 duration_ms: int | None = None) -> AuditEvent:
+        """`started` (a time.monotonic() reading) gives the duration when duration_ms is not given."""
+        if duration_ms is None and started is not None:
+            duration_ms = int((time.monotonic() - started) * 1000)
+        fields = dict(target=target, job_count=job_count, outcome=outcome, detail=detail,
+                      remote_addr=self.remote_addr, duration_ms=duration_ms)
+        from flask import has_app_context
+
+        if has_app_context() or self.app is None:
+            return record(self.actor, action, **fields)
+        with self.app.app_context():
+            return record(self.actor, action, **fields)
+
+
+def auditor() -> Auditor:
+    """The current request's principal and address, for entries written now or by background work."""
+    from flask import current_app, request
+
+    from dashboard.auth import current_principal  # auth imports accounts, which imports this module
+
+    return Auditor(current_principal().audit_name, request.remote_addr, current_app._get_current_object())
+
+
+def action(name: str, **fields) -> AuditEvent:
+    """Audit an operator's action in the current request (who and from where come from the request);
+    the fields are Auditor's: target, job_count, outcome ("ok"), detail, started or duration_ms."""
+    return auditor()(name, **fields)
 
 
 # Refused anonymous sign-ins are counted into one row per (action, account, address, reason) per window,

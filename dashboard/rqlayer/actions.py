@@ -12,25 +12,22 @@ import json
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 
 import redis
 
-from dashboard.rqlayer import keys
+from dashboard.rqlayer import catalogue, keys
+from dashboard.rqlayer.catalogue import ANY_STATUS, CANCELABLE, DELETABLE, RETRYABLE, RUNNABLE_NOW, statuses_of
 from dashboard.rqlayer.decode import text
+from dashboard.rqlayer.errors import Conflict, InvalidInput, NotFound
+from dashboard.rqlayer.scripts import Scripts, args
 
-LUA_DIR = Path(__file__).with_name("lua")
+__all__ = ["ANY_STATUS", "CANCELABLE", "DELETABLE", "RETRYABLE", "RUNNABLE_NOW", "statuses_of"]
+
 CHUNK = 500  # ids per Lua call: about 7 ms of Redis time, never near the 50 ms budget
 
-RETRYABLE = ("failed", "stopped", "canceled", "finished")
-CANCELABLE = ("queued", "deferred", "scheduled", "ready_to_enqueue", "rate_limited")
-DELETABLE = ("queued", "deferred", "scheduled", "ready_to_enqueue", "rate_limited", "failed", "stopped",
-             "finished", "canceled", "created")
-RUNNABLE_NOW = ("scheduled", "deferred")
 
-
-class ActionError(ValueError):
-    """An action refused before touching anything (bad target, bad name)."""
+class ActionError(InvalidInput):
+    """An action refused before touching anything (bad target, bad name): 422."""
 
 
 @dataclass
@@ -50,20 +47,6 @@ class ActionResult:
         self.outcomes.update(other.outcomes)
 
 
-class _Scripts:
-    """The Lua scripts, registered once per connection (EVALSHA, reloaded if Redis restarted)."""
-
-    _cache: dict[int, dict[str, object]] = {}
-
-    @classmethod
-    def get(cls, connection: redis.Redis, name: str):
-        scripts = cls._cache.setdefault(id(connection), {})
-        if name not in scripts:
-            source = (LUA_DIR / "prelude.lua").read_text() + "\n" + (LUA_DIR / f"{name}.lua").read_text()
-            scripts[name] = connection.register_script(source)
-        return scripts[name]
-
-
 def _now() -> tuple[str, str]:
     moment = datetime.now(UTC)
     return repr(moment.timestamp()), moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -74,15 +57,9 @@ def _run(connection: redis.Redis, script: str, option: str, job_ids: list[str], 
     for start in range(0, len(job_ids), chunk):
         part = job_ids[start:start + chunk]
         now_ts, now_iso = _now()
-        replies = _Scripts.get(connection, script)(
-            keys=[], args=[keys.PREFIX, now_ts, now_iso, keys.RQ_SCHEDULER_JOBS, option, *part])
+        replies = Scripts.get(connection, script)(keys=[], args=args(now_ts, now_iso, option, part))
         result.outcomes.update(zip(part, (text(r) for r in replies), strict=True))
     return result
-
-
-def statuses_of(state: str) -> tuple[str, ...]:
-    """The job statuses found in a queue state (the failed registry also holds stopped jobs)."""
-    return ("failed", "stopped") if state == "failed" else (state,)
 
 
 def retry(connection: redis.Redis, job_ids: list[str], expected=RETRYABLE, at_front: bool = False) -> ActionResult:
@@ -106,25 +83,20 @@ def delete(connection: redis.Redis, job_ids: list[str], expected=DELETABLE) -> A
     return _run(connection, "delete", ",".join(expected), job_ids)
 
 
-ANY_STATUS = "*"  # delete whatever the job's status (but a running job, still refused)
-
-
 def delete_in_transaction(connection: redis.Redis, pipe, job_ids: list[str], expected=DELETABLE) -> None:
     """Queue the delete script on the caller's MULTI pipeline, so a check made under its WATCH and
     the deletion are one step; the outcomes come back as one list in the pipeline's results.
     Cost: O(1) per job besides its keys."""
     now_ts, now_iso = _now()
     script = expected if isinstance(expected, str) else ",".join(expected)
-    _Scripts.get(connection, "delete")(keys=[], args=[keys.PREFIX, now_ts, now_iso, keys.RQ_SCHEDULER_JOBS, script,
-                                                      *job_ids], client=pipe)
+    Scripts.get(connection, "delete")(keys=[], args=args(now_ts, now_iso, script, job_ids), client=pipe)
 
 
 def empty_queue_chunk(connection: redis.Redis, queue: str, count: int = CHUNK) -> tuple[int, int]:
     """Take up to `count` ids from the head of a queue in one atomic step and delete their jobs;
     stale leftover ids are dropped without touching their jobs. Returns (ids taken, jobs deleted)."""
     now_ts, now_iso = _now()
-    replies = _Scripts.get(connection, "delete")(
-        keys=[], args=[keys.PREFIX, now_ts, now_iso, keys.RQ_SCHEDULER_JOBS, f"queue-head:{queue}:{count}"])
+    replies = Scripts.get(connection, "delete")(keys=[], args=args(now_ts, now_iso, f"queue-head:{queue}:{count}"))
     outcomes = [text(r) for r in replies]
     return len(outcomes), outcomes.count("ok")
 
@@ -147,6 +119,26 @@ def run_now(connection: redis.Redis, job_ids: list[str], expected=RUNNABLE_NOW) 
     return _run(connection, "run_now", ",".join(expected), job_ids)
 
 
+def perform(connection: redis.Redis, name: str, job_ids: list[str], expected: tuple[str, ...] | None = None, *,
+            position: str | None = None, target: str = "", create: bool = False) -> ActionResult:
+    """Apply the catalogue's action `name` to jobs still in one of the `expected` statuses (default:
+    every status the action applies to). `position` (front / back) defaults to the action's own;
+    `target` and `create` are the move's. The one entry point of single-job and bulk actions.
+    Cost and guarantee: those of the action's function below (one atomic script per 500 ids)."""
+    action = catalogue.get(name)
+    if action.script is None:
+        raise ActionError(f"{action.name} is not a script action")
+    expected = action.statuses if expected is None else expected
+    front = (position or action.default_position) == "front"
+    if action.name == "retry":
+        return retry(connection, job_ids, expected, at_front=front)
+    if action.name == "requeue":
+        return requeue(connection, job_ids, front=front)
+    if action.name == "move":
+        return move(connection, job_ids, target, front=front, create=create)
+    return _run(connection, action.script, ",".join(expected), job_ids)
+
+
 QUEUE_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.:")
 
 
@@ -157,7 +149,7 @@ def validate_queue_name(name: str) -> str:
     return name
 
 
-class UnknownQueue(ActionError):
+class UnknownQueue(Conflict, ActionError):
     """The target queue does not exist and no worker listens to it: jobs moved there would wait
     forever. The operator must confirm creating it."""
 
@@ -193,7 +185,7 @@ class CommandResult:
 
 
 def _publish(connection: redis.Redis, worker: str, payload: dict) -> int:
-    return int(connection.publish(f"{keys.PREFIX}:pubsub:{worker}", json.dumps(payload)))
+    return int(connection.publish(keys.worker_commands(worker), json.dumps(payload)))
 
 
 def stop_job(connection: redis.Redis, job_id: str) -> CommandResult:
@@ -201,12 +193,12 @@ def stop_job(connection: redis.Redis, job_id: str) -> CommandResult:
     the job). delivered == 0 means no worker received it."""
     status, worker = connection.hmget(keys.job(job_id), "status", "worker_name")
     if status is None:
-        raise ActionError("no such job")
+        raise NotFound("no such job")
     if text(status) != "started":
-        raise ActionError(f"not running: it is {text(status)}")
+        raise Conflict(f"not running: it is {text(status)}")
     worker = text(worker)
     if not worker:
-        raise ActionError("the job records no worker to send the command to")
+        raise Conflict("the job records no worker to send the command to")
     return CommandResult(_publish(connection, worker, {"command": "stop-job", "job_id": job_id}), worker)
 
 

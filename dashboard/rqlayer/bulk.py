@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import redis
 
-from dashboard.rqlayer import actions, keys
+from dashboard.rqlayer import actions, catalogue, keys
 from dashboard.rqlayer.decode import integer, number, text
 from dashboard.rqlayer.jobs import FAILURE_STATES, count_state, ids_at, list_queue_names, read_rows
 from dashboard.rqlayer.search import JobFilter
@@ -25,23 +25,25 @@ CHUNK = 1000
 STATE_TTL = 24 * 3600
 STALE_AFTER = 30  # a running operation without progress for this long was interrupted
 
-# action -> (function applied to a chunk of ids, the states it may be applied to)
-# Each action only touches jobs whose status is still one of the selected state's (`e`): a job that
-# changed state since the operator chose is left alone.
-BULK_ACTIONS: dict[str, tuple[Callable[..., actions.ActionResult], tuple[str, ...]]] = {
-    "retry": (lambda c, ids, o, e: actions.retry(c, ids, e, at_front=o.get("at_front", False)), actions.RETRYABLE),
-    "cancel": (lambda c, ids, o, e: actions.cancel(c, ids, e), actions.CANCELABLE),
-    "delete": (lambda c, ids, o, e: actions.delete(c, ids, e), actions.DELETABLE),
-    # The target was checked (and its creation confirmed) once, in create().
-    "move": (lambda c, ids, o, e: actions.move(c, ids, o["target"], o.get("at_front", False), create=True),
-             ("queued",)),
-    "run_now": (lambda c, ids, o, e: actions.run_now(c, ids, e), actions.RUNNABLE_NOW),
-    # Emptying deletes every job of the state; a queue list is emptied from its head (no LREM).
-    "empty": (lambda c, ids, o, e: actions.delete(c, ids, e), actions.DELETABLE),
-}
 MAX_PASSES = 3
-PAST_TENSE = {"retry": "retried", "cancel": "canceled", "delete": "deleted", "move": "moved",
-              "run_now": "queued to run now", "empty": "deleted", "enqueue": "enqueued"}
+
+
+def bulk_action(name: str) -> catalogue.Action:
+    """The catalogue's action offered in bulk (or "empty"), by any of its spellings; InvalidInput else."""
+    action = catalogue.find(name)
+    if action is None or not (action.bulk or action.name == "empty"):
+        raise actions.ActionError(f"unknown bulk action {name[:40]!r}")
+    return action
+
+
+def _apply(connection: redis.Redis, action: catalogue.Action, ids: list[str], options: dict,
+           expected: tuple[str, ...]) -> actions.ActionResult:
+    # Each chunk only touches jobs whose status is still one of the selected state's (`expected`): a job
+    # that changed state since the operator chose is left alone. A move's target was checked (and its
+    # creation confirmed) once, in create().
+    position = "front" if options.get("at_front") else "back"
+    return actions.perform(connection, action.name, ids, expected, position=position,
+                           target=options.get("target", ""), create=True)
 
 
 @dataclass(frozen=True)
@@ -97,7 +99,7 @@ class BulkStatus:
 
     @property
     def done_verb(self) -> str:
-        return PAST_TENSE.get(self.action, self.action)
+        return catalogue.past_tense(self.action)
 
     @property
     def finished(self) -> bool:
@@ -125,14 +127,13 @@ def create(connection: redis.Redis, action: str, selection: Selection, options: 
            status: str = "running") -> BulkStatus:
     """Record a new operation (status running, or waiting until `begin`) and return it; `run` then does
     the work."""
-    if action not in BULK_ACTIONS:
-        raise actions.ActionError(f"unknown bulk action {action!r}")
+    action = bulk_action(action).name
     if action == "move":
         options["target"] = actions.target_queue_name(connection, options.get("target", ""),
                                                       bool(options.get("create_queue")))
         if options["target"] == selection.queue:
             raise actions.ActionError("the jobs are already in that queue")
-    description = f"{action.replace('_', ' ')} {selection.describe()}"
+    description = f"{action.replace('-', ' ')} {selection.describe()}"
     if action == "move":
         description += f" to queue {options['target']}"
     return start_record(connection, action, description, estimate(connection, selection), actor, status=status,
@@ -218,19 +219,19 @@ def _chunks(connection: redis.Redis, selection: Selection, stayed_last: Callable
 def run(connection: redis.Redis, op_id: str, action: str, selection: Selection, options: dict,
         unsafe: bool = False) -> BulkStatus:
     """Do the work chunk by chunk, updating progress after each; stops early when cancelled."""
-    apply = BULK_ACTIONS[action][0]
-    expected = tuple(s for s in actions.statuses_of(selection.state) if s in BULK_ACTIONS[action][1])
-    in_state = set(actions.statuses_of(selection.state))
+    act = bulk_action(action)
+    expected = act.expected_in(selection.state)
+    in_state = set(catalogue.statuses_of(selection.state))
     last = {"stayed": 0}
     try:
-        if action == "empty" and selection.state == "queued" and selection.queue:
+        if act.name == "empty" and selection.state == "queued" and selection.queue:
             _empty_queue(connection, op_id, selection.queue)
             return read(connection, op_id)
         for chunk in _chunks(connection, selection, lambda: last["stayed"], unsafe):
             if cancel_requested(connection, op_id):
                 finish(connection, op_id, "cancelled", "cancelled by an operator; re-run to finish the rest")
                 return read(connection, op_id)
-            result = apply(connection, chunk, options, expected)
+            result = _apply(connection, act, chunk, options, expected)
             # Ids left alone because their job is still in the state stay in the window.
             last["stayed"] = sum(1 for outcome in result.outcomes.values() if outcome in in_state)
             advance(connection, op_id, len(chunk), len(result.succeeded), len(result.skipped))

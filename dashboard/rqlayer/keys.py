@@ -144,3 +144,17 @@ def builtin_scheduler(name: str) -> str:
     """The hash RQ's built-in scheduler (a worker's --with-scheduler) keeps about itself."""
     return f"{PREFIX}:scheduler:{name}"
 
+
+
+# Keys only the Lua action scripts touch (their Lua spelling is generated from these: rqlayer/scripts.py).
+def job_executions(job_id: str) -> str:
+    return f"{PREFIX}:executions:{job_id}"
+
+
+def group(group_id: str) -> str:
+    return f"{PREFIX}:group:{group_id}"
+
+
+def worker_commands(name: str) -> str:
+    """The pub/sub channel a worker listens on for commands (stop-job, shutdown, kill-horse)."""
+    return f"{PREFIX}:pubsub:{name}"

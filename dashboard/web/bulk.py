@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import time
-
 from flask import Blueprint, abort, current_app, render_template, request
 from flask import make_response as flask_response
 
-from dashboard import audit, background
-from dashboard.auth import current_principal, requires
+from dashboard import audit
+from dashboard.auth import requires
 from dashboard.extensions import get_redis
 from dashboard.permissions import JOBS_ACT, QUEUES_EMPTY
-from dashboard.rqlayer import actions, bulk, jobs
+from dashboard.rqlayer import actions, bulk, catalogue, jobs, operations
 from dashboard.rqlayer.search import JobFilter
 from dashboard.web.params import checked_state
 
@@ -30,39 +28,27 @@ def _progress(status: bulk.BulkStatus, code: int = 200):
 def start(action: str, selection: bulk.Selection, options: dict):
     """Record the operation (waiting), queue it on the shared background pool, answer 202 with its progress."""
     connection = get_redis()
-    actor = current_principal().audit_name
-    address = request.remote_addr
     unsafe = current_app.config["CONSOLE"].unsafe_unpickle
+    audited = audit.auditor()
     try:
-        op = bulk.create(connection, action, selection, options, actor, status="waiting")
+        op = bulk.create(connection, action, selection, options, audited.actor, status="waiting")
     except actions.UnknownQueue as error:
         return flask_response(render_template("partials/bulk_move_confirm.html", queue=error.queue), 409)
     except actions.ActionError as error:
         abort(422, description=str(error))
-    audit.record(actor, f"bulk.{action}", target=op.description[:500], job_count=op.total, outcome="started",
-                 detail=f"operation {op.id}", remote_addr=address)
-    app = current_app._get_current_object()
+    name, target = f"bulk.{op.action}", op.description[:500]
+    audited(name, target=target, job_count=op.total, outcome="started", detail=f"operation {op.id}")
 
-    def work():
-        began = time.monotonic()
-        if not bulk.begin(connection, op.id):
-            final = bulk.read(connection, op.id)
-            with app.app_context():
-                audit.record(actor, f"bulk.{action}", target=op.description[:500], job_count=0,
-                             outcome=final.status, detail=f"operation {op.id}: cancelled while waiting",
-                             remote_addr=address)
-            return
-        try:
-            final = bulk.run(connection, op.id, action, selection, options, unsafe)
-        except Exception:  # recorded in the operation's status by bulk.run; log it with the traceback
-            app.logger.exception("bulk operation %s failed", op.id)
-            final = bulk.read(connection, op.id)
-        with app.app_context():
-            audit.record(actor, f"bulk.{action}", target=op.description[:500], job_count=final.succeeded,
-                         outcome=final.status, detail=f"operation {op.id}: {final.skipped} left alone",
-                         remote_addr=address, duration_ms=actions.monotonic_ms(began))
+    def ended(end: operations.Ended):
+        if not end.ran:
+            audited(name, target=target, job_count=0, outcome=end.status.status,
+                    detail=f"operation {op.id}: cancelled while waiting")
+        else:
+            audited(name, target=target, job_count=end.status.succeeded, outcome=end.status.status,
+                    detail=f"operation {op.id}: {end.status.skipped} left alone", duration_ms=end.duration_ms)
 
-    background.submit(work)
+    operations.submit(connection, op, lambda _: bulk.run(connection, op.id, op.action, selection, options, unsafe),
+                      ended, audited.app.app_context)
     return _progress(op, 202)
 
 
@@ -72,12 +58,11 @@ def queue_bulk(name, state):
     state = checked_state(state)
     if not jobs.queue_exists(get_redis(), name):
         abort(404, description=f"There is no queue named {name[:80]!r}.")
-    action = request.form.get("action", "")
-    if action not in bulk.BULK_ACTIONS or action == "empty":
-        abort(422, description=f"Unknown bulk action {action[:40]!r}.")
-    allowed_states = bulk.BULK_ACTIONS[action][1]
-    if state not in allowed_states and not (state == "failed" and action == "retry"):
-        abort(422, description=f"Cannot {action.replace('_', ' ')} {state} jobs.")
+    action = catalogue.find(request.form.get("action", ""))
+    if action is None or not action.bulk:
+        abort(422, description=f"Unknown bulk action {request.form.get('action', '')[:40]!r}.")
+    if not action.applies_to_state(state):
+        abort(422, description=f"Cannot {action.name.replace('-', ' ')} {state} jobs.")
     if request.form.get("all") == "1":
         selection = bulk.Selection(state=state, queue=name, job_filter=_filter_from_form())
     else:
@@ -89,7 +74,7 @@ def queue_bulk(name, state):
         selection = bulk.Selection(state=state, queue=name, job_ids=ids)
     options = {"at_front": request.form.get("position") == "front", "target": request.form.get("target", ""),
                "create_queue": request.form.get("create_queue") == "1"}
-    return start(action, selection, options)
+    return start(action.name, selection, options)
 
 
 @bp.post("/failed/retry-all")
@@ -129,5 +114,5 @@ def cancel(op_id):
     connection = get_redis()
     if not bulk.request_cancel(connection, op_id[:64]):
         abort(404, description="No such bulk operation.")
-    audit.record(current_principal().audit_name, "bulk.cancel", target=op_id, remote_addr=request.remote_addr)
+    audit.action("bulk.cancel", target=op_id)
     return _progress(bulk.read(connection, op_id))

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import json
-import time
 
-from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask import make_response as flask_response
 
 import tasks
-from dashboard import audit, background
-from dashboard.auth import current_principal, requires
+from dashboard import audit
+from dashboard.auth import requires
 from dashboard.extensions import get_redis
 from dashboard.permissions import JOBS_ENQUEUE
-from dashboard.rqlayer import batchfile, bulk, jobdetail, jobs
+from dashboard.rqlayer import batchfile, bulk, jobdetail, jobs, operations
 from dashboard.rqlayer import enqueue as enqueuing
 from dashboard.rqlayer.params import PARAM_PREFIX, coerce, form_values, validate_call
 
@@ -94,8 +93,7 @@ def submit(task_name):
         job_id = enqueuing.enqueue(connection, spec, kwargs, options)
     except ValueError as error:
         return _render_form(spec, raw, request.form.to_dict(), {}, {"job_id": str(error)}, 422)
-    audit.record(current_principal().audit_name, "job.enqueue", target=job_id, job_count=1,
-                 detail=f"{spec.name} on {options.queue}", remote_addr=request.remote_addr)
+    audit.action("job.enqueue", target=job_id, job_count=1, detail=f"{spec.name} on {options.queue}")
     target = url_for("jobs.detail", job_id=job_id)
     if request.htmx:
         response = flask_response("", 200)
@@ -155,37 +153,29 @@ def batch_submit(task_name):
 def _start_batch(connection, spec, report: batchfile.BatchReport, spool: batchfile.Spool,
                  options: enqueuing.EnqueueOptions) -> str:
     """Queue pass two (writing the spool to Redis) on the background pool; the page shows its progress."""
-    actor = current_principal().audit_name
+    audited = audit.auditor()
     op = bulk.start_record(connection, "enqueue", f"enqueue {report.valid:,} × {spec.name} on {options.queue}",
-                           report.valid, actor, status="waiting")
-    app = current_app._get_current_object()
-    address = request.remote_addr
+                           report.valid, audited.actor, status="waiting")
     skipped = report.rows - report.valid
     # Recorded before the first chunk: if this process dies mid-way, the audit still shows the batch.
-    audit.record(actor, "job.enqueue_batch", target=spec.name, job_count=report.valid, outcome="started",
-                 detail=f"operation {op.id}", remote_addr=address)
+    audited("job.enqueue_batch", target=spec.name, job_count=report.valid, outcome="started",
+            detail=f"operation {op.id}")
 
-    def progress(n: int) -> bool:
-        bulk.advance(connection, op.id, n, n, 0)
-        return not bulk.cancel_requested(connection, op.id)
+    def work(operation: operations.Operation) -> None:
+        def progress(n: int) -> bool:
+            operation.advance(n, n)
+            return not operation.cancelled()
 
-    def work():
-        began, done = time.monotonic(), 0
         with spool:
-            if bulk.begin(connection, op.id):
-                try:
-                    done = enqueuing.write_batch(connection, spec, spool, options, progress=progress)
-                    bulk.finish(connection, op.id, "done" if done == report.valid else "cancelled")
-                except Exception as error:  # recorded on the operation, logged with its traceback
-                    app.logger.exception("batch enqueue %s failed", op.id)
-                    bulk.finish(connection, op.id, "failed", f"{type(error).__name__}: {error}"[:500])
-                    done = bulk.read(connection, op.id).succeeded
-        with app.app_context():
-            audit.record(actor, "job.enqueue_batch", target=spec.name, job_count=done,
-                         outcome=bulk.read(connection, op.id).status,
-                         detail=f"{skipped} bad rows skipped" if skipped else None, remote_addr=address,
-                         duration_ms=int((time.monotonic() - began) * 1000))
+            if enqueuing.write_batch(connection, spec, spool, options, progress=progress) != report.valid:
+                operation.finish("cancelled")
 
-    background.submit(work)
+    def ended(end: operations.Ended) -> None:
+        if not end.ran:
+            spool.close()
+        audited("job.enqueue_batch", target=spec.name, job_count=end.status.succeeded, outcome=end.status.status,
+                detail=f"{skipped} bad rows skipped" if skipped else None, duration_ms=end.duration_ms)
+
+    operations.submit(connection, op, work, ended, audited.app.app_context)
     return render_template("pages/enqueue_batch.html", spec=spec, report=report, options=request.form, errors={},
                            op=op, max_rows=batchfile.MAX_ROWS)

@@ -40,9 +40,9 @@ for _, id in ipairs(ids) do
     end
     redis.call('ZREM', rqs_key, id)
     rl_release(id, limit)
-    if group and group ~= '' then redis.call('SREM', prefix .. ':group:' .. group, id) end
-    redis.call('DEL', job_key(id), job_key(id) .. ':dependents', prefix .. ':job::' .. id .. ':dependencies',
-               prefix .. ':results:' .. id, prefix .. ':executions:' .. id)
+    if group and group ~= '' then redis.call('SREM', group_key(group), id) end
+    redis.call('DEL', job_key(id), job_dependents_key(id), job_dependencies_key(id),
+               results_key(id), executions_key(id))
     results[#results + 1] = 'ok'
   end
 end

@@ -1,30 +1,19 @@
--- Shared by every action script. ARGV[1] = RQ key prefix, ARGV[2] = now (epoch seconds),
--- ARGV[3] = now (RQ's ISO-Z format), ARGV[4] = rq-scheduler's jobs zset, ARGV[5] = action option;
--- job ids follow from ARGV[6]. Keys are derived from the prefix inside the script: every job moves
--- between places in this one atomic step, so after any crash it is in exactly one place.
-local prefix, now_ts, now_iso, rqs_key, option = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5]
-local FIRST_ID = 6
-
-local function job_key(id) return prefix .. ':job:' .. id end
-local function queue_key(q) return prefix .. ':queue:' .. q end
-local function registry_key(segment, q) return prefix .. ':' .. segment .. ':' .. q end
-local function rl_key(k) return prefix .. ':rl:' .. k end
-
--- Where a job of each status lives (besides the queue list for "queued").
-local STATUS_REGISTRY = {failed = 'failed', stopped = 'failed', finished = 'finished', canceled = 'canceled',
-                         deferred = 'deferred', scheduled = 'scheduled', ready_to_enqueue = 'ready'}
+-- Shared by every action script, after the header scripts.py generates (ARGV as its ARGS: prefix, now
+-- in epoch seconds and in RQ's ISO-Z format, rq-scheduler's jobs zset, the action option; job ids follow
+-- from ARGV[FIRST_ID]; every key function). Every job moves between places in this one atomic step, so
+-- after any crash it is in exactly one place.
 
 -- Concurrency limits (RQ 3): promote held-back jobs into free slots, oldest first (as RQ does).
 local function rl_fill(limit)
   local concurrency = tonumber(redis.call('HGET', rl_key(limit), 'concurrency') or '0')
   if not concurrency or concurrency < 1 then return end
-  while redis.call('ZCARD', rl_key(limit) .. ':allowed') < concurrency do
-    local popped = redis.call('ZPOPMIN', rl_key(limit) .. ':rate_limited')
+  while redis.call('ZCARD', rl_allowed_key(limit)) < concurrency do
+    local popped = redis.call('ZPOPMIN', rl_held_key(limit))
     if #popped == 0 then break end
     local id = popped[1]
     local f = redis.call('HMGET', job_key(id), 'origin', 'status', 'enqueue_at_front')
     if f[1] and f[2] == 'rate_limited' then
-      redis.call('ZADD', rl_key(limit) .. ':allowed', now_ts, id)
+      redis.call('ZADD', rl_allowed_key(limit), now_ts, id)
       if f[3] == '1' then redis.call('LPUSH', queue_key(f[1]), id) else redis.call('RPUSH', queue_key(f[1]), id) end
       redis.call('HSET', job_key(id), 'status', 'queued', 'enqueued_at', now_iso)
     end
@@ -34,27 +23,27 @@ end
 -- A job leaves queued/started without running: give its slot back and promote the next one.
 local function rl_release(id, limit)
   if limit and limit ~= '' then
-    redis.call('ZREM', rl_key(limit) .. ':rate_limited', id)
-    if redis.call('ZREM', rl_key(limit) .. ':allowed', id) == 1 then rl_fill(limit) end
+    redis.call('ZREM', rl_held_key(limit), id)
+    if redis.call('ZREM', rl_allowed_key(limit), id) == 1 then rl_fill(limit) end
   end
 end
 
 -- Put a job on its queue, through its concurrency limit when it has one: like RQ, it joins the
 -- held-back line and free slots are filled oldest first, so it never jumps ahead of waiting jobs.
 local function push(id, origin, limit, at_front)
-  redis.call('SADD', prefix .. ':queues', queue_key(origin))
+  redis.call('SADD', queues_key(), queue_key(origin))
   if limit and limit ~= '' and redis.call('EXISTS', rl_key(limit)) == 0 then
     -- RQ drops an idle limit's config; the job still knows its concurrency, as RQ's enqueue does.
     local own = redis.call('HGET', job_key(id), 'rate_limit_concurrency')
     if own then
       redis.call('HSET', rl_key(limit), 'concurrency', own)
-      redis.call('SADD', prefix .. ':rl-keys', limit)
+      redis.call('SADD', rl_keys_key(), limit)
     end
   end
   if limit and limit ~= '' and redis.call('EXISTS', rl_key(limit)) == 1
-     and redis.call('ZSCORE', rl_key(limit) .. ':allowed', id) == false then
+     and redis.call('ZSCORE', rl_allowed_key(limit), id) == false then
     if at_front then redis.call('HSET', job_key(id), 'enqueue_at_front', '1') end
-    redis.call('ZADD', rl_key(limit) .. ':rate_limited', now_ts, id)
+    redis.call('ZADD', rl_held_key(limit), now_ts, id)
     redis.call('HSET', job_key(id), 'status', 'rate_limited')
     rl_fill(limit)
     return redis.call('HGET', job_key(id), 'status')
@@ -70,8 +59,8 @@ local function apply_ttl(id)
   local ttl = tonumber(redis.call('HGET', job_key(id), 'ttl') or '')
   if not ttl or ttl <= 0 then return false end
   redis.call('EXPIRE', job_key(id), ttl)
-  redis.call('EXPIRE', job_key(id) .. ':dependents', ttl)
-  redis.call('EXPIRE', prefix .. ':job::' .. id .. ':dependencies', ttl)
+  redis.call('EXPIRE', job_dependents_key(id), ttl)
+  redis.call('EXPIRE', job_dependencies_key(id), ttl)
   return true
 end
 
@@ -87,7 +76,7 @@ end
 -- A job about to run on its own must no longer be a dependent of its parents: RQ would enqueue it
 -- again when they finish (it skips only canceled dependents).
 local function detach_from_parents(id)
-  local parents = redis.call('SMEMBERS', prefix .. ':job::' .. id .. ':dependencies')
+  local parents = redis.call('SMEMBERS', job_dependencies_key(id))
   local listed = redis.call('HGET', job_key(id), 'dependency_ids')
   if listed and listed ~= '' then
     local ok, decoded = pcall(cjson.decode, listed)
@@ -95,7 +84,7 @@ local function detach_from_parents(id)
       for _, parent in ipairs(decoded) do parents[#parents + 1] = tostring(parent) end
     end
   end
-  for _, parent in ipairs(parents) do redis.call('SREM', job_key(parent) .. ':dependents', id) end
+  for _, parent in ipairs(parents) do redis.call('SREM', job_dependents_key(parent), id) end
 end
 
 -- Take a job out of the place its status says it is in. Returns false when it is not there.
@@ -104,7 +93,7 @@ local function take_out(id, status, origin, limit)
     return redis.call('LREM', queue_key(origin), 1, id) > 0
   elseif status == 'rate_limited' then
     if not limit or limit == '' then return false end
-    return redis.call('ZREM', rl_key(limit) .. ':rate_limited', id) > 0
+    return redis.call('ZREM', rl_held_key(limit), id) > 0
   elseif status == 'scheduled' then
     -- Only RQ's own scheduled registry: a job of rq-scheduler (it says "scheduled" too) is a
     -- recurring schedule, managed on the Schedules page; taking it out here would end it for good.

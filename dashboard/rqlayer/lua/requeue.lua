@@ -12,7 +12,7 @@ return for_each_job('queued', function(id, origin, status, limit)
   local destination = target or origin
   if target then
     redis.call('HSET', job_key(id), 'origin', target)
-    redis.call('SADD', prefix .. ':queues', queue_key(target))
+    redis.call('SADD', queues_key(), queue_key(target))
   end
   if where == 'front' then redis.call('LPUSH', queue_key(destination), id)
   else redis.call('RPUSH', queue_key(destination), id) end

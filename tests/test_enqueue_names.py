@@ -106,9 +106,9 @@ def test_batch_columns_named_like_options_are_parameters(client, conn, option_na
 
 
 def test_schedule_form_keeps_parameters_apart(conn, option_named_task):
-    from dashboard.rqlayer import schedules
+    from dashboard.web import schedule_forms
 
-    request, errors, param_errors = schedules.parse_form({
+    request, errors, param_errors = schedule_forms.parse_form({
         "task": NAME, "kind": "cron", "cron": "0 8 * * *", "timezone": "UTC", "queue": "high",
         f"{PARAM_PREFIX}queue": "paris", f"{PARAM_PREFIX}timeout": "7", f"{PARAM_PREFIX}delay": "3"})
     assert not errors and not param_errors
@@ -129,6 +129,6 @@ def test_api_params_and_options_are_separate_objects(app, client, conn, option_n
 
 
 def test_forms_share_one_parameter_prefix():
-    from dashboard.rqlayer import schedules
+    from dashboard.web import schedule_forms
 
-    assert schedules.PARAM_PREFIX == PARAM_PREFIX
+    assert schedule_forms.PARAM_PREFIX == PARAM_PREFIX

@@ -17,6 +17,7 @@ from rq import Queue
 
 from dashboard.rqlayer import cron, keys, schedules
 from dashboard.rqlayer.payloads import decode
+from dashboard.web import schedule_forms
 from tasks.registry import get_task
 from tests.helpers import csrf_token
 
@@ -147,7 +148,7 @@ def test_only_registered_tasks_can_be_scheduled(conn):
         schedules.create_cron(conn, fake, {}, "0 8 * * *", "UTC", "default")
     with pytest.raises(schedules.ScheduleError, match="registered"):
         schedules.create_interval(conn, None, {}, 60, "default")
-    _, errors, _ = schedules.parse_form({"task": "os.system", "kind": "cron", "cron": "0 8 * * *"})
+    _, errors, _ = schedule_forms.parse_form({"task": "os.system", "kind": "cron", "cron": "0 8 * * *"})
     assert "not a registered task" in errors["task"]
     assert conn.zcard(keys.RQ_SCHEDULER_JOBS) == 0 and not conn.keys("rq:job:*")
 

@@ -15,17 +15,19 @@ from flask import make_response as flask_response
 
 from dashboard import audit
 from dashboard.auth import current_principal, requires
-from dashboard.extensions import get_redis
+from dashboard.errors import layer_status
+from dashboard.extensions import get_console
 from dashboard.permissions import SCHEDULES_MANAGE
 from dashboard.rqlayer import actions, cron, jobs, schedules
 from dashboard.rqlayer.enqueue import parse_run_at
+from dashboard.rqlayer.errors import Conflict, LayerError, NotFound
+from dashboard.web import schedule_forms as forms
 from dashboard.web.rendering import page_or_partial
 from dashboard.web.visible import visibility
 from tasks.registry import all_tasks, get_task
 
 bp = Blueprint("schedules", __name__)
 
-PREVIEW_RUNS = 5
 COMMON_ZONES = ("UTC", "Europe/London", "Europe/Paris", "Europe/Berlin", "America/New_York", "America/Chicago",
                 "America/Los_Angeles", "Asia/Tokyo", "Asia/Kolkata", "Australia/Sydney")
 
@@ -46,15 +48,11 @@ def _actor() -> str:
     return current_principal().audit_name
 
 
-def _unsafe() -> bool:
-    return current_app.config["CONSOLE"].unsafe_unpickle
-
-
 def _page_context() -> dict:
-    connection = get_redis()
+    part = get_console().schedules
     return {
-        "book": visibility().schedule_book(schedules.read_schedules(connection, unsafe=_unsafe())),
-        "health": schedules.health(connection),
+        "book": visibility().schedule_book(part.read_schedules()),
+        "health": part.health(),
         "poll_seconds": current_app.config["CONSOLE"].poll_seconds,
         "max_schedules": schedules.MAX_SCHEDULES,
         "grace": schedules.OVERDUE_GRACE_SECONDS,
@@ -68,14 +66,15 @@ def index():
 
 @bp.get("/schedules/health")
 def health_fragment():
-    return render_template("partials/schedule_health.html", health=schedules.health(get_redis()),
+    return render_template("partials/schedule_health.html", health=get_console().schedules.health(),
                            grace=schedules.OVERDUE_GRACE_SECONDS)
 
 
-def _answer_page(message: str, status: int):
-    """Nothing was done: the Schedules page with the reason, answered with its status code."""
-    flash(message)
-    return flask_response(render_template("pages/schedules.html", **_page_context()), status)
+def _answer_page(error: LayerError, message: str = ""):
+    """Nothing was done: the Schedules page with the reason, answered with the status of the error's
+    family (dashboard/errors.py: not found 404, conflict 409, invalid input 422)."""
+    flash(message or f"Nothing done: {error}.")
+    return flask_response(render_template("pages/schedules.html", **_page_context()), layer_status(error)[0])
 
 
 # ---------------------------------------------------------------- the form
@@ -83,24 +82,14 @@ def _answer_page(message: str, status: int):
 def _form_page(values: dict, *, schedule: schedules.Schedule | None = None, errors: dict | None = None,
                param_errors: dict | None = None, message: str = "", status: int = 200):
     spec = get_task(values.get("task", "")) if values.get("task") else None
-    param_values = {p.name: values[schedules.PARAM_PREFIX + p.name] for p in (spec.params if spec else ())
-                    if schedules.PARAM_PREFIX + p.name in values}
+    cron_text = values.get("cron", "")
     context = dict(
-        tasks=all_tasks(), spec=spec, values=values, param_values=param_values, errors=errors or {},
+        tasks=all_tasks(), spec=spec, values=values, param_values=forms.param_values(values), errors=errors or {},
         param_errors=param_errors or {}, schedule=schedule, message=message,
-        queue_names=jobs.list_queue_names(get_redis()), zones=COMMON_ZONES,
-        preview=_preview(values.get("cron", ""), values.get("timezone", "UTC")) if values.get("cron") else None,
+        queue_names=get_console().queues.names(), zones=COMMON_ZONES,
+        preview=forms.cron_preview(cron_text, values.get("timezone", "UTC")) if cron_text else None,
     )
     return flask_response(render_template("pages/schedule_form.html", **context), status)
-
-
-def _submitted_values() -> dict:
-    """The form as raw strings; an unchecked box is sent as nothing, so it is listed as ""."""
-    values = {name: request.form.get(name, "") for name in schedules.FORM_FIELDS}
-    spec = get_task(values["task"]) if values["task"] else None
-    for param in spec.params if spec else ():
-        values[schedules.PARAM_PREFIX + param.name] = request.form.get(schedules.PARAM_PREFIX + param.name, "")
-    return values
 
 
 @bp.get("/schedules/new")
@@ -120,39 +109,24 @@ def task_fields():
     if spec is None:
         return render_template("partials/schedule_no_task.html")
     return render_template("partials/task_fields.html", spec=spec, values={}, errors={},
-                           field_prefix=schedules.PARAM_PREFIX)
+                           field_prefix=forms.PARAM_PREFIX)
 
 
 def _existing(schedule_id: str) -> schedules.Schedule:
-    schedule = schedules.get_schedule(get_redis(), schedule_id)
+    schedule = get_console().schedules.get_schedule(schedule_id)
     if schedule is None:
         abort(404, description="No such schedule: it may have run for the last time, or been deleted.")
     return schedule
-
-
-def _not_editable(schedule: schedules.Schedule) -> str:
-    if not schedule.exists:
-        return "Its job data is gone: delete the schedule."
-    if not schedule.registered:
-        return (f"It runs {schedule.func_name or 'a function'}, which is not a task registered in tasks/: the "
-                "console only edits schedules of registered tasks.")
-    if schedule.kwargs is None or not schedule.meta_safe:
-        return "Its arguments or settings cannot be read safely, so the console cannot edit them."
-    if schedule.args:
-        return "It passes positional arguments, which the console's form cannot show: edit it in code."
-    if not schedule.recurring:
-        return "It is a one-off: reschedule it instead."
-    return ""
 
 
 @bp.get("/schedules/<schedule_id>/edit")
 @requires(SCHEDULES_MANAGE)
 def edit(schedule_id):
     schedule = _existing(schedule_id)
-    reason = _not_editable(schedule)
-    if reason:
-        return _answer_page(f"Nothing done: schedule {schedule_id} cannot be edited here. {reason}", 409)
-    return _form_page(schedules.form_values(schedule), schedule=schedule)
+    if schedule.edit_refusal:
+        return _answer_page(schedules.ScheduleConflict(schedule.edit_refusal),
+                            f"Nothing done: schedule {schedule_id} cannot be edited here. {schedule.edit_refusal}")
+    return _form_page(forms.form_values(schedule), schedule=schedule)
 
 
 @bp.post("/schedules")
@@ -165,25 +139,26 @@ def create():
 @requires(SCHEDULES_MANAGE)
 def update(schedule_id):
     schedule = _existing(schedule_id)
-    reason = _not_editable(schedule)
-    if reason:
-        return _answer_page(f"Nothing done: schedule {schedule_id} cannot be edited here. {reason}", 409)
+    if schedule.edit_refusal:
+        return _answer_page(schedules.ScheduleConflict(schedule.edit_refusal),
+                            f"Nothing done: schedule {schedule_id} cannot be edited here. {schedule.edit_refusal}")
     return _submit(schedule)
 
 
 def _submit(schedule: schedules.Schedule | None):
-    values = _submitted_values()
-    parsed, errors, param_errors = schedules.parse_form(values)
+    values = forms.submitted_values(request.form)
+    parsed, errors, param_errors = forms.parse_form(values)
     if errors or param_errors:
         return _form_page(values, schedule=schedule, errors=errors, param_errors=param_errors,
                           message="Nothing saved: correct the fields marked below.", status=422)
     action = "schedule.update" if schedule else "schedule.create"
     started = time.monotonic()
     try:
-        schedule_id = schedules.save(get_redis(), parsed, schedule.id if schedule else None)
-    except schedules.ScheduleConflict as error:
-        return _form_page(values, schedule=schedule, message=f"Nothing saved: {error}.", status=409)
-    except (schedules.ScheduleError, ValueError) as error:
+        schedule_id = get_console().schedules.save(parsed, schedule.id if schedule else None)
+    except schedules.ScheduleError as error:
+        return _form_page(values, schedule=schedule, message=f"Nothing saved: {error}.",
+                          status=layer_status(error)[0])
+    except ValueError as error:  # a zone or date the form checked, refused deeper down (e.g. out of range)
         return _form_page(values, schedule=schedule, message=f"Nothing saved: {error}.", status=422)
     what = (f"cron {parsed.cron!r} in {parsed.timezone}" if parsed.kind == "cron"
             else f"every {parsed.seconds} s")
@@ -197,26 +172,12 @@ def _submit(schedule: schedules.Schedule | None):
 
 # ---------------------------------------------------------------- the cron preview
 
-def _preview(expression: str, tz_name: str) -> dict:
-    expression = (expression or "")[:cron.MAX_LENGTH + 50]
-    tz_name = (tz_name or "UTC").strip()[:64] or "UTC"
-    error = cron.validate(expression)
-    tz_error = cron.validate_timezone(tz_name)
-    runs = []
-    if not error and not tz_error:
-        for run in cron.next_runs(expression, tz_name, PREVIEW_RUNS):
-            runs.append({"local": run.strftime("%a %Y-%m-%d %H:%M"), "zone": run.strftime("%Z"),
-                         "offset": cron.format_offset(run), "utc": run.astimezone(UTC).strftime("%H:%M UTC"),
-                         "iso": run.isoformat()})
-    return {"cron": expression, "timezone": tz_name, "error": error, "tz_error": tz_error,
-            "words": cron.describe(expression) if not error else "", "runs": runs}
-
-
 @bp.get("/schedules/preview")
 def preview():
     """Inline validation: valid or the error, the expression in words, its next runs in the zone."""
     return render_template("partials/cron_preview.html",
-                           preview=_preview(request.args.get("cron", ""), request.args.get("timezone", "UTC")))
+                           preview=forms.cron_preview(request.args.get("cron", ""),
+                                                      request.args.get("timezone", "UTC")))
 
 
 # ---------------------------------------------------------------- actions on one schedule
@@ -226,17 +187,13 @@ def _act(schedule_id: str, action: str, call, success):
         abort(404, description="No such schedule.")
     started = time.monotonic()
     try:
-        result = call(get_redis(), schedule_id)
-    except schedules.ScheduleNotFound as error:
-        audit.record(_actor(), action, target=schedule_id, job_count=0, outcome="missing", detail=str(error),
-                     remote_addr=request.remote_addr)
-        return _answer_page(f"Nothing done: {error}.", 404)
-    except schedules.ScheduleConflict as error:
-        audit.record(_actor(), action, target=schedule_id, job_count=0, outcome="conflict", detail=str(error),
-                     remote_addr=request.remote_addr)
-        return _answer_page(f"Nothing done: {error}.", 409)
+        result = call(schedule_id)
     except schedules.ScheduleError as error:
-        return _answer_page(f"Nothing done: {error}.", 422)
+        outcome = "missing" if isinstance(error, NotFound) else "conflict" if isinstance(error, Conflict) else ""
+        if outcome:  # a refused state is worth a line in the audit log; a malformed request is not
+            audit.record(_actor(), action, target=schedule_id, job_count=0, outcome=outcome, detail=str(error),
+                         remote_addr=request.remote_addr)
+        return _answer_page(error)
     message, detail = success(result)
     audit.record(_actor(), action, target=schedule_id, job_count=1, detail=detail, remote_addr=request.remote_addr,
                  duration_ms=actions.monotonic_ms(started))
@@ -247,7 +204,7 @@ def _act(schedule_id: str, action: str, call, success):
 @bp.post("/schedules/<schedule_id>/run-now")
 @requires(SCHEDULES_MANAGE)
 def run_now(schedule_id):
-    return _act(schedule_id, "schedule.run_now", schedules.run_now,
+    return _act(schedule_id, "schedule.run_now", get_console().schedules.run_now,
                 lambda job_id: (f"Run of schedule {schedule_id} queued now as job {job_id}; the schedule is unchanged.",
                                 f"job {job_id}"))
 
@@ -255,7 +212,7 @@ def run_now(schedule_id):
 @bp.post("/schedules/<schedule_id>/pause")
 @requires(SCHEDULES_MANAGE)
 def pause(schedule_id):
-    return _act(schedule_id, "schedule.pause", schedules.pause,
+    return _act(schedule_id, "schedule.pause", get_console().schedules.pause,
                 lambda when: (f"Schedule {schedule_id} paused: it keeps its definition and does not run until "
                               "resumed.", f"next run was {when.isoformat() if when else '?'}"))
 
@@ -263,7 +220,7 @@ def pause(schedule_id):
 @bp.post("/schedules/<schedule_id>/resume")
 @requires(SCHEDULES_MANAGE)
 def resume(schedule_id):
-    return _act(schedule_id, "schedule.resume", schedules.resume,
+    return _act(schedule_id, "schedule.resume", get_console().schedules.resume,
                 lambda when: (f"Schedule {schedule_id} resumed: next run {in_zone(when)}.",
                               f"next run {when.isoformat()}"))
 
@@ -271,7 +228,7 @@ def resume(schedule_id):
 @bp.post("/schedules/<schedule_id>/delete")
 @requires(SCHEDULES_MANAGE)
 def delete(schedule_id):
-    return _act(schedule_id, "schedule.delete", schedules.delete,
+    return _act(schedule_id, "schedule.delete", get_console().schedules.delete,
                 lambda _: (f"Schedule {schedule_id} deleted.", None))
 
 
@@ -282,7 +239,7 @@ def reschedule(schedule_id):
     try:
         when = parse_run_at(raw, tz_name, datetime.now(UTC))
     except ValueError as error:
-        return _answer_page(f"Nothing done: {error}.", 422)
-    return _act(schedule_id, "schedule.reschedule", lambda c, i: schedules.reschedule(c, i, when),
+        return _answer_page(schedules.ScheduleInvalid(str(error)))
+    return _act(schedule_id, "schedule.reschedule", lambda i: get_console().schedules.reschedule(i, when),
                 lambda where: (f"Job {schedule_id} rescheduled to {in_zone(when, tz_name)}.",
                                f"{where}: {when.isoformat()}"))

@@ -1,0 +1,208 @@
+"""Actions on one existing schedule: run now, pause, resume, delete, reschedule. Each is one
+MULTI/EXEC (WATCH on what it read), refused with a ScheduleNotFound / ScheduleConflict /
+ScheduleInvalid before anything changed.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import redis
+from rq import Queue
+
+from dashboard.rqlayer import actions, keys
+from dashboard.rqlayer import cron as cronlib
+from dashboard.rqlayer.decode import integer, text
+from dashboard.rqlayer.schedules.model import (
+    META_SCHEDULE,
+    META_TIMEZONE,
+    ScheduleConflict,
+    ScheduleInvalid,
+    ScheduleNotFound,
+    epoch,
+    paused_entry,
+    read_meta,
+)
+from dashboard.rqlayer.schedules.rqscheduler import get_schedule
+from dashboard.rqlayer.schedules.writes import aware, paused_value, refuse_during_pass
+from tasks.registry import get_task
+
+
+def run_now(connection: redis.Redis, schedule_id: str) -> str:
+    """Enqueue one extra run of the schedule's task on its queue now, as a fresh job (new id), so
+    the schedule itself (its id, next run, repeat count) is untouched. Returns the new job's id.
+    Only registered tasks whose arguments can be read safely."""
+    schedule = get_schedule(connection, schedule_id)
+    refusal = "no such schedule" if schedule is None else schedule.run_refusal
+    if refusal:
+        raise (ScheduleNotFound if schedule is None or not schedule.exists else ScheduleConflict)(refusal)
+    spec = get_task(schedule.func_name)
+    raw = connection.hmget(keys.job(schedule_id), "timeout")
+    timeout = integer(raw[0]) or spec.timeout
+    job = Queue(schedule.queue or spec.queue, connection=connection).enqueue_call(
+        spec.name, args=tuple(schedule.args), kwargs=dict(schedule.kwargs), timeout=timeout,
+        result_ttl=spec.result_ttl, retry=spec.retry(), meta={META_SCHEDULE: schedule_id},
+        description=f"run now of schedule {schedule_id}: {schedule.description}"[:500],
+    )
+    return job.id
+
+
+def pause(connection: redis.Redis, schedule_id: str, now: datetime | None = None) -> datetime | None:
+    """Take the schedule out of rq-scheduler's zset and remember its next run, in one MULTI: it
+    keeps its definition and does not fire. Returns the next run it had."""
+    paused_at = now or datetime.now(UTC)
+    outcome: dict = {}
+
+    def transaction(pipe):
+        outcome.clear()
+        refuse_during_pass(pipe)
+        score = pipe.zscore(keys.RQ_SCHEDULER_JOBS, schedule_id)
+        if score is None:
+            outcome["error"] = "paused" if pipe.hexists(keys.paused_schedules(), schedule_id) else "missing"
+            return
+        pipe.multi()
+        pipe.zrem(keys.RQ_SCHEDULER_JOBS, schedule_id)
+        pipe.hset(keys.paused_schedules(), schedule_id, paused_value(score, paused_at))
+        outcome["score"] = score
+
+    connection.transaction(transaction, keys.RQ_SCHEDULER_JOBS, keys.paused_schedules(), keys.RQ_SCHEDULER_LOCK)
+    if outcome.get("error") == "paused":
+        raise ScheduleConflict("it is paused already")
+    if outcome.get("error") == "missing":
+        raise ScheduleNotFound("no such schedule (it may have run for the last time, or been deleted)")
+    return epoch(outcome["score"])
+
+
+def _next_after_pause(raw: dict, stored: float | None, now: datetime) -> float:
+    f = {text(k): v for k, v in raw.items()}
+    meta, safe, _ = read_meta(f)
+    now_ts = now.timestamp()
+    cron_string = meta.get("cron_string") if safe else None
+    interval = meta.get("interval") if safe else None
+    if isinstance(cron_string, str) and cron_string:
+        broken = cronlib.validate(cron_string)
+        if broken:
+            raise ScheduleInvalid(f"its stored cron string is not valid ({broken}), so it has no next run: edit "
+                                "or delete the schedule")
+        tz_name = meta.get(META_TIMEZONE) if isinstance(meta.get(META_TIMEZONE), str) else "UTC"
+        try:
+            return int(cronlib.next_runs(cron_string, tz_name or "UTC", 1, now=now)[0].timestamp())
+        except ValueError:
+            from rq_scheduler.utils import get_next_scheduled_time, to_unix
+
+            local = bool(meta.get("use_local_timezone"))
+            return to_unix(get_next_scheduled_time(cron_string, use_local_timezone=local))
+    if isinstance(interval, int) and interval > 0 and stored is not None:
+        if stored > now_ts:
+            return stored
+        missed = int((now_ts - stored) // interval) + 1
+        return stored + missed * interval
+    if stored is not None and stored > now_ts:
+        return stored
+    return int(now_ts)  # a one-off that came due while paused runs at the scheduler's next pass
+
+
+def resume(connection: redis.Redis, schedule_id: str, now: datetime | None = None) -> datetime:
+    """Put a paused schedule back into rq-scheduler's zset at its next future run (cron: computed
+    in its timezone; interval: its rhythm continued; a one-off already due: now). One MULTI."""
+    now = aware(now or datetime.now(UTC))
+    outcome: dict = {}
+
+    def transaction(pipe):
+        outcome.clear()
+        raw_entry = pipe.hget(keys.paused_schedules(), schedule_id)
+        if raw_entry is None:
+            outcome["error"] = "active" if pipe.zscore(keys.RQ_SCHEDULER_JOBS, schedule_id) is not None else "missing"
+            return
+        raw = pipe.hgetall(keys.job(schedule_id))
+        if not raw:
+            outcome["error"] = "gone"
+            return
+        stored, _ = paused_entry(raw_entry)
+        score = _next_after_pause(raw, stored, now)
+        pipe.multi()
+        pipe.hdel(keys.paused_schedules(), schedule_id)
+        pipe.zadd(keys.RQ_SCHEDULER_JOBS, {schedule_id: score})
+        outcome["score"] = score
+
+    connection.transaction(transaction, keys.paused_schedules(), keys.job(schedule_id))
+    error = outcome.get("error")
+    if error == "active":
+        raise ScheduleConflict("it is not paused")
+    if error == "missing":
+        raise ScheduleNotFound("no such paused schedule")
+    if error == "gone":
+        raise ScheduleNotFound("its job data is gone (expired or deleted): delete the schedule")
+    return epoch(outcome["score"])
+
+
+def delete(connection: redis.Redis, schedule_id: str) -> None:
+    """Remove the schedule for good: zset entry, paused entry, job hash and the keys it owns, and
+    its entries in its queue's registries, in one MULTI. Refused while a run is executing."""
+    job_key = keys.job(schedule_id)
+    outcome: dict = {}
+
+    def transaction(pipe):
+        outcome.clear()
+        refuse_during_pass(pipe)
+        status, origin = (text(v) for v in pipe.hmget(job_key, "status", "origin"))
+        in_zset = pipe.zscore(keys.RQ_SCHEDULER_JOBS, schedule_id) is not None
+        in_paused = pipe.hexists(keys.paused_schedules(), schedule_id)
+        if not (in_zset or in_paused):
+            outcome["error"] = "missing"
+            return
+        if status == "started":
+            outcome["error"] = "started"
+            return
+        pipe.multi()
+        pipe.zrem(keys.RQ_SCHEDULER_JOBS, schedule_id)
+        pipe.hdel(keys.paused_schedules(), schedule_id)
+        # The job itself goes through the one deletion path (queue, every registry, group, limit slot).
+        actions.delete_in_transaction(connection, pipe, [schedule_id], actions.ANY_STATUS)
+
+    replies = connection.transaction(transaction, job_key, keys.RQ_SCHEDULER_JOBS, keys.paused_schedules(),
+                                     keys.RQ_SCHEDULER_LOCK)
+    if not outcome and text(replies[-1][0]) not in ("ok", "missing"):
+        raise ScheduleConflict("a worker took its last run a moment ago: the schedule is removed, that run goes "
+                               "ahead and then stays as an ordinary job")
+    if outcome.get("error") == "missing":
+        raise ScheduleNotFound("no such schedule")
+    if outcome.get("error") == "started":
+        raise ScheduleConflict("a run of this schedule is executing right now: pause it, then delete it when "
+                               "the run ends")
+
+
+def reschedule(connection: redis.Redis, schedule_id: str, when: datetime, now: datetime | None = None) -> str:
+    """Move a one-off (or the next run of a recurring schedule) to `when` (aware, future). Works on
+    rq-scheduler's zset, a paused schedule's remembered time, and RQ's own scheduled registry.
+    Returns where it was found: "rq-scheduler", "paused" or "rq"."""
+    now = aware(now or datetime.now(UTC))
+    when = aware(when)
+    if when <= now:
+        raise ScheduleInvalid("this time is in the past")
+    score = int(when.timestamp())
+    if connection.zadd(keys.RQ_SCHEDULER_JOBS, {schedule_id: score}, xx=True, ch=True) or \
+            connection.zscore(keys.RQ_SCHEDULER_JOBS, schedule_id) == score:
+        return "rq-scheduler"
+    outcome: dict = {}
+
+    def transaction(pipe):
+        outcome.clear()
+        raw_entry = pipe.hget(keys.paused_schedules(), schedule_id)
+        if raw_entry is None:
+            outcome["found"] = False
+            return
+        _, paused_at = paused_entry(raw_entry)
+        pipe.multi()
+        pipe.hset(keys.paused_schedules(), schedule_id, paused_value(score, paused_at))
+        outcome["found"] = True
+
+    connection.transaction(transaction, keys.paused_schedules())
+    if outcome.get("found"):
+        return "paused"
+    origin = text(connection.hget(keys.job(schedule_id), "origin"))
+    if origin and connection.zadd(keys.registry("scheduled", origin), {schedule_id: score}, xx=True, ch=True):
+        return "rq"
+    if origin and connection.zscore(keys.registry("scheduled", origin), schedule_id) == score:
+        return "rq"
+    raise ScheduleNotFound("no such scheduled job (it may have run already)")

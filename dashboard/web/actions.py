@@ -7,46 +7,36 @@ from __future__ import annotations
 
 import time
 
-from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask import make_response as flask_response
 
 from dashboard import audit
-from dashboard.auth import current_principal, requires, safe_next
-from dashboard.extensions import get_redis
+from dashboard.auth import can, requires, safe_next
+from dashboard.extensions import get_console
 from dashboard.permissions import JOBS_ACT, WORKERS_CONTROL
-from dashboard.rqlayer import actions, jobs
+from dashboard.rqlayer import actions, catalogue
+from dashboard.rqlayer.errors import LayerError
+from dashboard.rqlayer.vocabulary import valid_job_id
 from dashboard.web import jobs as job_views
 from dashboard.web.formatting import ago
 from dashboard.web.visible import visibility
 
 bp = Blueprint("actions", __name__)
 
-# action name -> (RQ-layer call, the statuses it applies to, past tense for the message)
-JOB_ACTIONS = {
-    "retry": (lambda c, i, f, e: actions.retry(c, [i], e, at_front=f.get("position") == "front"),
-              actions.RETRYABLE, "retried"),
-    "cancel": (lambda c, i, f, e: actions.cancel(c, [i], e), actions.CANCELABLE, "canceled"),
-    "delete": (lambda c, i, f, e: actions.delete(c, [i], e), actions.DELETABLE, "deleted"),
-    "requeue": (lambda c, i, f, e: actions.requeue(c, [i], front=f.get("position") != "back"), ("queued",),
-                "moved"),
-    "move": (lambda c, i, f, e: actions.move(c, [i], f.get("queue", ""), front=f.get("position") == "front",
-                                             create=f.get("create_queue") == "1"),
-             ("queued",), "moved"),
-    "run-now": (lambda c, i, f, e: actions.run_now(c, [i], e), actions.RUNNABLE_NOW, "queued to run now"),
-}
+
+@bp.app_context_processor
+def _catalogue():
+    # Templates ask the catalogue which actions a status or a state offers, never a literal status set.
+    return {"action_catalogue": catalogue}
 
 
-def _expected(applies_to: tuple[str, ...]) -> tuple[str, ...]:
+def _expected(action: catalogue.Action) -> tuple[str, ...]:
     """Only the status the operator saw: `seen` from the job page, or the list's `state` for a row.
     A job that changed meanwhile is left alone (409) instead of being acted on in its new state."""
     seen = request.form.get("seen") or request.form.get("state")
     if not seen:
-        return applies_to
-    return tuple(s for s in actions.statuses_of(seen) if s in applies_to) or ("-",)
-
-
-def _actor() -> str:
-    return current_principal().audit_name
+        return action.statuses
+    return action.expected_in(seen) or ("-",)
 
 
 def _conflict_message(job_id: str, outcome: str, verb: str) -> str:
@@ -67,8 +57,7 @@ def _answer(job_id: str, message: str, status: int, ok: bool):
     """Row actions (HTMX aimed at a row) get the fresh row plus the message out of band; forms get
     the message flashed and a redirect."""
     if request.htmx and (request.htmx.target or "").startswith("row-"):
-        row = jobs.read_rows(get_redis(), [job_id], current_app.config["CONSOLE"].unsafe_unpickle,
-                             failures=True)[0]
+        row = get_console().jobs.rows([job_id], failures=True)[0]
         html = render_template("partials/row_answer.html", row=visibility().row(row), message=message, ok=ok,
                                state=request.form.get("state", ""))
         return flask_response(html, status)
@@ -88,14 +77,19 @@ def _answer(job_id: str, message: str, status: int, ok: bool):
 @bp.post("/jobs/<job_id>/<action>")
 @requires(JOBS_ACT)
 def job_action(job_id, action):
-    if action == "stop":
-        return stop(job_id)
-    if action not in JOB_ACTIONS or not jobs.valid_job_id(job_id):
+    act = catalogue.find(action)
+    if act is None or not act.single or not valid_job_id(job_id):
         abort(404, description="No such action or job.")
-    call, applies_to, verb = JOB_ACTIONS[action]
+    if not can(act.permission):
+        abort(403, description=f"Your role may not do this (needs the {act.permission!r} permission).")
+    if act.name == "stop":
+        return stop(job_id)
     started = time.monotonic()
+    target_queue = request.form.get("queue", "")
     try:
-        outcome = call(get_redis(), job_id, request.form, _expected(applies_to)).outcomes[job_id]
+        outcome = get_console().actions.perform(
+            act.name, [job_id], _expected(act), position=request.form.get("position") or None, target=target_queue,
+            create=request.form.get("create_queue") == "1").outcomes[job_id]
     except actions.UnknownQueue as error:
         # A confirmation step, not a move: the job page shows a form that confirms creating it.
         g.move_confirm = error.queue
@@ -103,22 +97,19 @@ def job_action(job_id, action):
                                "move? Nothing was moved yet.", 409, ok=False)
     except actions.ActionError as error:
         return _answer(job_id, f"Nothing done: {error}.", 422, ok=False)
-    duration = actions.monotonic_ms(started)
-    target_queue = request.form.get("queue", "")
-    detail = f"to queue {target_queue}" if action == "move" else request.form.get("position") or None
+    detail = f"to queue {target_queue}" if act.name == "move" else request.form.get("position") or None
     if outcome.startswith("ok"):
-        audit.record(_actor(), f"job.{action}", target=job_id, job_count=1, detail=detail,
-                     remote_addr=request.remote_addr, duration_ms=duration)
-        message = f"Job {job_id} {verb}" + (f" to {target_queue}" if action == "move" else "") + "."
+        audit.action(f"job.{act.name}", target=job_id, job_count=1, detail=detail, started=started)
+        message = f"Job {job_id} {act.past}" + (f" to {target_queue}" if act.name == "move" else "") + "."
         if outcome == "ok:rate_limited":
             message += " Its concurrency limit is full: it waits, held back, for a free slot."
-        if action == "delete" and not (request.htmx and (request.htmx.target or "").startswith("row-")):
+        if act.name == "delete" and not (request.htmx and (request.htmx.target or "").startswith("row-")):
             flash(message)
             return _redirect_after_delete()
         return _answer(job_id, message, 200, ok=True)
-    audit.record(_actor(), f"job.{action}", target=job_id, job_count=0, outcome="conflict", detail=outcome,
-                 remote_addr=request.remote_addr, duration_ms=duration)
-    return _answer(job_id, _conflict_message(job_id, outcome, verb), 409 if outcome != "missing" else 404, ok=False)
+    audit.action(f"job.{act.name}", target=job_id, job_count=0, outcome="conflict", detail=outcome, started=started)
+    return _answer(job_id, _conflict_message(job_id, outcome, act.past), 409 if outcome != "missing" else 404,
+                   ok=False)
 
 
 def _redirect_after_delete():
@@ -133,14 +124,13 @@ def _redirect_after_delete():
 def stop(job_id):
     started = time.monotonic()
     try:
-        result = actions.stop_job(get_redis(), job_id)
-    except actions.ActionError as error:
-        audit.record(_actor(), "job.stop", target=job_id, job_count=0, outcome="conflict", detail=str(error),
-                     remote_addr=request.remote_addr)
-        return _answer(job_id, f"Nothing done: {error}.", 409, ok=False)
+        result = get_console().actions.stop_job(job_id)
+    except LayerError as error:
+        audit.action("job.stop", target=job_id, job_count=0, outcome="conflict", detail=str(error))
+        return _answer(job_id, f"Nothing done: {error}.", error.status, ok=False)
     outcome = "ok" if result.delivered else "undelivered"
-    audit.record(_actor(), "job.stop", target=job_id, job_count=1, outcome=outcome, detail=f"worker {result.worker}",
-                 remote_addr=request.remote_addr, duration_ms=actions.monotonic_ms(started))
+    audit.action("job.stop", target=job_id, job_count=1, outcome=outcome, detail=f"worker {result.worker}",
+                 started=started)
     if not result.delivered:
         return _answer(job_id, f"No worker received the stop command: worker {result.worker} is not listening "
                                "(it may have died). The job was not stopped.", 409, ok=False)
@@ -152,7 +142,7 @@ def stop(job_id):
 @requires(JOBS_ACT)
 def queue_names():
     """The existing queues as <option>s, for the move form's suggestions."""
-    return render_template("partials/queue_options.html", names=jobs.list_queue_names(get_redis()))
+    return render_template("partials/queue_options.html", names=get_console().queues.names())
 
 
 # ---------------------------------------------------------------- workers
@@ -160,8 +150,8 @@ def queue_names():
 @bp.post("/workers/suspend")
 @requires(WORKERS_CONTROL)
 def suspend():
-    actions.suspend_workers(get_redis())
-    audit.record(_actor(), "workers.suspend", remote_addr=request.remote_addr)
+    get_console().actions.suspend_workers()
+    audit.action("workers.suspend")
     flash("Workers suspended. RQ workers check this only between jobs: running jobs finish, and a worker that "
           "was waiting for a job still takes the next one that arrives before it stops. The worker list shows "
           "each worker's acknowledgement.")
@@ -171,8 +161,8 @@ def suspend():
 @bp.post("/workers/resume")
 @requires(WORKERS_CONTROL)
 def resume():
-    actions.resume_workers(get_redis())
-    audit.record(_actor(), "workers.resume", remote_addr=request.remote_addr)
+    get_console().actions.resume_workers()
+    audit.action("workers.resume")
     flash("Workers resumed.")
     return redirect(url_for("overview.index"), code=303)
 
@@ -180,14 +170,14 @@ def resume():
 @bp.post("/workers/<name>/<command>")
 @requires(WORKERS_CONTROL)
 def worker_command(name, command):
-    calls = {"shutdown": actions.shutdown_worker, "kill-horse": actions.kill_horse}
+    console = get_console()
+    calls = {"shutdown": console.actions.shutdown_worker, "kill-horse": console.actions.kill_horse}
     if command not in calls:
         abort(404, description="Worker commands: shutdown, kill-horse.")
-    if not jobs.worker_exists(get_redis(), name):
+    if not console.workers.exists(name):
         abort(404, description=f"No worker named {name[:80]!r} is registered.")
-    result = calls[command](get_redis(), name)
-    audit.record(_actor(), f"worker.{command}", target=name, outcome="ok" if result.delivered else "undelivered",
-                 remote_addr=request.remote_addr)
+    result = calls[command](name)
+    audit.action(f"worker.{command}", target=name, outcome="ok" if result.delivered else "undelivered")
     if not result.delivered:
         flash(f"Worker {name} did not receive the command: it is not listening (gone or stale).")
         return redirect(url_for("overview.index"), code=303)

@@ -14,15 +14,12 @@ import redis
 from dashboard.rqlayer import keys
 from dashboard.rqlayer.decode import integer, text
 from dashboard.rqlayer.jobs import (
-    LIVE_STATUSES,
-    RESULT_TYPES,
     JobRow,
     broken_note,
     broken_row,
     row_from_hash,
     wrong_type,
 )
-from dashboard.rqlayer.overview import STATES
 from dashboard.rqlayer.payloads import (
     EMPTY,
     JobCall,
@@ -33,6 +30,7 @@ from dashboard.rqlayer.payloads import (
     decode_exc_info,
     decode_job_data,
 )
+from dashboard.rqlayer.vocabulary import LIVE_STATUSES, RESULT_TYPES, STATES
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ outside payloads.py's restricted reader, and nothing writes.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -16,7 +15,6 @@ import redis
 
 from dashboard.rqlayer import keys, preview
 from dashboard.rqlayer.decode import text, timestamp
-from dashboard.rqlayer.overview import STATES
 from dashboard.rqlayer.payloads import (
     DECODE_ERRORS,
     JobCall,
@@ -24,24 +22,18 @@ from dashboard.rqlayer.payloads import (
     decode_exc_info,
     decode_job_data,
 )
+from dashboard.rqlayer.vocabulary import (  # noqa: F401  (valid_job_id and PAGE_SIZES: read from here too)
+    DEFAULT_PAGE_SIZE,
+    FAILURE_STATES,
+    LIVE_STATUSES,
+    PAGE_SIZES,
+    RESULT_TYPES,
+    STATES,
+    lookup_queue_name,
+    valid_job_id,
+)
 
-PAGE_SIZES = (25, 50, 100, 500)
 PREVIEW_CHARS = 160
-# Job ids RQ accepts today are [A-Za-z0-9_-]; older ones were UUIDs. Anything else is no job of ours.
-# Never a colon: "<id>:dependents" would name the job's sibling keys (sets), not a job.
-JOB_ID_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,200}$")
-QUEUE_NAME_RE = re.compile(r"^[^\s]{1,200}$")
-RESULT_TYPES = {b"1": "finished", b"2": "failed", b"3": "stopped", b"4": "retried", b"5": "max retries exceeded"}
-LIVE_STATUSES = frozenset({"queued", "started", "deferred", "scheduled", "ready_to_enqueue", "rate_limited",
-                           "created"})
-
-
-def valid_job_id(job_id: str) -> bool:
-    return bool(job_id) and bool(JOB_ID_RE.match(job_id))
-
-
-def valid_queue_name(name: str) -> bool:
-    return bool(name) and bool(QUEUE_NAME_RE.match(name))
 
 
 @dataclass(frozen=True)
@@ -177,9 +169,6 @@ def _name_from_description(description: str) -> str:
     return head if head and " " not in head else ""
 
 
-FAILURE_STATES = frozenset({"failed"})
-
-
 def read_rows(connection: redis.Redis, job_ids: list[str], unsafe: bool = False,
               failures: bool = False) -> list[JobRow]:
     """Rows for these ids, in order, in one pipelined round trip. With `failures`, each job's newest
@@ -267,38 +256,64 @@ def ids_at(connection: redis.Redis, queue: str, state: str, offset: int, count: 
         raw = _raw_ids(connection, queue, state, offset, count, order)
     except redis.ResponseError:  # the key holds another type: nothing to list
         return []
+    if state == "queued" and order != "oldest":
+        raw = list(reversed(raw))
+    return _member_ids(raw, state)
+
+
+def _raw_ids(connection, queue: str, state: str, offset: int, count: int, order: str):
+    """The LRANGE/ZRANGE/ZREVRANGE for a window (on a client or a pipeline). The queue list read
+    newest first comes back oldest first: callers reverse it."""
+    if state == "queued":
+        key = keys.queue(queue)
+        if order == "oldest":
+            return connection.lrange(key, offset, offset + count - 1)
+        return connection.lrange(key, -(offset + count), -(offset + 1))
+    key = keys.registry(state, queue)
+    if order == "oldest":
+        return connection.zrange(key, offset, offset + count - 1)
+    return connection.zrevrange(key, offset, offset + count - 1)
+
+
+def read_state_page(connection: redis.Redis, queue: str, state: str, page: int = 1, size: int = DEFAULT_PAGE_SIZE,
+                    order: str = "oldest", unsafe: bool = False) -> StatePage:
+    """Page `page` (1-based) of a queue state; a page past the end is clamped to the last one.
+
+    Cost: two round trips at any depth — the count and the page's ids in one pipeline, then the page's
+    hashes in another (a third only when the page asked for is past the end). Never writes."""
+    total, raw = _count_and_ids(connection, queue, state, (max(1, page) - 1) * size, size, order)
+    pages = max(1, -(-total // size))
+    clamped = min(max(1, page), pages)
+    if clamped != page and total:
+        raw = ids_at(connection, queue, state, (clamped - 1) * size, size, order)
+    rows = read_rows(connection, raw, unsafe, failures=state in FAILURE_STATES)
+    return StatePage(queue, state, rows, total, clamped, size, order)
+
+
+def _count_and_ids(connection: redis.Redis, queue: str, state: str, offset: int, count: int,
+                   order: str) -> tuple[int, list[str]]:
+    """The state's count and `count` ids from `offset`, in one pipelined round trip (a wrong-type key
+    reads as empty)."""
+    pipe = connection.pipeline(transaction=False)
+    if state == "queued":
+        pipe.llen(keys.queue(queue))
+    else:
+        pipe.zcard(keys.registry(state, queue))
+    _raw_ids(pipe, queue, state, offset, count, order)
+    total, raw = pipe.execute(raise_on_error=False)
+    if wrong_type(raw) or wrong_type(total):
+        return count_or_zero(total), []
+    if state == "queued" and order != "oldest":
+        raw = list(reversed(raw))
+    return int(total), _member_ids(raw, state)
+
+
+def _member_ids(raw: list, state: str) -> list[str]:
     ids = [text(member) for member in raw]
     if state == "started":
         # Started-registry members are "<job id>:<execution id>".
         ids = [member.split(":")[0] for member in ids]
     return ids
-
-
-def _raw_ids(connection: redis.Redis, queue: str, state: str, offset: int, count: int, order: str) -> list:
-    if state == "queued":
-        key = keys.queue(queue)
-        if order == "oldest":
-            raw = connection.lrange(key, offset, offset + count - 1)
-        else:
-            raw = list(reversed(connection.lrange(key, -(offset + count), -(offset + 1))))
-    else:
-        key = keys.registry(state, queue)
-        if order == "oldest":
-            raw = connection.zrange(key, offset, offset + count - 1)
-        else:
-            raw = connection.zrevrange(key, offset, offset + count - 1)
-    return raw
-
-
-def read_state_page(connection: redis.Redis, queue: str, state: str, page: int = 1, size: int = 50,
-                    order: str = "oldest", unsafe: bool = False) -> StatePage:
-    """Page `page` (1-based) of a queue state; the last page is clamped to what exists."""
-    total = count_state(connection, queue, state)
-    pages = max(1, -(-total // size))
-    page = min(max(1, page), pages)
-    ids = ids_at(connection, queue, state, (page - 1) * size, size, order)
-    rows = read_rows(connection, ids, unsafe, failures=state in FAILURE_STATES)
-    return StatePage(queue, state, rows, total, page, size, order)
 
 
 # ---------------------------------------------------------------- the failed jobs of all queues
@@ -384,12 +399,12 @@ def job_exists(connection: redis.Redis, job_id: str) -> bool:
 def worker_exists(connection: redis.Redis, name: str) -> bool:
     """Registered in RQ's workers set (one SISMEMBER); a worker that died uncleanly still is, until RQ's
     clean-up, so commands to it can still say "not listening"."""
-    return valid_queue_name(name) and bool(connection.sismember(keys.workers(), keys.worker(name)))
+    return lookup_queue_name(name) and bool(connection.sismember(keys.workers(), keys.worker(name)))
 
 
 def queue_exists(connection: redis.Redis, queue: str) -> bool:
     """Known to RQ (in the queues set) or holding anything in its list or a registry."""
-    if not valid_queue_name(queue):
+    if not lookup_queue_name(queue):
         return False
     try:
         if connection.sismember(keys.queues(), keys.queue(queue)):

@@ -20,11 +20,7 @@ from rq.defaults import DEFAULT_JOB_MONITORING_INTERVAL, DEFAULT_WORKER_TTL
 
 from dashboard.rqlayer import keys
 from dashboard.rqlayer.decode import csv_names, integer, number, text, timestamp
-
-# States in the order pages show them. "queued" is the queue list; the rest are RQ's registries.
-STATES = ("queued", "started", "deferred", "scheduled", "finished", "failed", "canceled", "ready_to_enqueue")
-REGISTRY_STATES = STATES[1:]
-PRIORITY_ORDER = ("high", "default", "low")
+from dashboard.rqlayer.vocabulary import PRIORITY_ORDER, REGISTRY_STATES, STATES  # noqa: F401  (STATES: re-export)
 
 # A worker refreshes its heartbeat every job_monitoring_interval while busy (key TTL +60 s) and
 # about every worker_ttl - 15 s while idle (key TTL worker_ttl + 60 s). Past these it is stale.

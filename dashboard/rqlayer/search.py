@@ -17,7 +17,6 @@ import redis
 from dashboard.rqlayer import keys
 from dashboard.rqlayer.decode import timestamp
 from dashboard.rqlayer.jobs import (
-    FAILURE_STATES,
     Failure,
     JobRow,
     count_state,
@@ -26,8 +25,9 @@ from dashboard.rqlayer.jobs import (
     read_rows,
 )
 from dashboard.rqlayer.payloads import decode_b64_exc_string, decode_exc_info, func_name_of
+from dashboard.rqlayer.vocabulary import BULK_CHUNK, FAILURE_STATES, SCAN_CHUNK
 
-CHUNK = 500
+CHUNK = SCAN_CHUNK
 DEFAULT_BUDGET_SECONDS = 0.25
 
 
@@ -99,7 +99,7 @@ def scan_state(connection: redis.Redis, queue: str, state: str, job_filter: JobF
 
 
 def iter_state(connection: redis.Redis, queue: str, state: str, job_filter: JobFilter, order: str = "oldest",
-               unsafe: bool = False, chunk: int = 1000) -> Iterator[JobRow]:
+               unsafe: bool = False, chunk: int = BULK_CHUNK) -> Iterator[JobRow]:
     """Every matching row of a state, chunk by chunk: memory stays bounded for any size (export)."""
     position = 0
     while True:

@@ -33,12 +33,14 @@ RESULT_TYPES = {b"1": "finished", b"2": "failed", b"3": "stopped", b"4": "retrie
 
 # ---------------------------------------------------------------- names and ids
 
-# A queue name the console writes (move target, enqueue, schedule, @task): plain characters only, so a
-# name never needs escaping in a key, a URL or a shell. Existing queues with other names are still read
-# (pages look them up by existence, not by this rule).
+# THE queue-name rule, for every name the console writes (move target, enqueue, schedule, @task): plain
+# characters only, so a name never needs escaping in a key, a URL or a shell.
 QUEUE_NAME_MAX = 100
 QUEUE_NAME_RE = re.compile(rf"^[A-Za-z0-9_.:\-]{{1,{QUEUE_NAME_MAX}}}$")
 QUEUE_NAME_RULE = f"a queue name is 1 to {QUEUE_NAME_MAX} letters, digits, and _ - . : characters"
+# Queues other programs created may have any name RQ accepts (e.g. "队列"): lookups only bound it, so a
+# URL cannot make the console build a huge key or one with whitespace.
+_LOOKUP_NAME_RE = re.compile(r"^[^\s]{1,200}$")
 
 # Job ids RQ accepts today are [A-Za-z0-9_-]; older ones were UUIDs. Anything else is no job of ours.
 # Never a colon: "<id>:dependents" would name the job's sibling keys (sets), not a job.
@@ -52,6 +54,11 @@ NEW_JOB_ID_RULE = f"letters, digits, - and _ only (at most {JOB_ID_MAX})"
 def valid_queue_name(name: str) -> bool:
     """True when the console may write `name` as a queue name (QUEUE_NAME_RULE)."""
     return bool(name) and bool(QUEUE_NAME_RE.match(name))
+
+
+def lookup_queue_name(name: str) -> bool:
+    """True when `name` may be looked up as an existing queue (or worker): bounded, no whitespace."""
+    return bool(name) and bool(_LOOKUP_NAME_RE.match(name))
 
 
 def valid_job_id(job_id: str) -> bool:

@@ -5,18 +5,17 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime
 
-from flask import Blueprint, abort, current_app, jsonify, request, url_for
+from flask import Blueprint, abort, jsonify, request, url_for
 
-import tasks
 from dashboard import audit
 from dashboard.auth import current_principal, requires
-from dashboard.extensions import get_redis
+from dashboard.extensions import get_console
 from dashboard.permissions import JOBS_ENQUEUE, VIEW
-from dashboard.rqlayer import enqueue as enqueuing
-from dashboard.rqlayer import jobdetail, jobs, search
-from dashboard.rqlayer.overview import read_overview
+from dashboard.rqlayer import jobs
+from dashboard.rqlayer.errors import NotFound
 from dashboard.rqlayer.params import validate_call
 from dashboard.rqlayer.payloads import Shown
+from dashboard.rqlayer.vocabulary import valid_job_id
 from dashboard.visibility import is_hidden
 from dashboard.web.openapi import openapi_document
 from dashboard.web.params import checked_state, list_params
@@ -41,7 +40,7 @@ def to_json(value):
 @bp.get("/queues")
 @requires(VIEW)
 def queues():
-    overview = read_overview(get_redis())
+    overview = get_console().overview.read()
     items = [dict(to_json(q), total=q.total, unattended=q.unattended) for q in overview.queues]
     return jsonify(queues=items, totals=overview.totals, rate_limits=to_json(overview.rate_limits),
                    suspended=overview.suspended, read_at=overview.read_at.isoformat())
@@ -50,7 +49,7 @@ def queues():
 @bp.get("/workers")
 @requires(VIEW)
 def workers():
-    overview = read_overview(get_redis())
+    overview = get_console().overview.read()
     return jsonify(workers=to_json(overview.workers), read_at=overview.read_at.isoformat())
 
 
@@ -78,20 +77,18 @@ def _row(row: jobs.JobRow) -> dict:
 @bp.get("/queues/<name>/jobs/<state>")
 @requires(VIEW)
 def state_page(name, state):
-    connection = get_redis()
-    if not jobs.queue_exists(connection, name):
-        abort(404, description=f"There is no queue named {name[:80]!r}.")
+    console = get_console()
+    name = console.queues.require(name)
     state = checked_state(state)
     params = list_params()
-    unsafe = current_app.config["CONSOLE"].unsafe_unpickle
     visible = visibility()
     if params.job_filter.active:
-        scan = search.scan_state(connection, name, state, params.job_filter, offset=params.offset,
-                                 order=params.order, max_rows=params.size, unsafe=unsafe)
+        scan = console.jobs.scan(name, state, params.job_filter, offset=params.offset, order=params.order,
+                                 max_rows=params.size)
         return jsonify(queue=name, state=state, filter=params.job_filter.as_params(), total=scan.total,
                        scanned=scan.scanned, done=scan.done, next_offset=None if scan.done else scan.next_offset,
                        jobs=[_row(visible.row(r)) for r in scan.rows])
-    page = jobs.read_state_page(connection, name, state, params.page, params.size, params.order, unsafe)
+    page = console.jobs.page(name, state, params.page, params.size, params.order)
     return jsonify(queue=name, state=state, total=page.total, page=page.page, pages=page.pages, size=page.size,
                    order=page.order, jobs=[_row(visible.row(r)) for r in page.rows])
 
@@ -99,11 +96,11 @@ def state_page(name, state):
 @bp.get("/jobs/<job_id>")
 @requires(VIEW)
 def job(job_id):
-    if not jobs.valid_job_id(job_id):
-        abort(404, description="That is not a valid job id.")
-    detail = jobdetail.read_job(get_redis(), job_id, unsafe=current_app.config["CONSOLE"].unsafe_unpickle)
+    if not valid_job_id(job_id):
+        raise NotFound("That is not a valid job id.")
+    detail = get_console().jobs.detail(job_id)
     if detail is None:
-        abort(404, description=f"No job with id {job_id!r}.")
+        raise NotFound(f"No job with id {job_id!r}.")
     detail = visibility().job(detail)
     return jsonify(
         job=_row(detail.row),
@@ -138,7 +135,8 @@ def enqueue_job():
         body = None
     if not isinstance(body, dict):
         abort(400, description='Send a JSON object: {"task": ..., "params": {...}, "options": {...}}.')
-    spec = tasks.get_task(str(body.get("task", "")))
+    console = get_console()
+    spec = console.tasks.get(str(body.get("task", "")))
     if spec is None:
         return jsonify(error="validation", message="Only registered tasks can be enqueued.",
                        fields={"task": f"no registered task named {str(body.get('task'))[:100]!r}"}), 422
@@ -151,13 +149,12 @@ def enqueue_job():
         return jsonify(error="validation", message="Nothing was enqueued.",
                        fields={f"options.{name}": "unknown option" for name in unknown[:20]}), 422
     kwargs, errors = validate_call(spec, params)
-    connection = get_redis()
-    parsed, option_errors = enqueuing.validate_options(connection, spec, options)
+    parsed, option_errors = console.enqueue.validate_options(spec, options)
     errors.update({f"options.{name}": message for name, message in option_errors.items()})
     if errors:
         return jsonify(error="validation", message="Nothing was enqueued.", fields=errors), 422
     try:
-        job_id = enqueuing.enqueue(connection, spec, kwargs, parsed)
+        job_id = console.enqueue.enqueue(spec, kwargs, parsed)
     except ValueError as error:
         return jsonify(error="validation", message="Nothing was enqueued.", fields={"options.job_id": str(error)}), 422
     audit.record(current_principal().audit_name, "job.enqueue", target=job_id, job_count=1,

@@ -6,15 +6,15 @@ from flask import Blueprint, current_app, jsonify
 from sqlalchemy import text
 
 from dashboard.auth import current_principal
-from dashboard.extensions import db, get_redis
-from dashboard.rqlayer.connection import describe, ping
+from dashboard.extensions import db, get_console
 
 bp = Blueprint("health", __name__)
 
 
 @bp.get("/healthz")
 def healthz():
-    redis_ok = ping(get_redis())
+    console = get_console()
+    redis_ok = console.ping()
     try:
         db.session.execute(text("SELECT 1"))
         db_ok = True
@@ -27,7 +27,7 @@ def healthz():
     if current_principal() is not None:
         body.update({
             "redis": "ok" if redis_ok else "unreachable",
-            "redis_url": describe(current_app.extensions["redis_url"]),
+            "redis_url": console.redis_url,
             "database": "ok" if db_ok else "unreachable",
         })
     return jsonify(body), 200 if healthy else 503

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 
-import tasks
-from dashboard.extensions import get_redis
-from dashboard.rqlayer import jobdetail, jobs, lookup
+from dashboard.extensions import get_console
+from dashboard.rqlayer import lookup
+from dashboard.rqlayer.vocabulary import valid_job_id
 from dashboard.visibility import is_hidden
 from dashboard.web.code import enqueue_snippet, split_traceback
 from dashboard.web.rendering import page_or_partial
@@ -23,9 +23,10 @@ def _missing(job_id: str, message: str):
 
 @bp.get("/jobs/<job_id>")
 def detail(job_id):
-    if not jobs.valid_job_id(job_id):
+    if not valid_job_id(job_id):
         return _missing(job_id, "That is not a valid job id.")
-    job = jobdetail.read_job(get_redis(), job_id, unsafe=current_app.config["CONSOLE"].unsafe_unpickle)
+    console = get_console()
+    job = console.jobs.detail(job_id)
     if job is None:
         return _missing(job_id, "No job with this id: it never existed, or it expired and was removed.")
     visible = visibility()
@@ -34,7 +35,7 @@ def detail(job_id):
         "pages/job.html", "partials/job_detail.html", job=job, visible=visible,
         snippet=enqueue_snippet(job),
         frames=split_traceback(job.traceback),
-        enqueueable=visible.values and tasks.is_registered(job.call.func_name) and not job.call.args.value,
+        enqueueable=visible.values and console.tasks.is_registered(job.call.func_name) and not job.call.args.value,
         poll_seconds=current_app.config["CONSOLE"].poll_seconds,
     )
 
@@ -44,13 +45,13 @@ def search():
     job_id = request.args.get("q", "").strip()
     if not job_id:
         abort(400, description="Type a job id to search for.")
-    connection = get_redis()
-    if jobs.job_exists(connection, job_id):
+    console = get_console()
+    if console.jobs.exists(job_id):
         return redirect(url_for("jobs.detail", job_id=job_id))
     if not lookup.is_prefix_candidate(job_id):
         return _missing(job_id, f"No job with this id. To search by the start of an id, type at least "
                                 f"{lookup.MIN_PREFIX} characters.")
-    found = lookup.find_by_prefix(connection, job_id)
+    found = console.jobs.find_by_prefix(job_id)
     if found.unique:
         return redirect(url_for("jobs.detail", job_id=found.unique))
     if found.matches:

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 from flask import Blueprint, current_app
 
-from dashboard.extensions import get_redis
-from dashboard.rqlayer.overview import STATES, Overview, read_overview
+from dashboard.extensions import get_console
+from dashboard.rqlayer.overview import Overview
+from dashboard.rqlayer.vocabulary import STATES
 from dashboard.web.rendering import page_or_partial
 
 bp = Blueprint("overview", __name__)
@@ -31,7 +32,7 @@ def suspension_progress(overview: Overview) -> SuspensionProgress | None:
 
 @bp.get("/")
 def index():
-    overview = read_overview(get_redis())
+    overview = get_console().overview.read()
     return page_or_partial(
         "pages/overview.html",
         "partials/overview.html",

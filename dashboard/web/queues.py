@@ -8,13 +8,13 @@ import json
 from dataclasses import replace
 from urllib.parse import quote
 
-from flask import Blueprint, Response, abort, current_app, render_template, request, stream_with_context, url_for
+from flask import Blueprint, Response, abort, render_template, request, stream_with_context, url_for
 
-from dashboard.extensions import get_redis
-from dashboard.rqlayer import jobs, search
-from dashboard.rqlayer.overview import STATES
+from dashboard.extensions import get_console
+from dashboard.rqlayer import jobs
+from dashboard.rqlayer.vocabulary import FAILED_PAGE_SIZE, STATES
 from dashboard.web.params import checked_state, list_params
-from dashboard.web.rendering import page_or_partial
+from dashboard.web.rendering import page_or_partial, wants_fragment
 from dashboard.web.visible import visibility
 
 bp = Blueprint("queues", __name__)
@@ -22,42 +22,38 @@ bp = Blueprint("queues", __name__)
 FAILURE_WINDOWS = {"hour": 3600, "day": 86400, "week": 7 * 86400, "all": None}
 
 
-def _unsafe() -> bool:
-    return current_app.config["CONSOLE"].unsafe_unpickle
-
-
-def _existing_queue(name: str) -> str:
-    if not jobs.queue_exists(get_redis(), name):
-        abort(404, description=f"There is no queue named {name[:80]!r}.")
-    return name
-
-
 @bp.get("/queues/<name>/<state>")
 def state(name, state):
-    connection = get_redis()
-    queue = _existing_queue(name)
+    """The jobs of one state. The HTMX fragments (the list, or the next rows of a filtered scan) read only
+    what they render: the queue's existence and the page (3 round trips); the full page adds the tab
+    counts and the queue names of the move field."""
+    console = get_console()
+    queue = console.queues.require(name)
     state = checked_state(state)
     params = list_params()
-    counts = jobs.state_counts(connection, queue)
     visible = visibility()
     if params.job_filter.active:
-        scan = search.scan_state(connection, queue, state, params.job_filter, offset=params.offset,
-                                 order=params.order, max_rows=params.size, unsafe=_unsafe())
+        scan = console.jobs.scan(queue, state, params.job_filter, offset=params.offset, order=params.order,
+                                 max_rows=params.size)
         scan, page = replace(scan, rows=visible.rows(scan.rows)), None
     else:
-        page = jobs.read_state_page(connection, queue, state, params.page, params.size, params.order, _unsafe())
+        page = console.jobs.page(queue, state, params.page, params.size, params.order)
         scan, page = None, replace(page, rows=visible.rows(page.rows))
     partial = "partials/scan_rows.html" if request.args.get("fragment") == "scan" else "partials/job_list.html"
-    return page_or_partial("pages/queue.html", partial, queue=queue, state=state, states=STATES, counts=counts,
-                           page=page, scan=scan, params=params, queue_names=jobs.list_queue_names(connection))
+    context = dict(queue=queue, state=state, states=STATES, page=page, scan=scan, params=params)
+    if wants_fragment():
+        return render_template(partial, **context)
+    return render_template("pages/queue.html", counts=console.queues.counts(queue),
+                           queue_names=console.queues.names(), **context)
 
 
 @bp.get("/queues/<name>/<state>/tabs")
 def tabs(name, state):
     """The state tabs with live counts: a small fragment polled every few seconds."""
-    queue = _existing_queue(name)
+    console = get_console()
+    queue = console.queues.require(name)
     state = checked_state(state)
-    counts = jobs.state_counts(get_redis(), queue)
+    counts = console.queues.counts(queue)
     return page_or_partial("pages/queue_tabs_only.html", "partials/state_tabs.html", queue=queue, state=state,
                            states=STATES, counts=counts, params=list_params())
 
@@ -66,12 +62,11 @@ def tabs(name, state):
 def export(name, state, fmt):
     if fmt not in ("csv", "jsonl"):
         abort(404, description="Export formats: csv, jsonl.")
-    connection = get_redis()
-    queue = _existing_queue(name)
+    console = get_console()
+    queue = console.queues.require(name)
     state = checked_state(state)
     params = list_params()
     visible = visibility()
-    unsafe = _unsafe()
     columns = ("id", "status", "function", "args", "origin", "enqueued_at", "started_at", "ended_at",
                "duration_s", "worker", "exc_type", "exc_message")
 
@@ -90,7 +85,7 @@ def export(name, state, fmt):
         }
 
     def generate():
-        rows = search.iter_state(connection, queue, state, params.job_filter, params.order, unsafe)
+        rows = console.jobs.each(queue, state, params.job_filter, params.order)
         if fmt == "jsonl":
             for row in rows:
                 yield json.dumps(record(row), ensure_ascii=False) + "\n"
@@ -127,11 +122,10 @@ def _csv_safe(value):
 def failed():
     """The dead-letter view: failures of every queue, newest first. O(page): the groups by exception
     and function are their own fragment (failed_groups), loaded once the page is shown."""
-    connection = get_redis()
     window = _failure_window()
     cursor = request.args.get("cursor") or None
     visible = visibility()
-    listing = jobs.read_failed_across_queues(connection, cursor=cursor, size=50, unsafe=_unsafe())
+    listing = get_console().jobs.failed(cursor=cursor, size=FAILED_PAGE_SIZE)
     listing = replace(listing, rows=[(queue, visible.row(row)) for queue, row in listing.rows])
     return page_or_partial("pages/failed.html", "partials/failed_body.html", listing=listing,
                            window=window, windows=list(FAILURE_WINDOWS), cursor=cursor,
@@ -141,9 +135,9 @@ def failed():
 @bp.get("/failed/groups")
 def failed_groups():
     """Failures grouped by exception and by function: computed at most every few seconds for all
-    console processes (cached in Redis), so loading it often costs one GET."""
+    console process's threads (cached in its memory for a few seconds), so loading it often reads nothing."""
     window = _failure_window()
-    groups = visibility().failure_groups(search.cached_failure_groups(get_redis(), window, FAILURE_WINDOWS[window]))
+    groups = visibility().failure_groups(get_console().jobs.failure_groups(window, FAILURE_WINDOWS[window]))
     return render_template("partials/failed_groups.html", groups=groups, window=window)
 
 

@@ -13,8 +13,10 @@ from tests.helpers import PROJECT_ROOT
 
 WEB = ("flask", "werkzeug", "jinja2", "sqlalchemy", "flask_sqlalchemy", "flask_login", "flask_wtf",
        "flask_migrate", "htmx_flask", "alembic", "gunicorn")
-LAYER = sorted(f"dashboard.rqlayer.{p.stem}" for p in (PROJECT_ROOT / "dashboard" / "rqlayer").glob("*.py")
-               if p.stem != "__init__")
+# Every module below the layer, subpackages included (dashboard.rqlayer.schedules.writes, ...).
+LAYER = sorted(".".join(p.relative_to(PROJECT_ROOT).with_suffix("").parts).removesuffix(".__init__")
+               for p in (PROJECT_ROOT / "dashboard" / "rqlayer").rglob("*.py") if p.parent.name != "rqlayer"
+               or p.stem != "__init__")
 
 PROBE = """
 import importlib, sys

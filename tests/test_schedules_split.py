@@ -1,12 +1,11 @@
 """The Schedules layer after its split (issue 12): one rule for "can this schedule be edited / run now"
 used by the layer, the routes and the buttons alike; every refusal is a member of the layer's error
-family, so its status comes from dashboard/errors.py; the modules stay small and Flask-free."""
+family, so its status comes from dashboard/errors.py; the modules stay small (and Flask-free:
+tests/test_flask_free_layer.py imports each of them in a fresh interpreter)."""
 
 from __future__ import annotations
 
 import ast
-import subprocess
-import sys
 import warnings
 from datetime import timedelta
 from fractions import Fraction
@@ -132,13 +131,3 @@ def test_a_refused_action_answers_its_family_status(conn, client_as):
 @pytest.mark.parametrize("path", OWN_MODULES, ids=lambda p: str(p.relative_to(PROJECT_ROOT)))
 def test_schedule_modules_stay_under_400_lines(path):
     assert len(path.read_text().splitlines()) <= 400
-
-
-@pytest.mark.parametrize("module", sorted(f"dashboard.rqlayer.schedules.{p.stem}" for p in PACKAGE.glob("*.py")))
-def test_schedule_layer_modules_load_no_web_framework(module):
-    probe = ("import importlib, sys; importlib.import_module(sys.argv[1]); "
-             "print(sorted({m.split('.')[0] for m in sys.modules} & {'flask', 'werkzeug', 'jinja2', 'sqlalchemy'}))")
-    result = subprocess.run([sys.executable, "-c", probe, module.removesuffix(".__init__")], cwd=PROJECT_ROOT,
-                            capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "[]"

@@ -8,7 +8,7 @@ from datetime import datetime
 from flask import Blueprint, abort, jsonify, request, url_for
 
 from dashboard import audit
-from dashboard.auth import current_principal, requires
+from dashboard.auth import requires
 from dashboard.extensions import get_console
 from dashboard.permissions import JOBS_ENQUEUE, VIEW
 from dashboard.rqlayer import jobs
@@ -157,8 +157,7 @@ def enqueue_job():
         job_id = console.enqueue.enqueue(spec, kwargs, parsed)
     except ValueError as error:
         return jsonify(error="validation", message="Nothing was enqueued.", fields={"options.job_id": str(error)}), 422
-    audit.record(current_principal().audit_name, "job.enqueue", target=job_id, job_count=1,
-                 detail=f"{spec.name} on {parsed.queue} (API)", remote_addr=request.remote_addr)
+    audit.action("job.enqueue", target=job_id, job_count=1, detail=f"{spec.name} on {parsed.queue} (API)")
     response = jsonify(id=job_id, queue=parsed.queue, links={"self": url_for("api.job", job_id=job_id),
                                                             "html": url_for("jobs.detail", job_id=job_id)})
     response.status_code = 201

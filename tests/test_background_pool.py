@@ -89,3 +89,76 @@ def test_a_failing_task_does_not_shrink_the_pool():
         background.submit(explode)
     background.submit(ran.set)
     assert ran.wait(10)
+
+
+# ---------------------------------------------------------------- the one runner (rqlayer/operations.py)
+
+def _runner_op(conn, total=3):
+    from dashboard.rqlayer import bulk
+
+    return bulk.start_record(conn, "enqueue", "test operation", total, "tester", status="waiting")
+
+
+def test_the_runner_records_progress_and_done_and_calls_back_once(conn):
+    from dashboard.rqlayer import bulk, operations
+
+    ends, op = [], _runner_op(conn)
+
+    def work(operation):
+        for _ in range(3):
+            operation.advance(1, 1)
+
+    operations.submit(conn, op, work, ends.append)
+    wait_until(lambda: ends, message="the operation ended")
+    final = bulk.read(conn, op.id)
+    assert (final.status, final.processed, final.succeeded) == ("done", 3, 3)
+    assert len(ends) == 1 and ends[0].ran and ends[0].status.status == "done" and ends[0].duration_ms >= 0
+
+
+def test_the_runner_records_a_failing_operation_as_failed_and_the_pool_goes_on(conn):
+    from dashboard.rqlayer import bulk, operations
+
+    ends, op = [], _runner_op(conn)
+
+    def work(operation):
+        operation.advance(1, 1)
+        raise RuntimeError("disk on fire")
+
+    operations.submit(conn, op, work, ends.append)
+    wait_until(lambda: ends, message="the failed operation ended")
+    final = bulk.read(conn, op.id)
+    assert final.status == "failed" and "RuntimeError: disk on fire" in final.message and final.succeeded == 1
+    after = []
+    operations.submit(conn, _runner_op(conn), lambda operation: None, after.append)
+    wait_until(lambda: after, message="the next operation ran")
+    assert after[0].status.status == "done"
+
+
+def test_the_runner_never_starts_work_cancelled_while_waiting(conn, busy_pool):
+    from dashboard.rqlayer import bulk, operations
+
+    ends, ran, op = [], [], _runner_op(conn)
+    operations.submit(conn, op, ran.append, ends.append)
+    assert bulk.read(conn, op.id).status == "waiting"
+    assert bulk.request_cancel(conn, op.id)
+    busy_pool.set()
+    wait_until(lambda: ends, message="the cancelled operation ended")
+    assert ran == [] and not ends[0].ran and ends[0].status.status == "cancelled"
+
+
+def test_a_batch_and_a_bulk_action_audit_their_end_through_the_runner(client, app, conn):
+    from dashboard.extensions import db
+    from dashboard.models import AuditEvent
+
+    _fail_jobs(conn, 2)
+    token = csrf_token(client)
+    op_id = _op_id(client.post("/failed/retry-all", data={"csrf_token": token}))
+    wait_until(lambda: _status(client, op_id) == "done", message="retry-all done")
+
+    def rows():
+        with app.app_context():
+            return [(e.action, e.outcome, e.job_count) for e in db.session.scalars(
+                db.select(AuditEvent).where(AuditEvent.action == "bulk.retry").order_by(AuditEvent.id))]
+
+    wait_until(lambda: len(rows()) == 2, message="the final audit row")
+    assert rows() == [("bulk.retry", "started", 2), ("bulk.retry", "done", 2)]

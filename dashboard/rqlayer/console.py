@@ -37,6 +37,7 @@ Parts (method names are stable: other modules rely on them)
                                 shutdown_worker, kill_horse, suspend_workers, resume_workers,
                                 target_queue_name, job_status, ...; constants/classes pass through
     console.bulk.<f>(...)       likewise for rqlayer/bulk.py (create, run, read, begin, request_cancel, ...)
+    console.operations.submit(op, work, on_end, context)   the one runner of long operations (bulk, batches)
     console.enqueue.<f>(...)    likewise for rqlayer/enqueue.py (validate_options, enqueue, enqueue_batch)
     console.schedules.<f>(...)  likewise for rqlayer/schedules (read_schedules, get_schedule, health,
                                 save, run_now, pause, resume, delete, reschedule, register_defaults)
@@ -263,6 +264,7 @@ class Console:
         self.jobs = Jobs(self)
         self.actions = BoundModule(self, "dashboard.rqlayer.actions")
         self.bulk = BoundModule(self, "dashboard.rqlayer.bulk")
+        self.operations = BoundModule(self, "dashboard.rqlayer.operations")
         self.enqueue = BoundModule(self, "dashboard.rqlayer.enqueue")
         self.schedules = BoundModule(self, "dashboard.rqlayer.schedules")
 

@@ -104,6 +104,10 @@ def test_every_schedule_refusal_is_a_family_member_with_its_status(conn):
     with pytest.raises(schedules.ScheduleError) as invalid:
         schedules.create_interval(conn, get_task(CLEANUP), {}, 0, "low")
     assert [layer_status(e.value)[0] for e in (missing, conflict, invalid)] == [404, 409, 422]
+    for create in (lambda: schedules.create_cron(conn, get_task(CLEANUP), {}, "0 8 * * *", "Mars/Olympus", "low"),
+                   lambda: schedules.create_interval(conn, get_task(CLEANUP), {}, 60, "low", tz_name="Mars/Olympus")):
+        with pytest.raises(schedules.ScheduleInvalid, match="unknown timezone"):  # was a bare ValueError: a 500
+            create()
     assert all(isinstance(e.value, LayerError | ValueError) for e in (missing, conflict, invalid))
 
 

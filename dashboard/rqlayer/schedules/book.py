@@ -74,5 +74,6 @@ def _paused_ids(paused_raw: dict, active_ids: set[str]) -> list[tuple[str, float
 
 def list_schedules(connection: redis.Redis, unsafe: bool = False) -> list[Schedule]:
     """Every schedule as one flat list (rq-scheduler active and paused, each queue's next few due in
-    RQ's scheduled registry, rq cron jobs). `read_schedules` has the same, grouped, with counts."""
+    RQ's scheduled registry, rq cron jobs). `read_schedules` has the same, grouped, with counts.
+    Cost and guarantee: those of `read_schedules`."""
     return read_schedules(connection, unsafe).all()

@@ -54,6 +54,7 @@ class DefaultsReport:
 
 
 def default_id(name: str) -> str:
+    """The stable id "default-<slug>" of a declared schedule (ASCII letters, digits, - and _). No Redis."""
     slug = "".join(c if c.isascii() and (c.isalnum() or c in "-_") else "-" for c in name.strip())[:100]
     return f"{DEFAULT_ID_PREFIX}{slug}"
 

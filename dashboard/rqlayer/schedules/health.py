@@ -51,7 +51,8 @@ class SchedulerHealth:
 
 def health(connection: redis.Redis, now: datetime | None = None,
            grace: int = OVERDUE_GRACE_SECONDS) -> SchedulerHealth:
-    """Whether the schedulers that should fire the waiting jobs run, in two pipelined round trips.
+    """Whether the schedulers that should fire the waiting jobs run. Cost: two pipelined round trips
+    (the second only when queues exist), O(queues). Guarantee: read-only, no SCAN.
 
     rq-scheduler 0.14 keeps no registry of its processes: `rq:scheduler_lock` (value: the time the
     pass began) exists only while a pass runs, and its instance hashes (`rq:scheduler_instance:<uuid>`)

@@ -16,6 +16,8 @@ from tasks.registry import get_task
 
 
 def builtin_row(job_id: str, raw: dict, score: float, unsafe: bool) -> Schedule:
+    """One job of RQ's scheduled registry as a one-off row (a retry backoff says so). No Redis;
+    never raises on odd data."""
     if not raw:
         return Schedule(id=job_id, source="rq", kind="one-off", next_run=epoch(score), exists=False,
                         note="its job data is gone (expired or deleted)")

@@ -13,6 +13,8 @@ from tasks.registry import get_task
 
 
 def cron_process(name: str, heartbeat: float, raw: dict) -> CronProcess:
+    """An `rq cron` process's hash (its `cron_jobs` JSON) as a CronProcess with one read-only row per
+    job. No Redis; odd or missing fields give empty values, never an error."""
     f = {text(k): text(v) for k, v in (raw or {}).items()}
     try:
         entries = json.loads(f.get("cron_jobs") or "[]")

@@ -33,6 +33,9 @@ from tasks.registry import get_task
 def schedule_from_hash(job_id: str, raw: dict, score: float | None, *, paused: bool = False,
                         paused_at: datetime | None = None, unsafe: bool = False,
                         now: datetime | None = None) -> Schedule:
+    """One rq-scheduler job hash (with its zset score or remembered paused score) as a Schedule.
+    No Redis. Guarantee: meta and data are read through the restricted decoder (data unrestricted
+    only with `unsafe`, and kwargs for editing always restricted); odd data becomes a note, never an error."""
     next_run = epoch(score) if score is not None else None
     if not raw:
         return Schedule(id=job_id, source="rq-scheduler", kind="one-off", next_run=next_run, paused=paused,
@@ -102,7 +105,8 @@ def _expected_cron_run(cron_string: str, tz_name: str, next_run: datetime, now: 
 
 
 def get_schedule(connection: redis.Redis, schedule_id: str, unsafe: bool = False) -> Schedule | None:
-    """One rq-scheduler schedule (active or paused), or None."""
+    """One rq-scheduler schedule (active or paused), or None. Cost: one pipelined round trip.
+    Guarantee: read-only; an invalid id is None without a Redis call."""
     if not valid_job_id(schedule_id):
         return None
     pipe = connection.pipeline(transaction=False)

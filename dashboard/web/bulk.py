@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, render_template, request
+from flask import Blueprint, abort, render_template, request
 from flask import make_response as flask_response
 
 from dashboard import audit
 from dashboard.auth import requires
-from dashboard.extensions import get_redis
+from dashboard.extensions import get_console
 from dashboard.permissions import JOBS_ACT, QUEUES_EMPTY
-from dashboard.rqlayer import actions, bulk, catalogue, jobs, operations
+from dashboard.rqlayer import actions, bulk, catalogue, operations
 from dashboard.rqlayer.search import JobFilter
+from dashboard.rqlayer.vocabulary import valid_job_id
 from dashboard.web.params import checked_state
 
 bp = Blueprint("bulk", __name__)
@@ -27,11 +28,10 @@ def _progress(status: bulk.BulkStatus, code: int = 200):
 
 def start(action: str, selection: bulk.Selection, options: dict):
     """Record the operation (waiting), queue it on the shared background pool, answer 202 with its progress."""
-    connection = get_redis()
-    unsafe = current_app.config["CONSOLE"].unsafe_unpickle
+    console = get_console()
     audited = audit.auditor()
     try:
-        op = bulk.create(connection, action, selection, options, audited.actor, status="waiting")
+        op = console.bulk.create(action, selection, options, audited.actor, status="waiting")
     except actions.UnknownQueue as error:
         return flask_response(render_template("partials/bulk_move_confirm.html", queue=error.queue), 409)
     except actions.ActionError as error:
@@ -47,8 +47,8 @@ def start(action: str, selection: bulk.Selection, options: dict):
             audited(name, target=target, job_count=end.status.succeeded, outcome=end.status.status,
                     detail=f"operation {op.id}: {end.status.skipped} left alone", duration_ms=end.duration_ms)
 
-    operations.submit(connection, op, lambda _: bulk.run(connection, op.id, op.action, selection, options, unsafe),
-                      ended, audited.app.app_context)
+    console.operations.submit(op, lambda _: console.bulk.run(op.id, op.action, selection, options), ended,
+                              audited.app.app_context)
     return _progress(op, 202)
 
 
@@ -56,7 +56,7 @@ def start(action: str, selection: bulk.Selection, options: dict):
 @requires(JOBS_ACT)
 def queue_bulk(name, state):
     state = checked_state(state)
-    if not jobs.queue_exists(get_redis(), name):
+    if not get_console().queues.exists(name):
         abort(404, description=f"There is no queue named {name[:80]!r}.")
     action = catalogue.find(request.form.get("action", ""))
     if action is None or not action.bulk:
@@ -66,7 +66,7 @@ def queue_bulk(name, state):
     if request.form.get("all") == "1":
         selection = bulk.Selection(state=state, queue=name, job_filter=_filter_from_form())
     else:
-        ids = tuple(dict.fromkeys(i for i in request.form.getlist("ids") if jobs.valid_job_id(i)))
+        ids = tuple(dict.fromkeys(i for i in request.form.getlist("ids") if valid_job_id(i)))
         if not ids:
             abort(422, description="Select at least one job, or all jobs matching the filter.")
         if len(ids) > MAX_EXPLICIT_IDS:
@@ -82,7 +82,7 @@ def queue_bulk(name, state):
 def retry_all_failed():
     """Retry every failed job of every queue (or one queue), optionally filtered."""
     queue = request.form.get("queue") or None
-    if queue and not jobs.queue_exists(get_redis(), queue):
+    if queue and not get_console().queues.exists(queue):
         abort(404, description=f"There is no queue named {queue[:80]!r}.")
     return start("retry", bulk.Selection(state="failed", queue=queue, job_filter=_filter_from_form()), {})
 
@@ -93,7 +93,7 @@ def empty(name, state):
     state = checked_state(state)
     if state == "started":
         abort(422, description="Running jobs cannot be emptied: stop them first.")
-    if not jobs.queue_exists(get_redis(), name):
+    if not get_console().queues.exists(name):
         abort(404, description=f"There is no queue named {name[:80]!r}.")
     if request.form.get("confirm_name", "") != name:
         abort(422, description=f"Type the queue name ({name}) to confirm emptying it.")
@@ -102,7 +102,7 @@ def empty(name, state):
 
 @bp.get("/bulk/<op_id>")
 def progress(op_id):
-    status = bulk.read(get_redis(), op_id[:64])
+    status = get_console().bulk.read(op_id[:64])
     if status is None:
         abort(404, description="No such bulk operation (they are kept for a day).")
     return _progress(status)
@@ -111,8 +111,8 @@ def progress(op_id):
 @bp.post("/bulk/<op_id>/cancel")
 @requires(JOBS_ACT)
 def cancel(op_id):
-    connection = get_redis()
-    if not bulk.request_cancel(connection, op_id[:64]):
+    console = get_console()
+    if not console.bulk.request_cancel(op_id[:64]):
         abort(404, description="No such bulk operation.")
     audit.action("bulk.cancel", target=op_id)
-    return _progress(bulk.read(connection, op_id))
+    return _progress(console.bulk.read(op_id))

@@ -7,20 +7,20 @@ import json
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask import make_response as flask_response
 
-import tasks
 from dashboard import audit
 from dashboard.auth import requires
-from dashboard.extensions import get_redis
+from dashboard.extensions import get_console
 from dashboard.permissions import JOBS_ENQUEUE
-from dashboard.rqlayer import batchfile, bulk, jobdetail, jobs, operations
+from dashboard.rqlayer import batchfile, operations
 from dashboard.rqlayer import enqueue as enqueuing
 from dashboard.rqlayer.params import PARAM_PREFIX, coerce, form_values, validate_call
+from dashboard.rqlayer.vocabulary import valid_job_id
 
 bp = Blueprint("enqueue", __name__)
 
 
 def _spec(name: str):
-    spec = tasks.get_task(name)
+    spec = get_console().tasks.get(name)
     if spec is None:
         abort(404, description=f"No registered task named {name[:100]!r}. Only functions registered in tasks/ "
                                "can be enqueued.")
@@ -30,7 +30,7 @@ def _spec(name: str):
 def _render_form(spec, values: dict, options: dict, errors: dict, option_errors: dict, status: int = 200):
     # Parameter and option errors stay in two dicts: a parameter may share an option's name.
     html = render_template("pages/enqueue_form.html", spec=spec, values=values, options=options, errors=errors,
-                           option_errors=option_errors, queues=jobs.list_queue_names(get_redis()),
+                           option_errors=option_errors, queues=get_console().queues.names(),
                            param_prefix=PARAM_PREFIX)
     return flask_response(html, status)
 
@@ -38,7 +38,7 @@ def _render_form(spec, values: dict, options: dict, errors: dict, option_errors:
 @bp.get("/enqueue")
 @requires(JOBS_ENQUEUE)
 def index():
-    return render_template("pages/enqueue_index.html", tasks=tasks.all_tasks())
+    return render_template("pages/enqueue_index.html", tasks=get_console().tasks.all())
 
 
 @bp.get("/enqueue/<task_name>")
@@ -49,7 +49,7 @@ def form(task_name):
     source_id = request.args.get("from_job", "")
     if source_id:
         # "Enqueue again" / "duplicate with edits": the source job's arguments, decoded safely.
-        detail = jobdetail.read_job(get_redis(), source_id) if jobs.valid_job_id(source_id) else None
+        detail = get_console().jobs.detail(source_id) if valid_job_id(source_id) else None
         if detail is None or detail.call.func_name != spec.name or not detail.call.kwargs.safe:
             abort(404, description="That job cannot be copied: it is gone, runs another task, or its arguments "
                                    "cannot be read safely.")
@@ -83,14 +83,14 @@ def check(task_name):
 @requires(JOBS_ENQUEUE)
 def submit(task_name):
     spec = _spec(task_name)
-    connection = get_redis()
+    console = get_console()
     raw = form_values(spec, request.form)
     kwargs, errors = validate_call(spec, raw, checkbox_form=True)
-    options, option_errors = enqueuing.validate_options(connection, spec, request.form)
+    options, option_errors = console.enqueue.validate_options(spec, request.form)
     if errors or option_errors:
         return _render_form(spec, raw, request.form.to_dict(), errors, option_errors, 422)
     try:
-        job_id = enqueuing.enqueue(connection, spec, kwargs, options)
+        job_id = console.enqueue.enqueue(spec, kwargs, options)
     except ValueError as error:
         return _render_form(spec, raw, request.form.to_dict(), {}, {"job_id": str(error)}, 422)
     audit.action("job.enqueue", target=job_id, job_count=1, detail=f"{spec.name} on {options.queue}")
@@ -116,7 +116,7 @@ def batch_form(task_name):
 @requires(JOBS_ENQUEUE)
 def batch_submit(task_name):
     spec = _spec(task_name)
-    connection = get_redis()
+    console = get_console()
     upload = request.files.get("file")
 
     def refuse(message: str, status: int = 422, report=None, errors=None):
@@ -126,7 +126,7 @@ def batch_submit(task_name):
 
     if upload is None or not upload.filename:
         return refuse("Choose a CSV or JSON-lines file.")
-    options, option_errors = enqueuing.validate_options(connection, spec, request.form)
+    options, option_errors = console.enqueue.validate_options(spec, request.form)
     option_errors.pop("job_id", None)
     if options.run_at or options.depends_on or options.job_id:
         option_errors["queue"] = "batches are enqueued now, without dependencies or custom ids"
@@ -147,15 +147,15 @@ def batch_submit(task_name):
     if (report.error_count and not skip_bad) or not report.valid:
         spool.close()
         return refuse("", 422, report=report, errors={})
-    return flask_response(_start_batch(connection, spec, report, spool, options), 202)
+    return flask_response(_start_batch(console, spec, report, spool, options), 202)
 
 
-def _start_batch(connection, spec, report: batchfile.BatchReport, spool: batchfile.Spool,
+def _start_batch(console, spec, report: batchfile.BatchReport, spool: batchfile.Spool,
                  options: enqueuing.EnqueueOptions) -> str:
     """Queue pass two (writing the spool to Redis) on the background pool; the page shows its progress."""
     audited = audit.auditor()
-    op = bulk.start_record(connection, "enqueue", f"enqueue {report.valid:,} × {spec.name} on {options.queue}",
-                           report.valid, audited.actor, status="waiting")
+    op = console.bulk.start_record("enqueue", f"enqueue {report.valid:,} × {spec.name} on {options.queue}",
+                                   report.valid, audited.actor, status="waiting")
     skipped = report.rows - report.valid
     # Recorded before the first chunk: if this process dies mid-way, the audit still shows the batch.
     audited("job.enqueue_batch", target=spec.name, job_count=report.valid, outcome="started",
@@ -167,7 +167,7 @@ def _start_batch(connection, spec, report: batchfile.BatchReport, spool: batchfi
             return not operation.cancelled()
 
         with spool:
-            if enqueuing.write_batch(connection, spec, spool, options, progress=progress) != report.valid:
+            if console.enqueue.write_batch(spec, spool, options, progress=progress) != report.valid:
                 operation.finish("cancelled")
 
     def ended(end: operations.Ended) -> None:
@@ -176,6 +176,6 @@ def _start_batch(connection, spec, report: batchfile.BatchReport, spool: batchfi
         audited("job.enqueue_batch", target=spec.name, job_count=end.status.succeeded, outcome=end.status.status,
                 detail=f"{skipped} bad rows skipped" if skipped else None, duration_ms=end.duration_ms)
 
-    operations.submit(connection, op, work, ended, audited.app.app_context)
+    console.operations.submit(op, work, ended, audited.app.app_context)
     return render_template("pages/enqueue_batch.html", spec=spec, report=report, options=request.form, errors={},
                            op=op, max_rows=batchfile.MAX_ROWS)

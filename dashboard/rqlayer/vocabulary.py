@@ -18,6 +18,8 @@ STATES = ("queued", "started", "deferred", "scheduled", "finished", "failed", "c
 REGISTRY_STATES = STATES[1:]
 # Queues a stock `rq worker high default low` drains first come first on the overview.
 PRIORITY_ORDER = ("high", "default", "low")
+# States whose jobs may carry an exception, so a list of them offers the exception filter.
+EXCEPTION_FILTER_STATES = ("failed", "finished", "canceled")
 # States whose rows carry a failure (exception type and message read from the latest result).
 FAILURE_STATES = frozenset({"failed"})
 

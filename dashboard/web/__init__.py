@@ -17,10 +17,12 @@ def register_blueprints(app) -> None:
         jobs,
         overview,
         queues,
+        rendering,
         schedules,
     )
 
     formatting.init_app(app)
+    app.context_processor(rendering.template_context)
     app.register_blueprint(health.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(overview.bp)

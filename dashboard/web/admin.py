@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, redirect, render_template, request, url_for
 
 from dashboard import accounts, audit
 from dashboard.auth import current_principal, requires
 from dashboard.models import ValidationError, parse_duration, utcnow
 from dashboard.permissions import AUDIT_VIEW, ROLES, USERS_MANAGE
-from dashboard.web.rendering import page_or_partial
+from dashboard.web.rendering import SUCCESS, notify, page_or_partial
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -37,7 +37,7 @@ def _apply(change, success: str):
         change()
     except ValidationError as error:
         return _users_page(422, error=str(error))
-    flash(success)
+    notify(success, SUCCESS)
     return redirect(url_for("admin.users"))
 
 

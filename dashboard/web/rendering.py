@@ -2,7 +2,43 @@
 
 from __future__ import annotations
 
-from flask import render_template, request
+from types import SimpleNamespace
+
+from flask import flash, render_template, request
+
+from dashboard.rqlayer.vocabulary import EXCEPTION_FILTER_STATES, PAGE_SIZES
+
+# Flash categories: the view says what a message is; templates colour it from this map, never from
+# the message's first words.
+SUCCESS, WARNING, ERROR = "success", "warning", "error"
+FLASH_BANNERS = {SUCCESS: "banner-ok", WARNING: "banner-warn", ERROR: "banner-danger"}
+
+
+def notify(message: str, category: str = SUCCESS) -> None:
+    """Flash `message` for the next page, with its category (SUCCESS, WARNING or ERROR)."""
+    if category not in FLASH_BANNERS:
+        raise ValueError(f"unknown flash category {category!r}")
+    flash(message, category)
+
+
+def _permission_names() -> SimpleNamespace:
+    from dashboard import permissions
+
+    return SimpleNamespace(**{name: value for name, value in vars(permissions).items()
+                              if name.isupper() and isinstance(value, str)})
+
+
+def template_context() -> dict:
+    """What every template may read from Python instead of spelling it: permission names
+    (`can(perm.JOBS_ACT)`), page sizes and orders, flash banner classes, the RQ capabilities and the
+    decode policy of the app's front door."""
+    from dashboard.extensions import get_console
+    from dashboard.web.params import ORDERS
+
+    console = get_console()
+    return {"perm": _permission_names(), "page_sizes": PAGE_SIZES, "orders": ORDERS,
+            "exception_filter_states": EXCEPTION_FILTER_STATES, "flash_banners": FLASH_BANNERS,
+            "capabilities": console.capabilities, "decode_policy": console.policy}
 
 
 def wants_fragment() -> bool:

@@ -1,8 +1,9 @@
 """The Schedules area: recurring rq-scheduler schedules, one-offs, RQ's scheduled registries, rq cron
 processes and the health of the schedulers; create, edit, run now, pause, resume, delete, reschedule.
 
-Views stay thin: they parse the request, call dashboard.rqlayer.schedules, write the audit entry and
-answer (flash + 303 on success; the page with the message and 404/409/422 when nothing was done).
+Views stay thin: they parse the request (web/schedule_forms.py), call the console's schedules part
+(dashboard/rqlayer/schedules), write the audit entry and answer: flash + 303 on success; when nothing was
+done, the page with the message and the status of the layer error's family (dashboard/errors.py).
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ def health_fragment():
 def _answer_page(error: LayerError, message: str = ""):
     """Nothing was done: the Schedules page with the reason, answered with the status of the error's
     family (dashboard/errors.py: not found 404, conflict 409, invalid input 422)."""
-    flash(message or f"Nothing done: {error}.")
+    notify(message or f"Nothing done: {error}.", ERROR)
     return flask_response(render_template("pages/schedules.html", **_page_context()), layer_status(error)[0])
 
 
@@ -165,7 +166,7 @@ def _submit(schedule: schedules.Schedule | None):
     audit.record(_actor(), action, target=schedule_id, job_count=1,
                  detail=f"{parsed.spec.name} on {parsed.queue}, {what}", remote_addr=request.remote_addr,
                  duration_ms=actions.monotonic_ms(started))
-    flash(f"Schedule {schedule_id} {'saved' if schedule else 'created'}: {parsed.spec.title}, "
+    notify(f"Schedule {schedule_id} {'saved' if schedule else 'created'}: {parsed.spec.title}, "
           f"{cron.describe(parsed.cron) if parsed.kind == 'cron' else cron.to_words(parsed.seconds or 0)}.")
     return redirect(url_for("schedules.index"), code=303)
 
@@ -197,7 +198,7 @@ def _act(schedule_id: str, action: str, call, success):
     message, detail = success(result)
     audit.record(_actor(), action, target=schedule_id, job_count=1, detail=detail, remote_addr=request.remote_addr,
                  duration_ms=actions.monotonic_ms(started))
-    flash(message)
+    notify(message, SUCCESS)
     return redirect(url_for("schedules.index"), code=303)
 
 

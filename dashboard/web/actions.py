@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 
-from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, g, redirect, render_template, request, url_for
 from flask import make_response as flask_response
 
 from dashboard import audit
@@ -19,6 +19,7 @@ from dashboard.rqlayer.errors import LayerError
 from dashboard.rqlayer.vocabulary import valid_job_id
 from dashboard.web import jobs as job_views
 from dashboard.web.formatting import ago
+from dashboard.web.rendering import ERROR, SUCCESS, WARNING, notify
 from dashboard.web.visible import visibility
 
 bp = Blueprint("actions", __name__)
@@ -64,7 +65,7 @@ def _answer(job_id: str, message: str, status: int, ok: bool):
     if request.htmx:
         html = render_template("partials/flash_message.html", message=message, ok=ok)
         return flask_response(html, status)
-    flash(message)
+    notify(message, SUCCESS if ok else ERROR)
     if not ok:
         # The job page itself, with the message, answered as the conflict it is.
         page = job_views.detail(job_id)
@@ -104,7 +105,7 @@ def job_action(job_id, action):
         if outcome == "ok:rate_limited":
             message += " Its concurrency limit is full: it waits, held back, for a free slot."
         if act.name == "delete" and not (request.htmx and (request.htmx.target or "").startswith("row-")):
-            flash(message)
+            notify(message, SUCCESS)
             return _redirect_after_delete()
         return _answer(job_id, message, 200, ok=True)
     audit.action(f"job.{act.name}", target=job_id, job_count=0, outcome="conflict", detail=outcome, started=started)
@@ -152,7 +153,7 @@ def queue_names():
 def suspend():
     get_console().actions.suspend_workers()
     audit.action("workers.suspend")
-    flash("Workers suspended. RQ workers check this only between jobs: running jobs finish, and a worker that "
+    notify("Workers suspended. RQ workers check this only between jobs: running jobs finish, and a worker that "
           "was waiting for a job still takes the next one that arrives before it stops. The worker list shows "
           "each worker's acknowledgement.")
     return redirect(url_for("overview.index"), code=303)
@@ -163,7 +164,7 @@ def suspend():
 def resume():
     get_console().actions.resume_workers()
     audit.action("workers.resume")
-    flash("Workers resumed.")
+    notify("Workers resumed.", SUCCESS)
     return redirect(url_for("overview.index"), code=303)
 
 
@@ -179,8 +180,8 @@ def worker_command(name, command):
     result = calls[command](name)
     audit.action(f"worker.{command}", target=name, outcome="ok" if result.delivered else "undelivered")
     if not result.delivered:
-        flash(f"Worker {name} did not receive the command: it is not listening (gone or stale).")
+        notify(f"Worker {name} did not receive the command: it is not listening (gone or stale).", WARNING)
         return redirect(url_for("overview.index"), code=303)
-    flash(f"Warm shutdown sent to {name}: it finishes its current job, then exits." if command == "shutdown"
+    notify(f"Warm shutdown sent to {name}: it finishes its current job, then exits." if command == "shutdown"
           else f"Kill sent to {name}: its current job fails as 'work-horse terminated'; the worker goes on.")
     return redirect(url_for("overview.index"), code=303)

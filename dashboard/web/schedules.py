@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from flask import make_response as flask_response
 
 from dashboard import audit
@@ -23,7 +23,7 @@ from dashboard.rqlayer import actions, cron, jobs, schedules
 from dashboard.rqlayer.enqueue import parse_run_at
 from dashboard.rqlayer.errors import Conflict, LayerError, NotFound
 from dashboard.web import schedule_forms as forms
-from dashboard.web.rendering import page_or_partial
+from dashboard.web.rendering import ERROR, SUCCESS, notify, page_or_partial
 from dashboard.web.visible import visibility
 from tasks.registry import all_tasks, get_task
 

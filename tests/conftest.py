@@ -4,7 +4,6 @@ workers. Nothing here touches a Redis or a database a user cares about."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import tempfile
 import time
@@ -13,16 +12,11 @@ import uuid
 import pytest
 import redis
 
-from tests.helpers import build_app, make_env
+from tests.fixtures import PASSWORD, ROLE_USERS
+from tests.helpers import build_app, free_port, make_env
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def redis_server_binary() -> str:
@@ -192,8 +186,6 @@ def app(redis_url, sqlite_url, data_dir):
         db.engine.dispose()
 
 
-PASSWORD = "correct-horse-battery"
-ROLE_USERS = {"admin": "alice", "operator": "oscar", "viewer": "vera"}
 
 
 @pytest.fixture

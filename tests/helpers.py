@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+import html
 import os
+import re
+import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
+
+from tests.fixtures import PASSWORD
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def make_env(redis_url: str, database_url: str, data_dir: Path, **extra) -> dict:
@@ -67,10 +81,8 @@ def wait_until(predicate, timeout: float = 15, interval: float = 0.05, message: 
 
 def csrf_token(client) -> str:
     """The CSRF token of the client's session, as the pages embed it for HTMX."""
-    import re
-
-    html = client.get("/").get_data(as_text=True)
-    match = re.search(r'"X-CSRFToken": "([^"]+)"', html) or re.search(r'name="csrf_token" value="([^"]+)"', html)
+    page = client.get("/").get_data(as_text=True)
+    match = re.search(r'"X-CSRFToken": "([^"]+)"', page) or re.search(r'name="csrf_token" value="([^"]+)"', page)
     assert match, "no CSRF token on the page"
     return match.group(1)
 
@@ -86,3 +98,82 @@ def start_job_on_real_worker(conn, redis_url: str, job_id: str, queue: str = "de
     channel = f"{keys.PREFIX}:pubsub:{conn.hget(keys.job(job_id), 'worker_name').decode()}"
     wait_until(lambda: conn.pubsub_numsub(channel)[0][1], timeout=10, message="worker listening for commands")
     return worker
+
+
+def post(client, url: str, **data):
+    """A form POST as the pages send it: the session's CSRF token in the X-CSRFToken header."""
+    return client.post(url, data=data, headers={"X-CSRFToken": csrf_token(client)})
+
+
+# ---------------------------------------------------------------- signing in through the real form
+
+def form_csrf(response) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', response.get_data(as_text=True))
+    assert match, f"no csrf_token field in the page (status {response.status_code})"
+    return match.group(1)
+
+
+def sign_in(client, username, password=PASSWORD, next_url=None, **request_kwargs):
+    """Sign in through the real form: GET /login for the hidden csrf_token, then POST it."""
+    token = form_csrf(client.get("/login", **request_kwargs))
+    data = {"username": username, "password": password, "csrf_token": token}
+    if next_url is not None:
+        data["next"] = next_url
+    return client.post("/login", data=data, **request_kwargs)
+
+
+def text(response) -> str:
+    return html.unescape(response.get_data(as_text=True))
+
+
+def location(response) -> str:
+    return response.headers.get("Location", "")
+
+
+def goes_to_login(response) -> bool:
+    return response.status_code == 302 and urlsplit(location(response)).path == "/login"
+
+
+# ---------------------------------------------------------------- `make run`'s runner in a subprocess
+
+class RunnerProcess:
+    def __init__(self, env: dict) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "dashboard.runner"], cwd=PROJECT_ROOT, env=env,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        )
+        self.lines: list[str] = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self.lines.append(line)
+
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def line_with(self, marker: str) -> str | None:
+        return next((line for line in list(self.lines) if marker in line), None)
+
+
+def start_embedded_runner(data_dir) -> tuple[RunnerProcess, str]:
+    env = dict(os.environ, PORT=str(free_port()), CONSOLE_DATA_DIR=str(data_dir), EMBEDDED_REDIS="1",
+               SECRET_KEY="runner-test-secret-key", RUN_WARM_SHUTDOWN_SECONDS="2")
+    env.pop("REDIS_URL", None)
+    env.pop("DATABASE_URL", None)
+    runner = RunnerProcess(env)
+    wait_until(lambda: runner.line_with("Console:") or runner.proc.poll() is not None, timeout=60,
+               message="the console URL")
+    assert runner.proc.poll() is None, runner.output()
+    url = runner.line_with("Redis:").split("Redis:")[1].split()[0]
+    return runner, url
+
+
+def ctrl_c(runner: RunnerProcess) -> str:
+    """Ctrl-C as a terminal sends it (to the whole foreground group); returns what was logged after it."""
+    marker = len(runner.lines)
+    os.killpg(runner.proc.pid, signal.SIGINT)
+    runner.proc.wait(timeout=30)
+    runner.reader.join(timeout=10)  # the pipe closes when the runner and its children are gone
+    return "".join(runner.lines[marker:])

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import os
-import pickle
 import signal
 import subprocess
 import sys
 import threading
 import time
-import zlib
-from datetime import UTC, datetime
 
 import pytest
 from rq import Queue
@@ -18,75 +15,10 @@ from rq.rate_limit import RateLimit
 
 from dashboard.rqlayer import actions, bulk, keys
 from dashboard.rqlayer.search import JobFilter
-from tests.fixtures import plant_every_state
+from tests.fixtures import places, plant_every_state, plant_failed
 from tests.helpers import PROJECT_ROOT, csrf_token, start_job_on_real_worker, wait_until, work_in_process
 
-FMT = "%Y-%m-%dT%H:%M:%S.%fZ"
-RECORD = zlib.compress(pickle.dumps(("tests.jobfuncs.record_run", None, (), {})))
-
-
-def plant_failed(conn, count: int, queue: str = "default", prefix: str = "f") -> list[str]:
-    """Failed jobs of tests.jobfuncs.record_run, written as RQ writes them (fast, pipelined)."""
-    now = datetime.now(UTC).strftime(FMT)
-    ids = [f"{prefix}{n:06d}" for n in range(count)]
-    pipe = conn.pipeline(transaction=False)
-    for n, job_id in enumerate(ids):
-        pipe.hset(keys.job(job_id), mapping={"status": "failed", "origin": queue, "data": RECORD,
-                                             "created_at": now, "enqueued_at": now, "ended_at": now,
-                                             "description": "tests.jobfuncs.record_run()", "timeout": 60})
-        pipe.expire(keys.job(job_id), 3600)
-        pipe.zadd(keys.registry("failed", queue), {job_id: time.time() + 3600 + n})
-        if n % 5000 == 4999:
-            pipe.execute()
-    pipe.sadd(keys.queues(), keys.queue(queue))
-    pipe.execute()
-    return ids
-
-
-def places(conn, job_id: str, queue: str = "default") -> list[str]:
-    found = [state for state in ("failed", "finished", "canceled", "deferred", "scheduled")
-             if conn.zscore(keys.registry(state, queue), job_id) is not None]
-    found += ["queued"] * conn.lpos(keys.queue(queue), job_id, count=0).__len__()
-    return found
-
-
 # ---------------------------------------------------------------- single jobs, RQ layer
-
-def test_retry_cancel_move_requeue_run_now_delete(conn):
-    planted = plant_every_state(conn)
-    failed = planted.ids["failed"][0]
-
-    assert actions.retry(conn, [failed]).outcomes == {failed: "ok"}
-    assert places(conn, failed) == ["queued"] and conn.ttl(keys.job(failed)) == -1
-    assert actions.retry(conn, [failed]).outcomes == {failed: "queued"}, "a second retry changes nothing"
-
-    queued = planted.ids["queued"]
-    assert actions.requeue(conn, [failed], front=True).outcomes == {failed: "ok"}
-    assert conn.lindex(keys.queue("default"), 0).decode() == failed
-    assert actions.move(conn, [failed], "urgent", create=True).outcomes == {failed: "ok"}
-    assert conn.lrange(keys.queue("urgent"), 0, -1) == [failed.encode()]
-    assert conn.hget(keys.job(failed), "origin") == b"urgent"
-    assert conn.sismember(keys.queues(), keys.queue("urgent"))
-
-    scheduled = planted.ids["scheduled"][0]
-    assert actions.run_now(conn, [scheduled]).outcomes == {scheduled: "ok"}
-    assert places(conn, scheduled) == ["queued"]
-
-    assert actions.cancel(conn, [queued[1]]).outcomes == {queued[1]: "ok"}
-    assert places(conn, queued[1]) == ["canceled"]
-    assert actions.retry(conn, [queued[1]]).outcomes == {queued[1]: "ok"}, "a canceled job can be retried"
-
-    finished = planted.ids["finished"][0]
-    conn.xadd(keys.results(finished), {"type": 1})
-    assert actions.delete(conn, [finished]).outcomes == {finished: "ok"}
-    assert not conn.exists(keys.job(finished), keys.results(finished))
-    assert places(conn, finished) == []
-    assert actions.delete(conn, ["no-such-job"]).outcomes == {"no-such-job": "missing"}
-
-    work_in_process(conn, ["default", "urgent"])
-    assert conn.zscore(keys.registry("failed", "urgent"), failed) is not None, "it ran again, from its new queue"
-    assert conn.hget(keys.job(scheduled), "status") == b"finished"
-
 
 def test_move_refuses_a_bad_queue_name(conn):
     with pytest.raises(actions.ActionError):

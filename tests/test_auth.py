@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import html
 import re
@@ -12,31 +11,15 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 import pytest
 from rq import Queue, Worker
 from sqlalchemy import select
-from werkzeug.security import generate_password_hash
 
 from dashboard import accounts as service
-from dashboard import audit
 from dashboard.extensions import db
-from dashboard.models import ApiToken, AuditEvent, User, utcnow
+from dashboard.models import ApiToken, AuditEvent, utcnow
 from dashboard.rqlayer import keys
 from dashboard.rqlayer.throttle import LoginThrottle
 from dashboard.settings import SettingsError, load_settings
-from tests.conftest import PASSWORD, ROLE_USERS
-from tests.helpers import build_app, csrf_token, make_env, wait_until
-
-
-@functools.cache
-def password_hash() -> str:
-    """The scrypt hash of PASSWORD, computed once: scrypt is slow on purpose (~0.1 s a hash)."""
-    return generate_password_hash(PASSWORD)
-
-
-def seed_users(app) -> None:
-    with app.app_context():
-        for role, name in ROLE_USERS.items():
-            db.session.add(User(username=name, role=role, password_hash=password_hash()))
-            audit.record("test", "user.create", target=name, detail=f"role={role}", commit=False)
-        db.session.commit()
+from tests.fixtures import PASSWORD, ROLE_USERS, seed_users
+from tests.helpers import build_app, csrf_token, goes_to_login, location, make_env, sign_in, text, wait_until
 
 
 @pytest.fixture
@@ -48,21 +31,6 @@ def accounts(app):
 
 
 # ---------------------------------------------------------------- helpers
-
-
-def form_csrf(response) -> str:
-    match = re.search(r'name="csrf_token" value="([^"]+)"', response.get_data(as_text=True))
-    assert match, f"no csrf_token field in the page (status {response.status_code})"
-    return match.group(1)
-
-
-def sign_in(client, username, password=PASSWORD, next_url=None, **request_kwargs):
-    """Sign in through the real form: GET /login for the hidden csrf_token, then POST it."""
-    token = form_csrf(client.get("/login", **request_kwargs))
-    data = {"username": username, "password": password, "csrf_token": token}
-    if next_url is not None:
-        data["next"] = next_url
-    return client.post("/login", data=data, **request_kwargs)
 
 
 def audit_events(app, action=None):
@@ -88,18 +56,6 @@ def get_user(app, username):
 def user_count(app) -> int:
     with app.app_context():
         return len(service.list_users())
-
-
-def text(response) -> str:
-    return html.unescape(response.get_data(as_text=True))
-
-
-def location(response) -> str:
-    return response.headers.get("Location", "")
-
-
-def goes_to_login(response) -> bool:
-    return response.status_code == 302 and urlsplit(location(response)).path == "/login"
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import pickle
 import zlib
 from datetime import UTC, datetime, timedelta
 
@@ -14,36 +13,8 @@ from rq import Queue, SimpleWorker
 from rq.job import Job
 
 from dashboard.rqlayer import jobdetail, jobs, keys, search
-from tests.fixtures import plant_every_state
+from tests.fixtures import FMT, plant_every_state, plant_raw
 from tests.helpers import work_in_process
-
-FMT = "%Y-%m-%dT%H:%M:%S.%fZ"
-DATA = zlib.compress(pickle.dumps(("tasks.reports.generate_sales_report", None, (), {"days": 3})))
-
-
-def plant_raw(conn, queue: str, state: str, count: int, prefix: str = "j", func: str | None = None, **extra):
-    """Many jobs written the way RQ writes them, pipelined: fast enough for big registries."""
-    now = datetime.now(UTC)
-    data = DATA if func is None else zlib.compress(pickle.dumps((func, None, (), {})))
-    pipe = conn.pipeline(transaction=False)
-    ids = []
-    for n in range(count):
-        job_id = f"{prefix}{n:07d}"
-        ids.append(job_id)
-        fields = {"status": state, "origin": queue, "data": data, "description": "tasks.reports.x()",
-                  "created_at": (now - timedelta(seconds=count - n)).strftime(FMT),
-                  "enqueued_at": (now - timedelta(seconds=count - n)).strftime(FMT)}
-        fields.update(extra)
-        pipe.hset(keys.job(job_id), mapping=fields)
-        if state == "queued":
-            pipe.rpush(keys.queue(queue), job_id)
-        else:
-            pipe.zadd(keys.registry(state, queue), {job_id: now.timestamp() + n})
-        if n % 5000 == 4999:
-            pipe.execute()
-    pipe.sadd(keys.queues(), keys.queue(queue))
-    pipe.execute()
-    return ids
 
 
 def test_pages_at_any_depth_follow_redis_order(conn):

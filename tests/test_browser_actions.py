@@ -7,9 +7,8 @@ from rq import Queue
 
 from dashboard.rqlayer import keys
 from tests.browser import sign_in
-from tests.conftest import PASSWORD
+from tests.fixtures import PASSWORD, plant_failed
 from tests.helpers import start_job_on_real_worker, work_in_process
-from tests.test_actions import plant_failed
 
 
 def test_retry_a_failed_job_from_its_row_and_watch_it_run(page, live_server, conn):

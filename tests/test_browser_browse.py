@@ -6,9 +6,8 @@ from playwright.sync_api import expect
 from rq import Queue
 
 from tests.browser import sign_in
-from tests.conftest import PASSWORD
+from tests.fixtures import PASSWORD, plant_raw
 from tests.helpers import work_in_process
-from tests.test_browse import plant_raw
 
 
 def test_walk_queue_state_deep_page_job_and_back(page, live_server, conn):

@@ -6,85 +6,37 @@ from __future__ import annotations
 
 import json
 import pickle
-import struct
 import time
 import zlib
-from datetime import UTC, datetime
 
 import pytest
 
 from dashboard.rqlayer import keys, preview
 from dashboard.rqlayer.payloads import decode, decode_job_data
+from tests.fixtures import (
+    BODIES,
+    BOMB_QUEUE,
+    JSON_BOMBS,
+    colliding_dict_body,
+    job_data,
+    json_job_data,
+    pickle_str,
+    plant_bombs,
+    shared_list_body,
+    whole_pickle,
+)
 from tests.helpers import csrf_token, wait_until
 
-FMT = "%Y-%m-%dT%H:%M:%S.%fZ"
-QUEUE = "bombs"
 SLOW = 3.0  # seconds: generous (the machine is shared); before the fix these took 12-25 s or raised
-
-
-def _str(text: str) -> bytes:
-    raw = text.encode()
-    return b"\x8c" + bytes([len(raw)]) + raw
-
-
-def _shared_list_body(levels: int = 21) -> bytes:
-    """x = [x, x], `levels` deep, through the memo: 2**levels leaves when expanded."""
-    body = b"]\x94"
-    for level in range(1, levels + 1):
-        previous = bytes([level - 1])
-        body += b"0]\x94(h" + previous + b"h" + previous + b"e"
-    return body
-
-
-def _colliding_dict_body(count: int = 40_000) -> bytes:
-    """A dict whose int keys all have the same hash (k * (2**61 - 1) hashes to 0)."""
-    body = b"}("
-    for k in range(1, count + 1):
-        encoded = pickle.encode_long(k * (2**61 - 1))
-        body += b"\x8a" + bytes([len(encoded)]) + encoded + b"K\x00"
-    return body + b"u"
-
-
-def _deep_list_body(depth: int) -> bytes:
-    return b"]" * depth + b"a" * (depth - 1)
-
-
-BODIES = {
-    "shared-refs": _shared_list_body(),
-    "fraction": b"cfractions\nFraction\n" + _str("1e10000000") + b"\x85R",
-    "colliding-keys": _colliding_dict_body(),
-    "deep-pickle": _deep_list_body(100_000),
-    "deep-in-budget": _deep_list_body(20_000),
-    "int-long4": b"\x8b" + struct.pack("<i", len(pickle.encode_long(10**100_000))) + pickle.encode_long(10**100_000),
-    "int-text": b"L" + b"1" * 100_000 + b"L\n",
-    "self-cycle": b"]\x94h\x00a",
-}
-JSON_BOMBS = {
-    "deep-json": "[" * 100_000 + "]" * 100_000,
-    "int-json": "1" * 100_000,
-}
-
-
-def whole_pickle(body: bytes) -> bytes:
-    return b"\x80\x04" + body + b"."
-
-
-def job_data(body: bytes) -> bytes:
-    """zlib of the (func, instance, (bomb,), {}) tuple RQ writes into a job's data."""
-    return zlib.compress(b"\x80\x04(" + _str("tests.jobfuncs.add") + b"N" + body + b"\x85}t.")
-
-
-def json_job_data(text: str) -> bytes:
-    return zlib.compress(('["tests.jobfuncs.add", null, [' + text + '], {}]').encode())
 
 
 def test_the_bodies_build_the_values_they_claim():
     # Small enough to load with Python's own unpickler: the shapes are right.
-    shared = pickle.loads(whole_pickle(_shared_list_body(3)))
+    shared = pickle.loads(whole_pickle(shared_list_body(3)))
     assert shared[0] is shared[1] and len(shared[0][0][0]) == 0
-    collide = pickle.loads(whole_pickle(_colliding_dict_body(5)))
+    collide = pickle.loads(whole_pickle(colliding_dict_body(5)))
     assert len(collide) == 5 and len({hash(k) for k in collide}) == 1
-    call = pickle.loads(zlib.decompress(job_data(_str("x"))))
+    call = pickle.loads(zlib.decompress(job_data(pickle_str("x"))))
     assert call == ("tests.jobfuncs.add", None, ("x",), {})
 
 
@@ -150,38 +102,6 @@ def test_rows_read_a_bounded_prefix_of_big_arguments():
 
 # ---------------------------------------------------------------- every page with bombs planted
 
-def plant_bombs(conn, wrong_types: bool = True) -> list[str]:
-    """One failed job per bomb (bomb in data and in meta), a JSON one, and wrong-type keys."""
-    now = datetime.now(UTC).strftime(FMT)
-    tb = zlib.compress(b'Traceback (most recent call last):\n  File "x.py", line 1, in f\nValueError: boom')
-    ids = []
-    bombs = {name: (job_data(body), whole_pickle(body)) for name, body in BODIES.items()}
-    bombs.update({name: (json_job_data(text), text.encode()) for name, text in JSON_BOMBS.items()})
-    for index, (name, (data, meta)) in enumerate(sorted(bombs.items())):
-        job_id = f"bomb-{name}"
-        conn.hset(keys.job(job_id), mapping={
-            "status": "failed", "origin": QUEUE, "created_at": now, "enqueued_at": now, "started_at": now,
-            "ended_at": now, "data": data, "meta": meta, "exc_info": tb, "description": f"bomb {name}"})
-        conn.zadd(keys.registry("failed", QUEUE), {job_id: time.time() + 10_000 + index})
-        conn.rpush(keys.queue(QUEUE), job_id)
-        ids.append(job_id)
-    conn.sadd(keys.queues(), keys.queue(QUEUE))
-    if not wrong_types:
-        return ids
-    # Wrong-type keys: a job key that is a string, listed in the queue and the failed registry.
-    conn.set(keys.job("bomb-string-key"), "not a hash")
-    conn.rpush(keys.queue(QUEUE), "bomb-string-key")
-    conn.zadd(keys.registry("failed", QUEUE), {"bomb-string-key": time.time() + 20_000})
-    ids.append("bomb-string-key")
-    # A queue whose key is a hash, a registry that is a list, a worker key of the wrong type.
-    conn.hset(keys.queue("hashq"), "x", "y")
-    conn.sadd(keys.queues(), keys.queue("hashq"))
-    conn.rpush(keys.registry("finished", QUEUE), "x")
-    conn.sadd(keys.workers(), keys.worker("w-broken"))
-    conn.set(keys.worker("w-broken"), "not a hash")
-    return ids
-
-
 def _timed_get(client, url, headers=None):
     started = time.monotonic()
     response = client.get(url, headers=headers or {})
@@ -196,11 +116,11 @@ def test_every_page_answers_and_lists_the_bombs(app, client, conn):
     from dashboard.rqlayer.overview import STATES
 
     ids = plant_bombs(conn)
-    pages = [f"/queues/{QUEUE}/{state}" for state in STATES] + ["/", "/failed?window=all", "/queues/hashq/queued"]
+    pages = [f"/queues/{BOMB_QUEUE}/{state}" for state in STATES] + ["/", "/failed?window=all", "/queues/hashq/queued"]
     for url in pages:
         _timed_get(client, url)
     for state in ("queued", "failed"):
-        body = _timed_get(client, f"/queues/{QUEUE}/{state}?size=50").get_data(as_text=True)
+        body = _timed_get(client, f"/queues/{BOMB_QUEUE}/{state}?size=50").get_data(as_text=True)
         assert all(job_id in body for job_id in ids), state
         assert "cannot be shown" in body
     failed = _timed_get(client, "/failed?window=all").get_data(as_text=True)
@@ -211,12 +131,12 @@ def test_every_page_answers_and_lists_the_bombs(app, client, conn):
         page = _timed_get(client, f"/jobs/{job_id}")
         assert page.status_code == 200 and job_id in page.get_data(as_text=True)
     overview = _timed_get(client, "/").get_data(as_text=True)
-    assert "w-broken" in overview and QUEUE in overview
+    assert "w-broken" in overview and BOMB_QUEUE in overview
 
     with app.app_context():
         _, secret = accounts.create_token("bombs", "admin")
     auth = {"Authorization": f"Bearer {secret}"}
-    listing = _timed_get(client, f"/api/v1/queues/{QUEUE}/jobs/failed?size=50", auth).json
+    listing = _timed_get(client, f"/api/v1/queues/{BOMB_QUEUE}/jobs/failed?size=50", auth).json
     assert {row["id"] for row in listing["jobs"]} == set(ids)
     for job_id in ids:
         assert _timed_get(client, f"/api/v1/jobs/{job_id}", auth).status_code == 200
@@ -224,9 +144,9 @@ def test_every_page_answers_and_lists_the_bombs(app, client, conn):
         _timed_get(client, url, auth)
 
     for fmt in ("csv", "jsonl"):
-        body = _timed_get(client, f"/queues/{QUEUE}/failed/export.{fmt}").get_data(as_text=True)
+        body = _timed_get(client, f"/queues/{BOMB_QUEUE}/failed/export.{fmt}").get_data(as_text=True)
         assert all(job_id in body for job_id in ids), fmt
-    lines = _timed_get(client, f"/queues/{QUEUE}/queued/export.jsonl").get_data(as_text=True).splitlines()
+    lines = _timed_get(client, f"/queues/{BOMB_QUEUE}/queued/export.jsonl").get_data(as_text=True).splitlines()
     assert len([json.loads(line) for line in lines]) == len(ids)
 
 
@@ -239,11 +159,19 @@ def test_bulk_retry_all_with_bombs_present(client, conn):
     op_id = response.get_data(as_text=True).split('id="bulk-')[1].split('"')[0]
     wait_until(lambda: 'data-status="done"' in client.get(f"/bulk/{op_id}").get_data(as_text=True),
                timeout=30, message="bulk retry done")
-    assert conn.zcard(keys.registry("failed", QUEUE)) == 0
-    assert set(ids) <= {member.decode() for member in conn.lrange(keys.queue(QUEUE), 0, -1)}
+    assert conn.zcard(keys.registry("failed", BOMB_QUEUE)) == 0
+    assert set(ids) <= {member.decode() for member in conn.lrange(keys.queue(BOMB_QUEUE), 0, -1)}
 
 
 def test_a_queues_set_of_the_wrong_type_does_not_break_pages(client, conn):
     conn.set(keys.queues(), "not a set")
     for url in ("/", "/failed", "/failed/groups?window=all"):
         assert _timed_get(client, url).status_code == 200
+
+
+@pytest.mark.parametrize("payload", [
+    b"\x80\x04\x95\x1e\x00\x00\x00\x00\x00\x00\x00\x8c\x08builtins\x94\x8c\tbytearray\x94\x93\x94J\x00\xa3\xe1\x11\x85\x94R\x94.",
+    pickle.dumps(range(10**9)),
+])
+def test_tiny_pickles_cannot_build_huge_values(payload):
+    assert not decode(payload).safe

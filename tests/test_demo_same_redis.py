@@ -10,8 +10,7 @@ import sys
 
 import redis
 
-from tests.helpers import PROJECT_ROOT
-from tests.test_runner import _ctrl_c, _start_embedded_runner
+from tests.helpers import PROJECT_ROOT, ctrl_c, start_embedded_runner
 
 
 def _flask(args: list[str], data_dir, **extra) -> subprocess.CompletedProcess:
@@ -23,7 +22,7 @@ def _flask(args: list[str], data_dir, **extra) -> subprocess.CompletedProcess:
 
 def test_demo_beside_make_run_fills_the_consoles_embedded_redis(tmp_path, private_redis):
     data_dir = tmp_path / "var"
-    runner, url = _start_embedded_runner(tmp_path, data_dir)
+    runner, url = start_embedded_runner(data_dir)
     try:
         state = data_dir / "run.env"
         assert state.stat().st_mode & 0o777 == 0o600
@@ -42,7 +41,7 @@ def test_demo_beside_make_run_fills_the_consoles_embedded_redis(tmp_path, privat
         assert len(list(redis.Redis.from_url(private_redis.url).scan_iter("rq:job:*"))) >= 5
         client.close()
     finally:
-        _ctrl_c(runner)
+        ctrl_c(runner)
     assert not (data_dir / "run.env").exists()
 
 
@@ -51,7 +50,7 @@ def test_a_killed_runners_state_file_is_stale(tmp_path):
     from dashboard.settings import load_settings, redis_source
 
     data_dir = tmp_path / "var"
-    runner, url = _start_embedded_runner(tmp_path, data_dir)
+    runner, url = start_embedded_runner(data_dir)
     family = procs.descendants(runner.proc.pid)
     os.kill(runner.proc.pid, signal.SIGKILL)  # no clean-up: run.env stays behind, its Redis still answers
     runner.proc.wait(timeout=10)

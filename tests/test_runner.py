@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -15,8 +14,7 @@ import redis
 
 from dashboard.runner import Supervisor, parse_procfile
 from dashboard.settings import SettingsError
-from tests.conftest import free_port
-from tests.helpers import PROJECT_ROOT, wait_until
+from tests.helpers import PROJECT_ROOT, RunnerProcess, ctrl_c, free_port, start_embedded_runner, wait_until
 
 
 def test_procfile_lists_release_web_worker_scheduler():
@@ -63,26 +61,6 @@ def _live_members(pgid: int) -> list[str]:
     # Zombies waiting for init to reap them are dead: only running members count.
     out = subprocess.run(["ps", "-eo", "pgid=,stat=,args="], capture_output=True, text=True).stdout
     return [line for line in out.splitlines() if line.split()[0] == str(pgid) and not line.split()[1].startswith("Z")]
-
-
-class RunnerProcess:
-    def __init__(self, env: dict) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "dashboard.runner"], cwd=PROJECT_ROOT, env=env,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
-        )
-        self.lines: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        for line in self.proc.stdout:
-            self.lines.append(line)
-
-    def output(self) -> str:
-        return "".join(self.lines)
-
-    def line_with(self, marker: str) -> str | None:
-        return next((line for line in list(self.lines) if marker in line), None)
 
 
 def _pids_of_group(pgid_holder_cmd: str) -> list[str]:
@@ -137,31 +115,9 @@ def _processes_mentioning(marker: str) -> list[str]:
             if marker in line and "ps -eo" not in line and not line.split()[1].startswith("Z")]
 
 
-def _start_embedded_runner(tmp_path, data_dir) -> tuple[RunnerProcess, str]:
-    env = dict(os.environ, PORT=str(free_port()), CONSOLE_DATA_DIR=str(data_dir), EMBEDDED_REDIS="1",
-               SECRET_KEY="runner-test-secret-key", RUN_WARM_SHUTDOWN_SECONDS="2")
-    env.pop("REDIS_URL", None)
-    env.pop("DATABASE_URL", None)
-    runner = RunnerProcess(env)
-    wait_until(lambda: runner.line_with("Console:") or runner.proc.poll() is not None, timeout=60,
-               message="the console URL")
-    assert runner.proc.poll() is None, runner.output()
-    url = runner.line_with("Redis:").split("Redis:")[1].split()[0]
-    return runner, url
-
-
-def _ctrl_c(runner: RunnerProcess) -> str:
-    """Ctrl-C as a terminal sends it (to the whole foreground group); returns what was logged after it."""
-    marker = len(runner.lines)
-    os.killpg(runner.proc.pid, signal.SIGINT)
-    runner.proc.wait(timeout=30)
-    time.sleep(0.2)  # the reader thread drains the pipe's last lines
-    return "".join(runner.lines[marker:])
-
-
 def test_ctrl_c_during_a_long_job_stops_in_order_kills_the_horse_and_deregisters(tmp_path):
     data_dir = tmp_path / "var"
-    runner, url = _start_embedded_runner(tmp_path, data_dir)
+    runner, url = start_embedded_runner(data_dir)
     try:
         client = redis.Redis.from_url(url)
         wait_until(lambda: client.scard("rq:workers") == 1, timeout=20, message="a registered worker")
@@ -179,7 +135,7 @@ def test_ctrl_c_during_a_long_job_stops_in_order_kills_the_horse_and_deregisters
     except BaseException:
         os.killpg(runner.proc.pid, signal.SIGKILL)
         raise
-    after = _ctrl_c(runner)
+    after = ctrl_c(runner)
     assert "Traceback" not in after, after
     assert "ConnectionError" not in after, after
     assert "cold shutdown" in after, after
@@ -188,14 +144,14 @@ def test_ctrl_c_during_a_long_job_stops_in_order_kills_the_horse_and_deregisters
     assert _processes_mentioning(str(data_dir)) == []
     assert not (data_dir / "run.env").exists(), "the state file goes with the runner"
     # The embedded Redis saved its data after the worker deregistered: a restart shows one worker.
-    runner, url = _start_embedded_runner(tmp_path, data_dir)
+    runner, url = start_embedded_runner(data_dir)
     try:
         client = redis.Redis.from_url(url)
         wait_until(lambda: client.scard("rq:workers") >= 1, timeout=20, message="the new worker")
         assert client.scard("rq:workers") == 1, client.smembers("rq:workers")
         client.close()
     finally:
-        after = _ctrl_c(runner)
+        after = ctrl_c(runner)
     assert "Traceback" not in after, after
 
 

@@ -17,9 +17,8 @@ from dashboard import accounts as service
 from dashboard.auth import safe_next
 from dashboard.extensions import db
 from dashboard.models import ApiToken, AuditEvent, utcnow
-from tests.conftest import ROLE_USERS, free_port
-from tests.helpers import build_app, csrf_token, make_env
-from tests.test_auth import form_csrf, goes_to_login, location, seed_users, sign_in, text
+from tests.fixtures import ROLE_USERS, seed_users
+from tests.helpers import build_app, csrf_token, form_csrf, free_port, goes_to_login, location, make_env, sign_in, text
 
 
 @pytest.fixture

@@ -170,3 +170,17 @@ def test_webhooks_show_host_and_header_names_only():
     assert mask_webhooks("{not json", hosts_only=True) == HIDDEN
     everything = Visibility.everything()
     assert everything.webhooks(raw) == raw
+
+
+def test_viewers_cannot_search_hidden_argument_values(redis_url, sqlite_url, data_dir, conn):
+    from dashboard import accounts
+
+    app = build_app(make_env(redis_url, sqlite_url, data_dir, HIDE_JOB_VALUES_FROM_VIEWERS="true"))
+    with app.app_context():
+        session_id = accounts.create_user("v1", "long-enough-pw", "viewer").get_id()
+    Queue("default", connection=conn).enqueue("tests.jobfuncs.add", "s3cr3t", 1)
+    client = app.test_client()
+    with client.session_transaction() as session:
+        session["_user_id"] = session_id
+    assert client.get("/queues/default/queued?args=s3cr3t").status_code == 403
+    assert client.get("/queues/default/queued/export.csv?args=s3cr3t").status_code == 403

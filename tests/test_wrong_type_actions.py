@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 from dashboard.rqlayer import actions, keys
+from tests.fixtures import BOMB_QUEUE as QUEUE
+from tests.fixtures import plant_bombs
 from tests.helpers import csrf_token, wait_until
-from tests.test_decode_bombs import QUEUE, plant_bombs
 
 
 def test_bulk_retry_all_skips_broken_jobs_and_retries_the_rest(client, conn):

@@ -20,10 +20,17 @@ from dashboard.rqlayer.catalogue import ANY_STATUS, CANCELABLE, DELETABLE, RETRY
 from dashboard.rqlayer.decode import text
 from dashboard.rqlayer.errors import Conflict, InvalidInput, NotFound
 from dashboard.rqlayer.scripts import Scripts, args
+from dashboard.rqlayer.vocabulary import ACTION_CHUNK, QUEUE_NAME_RULE, rq_time, valid_queue_name
 
 __all__ = ["ANY_STATUS", "CANCELABLE", "DELETABLE", "RETRYABLE", "RUNNABLE_NOW", "statuses_of"]
 
-CHUNK = 500  # ids per Lua call: about 7 ms of Redis time, never near the 50 ms budget
+CHUNK = ACTION_CHUNK
+# The statuses a job must still be in to be acted on: a tuple, or ANY_STATUS ("*", delete only).
+Expected = tuple[str, ...] | str
+
+
+def _statuses(expected: Expected) -> str:
+    return expected if isinstance(expected, str) else ",".join(expected)
 
 
 class ActionError(InvalidInput):
@@ -49,7 +56,7 @@ class ActionResult:
 
 def _now() -> tuple[str, str]:
     moment = datetime.now(UTC)
-    return repr(moment.timestamp()), moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return repr(moment.timestamp()), rq_time(moment)
 
 
 def _run(connection: redis.Redis, script: str, option: str, job_ids: list[str], chunk: int = CHUNK) -> ActionResult:
@@ -62,33 +69,37 @@ def _run(connection: redis.Redis, script: str, option: str, job_ids: list[str], 
     return result
 
 
-def retry(connection: redis.Redis, job_ids: list[str], expected=RETRYABLE, at_front: bool = False) -> ActionResult:
+def retry(connection: redis.Redis, job_ids: list[str], expected: Expected = RETRYABLE,
+          at_front: bool = False) -> ActionResult:
     """Back onto the origin queue (front or back): failed, stopped and canceled jobs, and finished
-    ones to run again. Through the job's concurrency limit when it has one."""
-    return _run(connection, "retry", f"{','.join(expected)}|{'front' if at_front else 'back'}", job_ids)
+    ones to run again. Through the job's concurrency limit when it has one. Cost: one atomic script
+    per 500 ids, O(1) per job; guarantee: a job no longer in `expected` (or not where its status says)
+    is left alone with its outcome saying why, and each job ends in exactly one place."""
+    return _run(connection, "retry", f"{_statuses(expected)}|{'front' if at_front else 'back'}", job_ids)
 
 
-def cancel(connection: redis.Redis, job_ids: list[str], expected=CANCELABLE) -> ActionResult:
+def cancel(connection: redis.Redis, job_ids: list[str], expected: Expected = CANCELABLE) -> ActionResult:
     """Move jobs that have not started to the canceled registry; their slot in a concurrency limit
-    is given back. Dependents stay deferred, as with RQ's own cancel."""
-    return _run(connection, "cancel", ",".join(expected), job_ids)
+    is given back. Dependents stay deferred, as with RQ's own cancel. Cost and guarantee: retry's."""
+    return _run(connection, "cancel", _statuses(expected), job_ids)
 
 
-def delete(connection: redis.Redis, job_ids: list[str], expected=DELETABLE) -> ActionResult:
+def delete(connection: redis.Redis, job_ids: list[str], expected: Expected = DELETABLE) -> ActionResult:
     """Delete jobs and every key they own (hash, results stream, dependency sets, executions), and
     every trace of them: queue, registries (ready included), rq-scheduler's zset, group set, and
     the slot or place in line of a concurrency limit (promoting the next held-back job). The only
     deletion path: every caller goes through this script. Running jobs are refused: stop them first.
     Cost: one atomic script per 500 ids, O(1) per job (an LREM for a queued one)."""
-    return _run(connection, "delete", ",".join(expected), job_ids)
+    return _run(connection, "delete", _statuses(expected), job_ids)
 
 
-def delete_in_transaction(connection: redis.Redis, pipe, job_ids: list[str], expected=DELETABLE) -> None:
+def delete_in_transaction(connection: redis.Redis, pipe: redis.client.Pipeline, job_ids: list[str],
+                          expected: Expected = DELETABLE) -> None:
     """Queue the delete script on the caller's MULTI pipeline, so a check made under its WATCH and
     the deletion are one step; the outcomes come back as one list in the pipeline's results.
     Cost: O(1) per job besides its keys."""
     now_ts, now_iso = _now()
-    script = expected if isinstance(expected, str) else ",".join(expected)
+    script = _statuses(expected)
     Scripts.get(connection, "delete")(keys=[], args=args(now_ts, now_iso, script, job_ids), client=pipe)
 
 
@@ -102,24 +113,27 @@ def empty_queue_chunk(connection: redis.Redis, queue: str, count: int = CHUNK) -
 
 
 def requeue(connection: redis.Redis, job_ids: list[str], front: bool) -> ActionResult:
-    """Queued jobs to the front or the back of their own queue."""
+    """Queued jobs to the front or the back of their own queue. Cost: one script per 500 ids, an LREM
+    (O(queue length)) per job; guarantee: a job no longer queued is left alone."""
     return _run(connection, "requeue", "front" if front else "back", job_ids)
 
 
 def move(connection: redis.Redis, job_ids: list[str], target_queue: str, front: bool = False,
          create: bool = False) -> ActionResult:
     """Queued jobs to another queue; the worker then uses that queue's registries. A queue nobody
-    knows (a typo) is created only with `create`, else UnknownQueue is raised and nothing moves."""
+    knows (a typo) is created only with `create`, else UnknownQueue is raised and nothing moves.
+    Cost: requeue's, plus one round trip to check the target."""
     target_queue = target_queue_name(connection, target_queue, create)
     return _run(connection, "requeue", f"move|{'front' if front else 'back'}|{target_queue}", job_ids)
 
 
-def run_now(connection: redis.Redis, job_ids: list[str], expected=RUNNABLE_NOW) -> ActionResult:
-    """Scheduled or deferred jobs onto their queue now."""
-    return _run(connection, "run_now", ",".join(expected), job_ids)
+def run_now(connection: redis.Redis, job_ids: list[str], expected: Expected = RUNNABLE_NOW) -> ActionResult:
+    """Scheduled or deferred jobs onto their queue now (front when RQ's scheduler would put them
+    there). Cost and guarantee: retry's."""
+    return _run(connection, "run_now", _statuses(expected), job_ids)
 
 
-def perform(connection: redis.Redis, name: str, job_ids: list[str], expected: tuple[str, ...] | None = None, *,
+def perform(connection: redis.Redis, name: str, job_ids: list[str], expected: Expected | None = None, *,
             position: str | None = None, target: str = "", create: bool = False) -> ActionResult:
     """Apply the catalogue's action `name` to jobs still in one of the `expected` statuses (default:
     every status the action applies to). `position` (front / back) defaults to the action's own;
@@ -136,16 +150,14 @@ def perform(connection: redis.Redis, name: str, job_ids: list[str], expected: tu
         return requeue(connection, job_ids, front=front)
     if action.name == "move":
         return move(connection, job_ids, target, front=front, create=create)
-    return _run(connection, action.script, ",".join(expected), job_ids)
-
-
-QUEUE_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.:")
+    return _run(connection, action.script, _statuses(expected), job_ids)
 
 
 def validate_queue_name(name: str) -> str:
+    """`name` stripped, when it passes the one queue-name rule (vocabulary.py); ActionError (422) else."""
     name = (name or "").strip()
-    if not name or len(name) > 100 or not set(name) <= QUEUE_NAME_CHARS:
-        raise ActionError("a queue name is 1 to 100 letters, digits, and _ - . : characters")
+    if not valid_queue_name(name):
+        raise ActionError(QUEUE_NAME_RULE)
     return name
 
 
@@ -184,7 +196,7 @@ class CommandResult:
     worker: str
 
 
-def _publish(connection: redis.Redis, worker: str, payload: dict) -> int:
+def _publish(connection: redis.Redis, worker: str, payload: dict[str, str]) -> int:
     return int(connection.publish(keys.worker_commands(worker), json.dumps(payload)))
 
 

@@ -20,8 +20,9 @@ from dashboard.rqlayer import actions, catalogue, keys
 from dashboard.rqlayer.decode import integer, number, text
 from dashboard.rqlayer.jobs import FAILURE_STATES, count_state, ids_at, list_queue_names, read_rows
 from dashboard.rqlayer.search import JobFilter
+from dashboard.rqlayer.vocabulary import BULK_CHUNK
 
-CHUNK = 1000
+CHUNK = BULK_CHUNK
 STATE_TTL = 24 * 3600
 STALE_AFTER = 30  # a running operation without progress for this long was interrupted
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import redis
+from redis.commands.core import Script
 
 from dashboard.rqlayer import catalogue, keys
 
@@ -72,14 +73,13 @@ def header() -> str:
     for name, (function, params) in LUA_KEYS.items():
         lines.append(f"local function {name}({', '.join(params)}) return {_expression(function, params)} end")
     hole = _HOLE.format(0)
-    segments = []
+    segments: list[str] = []
     for state in keys.REGISTRY_SEGMENTS:
         spelled = keys.registry(state, hole)
         if not (spelled.startswith(keys.PREFIX) and spelled.endswith(hole)):
             raise ValueError("keys.registry() must be <prefix><segment><queue>")
         segments.append(f"{state} = {_lua_string(spelled[len(keys.PREFIX):-len(hole)])}")
-    segments = ", ".join(segments)
-    lines.append(f"local REGISTRY_SEGMENT = {{{segments}}}")
+    lines.append(f"local REGISTRY_SEGMENT = {{{', '.join(segments)}}}")
     lines.append("-- A registry by its state name (e.g. 'ready_to_enqueue'), as keys.registry().")
     lines.append("local function registry_key(state, q) return prefix .. REGISTRY_SEGMENT[state] .. q end")
     statuses = ", ".join(f"{status} = {_lua_string(state)}" for status, state in catalogue.STATUS_REGISTRY.items())
@@ -100,10 +100,10 @@ def args(now_ts: str, now_iso: str, option: str, ids: list[str] | tuple[str, ...
 class Scripts:
     """The Lua scripts, registered once per connection (EVALSHA, reloaded if Redis restarted)."""
 
-    _cache: dict[int, dict[str, object]] = {}
+    _cache: dict[int, dict[str, Script]] = {}
 
     @classmethod
-    def get(cls, connection: redis.Redis, name: str):
+    def get(cls, connection: redis.Redis, name: str) -> Script:
         scripts = cls._cache.setdefault(id(connection), {})
         if name not in scripts:
             scripts[name] = connection.register_script(source(name))

@@ -14,8 +14,8 @@ import redis
 
 from dashboard.rqlayer import keys
 from dashboard.rqlayer.decode import text
-from dashboard.rqlayer.jobs import list_queue_names, valid_job_id
-from dashboard.rqlayer.overview import REGISTRY_STATES
+from dashboard.rqlayer.jobs import list_queue_names
+from dashboard.rqlayer.vocabulary import REGISTRY_STATES, valid_job_id
 
 MIN_PREFIX = 4
 MAX_IDS_READ = 50_000  # about 5 ms of Redis time, in one pipelined round trip

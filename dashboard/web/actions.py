@@ -68,8 +68,7 @@ def _answer(job_id: str, message: str, status: int, ok: bool):
     notify(message, SUCCESS if ok else ERROR)
     if not ok:
         # The job page itself, with the message, answered as the conflict it is.
-        page = job_views.detail(job_id)
-        html = page[0] if isinstance(page, tuple) else page
+        html, _ = job_views.job_page(job_id)
         return flask_response(html, status)
     target = request.form.get("next") or url_for("jobs.detail", job_id=job_id)
     return redirect(safe_next(target), code=303)

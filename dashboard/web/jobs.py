@@ -23,6 +23,12 @@ def _missing(job_id: str, message: str):
 
 @bp.get("/jobs/<job_id>")
 def detail(job_id):
+    return job_page(job_id)
+
+
+def job_page(job_id: str) -> tuple[str, int]:
+    """The job page (or the fragment HTMX polls), or the missing-job page: (html, status). Not a view:
+    the detail route answers with it, and an action that changed nothing shows it with its own status."""
     if not valid_job_id(job_id):
         return _missing(job_id, "That is not a valid job id.")
     console = get_console()
@@ -37,7 +43,7 @@ def detail(job_id):
         frames=split_traceback(job.traceback),
         enqueueable=visible.values and console.tasks.is_registered(job.call.func_name) and not job.call.args.value,
         poll_seconds=current_app.config["CONSOLE"].poll_seconds,
-    )
+    ), 200
 
 
 @bp.get("/jobs/search")

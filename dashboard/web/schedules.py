@@ -15,11 +15,11 @@ from flask import Blueprint, abort, current_app, redirect, render_template, requ
 from flask import make_response as flask_response
 
 from dashboard import audit
-from dashboard.auth import current_principal, requires
+from dashboard.auth import requires
 from dashboard.errors import layer_status
 from dashboard.extensions import get_console
 from dashboard.permissions import SCHEDULES_MANAGE
-from dashboard.rqlayer import actions, cron, jobs, schedules
+from dashboard.rqlayer import cron, jobs, schedules
 from dashboard.rqlayer.enqueue import parse_run_at
 from dashboard.rqlayer.errors import Conflict, LayerError, NotFound
 from dashboard.web import schedule_forms as forms
@@ -43,10 +43,6 @@ def in_zone(moment: datetime | None, tz_name: str | None = None) -> str:
     except (ValueError, OverflowError):  # unknown zone, or a moment past year 9999 there
         local = moment.astimezone(UTC)
     return local.strftime("%Y-%m-%d %H:%M %Z").strip()
-
-
-def _actor() -> str:
-    return current_principal().audit_name
 
 
 def _page_context() -> dict:
@@ -163,9 +159,8 @@ def _submit(schedule: schedules.Schedule | None):
         return _form_page(values, schedule=schedule, message=f"Nothing saved: {error}.", status=422)
     what = (f"cron {parsed.cron!r} in {parsed.timezone}" if parsed.kind == "cron"
             else f"every {parsed.seconds} s")
-    audit.record(_actor(), action, target=schedule_id, job_count=1,
-                 detail=f"{parsed.spec.name} on {parsed.queue}, {what}", remote_addr=request.remote_addr,
-                 duration_ms=actions.monotonic_ms(started))
+    audit.action(action, target=schedule_id, job_count=1, detail=f"{parsed.spec.name} on {parsed.queue}, {what}",
+                 started=started)
     notify(f"Schedule {schedule_id} {'saved' if schedule else 'created'}: {parsed.spec.title}, "
           f"{cron.describe(parsed.cron) if parsed.kind == 'cron' else cron.to_words(parsed.seconds or 0)}.")
     return redirect(url_for("schedules.index"), code=303)
@@ -192,12 +187,10 @@ def _act(schedule_id: str, action: str, call, success):
     except schedules.ScheduleError as error:
         outcome = "missing" if isinstance(error, NotFound) else "conflict" if isinstance(error, Conflict) else ""
         if outcome:  # a refused state is worth a line in the audit log; a malformed request is not
-            audit.record(_actor(), action, target=schedule_id, job_count=0, outcome=outcome, detail=str(error),
-                         remote_addr=request.remote_addr)
+            audit.action(action, target=schedule_id, job_count=0, outcome=outcome, detail=str(error))
         return _answer_page(error)
     message, detail = success(result)
-    audit.record(_actor(), action, target=schedule_id, job_count=1, detail=detail, remote_addr=request.remote_addr,
-                 duration_ms=actions.monotonic_ms(started))
+    audit.action(action, target=schedule_id, job_count=1, detail=detail, started=started)
     notify(message, SUCCESS)
     return redirect(url_for("schedules.index"), code=303)
 

@@ -5,6 +5,7 @@ Redis (INFO stats / commandstats), never guessed."""
 from __future__ import annotations
 
 import pickle
+import re
 import zlib
 from fractions import Fraction
 
@@ -123,3 +124,41 @@ def test_vocabulary_rules():
                                                               tzinfo=__import__("datetime").UTC)) \
         == "2026-01-02T03:04:05.000006Z"
     assert vocabulary.STATES[0] == "queued" and vocabulary.REGISTRY_STATES == vocabulary.STATES[1:]
+
+
+def test_templates_name_permissions_through_python_constants():
+    """`can(perm.JOBS_ACT)`, never `can('jobs.act')`: a renamed permission cannot leave a template behind."""
+    from pathlib import Path
+
+    from dashboard import permissions
+
+    literals = [(str(path), line) for path in Path("templates").rglob("*.html")
+                for line in path.read_text().splitlines() if re.search(r"can\(\s*['\"]", line)]
+    assert literals == []
+    used = {name for path in Path("templates").rglob("*.html") for name in re.findall(r"perm\.(\w+)", path.read_text())}
+    assert used and all(isinstance(getattr(permissions, name, None), str) for name in used), used
+
+
+def test_no_view_calls_another_view():
+    """A route function is only ever called by Flask: views share helpers, not each other."""
+    import ast
+    from pathlib import Path
+
+    routes: dict[str, set[str]] = {}
+    trees = {path.stem: ast.parse(path.read_text()) for path in Path("dashboard/web").glob("*.py")}
+    for module, tree in trees.items():
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef) and any(
+                    isinstance(d, ast.Call) and isinstance(d.func, ast.Attribute) and d.func.attr in
+                    ("get", "post", "route", "put", "delete") for d in node.decorator_list):
+                routes.setdefault(module, set()).add(node.name)
+    calls = []
+    for module, tree in trees.items():
+        aliases = {a.asname or a.name: a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
+                   and n.module == "dashboard.web" for a in n.names}
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and isinstance(node.func.value, ast.Name) and node.func.value.id in aliases
+                    and node.func.attr in routes.get(aliases[node.func.value.id], set())):
+                calls.append(f"{module} calls {aliases[node.func.value.id]}.{node.func.attr}")
+    assert routes and calls == []

@@ -162,3 +162,12 @@ def test_no_view_calls_another_view():
                     and node.func.attr in routes.get(aliases[node.func.value.id], set())):
                 calls.append(f"{module} calls {aliases[node.func.value.id]}.{node.func.attr}")
     assert routes and calls == []
+
+
+def test_one_home_for_the_rq_time_format():
+    """Only vocabulary.py spells a strftime format of RQ's timestamps (there were ten spellings)."""
+    from pathlib import Path
+
+    spelled = [str(path) for root in ("dashboard", "tasks") for path in Path(root).rglob("*.py")
+               if "%Y-%m-%dT" in path.read_text() and path.name != "vocabulary.py"]
+    assert spelled == []

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-_TIME_FORMATS = ("%Y-%m-%dT%H:%M:%S.%fZ", "%Y-%m-%dT%H:%M:%SZ")
+from dashboard.rqlayer.vocabulary import RQ_TIME_FORMATS as _TIME_FORMATS
 
 
 def text(value: bytes | str | None, default: str = "") -> str:

@@ -24,6 +24,7 @@ from rq.utils import get_call_string
 from dashboard.rqlayer import actions, cron, keys
 from dashboard.rqlayer.jobs import valid_job_id
 from dashboard.rqlayer.payloads import RestrictedSerializer
+from dashboard.rqlayer.vocabulary import rq_time
 from tasks.registry import TaskSpec
 
 MAX_TIMEOUT = 7 * 24 * 3600
@@ -241,7 +242,7 @@ def write_batch(connection: redis.Redis, spec: TaskSpec, encoded: Iterable[tuple
     done = 0
     items = iter(encoded)
     while part := list(itertools.islice(items, chunk)):
-        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        stamp = rq_time()
         ids = [uuid.uuid4().hex for _ in part]
         pipe = connection.pipeline(transaction=True)
         for job_id, (data, description) in zip(ids, part, strict=True):

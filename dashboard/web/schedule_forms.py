@@ -15,6 +15,7 @@ from dashboard.rqlayer import cron as cronlib
 from dashboard.rqlayer.enqueue import parse_run_at
 from dashboard.rqlayer.params import PARAM_PREFIX, field_kind, validate_call
 from dashboard.rqlayer.schedules import MAX_INTERVAL, MAX_REPEAT, Schedule, ScheduleRequest
+from dashboard.rqlayer.vocabulary import FORM_DATETIME_FORMAT
 from tasks.registry import get_task
 
 FORM_FIELDS = ("task", "kind", "cron", "interval", "timezone", "queue", "repeat", "start", "end", "description")
@@ -128,7 +129,7 @@ def form_values(schedule: Schedule) -> dict[str, str]:
         "description": "" if _is_generated(schedule) else schedule.description,
     }
     if schedule.end is not None:
-        values["end"] = schedule.end.astimezone(cronlib.zone(schedule.timezone or "UTC")).strftime("%Y-%m-%dT%H:%M")
+        values["end"] = schedule.end.astimezone(cronlib.zone(schedule.timezone or "UTC")).strftime(FORM_DATETIME_FORMAT)
     spec = get_task(schedule.func_name)
     for name, value in (schedule.kwargs or {}).items():
         param = spec.param(name) if spec else None
@@ -170,7 +171,7 @@ def _raw_text(value: Any, widget: str) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%dT%H:%M") if widget == "datetime" else value.isoformat()
+        return value.strftime(FORM_DATETIME_FORMAT) if widget == "datetime" else value.isoformat()
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, list | dict | tuple):

@@ -35,6 +35,7 @@ from dashboard.rqlayer.schedules.model import (
     paused_entry,
     read_meta,
 )
+from dashboard.rqlayer.vocabulary import RQ_TIME_FORMAT_SECONDS
 from tasks.registry import TaskSpec, get_task
 
 # rq-scheduler's cron helper calls crontab without `default_utc`, and crontab 1.0.5 warns about it on
@@ -107,7 +108,7 @@ def create_cron(connection: redis.Redis, spec: TaskSpec, kwargs: dict, cron: str
         if runs == 0:
             raise ScheduleInvalid("the end date comes before the first run")
         repeat = min(repeat, runs) if repeat else runs
-        meta[META_END] = end.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        meta[META_END] = end.astimezone(UTC).strftime(RQ_TIME_FORMAT_SECONDS)
 
     def write(scheduler, sid, meta):
         scheduler.cron(expression, func=spec.name, kwargs=dict(kwargs), repeat=repeat, queue_name=queue, id=sid,
@@ -139,7 +140,7 @@ def create_interval(connection: redis.Redis, spec: TaskSpec, kwargs: dict, secon
             raise ScheduleInvalid("the end date comes before the first run")
         runs = int((end - first).total_seconds() // seconds) + 1
         repeat = min(repeat, runs) if repeat else runs
-        meta[META_END] = end.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        meta[META_END] = end.astimezone(UTC).strftime(RQ_TIME_FORMAT_SECONDS)
 
     def write(scheduler, sid, meta):
         scheduler.schedule(first.astimezone(UTC).replace(tzinfo=None), func=spec.name, kwargs=dict(kwargs),

@@ -33,6 +33,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Union
 
+# The console's one queue-name rule (a pure module: importing it loads no console code).
+from dashboard.rqlayer.vocabulary import QUEUE_NAME_RULE, valid_queue_name
+
 __all__ = [
     "REQUIRED",
     "TaskParam",
@@ -68,8 +71,6 @@ class _Required:
 
 
 REQUIRED: Any = _Required()
-
-_QUEUE_NAME = re.compile(r"^[A-Za-z0-9_.:\-]+$")
 
 
 @dataclass(frozen=True)
@@ -214,10 +215,8 @@ def _check_options(name, queue, timeout, retry_max, retry_intervals, result_ttl)
     def is_int(value: Any) -> bool:
         return isinstance(value, int) and not isinstance(value, bool)
 
-    if not isinstance(queue, str) or not _QUEUE_NAME.match(queue):
-        raise TypeError(
-            f"@task {name}: queue must be a non-empty name of letters, digits, '_', '.', ':' or '-', got {queue!r}"
-        )
+    if not isinstance(queue, str) or not valid_queue_name(queue):
+        raise TypeError(f"@task {name}: {QUEUE_NAME_RULE}, got {queue!r}")
     if not is_int(timeout) or timeout <= 0:
         raise TypeError(f"@task {name}: timeout must be a positive number of seconds, got {timeout!r}")
     if not is_int(retry_max) or retry_max < 0:

@@ -9,6 +9,7 @@ import re
 import zlib
 from fractions import Fraction
 
+import pytest
 import rq
 from rq import Queue
 
@@ -171,3 +172,24 @@ def test_one_home_for_the_rq_time_format():
     spelled = [str(path) for root in ("dashboard", "tasks") for path in Path(root).rglob("*.py")
                if "%Y-%m-%dT" in path.read_text() and path.name != "vocabulary.py"]
     assert spelled == []
+
+
+@pytest.mark.parametrize("name", ["default", "high.priority:v2", "a-b_c", "bad name", "队列", "", "x" * 101, "q;rm"])
+def test_one_queue_name_rule_everywhere(name):
+    """The move target, enqueue, schedules and @task all apply vocabulary's rule: they agree on every name."""
+    from dashboard.rqlayer import actions
+    from dashboard.rqlayer.errors import InvalidInput
+    from tasks.registry import _check_options
+
+    expected = vocabulary.valid_queue_name(name)
+    try:
+        actions.validate_queue_name(name)
+        by_actions = True
+    except InvalidInput:
+        by_actions = False
+    try:
+        _check_options("t", name, 60, 0, (), 60)
+        by_tasks = True
+    except TypeError:
+        by_tasks = False
+    assert by_actions == by_tasks == expected, (by_actions, by_tasks, expected)

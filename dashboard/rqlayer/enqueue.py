@@ -22,9 +22,8 @@ from rq.serializers import DefaultSerializer
 from rq.utils import get_call_string
 
 from dashboard.rqlayer import actions, cron, keys
-from dashboard.rqlayer.jobs import valid_job_id
 from dashboard.rqlayer.payloads import RestrictedSerializer
-from dashboard.rqlayer.vocabulary import rq_time
+from dashboard.rqlayer.vocabulary import NEW_JOB_ID_RULE, rq_time, valid_job_id, valid_new_job_id
 from tasks.registry import TaskSpec
 
 MAX_TIMEOUT = 7 * 24 * 3600
@@ -141,8 +140,8 @@ def validate_options(connection: redis.Redis, spec: TaskSpec, raw: Mapping[str, 
 
     job_id = get("job_id").strip()
     if job_id:
-        if not valid_job_id(job_id) or ":" in job_id or "." in job_id:
-            errors["job_id"] = "letters, digits, - and _ only (at most 200)"
+        if not valid_new_job_id(job_id):
+            errors["job_id"] = NEW_JOB_ID_RULE
         elif connection.exists(keys.job(job_id)):
             errors["job_id"] = f"a job with id {job_id!r} already exists"
         else:

@@ -42,7 +42,7 @@ def _offered(html: str, where: str) -> set[str]:
     return {re.sub(r"-(front|back)$", "", n) for n in names} - {"confirm-move"} if where == "page" else names
 
 
-@pytest.mark.parametrize("status", JOB_STATUSES)
+@pytest.mark.parametrize("status", (*JOB_STATUSES, "planted-status", ""))
 def test_row_buttons_are_the_catalogues(app, status):
     with app.test_request_context():
         html = render_template("partials/row_actions.html", row=SimpleNamespace(id="j1", status=status))
@@ -98,6 +98,14 @@ def test_bulk_route_accepts_exactly_the_catalogues_actions(client, conn, state):
                                      "create_queue": "1"})
         expected = 202 if action.name in catalogue.names_for_state(state) else 422
         assert response.status_code == expected, (action.name, state, response.status_code)
+
+
+def test_a_job_of_an_unknown_status_gets_a_delete_button_that_is_refused(client, conn):
+    assert catalogue.names_for_status("planted-status") == {"delete"}
+    conn.hset(keys.job("odd"), mapping={"status": "planted-status", "origin": "default"})
+    conn.zadd(keys.registry("failed", "default"), {"odd": 1})
+    answer = client.post("/jobs/odd/delete", data={"csrf_token": csrf_token(client), "seen": "planted-status"})
+    assert answer.status_code == 409 and conn.exists(keys.job("odd"))
 
 
 def test_one_spelling_and_the_old_one_still_accepted():

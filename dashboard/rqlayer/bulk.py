@@ -13,14 +13,16 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import redis
 
 from dashboard.rqlayer import actions, catalogue, keys
 from dashboard.rqlayer.decode import integer, number, text
-from dashboard.rqlayer.jobs import FAILURE_STATES, count_state, ids_at, list_queue_names, read_rows
+from dashboard.rqlayer.errors import NotFound
+from dashboard.rqlayer.jobs import count_state, ids_at, list_queue_names, read_rows
 from dashboard.rqlayer.search import JobFilter
-from dashboard.rqlayer.vocabulary import BULK_CHUNK
+from dashboard.rqlayer.vocabulary import BULK_CHUNK, FAILURE_STATES
 
 CHUNK = BULK_CHUNK
 STATE_TTL = 24 * 3600
@@ -37,7 +39,7 @@ def bulk_action(name: str) -> catalogue.Action:
     return action
 
 
-def _apply(connection: redis.Redis, action: catalogue.Action, ids: list[str], options: dict,
+def _apply(connection: redis.Redis, action: catalogue.Action, ids: list[str], options: dict[str, Any],
            expected: tuple[str, ...]) -> actions.ActionResult:
     # Each chunk only touches jobs whose status is still one of the selected state's (`expected`): a job
     # that changed state since the operator chose is left alone. A move's target was checked (and its
@@ -113,18 +115,26 @@ def read(connection: redis.Redis, op_id: str) -> BulkStatus | None:
         return None
     f = {text(k): v for k, v in raw.items()}
     status = text(f.get("status"))
-    updated = number(f.get("updated_at"), 0.0)
+    updated = number(f.get("updated_at")) or 0.0
     if status == "running" and time.time() - updated > STALE_AFTER:
         status = "interrupted"
     return BulkStatus(
         id=op_id, action=text(f.get("action")), status=status, description=text(f.get("description")),
-        actor=text(f.get("actor")), total=integer(f.get("total"), 0), processed=integer(f.get("processed"), 0),
-        succeeded=integer(f.get("succeeded"), 0), skipped=integer(f.get("skipped"), 0),
-        started_at=number(f.get("started_at"), 0.0), updated_at=updated, message=text(f.get("message")),
+        actor=text(f.get("actor")), total=integer(f.get("total")) or 0, processed=integer(f.get("processed")) or 0,
+        succeeded=integer(f.get("succeeded")) or 0, skipped=integer(f.get("skipped")) or 0,
+        started_at=number(f.get("started_at")) or 0.0, updated_at=updated, message=text(f.get("message")),
     )
 
 
-def create(connection: redis.Redis, action: str, selection: Selection, options: dict, actor: str,
+def _read_known(connection: redis.Redis, op_id: str) -> BulkStatus:
+    """An operation this process has just written (its record lives a day)."""
+    status = read(connection, op_id)
+    if status is None:
+        raise NotFound(f"no bulk operation {op_id}")
+    return status
+
+
+def create(connection: redis.Redis, action: str, selection: Selection, options: dict[str, Any], actor: str,
            status: str = "running") -> BulkStatus:
     """Record a new operation (status running, or waiting until `begin`) and return it; `run` then does
     the work."""
@@ -149,16 +159,18 @@ def start_record(connection: redis.Redis, action: str, description: str, total: 
     now = time.time()
     key = keys.bulk_operation(op_id)
     pipe = connection.pipeline(transaction=True)
-    pipe.hset(key, mapping={
+    record: dict[Any, Any] = {
         "action": action, "status": status, "description": description, "actor": actor,
         "total": total, "processed": 0, "succeeded": 0, "skipped": 0,
-        "started_at": now, "updated_at": now, "message": "", **extra,
-    })
+        "started_at": now, "updated_at": now, "message": "",
+    }
+    record.update(extra)
+    pipe.hset(key, mapping=record)
     pipe.expire(key, STATE_TTL)
     pipe.zadd(keys.bulk_operations(), {op_id: now})
     pipe.zremrangebyrank(keys.bulk_operations(), 0, -101)  # keep the newest 100
     pipe.execute()
-    return read(connection, op_id)
+    return _read_known(connection, op_id)
 
 
 def begin(connection: redis.Redis, op_id: str) -> bool:
@@ -217,7 +229,7 @@ def _chunks(connection: redis.Redis, selection: Selection, stayed_last: Callable
             return
 
 
-def run(connection: redis.Redis, op_id: str, action: str, selection: Selection, options: dict,
+def run(connection: redis.Redis, op_id: str, action: str, selection: Selection, options: dict[str, Any],
         unsafe: bool = False) -> BulkStatus:
     """Do the work chunk by chunk, updating progress after each; stops early when cancelled."""
     act = bulk_action(action)
@@ -227,11 +239,11 @@ def run(connection: redis.Redis, op_id: str, action: str, selection: Selection, 
     try:
         if act.name == "empty" and selection.state == "queued" and selection.queue:
             _empty_queue(connection, op_id, selection.queue)
-            return read(connection, op_id)
+            return _read_known(connection, op_id)
         for chunk in _chunks(connection, selection, lambda: last["stayed"], unsafe):
             if cancel_requested(connection, op_id):
                 finish(connection, op_id, "cancelled", "cancelled by an operator; re-run to finish the rest")
-                return read(connection, op_id)
+                return _read_known(connection, op_id)
             result = _apply(connection, act, chunk, options, expected)
             # Ids left alone because their job is still in the state stay in the window.
             last["stayed"] = sum(1 for outcome in result.outcomes.values() if outcome in in_state)
@@ -240,7 +252,7 @@ def run(connection: redis.Redis, op_id: str, action: str, selection: Selection, 
     except Exception as error:  # the operation's record must say it failed, whatever went wrong
         finish(connection, op_id, "failed", f"{type(error).__name__}: {error}"[:500])
         raise
-    return read(connection, op_id)
+    return _read_known(connection, op_id)
 
 
 def _empty_queue(connection: redis.Redis, op_id: str, queue: str) -> None:
@@ -276,5 +288,5 @@ def cancel_requested(connection: redis.Redis, op_id: str) -> bool:
 
 
 def recent(connection: redis.Redis, limit: int = 20) -> list[BulkStatus]:
-    ids = [text(i) for i in connection.zrevrange(keys.bulk_operations(), 0, limit - 1)]
+    ids = [text(i) for i in connection.zrevrange(keys.bulk_operations(), 0, limit - 1)]  # type: ignore[arg-type]
     return [status for status in (read(connection, op_id) for op_id in ids) if status is not None]

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from dashboard.permissions import JOBS_ACT, QUEUES_EMPTY
 from dashboard.rqlayer.errors import NotFound
+from dashboard.rqlayer.vocabulary import JOB_STATUSES
 
 RETRYABLE = ("failed", "stopped", "canceled", "finished")
 CANCELABLE = ("queued", "deferred", "scheduled", "ready_to_enqueue", "rate_limited")
@@ -48,9 +49,12 @@ class Action:
     bulk: bool = False  # offered on a selection: bulk toolbar, POST /queues/<q>/<state>/bulk
     default_position: str = "back"  # where a job goes when the form does not say (front / back)
     labels: dict[str, str] = field(default_factory=dict)  # a status whose label differs
+    # Also offered on a job whose status is none of RQ's (planted, corrupt, expired row): the operator
+    # gets an answer (the script refuses it, 409) instead of a row without a button.
+    offered_on_unknown: bool = False
 
     def applies_to(self, status: str) -> bool:
-        return status in self.statuses
+        return status in self.statuses or (self.offered_on_unknown and status not in JOB_STATUSES)
 
     def applies_to_state(self, state: str) -> bool:
         """Whether some job of a queue state (a tab) may be acted on."""
@@ -76,7 +80,7 @@ ACTIONS: dict[str, Action] = {a.name: a for a in (
            confirm="Cancel {job}? It moves to the canceled registry."),
     Action("stop", ("started",), None, "stopped", "Stop", destructive=True,
            confirm="Stop {job}? It is running: its worker kills it, and it ends as stopped."),
-    Action("delete", DELETABLE, "delete", "deleted", "Delete", destructive=True, bulk=True,
+    Action("delete", DELETABLE, "delete", "deleted", "Delete", destructive=True, bulk=True, offered_on_unknown=True,
            confirm="Delete {job} and all its data? This cannot be undone."),
     # Emptying deletes every job of a state; it has its own route and asks for the queue's name.
     Action("empty", DELETABLE, "delete", "deleted", "Empty", permission=QUEUES_EMPTY, destructive=True,

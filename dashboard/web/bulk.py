@@ -32,10 +32,8 @@ def start(action: str, selection: bulk.Selection, options: dict):
     audited = audit.auditor()
     try:
         op = console.bulk.create(action, selection, options, audited.actor, status="waiting")
-    except actions.UnknownQueue as error:
+    except actions.UnknownQueue as error:  # not an error page: a form that confirms creating the queue
         return flask_response(render_template("partials/bulk_move_confirm.html", queue=error.queue), 409)
-    except actions.ActionError as error:
-        abort(422, description=str(error))
     name, target = f"bulk.{op.action}", op.description[:500]
     audited(name, target=target, job_count=op.total, outcome="started", detail=f"operation {op.id}")
 
@@ -56,8 +54,7 @@ def start(action: str, selection: bulk.Selection, options: dict):
 @requires(JOBS_ACT)
 def queue_bulk(name, state):
     state = checked_state(state)
-    if not get_console().queues.exists(name):
-        abort(404, description=f"There is no queue named {name[:80]!r}.")
+    get_console().queues.require(name)
     action = catalogue.find(request.form.get("action", ""))
     if action is None or not action.bulk:
         abort(422, description=f"Unknown bulk action {request.form.get('action', '')[:40]!r}.")
@@ -82,8 +79,8 @@ def queue_bulk(name, state):
 def retry_all_failed():
     """Retry every failed job of every queue (or one queue), optionally filtered."""
     queue = request.form.get("queue") or None
-    if queue and not get_console().queues.exists(queue):
-        abort(404, description=f"There is no queue named {queue[:80]!r}.")
+    if queue:
+        get_console().queues.require(queue)
     return start("retry", bulk.Selection(state="failed", queue=queue, job_filter=_filter_from_form()), {})
 
 
@@ -93,8 +90,7 @@ def empty(name, state):
     state = checked_state(state)
     if state == "started":
         abort(422, description="Running jobs cannot be emptied: stop them first.")
-    if not get_console().queues.exists(name):
-        abort(404, description=f"There is no queue named {name[:80]!r}.")
+    get_console().queues.require(name)
     if request.form.get("confirm_name", "") != name:
         abort(422, description=f"Type the queue name ({name}) to confirm emptying it.")
     return start("empty", bulk.Selection(state=state, queue=name), {})

@@ -6,14 +6,12 @@ import os
 import sys
 
 import click
-from flask import current_app
 from flask.cli import AppGroup
 
 from dashboard import accounts
-from dashboard.extensions import get_redis
+from dashboard.extensions import get_console
 from dashboard.models import ValidationError, parse_duration
 from dashboard.permissions import ROLES
-from dashboard.rqlayer.connection import describe
 
 users = AppGroup("users", help="Console accounts.")
 tokens = AppGroup("tokens", help="API tokens for /api/v1/.")
@@ -146,10 +144,9 @@ def tokens_revoke(name):
 @schedules_cli.command("register-defaults")
 def schedules_register_defaults():
     """Register tasks/' default schedules (idempotent; paused ones stay paused)."""
-    from dashboard.rqlayer.schedules import register_defaults
     from tasks.schedules import DEFAULT_SCHEDULES
 
-    report = register_defaults(get_redis(), DEFAULT_SCHEDULES)
+    report = get_console().schedules.register_defaults(DEFAULT_SCHEDULES)
     click.echo(f"default schedules: {len(report.created)} created, {len(report.updated)} updated, "
                f"{len(report.unchanged)} unchanged, {len(report.paused)} paused (left alone)")
     for name, error in report.errors.items():
@@ -166,11 +163,11 @@ def demo_command():
     from dashboard import demo
     from dashboard.settings import redis_source
 
-    url = describe(current_app.extensions["redis_url"])
+    url = get_console().redis_url
     # Said first: when the Redis is not the console's, the user sees which one was used and why.
     click.echo(f"Redis: {url} (from {redis_source()})")
     try:
-        report = demo.fill(get_redis())
+        report = demo.fill(get_console().connection)
     except redis.RedisError as error:
         raise click.ClickException(f"cannot reach Redis at {url}: {error}; is `make run` running?") from None
     click.echo(f"enqueued {len(report.enqueued)} jobs, scheduled {len(report.scheduled)} for later, "

@@ -1,4 +1,4 @@
-"""Job read models: list rows and pages of a queue state at any depth (the detail: jobdetail.py).
+"""Job read models: pages of a queue state at any depth (rows: rows.py; the detail: jobdetail.py).
 
 A page of P jobs costs O(P): LRANGE/ZRANGE for the ids, then one pipelined round trip that reads
 the P job hashes (and, for failures, the newest entry of each results stream). Nothing unpickles
@@ -9,18 +9,19 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime
 
 import redis
 
-from dashboard.rqlayer import keys, preview
-from dashboard.rqlayer.decode import text, timestamp
-from dashboard.rqlayer.payloads import (
-    DECODE_ERRORS,
-    JobCall,
-    decode_b64_exc_string,
-    decode_exc_info,
-    decode_job_data,
+from dashboard.rqlayer import keys
+from dashboard.rqlayer.decode import text
+from dashboard.rqlayer.rows import (  # noqa: F401  (the row model is read from here too)
+    ROW_FIELDS,
+    Failure,
+    JobRow,
+    broken_note,
+    broken_row,
+    row_from_hash,
+    wrong_type,
 )
 from dashboard.rqlayer.vocabulary import (  # noqa: F401  (valid_job_id and PAGE_SIZES: read from here too)
     DEFAULT_PAGE_SIZE,
@@ -32,141 +33,6 @@ from dashboard.rqlayer.vocabulary import (  # noqa: F401  (valid_job_id and PAGE
     lookup_queue_name,
     valid_job_id,
 )
-
-PREVIEW_CHARS = 160
-
-
-@dataclass(frozen=True)
-class Failure:
-    exc_type: str
-    message: str
-
-    @classmethod
-    def from_traceback(cls, tb: str) -> Failure | None:
-        """The exception line of a Python traceback: the first unindented line after the last frame
-        (later lines are the rest of a multi-line message, or notes)."""
-        lines = tb.strip().splitlines()
-        if not lines:
-            return None
-        last_frame = max((i for i, line in enumerate(lines) if line.startswith('  File "')), default=-1)
-        tail = [line for line in lines[last_frame + 1:] if line.strip() and not line.startswith((" ", "\t"))]
-        if last_frame < 0 or not tail:  # no frames: the last line is the best guess
-            tail = [line for line in lines if line.strip()][-1:]
-        first = tail[0].strip()
-        exc_type, sep, message = first.partition(": ")
-        if not sep:
-            exc_type, message = first.rstrip(":"), ""
-        if " " in exc_type or not exc_type:
-            return cls(exc_type="Error", message=first)
-        return cls(exc_type=exc_type, message=message)
-
-
-@dataclass(frozen=True)
-class JobRow:
-    """One line of a job list. `exists` is False for an id whose hash expired or vanished."""
-
-    id: str
-    exists: bool
-    func_name: str = ""
-    args_preview: str = ""
-    args_safe: bool = True
-    status: str = ""
-    origin: str = ""
-    description: str = ""
-    created_at: datetime | None = None
-    enqueued_at: datetime | None = None
-    started_at: datetime | None = None
-    ended_at: datetime | None = None
-    worker_name: str = ""
-    failure: Failure | None = None
-    problem: str = ""  # why this job cannot be shown (wrong key type, undecodable data): the row says so
-
-    @property
-    def duration_seconds(self) -> float | None:
-        if self.started_at and self.ended_at:
-            return max(0.0, (self.ended_at - self.started_at).total_seconds())
-        return None
-
-
-# What a row reads of a job hash: never meta or result, which rows do not show and may be large.
-ROW_FIELDS = ("status", "origin", "description", "created_at", "enqueued_at", "started_at", "ended_at",
-              "worker_name", "data", "exc_info")
-MAX_DESCRIPTION = 2_000
-
-
-def wrong_type(reply) -> bool:
-    """A pipelined reply that is an error (WRONGTYPE: a planted key of another type), not data."""
-    return isinstance(reply, Exception)
-
-
-def broken_note(error: Exception) -> str:
-    if isinstance(error, redis.ResponseError) and "WRONGTYPE" in str(error):
-        return "cannot be shown: its Redis key holds another type of value (not an RQ job hash)"
-    return f"cannot be shown safely ({type(error).__name__})"
-
-
-def broken_row(job_id: str, problem: str, status: str = "") -> JobRow:
-    return JobRow(id=job_id, exists=True, args_preview=problem, args_safe=False, status=status or "broken",
-                  problem=problem)
-
-
-def _call_preview(call: JobCall) -> tuple[str, bool]:
-    if not call.args.safe:
-        return call.args.note or "not displayable safely", False
-    if call.preview is not None:
-        return call.preview, True
-    parts = [preview.short(v, 60) for v in (call.args.value or [])]
-    parts += [f"{k}={preview.short(v, 60)}" for k, v in list((call.kwargs.value or {}).items())[:20]]
-    joined = ", ".join(parts)
-    return (joined[:PREVIEW_CHARS] + "…") if len(joined) > PREVIEW_CHARS else joined, True
-
-
-def row_from_hash(job_id: str, fields, latest_result, unsafe: bool) -> JobRow:
-    """A row from a job hash (or the error Redis answered instead); never raises: whatever cannot be
-    decoded becomes a row that lists the id and says it cannot be shown safely."""
-    if wrong_type(fields):
-        return broken_row(job_id, broken_note(fields))
-    if not fields:
-        return JobRow(id=job_id, exists=False)
-    f = {text(k): v for k, v in fields.items()}
-    try:
-        return _decoded_row(job_id, f, None if wrong_type(latest_result) else latest_result, unsafe)
-    except DECODE_ERRORS as error:
-        return broken_row(job_id, f"cannot be shown safely ({type(error).__name__})", text(f.get("status"))[:40])
-
-
-def _decoded_row(job_id: str, f: dict, latest_result: list | None, unsafe: bool) -> JobRow:
-    call = decode_job_data(f.get("data"), unsafe=unsafe, preview_only=True)
-    shown_preview, safe = _call_preview(call)
-    failure = None
-    status = text(f.get("status"))
-    if status in ("failed", "stopped"):
-        tb = decode_exc_info(f.get("exc_info"))
-        if not tb and latest_result:
-            tb = decode_b64_exc_string(latest_result[0][1].get(b"exc_string"))
-        failure = Failure.from_traceback(tb) if tb else None
-    description = text(f.get("description")[:MAX_DESCRIPTION * 4] if f.get("description") else None)
-    return JobRow(
-        id=job_id,
-        exists=True,
-        func_name=call.func_name or _name_from_description(description),
-        args_preview=shown_preview,
-        args_safe=safe,
-        status=status,
-        origin=text(f.get("origin")),
-        description=description[:MAX_DESCRIPTION],
-        created_at=timestamp(f.get("created_at")),
-        enqueued_at=timestamp(f.get("enqueued_at")),
-        started_at=timestamp(f.get("started_at")),
-        ended_at=timestamp(f.get("ended_at")),
-        worker_name=text(f.get("worker_name")),
-        failure=failure,
-    )
-
-
-def _name_from_description(description: str) -> str:
-    head = description.split("(", 1)[0]
-    return head if head and " " not in head else ""
 
 
 def read_rows(connection: redis.Redis, job_ids: list[str], unsafe: bool = False,
@@ -224,7 +90,8 @@ class StatePage:
 
 
 def count_state(connection: redis.Redis, queue: str, state: str) -> int:
-    """LLEN/ZCARD; 0 when the key holds another type (a planted or corrupted key shows as empty)."""
+    """LLEN/ZCARD: one round trip, O(1). 0 when the key holds another type (a planted or corrupted key
+    shows as empty); never raises for that."""
     try:
         if state == "queued":
             return int(connection.llen(keys.queue(queue)))
@@ -249,7 +116,8 @@ def state_counts(connection: redis.Redis, queue: str) -> dict[str, int]:
 
 def ids_at(connection: redis.Redis, queue: str, state: str, offset: int, count: int, order: str) -> list[str]:
     """`count` ids from `offset` in the state's natural order ("oldest" first) or reversed.
-    O(log N + count) for registries; LRANGE, measured flat at any depth, for the queue list."""
+    One round trip: O(log N + count) for registries; LRANGE, measured flat at any depth, for the queue
+    list. A key of another type lists nothing."""
     if count <= 0:
         return []
     try:
@@ -326,6 +194,8 @@ class FailedPage:
 
 
 def list_queue_names(connection: redis.Redis) -> list[str]:
+    """Every queue in RQ's queue set, high/default/low first. One SMEMBERS (O(queues)); [] when the set
+    holds another type."""
     from dashboard.rqlayer.overview import _queue_order
 
     try:
@@ -358,7 +228,8 @@ def _parse_failed_cursor(cursor: str | None) -> tuple[str, dict[str, int]]:
 def read_failed_across_queues(connection: redis.Redis, cursor: str | None = None, size: int = 50,
                               unsafe: bool = False) -> FailedPage:
     """Newest failures first across every queue, keyset-paginated on the registry score: a deep page
-    costs one ZREVRANGEBYSCORE per queue, never a walk from the top, and the cursor stays small."""
+    costs one ZREVRANGEBYSCORE per queue, never a walk from the top, and the cursor stays small.
+    Cost: three round trips (the queue names; every queue's window and count in one pipeline; the rows)."""
     queues = list_queue_names(connection)
     max_score, shown = _parse_failed_cursor(cursor)
     pipe = connection.pipeline(transaction=False)
@@ -393,6 +264,7 @@ def read_failed_across_queues(connection: redis.Redis, cursor: str | None = None
 
 
 def job_exists(connection: redis.Redis, job_id: str) -> bool:
+    """One EXISTS (none for an id no job can have)."""
     return valid_job_id(job_id) and bool(connection.exists(keys.job(job_id)))
 
 
@@ -403,7 +275,8 @@ def worker_exists(connection: redis.Redis, name: str) -> bool:
 
 
 def queue_exists(connection: redis.Redis, queue: str) -> bool:
-    """Known to RQ (in the queues set) or holding anything in its list or a registry."""
+    """Known to RQ (in the queues set) or holding anything in its list or a registry. Cost: one SISMEMBER;
+    a second, pipelined round trip of counts only for a queue missing from the set."""
     if not lookup_queue_name(queue):
         return False
     try:

@@ -60,7 +60,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 
@@ -69,6 +69,9 @@ from dashboard.rqlayer import overview as overview_reads
 from dashboard.rqlayer.connection import describe, ping
 from dashboard.rqlayer.errors import NotFound
 from dashboard.rqlayer.vocabulary import DEFAULT_PAGE_SIZE, FAILED_PAGE_SIZE
+
+if TYPE_CHECKING:
+    from tasks.registry import TaskSpec
 
 
 @dataclass(frozen=True)
@@ -110,16 +113,23 @@ class TaskCatalogue:
 
     @staticmethod
     def _registry() -> ModuleType:
-        return importlib.import_module("tasks")
+        return importlib.import_module("tasks.registry")
 
-    def all(self) -> list:
-        return self._registry().all_tasks()
+    def all(self) -> list[TaskSpec]:
+        """Every registered task, by name. No Redis."""
+        importlib.import_module("tasks")  # importing the package registers every task module
+        tasks: list[TaskSpec] = self._registry().all_tasks()
+        return tasks
 
-    def get(self, name: str):
-        return self._registry().get_task(name)
+    def get(self, name: str) -> TaskSpec | None:
+        """The registered task of that name, or None: nothing else may be enqueued. No Redis."""
+        importlib.import_module("tasks")
+        spec: TaskSpec | None = self._registry().get_task(name)
+        return spec
 
     def is_registered(self, name: str) -> bool:
-        return self._registry().is_registered(name)
+        importlib.import_module("tasks")
+        return bool(self._registry().is_registered(name))
 
 
 class BoundModule:

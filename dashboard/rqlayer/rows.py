@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
 import redis
 
@@ -82,7 +83,7 @@ ROW_FIELDS = ("status", "origin", "description", "created_at", "enqueued_at", "s
 MAX_DESCRIPTION = 2_000
 
 
-def wrong_type(reply) -> bool:
+def wrong_type(reply: object) -> bool:
     """A pipelined reply that is an error (WRONGTYPE: a planted key of another type), not data."""
     return isinstance(reply, Exception)
 
@@ -103,13 +104,16 @@ def _call_preview(call: JobCall) -> tuple[str, bool]:
         return call.args.note or "not displayable safely", False
     if call.preview is not None:
         return call.preview, True
-    parts = [preview.short(v, 60) for v in (call.args.value or [])]
-    parts += [f"{k}={preview.short(v, 60)}" for k, v in list((call.kwargs.value or {}).items())[:20]]
+    # The restricted reader gives a list for args and a dict for kwargs (JobCall's contract).
+    args = cast(list[Any], call.args.value or [])
+    kwargs = cast(dict[str, Any], call.kwargs.value or {})
+    parts = [preview.short(v, 60) for v in args]
+    parts += [f"{k}={preview.short(v, 60)}" for k, v in list(kwargs.items())[:20]]
     joined = ", ".join(parts)
     return (joined[:PREVIEW_CHARS] + "…") if len(joined) > PREVIEW_CHARS else joined, True
 
 
-def row_from_hash(job_id: str, fields, latest_result, unsafe: bool) -> JobRow:
+def row_from_hash(job_id: str, fields: Any, latest_result: Any, unsafe: bool) -> JobRow:
     """A row from a job hash (or the error Redis answered instead); never raises: whatever cannot be
     decoded becomes a row that lists the id and says it cannot be shown safely."""
     if wrong_type(fields):
@@ -123,7 +127,7 @@ def row_from_hash(job_id: str, fields, latest_result, unsafe: bool) -> JobRow:
         return broken_row(job_id, f"cannot be shown safely ({type(error).__name__})", text(f.get("status"))[:40])
 
 
-def _decoded_row(job_id: str, f: dict, latest_result: list | None, unsafe: bool) -> JobRow:
+def _decoded_row(job_id: str, f: dict[str, Any], latest_result: list[Any] | None, unsafe: bool) -> JobRow:
     call = decode_job_data(f.get("data"), unsafe=unsafe, preview_only=True)
     shown_preview, safe = _call_preview(call)
     failure = None
@@ -133,7 +137,8 @@ def _decoded_row(job_id: str, f: dict, latest_result: list | None, unsafe: bool)
         if not tb and latest_result:
             tb = decode_b64_exc_string(latest_result[0][1].get(b"exc_string"))
         failure = Failure.from_traceback(tb) if tb else None
-    description = text(f.get("description")[:MAX_DESCRIPTION * 4] if f.get("description") else None)
+    raw_description = f.get("description")
+    description = text(raw_description[:MAX_DESCRIPTION * 4] if raw_description else None)
     return JobRow(
         id=job_id,
         exists=True,

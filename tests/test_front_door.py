@@ -4,6 +4,7 @@ Redis (INFO stats / commandstats), never guessed."""
 
 from __future__ import annotations
 
+import gc
 import pickle
 import re
 import zlib
@@ -22,13 +23,26 @@ HTMX = {"HX-Request": "true"}
 
 
 def measure(conn, call):
-    """(round trips, {command: calls}) that `call` caused on this private Redis. A pipeline is one read
-    on the server, so reads processed = round trips; the INFO calls reading the figures are taken off."""
+    """(round trips, {command: calls}, result) that `call` caused on this private Redis. A pipeline is one
+    read on the server, so reads processed = round trips. Taken off: the two INFO reads below, and the
+    commands a client sends when it (re)connects (CLIENT SETNAME/SETINFO, PING health checks): they are
+    the pool's doing, not the page's."""
     conn.config_resetstat()
     result = call()
-    commands = {k: v["calls"] for k, v in conn.info("commandstats").items() if k not in CONNECTION_SETUP}
+    stats = conn.info("commandstats")
     reads = conn.info("stats")["total_reads_processed"]
-    return reads - 2, commands, result  # the two INFO reads above
+    setup = sum(stats.get(name, {}).get("calls", 0) for name in ("cmdstat_client", "cmdstat_hello", "cmdstat_ping",
+                                                                  "cmdstat_select", "cmdstat_auth"))
+    commands = {k: v["calls"] for k, v in stats.items() if k not in CONNECTION_SETUP}
+    return reads - 2 - setup, commands, result
+
+
+def fewest_round_trips(conn, call, attempts: int = 3):
+    """measure() at its lowest over a few runs. The server also counts the read that notices a closed
+    connection (an earlier test's pool being collected): such reads only ever add, so the lowest run is
+    the request's own count, and a request that really costs more can never pass."""
+    gc.collect()
+    return min((measure(conn, call) for _ in range(attempts)), key=lambda measured: measured[0])
 
 
 def test_one_console_per_app_with_the_settings_decode_policy(app):
@@ -82,14 +96,14 @@ def test_queue_fragment_reads_only_what_it_renders(conn, client):
     url = "/queues/default/finished?page=2&size=25"
     client.get(url, headers=HTMX)  # warm the pool's connections
 
-    trips, commands, response = measure(conn, lambda: client.get(url, headers=HTMX))
+    trips, commands, response = fewest_round_trips(conn, lambda: client.get(url, headers=HTMX))
     assert response.status_code == 200 and 'id="jobs"' in response.get_data(as_text=True)
     assert trips == 3, (trips, commands)
     assert "cmdstat_smembers" not in commands, "the move field's queue names are not in the fragment"
     assert commands.get("cmdstat_zcard") == 1, "one count (the page's), not the tab counts"
     assert "cmdstat_llen" not in commands, commands
 
-    page_trips, page_commands, full = measure(conn, lambda: client.get(url))
+    page_trips, page_commands, full = fewest_round_trips(conn, lambda: client.get(url))
     assert full.status_code == 200 and 'id="queue-names"' in full.get_data(as_text=True)
     assert page_trips == 5 and "cmdstat_smembers" in page_commands, (page_trips, page_commands)
 
@@ -98,10 +112,10 @@ def test_a_page_costs_two_round_trips_at_any_depth(conn):
     ids = plant_raw(conn, "default", "queued", 300)
     console = Console(conn)
     for number in (1, 12):
-        trips, _, page = measure(conn, lambda n=number: console.jobs.page("default", "queued", n, 25))
+        trips, _, page = fewest_round_trips(conn, lambda n=number: console.jobs.page("default", "queued", n, 25))
         assert trips == 2
         assert [row.id for row in page.rows] == ids[(number - 1) * 25:number * 25]
-    trips, _, beyond = measure(conn, lambda: console.jobs.page("default", "queued", 99, 25, "newest"))
+    trips, _, beyond = fewest_round_trips(conn, lambda: console.jobs.page("default", "queued", 99, 25, "newest"))
     assert beyond.page == 12 and [row.id for row in beyond.rows] == list(reversed(ids))[275:]
     assert trips == 3, "a page past the end costs one more read, for the clamped page"
 
@@ -193,3 +207,21 @@ def test_one_queue_name_rule_everywhere(name):
     except TypeError:
         by_tasks = False
     assert by_actions == by_tasks == expected, (by_actions, by_tasks, expected)
+
+
+def test_pages_show_only_what_the_installation_offers(app, client, conn):
+    """Concurrency limits appear on the overview when RQ reports them; an RQ without them shows none."""
+    import dataclasses
+
+    from rq.rate_limit import RateLimit
+
+    queue = Queue("default", connection=conn)
+    for _ in range(3):
+        queue.enqueue("tests.jobfuncs.add", 1, 1, rate_limit=RateLimit("smtp", 1))
+    html = client.get("/").get_data(as_text=True)
+    assert 'id="rate-limits"' in html and "state-rate_limited" in html
+
+    console = app.extensions["console"]
+    console.capabilities = dataclasses.replace(console.capabilities, concurrency_limits=False)
+    html = client.get("/").get_data(as_text=True)
+    assert 'id="rate-limits"' not in html and "state-rate_limited" not in html

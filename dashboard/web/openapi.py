@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dashboard.rqlayer.jobs import PAGE_SIZES
-from dashboard.rqlayer.overview import STATES
+from dashboard.rqlayer.vocabulary import DEFAULT_PAGE_SIZE, ORDERS, PAGE_SIZES, STATES
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 
@@ -23,9 +22,10 @@ _ERRORS = {
 
 _LIST_PARAMS = [
     {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1, "default": 1}},
-    {"name": "size", "in": "query", "schema": {"type": "integer", "enum": list(PAGE_SIZES), "default": 50},
+    {"name": "size", "in": "query",
+     "schema": {"type": "integer", "enum": list(PAGE_SIZES), "default": DEFAULT_PAGE_SIZE},
      "description": "Larger values are capped to the largest allowed size."},
-    {"name": "order", "in": "query", "schema": {"type": "string", "enum": ["oldest", "newest"]}},
+    {"name": "order", "in": "query", "schema": {"type": "string", "enum": list(ORDERS)}},
     {"name": "func", "in": "query", "schema": {"type": "string", "maxLength": 200},
      "description": "Function name contains (filter: the response is a bounded scan, see next_offset)."},
     {"name": "exc", "in": "query", "schema": {"type": "string", "maxLength": 200},

@@ -6,12 +6,11 @@ from dataclasses import dataclass
 
 from flask import abort, request
 
-from dashboard.rqlayer.jobs import PAGE_SIZES
-from dashboard.rqlayer.overview import STATES
+from dashboard.rqlayer.errors import NotFound
 from dashboard.rqlayer.search import JobFilter
+from dashboard.rqlayer.vocabulary import DEFAULT_PAGE_SIZE, ORDERS, PAGE_SIZES, STATES
 from dashboard.web.visible import visibility
 
-ORDERS = ("oldest", "newest")
 MAX_FILTER_CHARS = 200
 
 
@@ -38,7 +37,7 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
 
 
 def list_params() -> ListParams:
-    size = _int_arg("size", 50, 1, 10_000)
+    size = _int_arg("size", DEFAULT_PAGE_SIZE, 1, 10_000)
     # Capped to the largest offered size: a bigger page would be a slow request in disguise.
     size = min((s for s in PAGE_SIZES if s >= size), default=PAGE_SIZES[-1])
     order = request.args.get("order", "oldest")
@@ -65,6 +64,7 @@ def list_params() -> ListParams:
 
 
 def checked_state(state: str) -> str:
+    """`state` when it names one of the states pages show; else the layer's NotFound (404)."""
     if state not in STATES:
-        abort(404, description=f"There is no job state called {state[:40]!r}. States: {', '.join(STATES)}.")
+        raise NotFound(f"There is no job state called {state[:40]!r}. States: {', '.join(STATES)}.")
     return state

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 from flask import flash, render_template, request
 
-from dashboard.rqlayer.vocabulary import EXCEPTION_FILTER_STATES, PAGE_SIZES
+from dashboard.rqlayer.vocabulary import EXCEPTION_FILTER_STATES, ORDERS, PAGE_SIZES
 
 # Flash categories: the view says what a message is; templates colour it from this map, never from
 # the message's first words.
@@ -33,7 +33,6 @@ def template_context() -> dict:
     (`can(perm.JOBS_ACT)`), page sizes and orders, flash banner classes, the RQ capabilities and the
     decode policy of the app's front door."""
     from dashboard.extensions import get_console
-    from dashboard.web.params import ORDERS
 
     console = get_console()
     return {"perm": _permission_names(), "page_sizes": PAGE_SIZES, "orders": ORDERS,

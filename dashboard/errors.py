@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import current_app, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from dashboard.rqlayer.connection import UNREACHABLE_ERRORS, describe
+from dashboard.rqlayer.connection import UNREACHABLE_ERRORS
 from dashboard.rqlayer.errors import Conflict, InvalidInput, LayerError, NotFound
 
 # The one place a layer refusal becomes an HTTP status (and the API's `error` word).
@@ -25,7 +25,7 @@ def wants_json() -> bool:
 
 
 def _redis_unreachable(error):
-    url = describe(current_app.extensions["redis_url"])
+    url = current_app.extensions["console"].redis_url
     current_app.logger.warning("Redis unreachable at %s: %s", url, error)
     message = f"Redis is unreachable at {url}"
     if wants_json():

@@ -25,7 +25,7 @@ from dashboard.rqlayer.jobs import (
     read_rows,
 )
 from dashboard.rqlayer.payloads import decode_b64_exc_string, decode_exc_info, func_name_of
-from dashboard.rqlayer.vocabulary import BULK_CHUNK, FAILURE_STATES, SCAN_CHUNK
+from dashboard.rqlayer.vocabulary import BULK_CHUNK, DEFAULT_PAGE_SIZE, FAILURE_STATES, SCAN_CHUNK
 
 CHUNK = SCAN_CHUNK
 DEFAULT_BUDGET_SECONDS = 0.25
@@ -73,7 +73,7 @@ class ScanResult:
 
 
 def scan_state(connection: redis.Redis, queue: str, state: str, job_filter: JobFilter, offset: int = 0,
-               order: str = "oldest", max_rows: int = 50, budget_seconds: float = DEFAULT_BUDGET_SECONDS,
+               order: str = "oldest", max_rows: int = DEFAULT_PAGE_SIZE, budget_seconds: float = DEFAULT_BUDGET_SECONDS,
                unsafe: bool = False) -> ScanResult:
     """Matching rows from `offset` on, until `max_rows` matched, the budget ran out or the state
     ended. Redis sees one short LRANGE/ZRANGE and one pipelined read per chunk of CHUNK ids."""
@@ -100,7 +100,9 @@ def scan_state(connection: redis.Redis, queue: str, state: str, job_filter: JobF
 
 def iter_state(connection: redis.Redis, queue: str, state: str, job_filter: JobFilter, order: str = "oldest",
                unsafe: bool = False, chunk: int = BULK_CHUNK) -> Iterator[JobRow]:
-    """Every matching row of a state, chunk by chunk: memory stays bounded for any size (export)."""
+    """Every matching row of a state, chunk by chunk: memory stays bounded for any size (export).
+    Cost: two round trips per `chunk` ids (the window, then its rows); ids added after the count are
+    not walked into. Never writes."""
     position = 0
     while True:
         ids = ids_at(connection, queue, state, position, chunk, order)

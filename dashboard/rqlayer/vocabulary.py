@@ -94,6 +94,8 @@ def rq_time(moment: datetime | None = None) -> str:
 # Page sizes offered on lists and accepted by the API (a larger request is capped to the largest).
 PAGE_SIZES = (25, 50, 100, 500)
 DEFAULT_PAGE_SIZE = 50
+# Characters a list filter (function, exception, arguments) may have: longer is refused (400).
+MAX_FILTER_CHARS = 200
 # The orders a list may be read in: RQ's own order ("oldest" first) or reversed.
 ORDERS = ("oldest", "newest")
 FAILED_PAGE_SIZE = 50  # the dead-letter view across queues

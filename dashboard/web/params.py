@@ -8,10 +8,8 @@ from flask import abort, request
 
 from dashboard.rqlayer.errors import NotFound
 from dashboard.rqlayer.search import JobFilter
-from dashboard.rqlayer.vocabulary import DEFAULT_PAGE_SIZE, ORDERS, PAGE_SIZES, STATES
+from dashboard.rqlayer.vocabulary import DEFAULT_PAGE_SIZE, MAX_FILTER_CHARS, ORDERS, PAGE_SIZES, STATES
 from dashboard.web.visible import visibility
-
-MAX_FILTER_CHARS = 200
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,10 @@ from types import SimpleNamespace
 
 from flask import flash, render_template, request
 
-from dashboard.rqlayer.vocabulary import EXCEPTION_FILTER_STATES, ORDERS, PAGE_SIZES
+from dashboard.rqlayer.vocabulary import EXCEPTION_FILTER_STATES, JOB_ID_MAX, MAX_FILTER_CHARS, ORDERS, PAGE_SIZES
+
+# Input lengths the forms allow, the same numbers the server enforces.
+LIMITS = SimpleNamespace(job_id=JOB_ID_MAX, filter_chars=MAX_FILTER_CHARS)
 
 # Flash categories: the view says what a message is; templates colour it from this map, never from
 # the message's first words.
@@ -37,7 +40,7 @@ def template_context() -> dict:
     console = get_console()
     return {"perm": _permission_names(), "page_sizes": PAGE_SIZES, "orders": ORDERS,
             "exception_filter_states": EXCEPTION_FILTER_STATES, "flash_banners": FLASH_BANNERS,
-            "capabilities": console.capabilities, "decode_policy": console.policy}
+            "limits": LIMITS, "capabilities": console.capabilities, "decode_policy": console.policy}
 
 
 def wants_fragment() -> bool:

@@ -225,3 +225,18 @@ def test_pages_show_only_what_the_installation_offers(app, client, conn):
     console.capabilities = dataclasses.replace(console.capabilities, concurrency_limits=False)
     html = client.get("/").get_data(as_text=True)
     assert 'id="rate-limits"' not in html and "state-rate_limited" not in html
+
+
+def test_views_reach_the_layer_only_through_the_front_door():
+    """No view passes the decode policy by hand or takes the raw connection (sign-in throttling aside:
+    it is the console's own data, not RQ's)."""
+    from pathlib import Path
+
+    offenders = []
+    for path in Path("dashboard/web").glob("*.py"):
+        source = path.read_text()
+        if re.search(r"\bunsafe\s*=|unsafe_unpickle", source):
+            offenders.append(f"{path}: decode policy by hand")
+        if "get_redis" in source and path.name != "auth.py":
+            offenders.append(f"{path}: raw Redis connection")
+    assert offenders == []

@@ -43,14 +43,8 @@ check: lint format-check typecheck
 lint: $(VENV)/.dev-installed
 	$(PY) -m ruff check .
 
-# Off until the tree has been formatted once (`ruff format .`); then set FORMAT_CHECK ?= 1 here.
-FORMAT_CHECK ?= 0
 format-check: $(VENV)/.dev-installed
-ifeq ($(FORMAT_CHECK),1)
 	$(PY) -m ruff format --check .
-else
-	@echo "format check off (FORMAT_CHECK=0): run 'ruff format .' once, then turn it on"
-endif
 
 # mypy: strict on dashboard/rqlayer/, lenient elsewhere (pyproject.toml [tool.mypy]).
 typecheck: $(VENV)/.dev-installed

@@ -69,22 +69,41 @@ def main() -> int:
         finished = time.perf_counter()
 
         queued = connection.llen(keys.queue("default"))
-        print(f"read, validate and spool {validated - started:.2f} s · "
-              f"enqueue {finished - validated:.2f} s · total {finished - started:.2f} s "
-              f"({done / (finished - started):,.0f} rows/s)")
+        print(
+            f"read, validate and spool {validated - started:.2f} s · "
+            f"enqueue {finished - validated:.2f} s · total {finished - started:.2f} s "
+            f"({done / (finished - started):,.0f} rows/s)"
+        )
         print(f"queue 'default' holds {queued:,} jobs (expected {args.rows:,})")
 
         # A real worker runs a sample: the jobs are real RQ jobs, not just keys.
         connection.ltrim(keys.queue("default"), 0, 19)
         outbox = tempfile.mkdtemp(prefix="batch-bench-outbox-")
-        subprocess.run([sys.executable, "-m", "rq.cli", "worker", "--burst", "-w", "rq.worker.SimpleWorker",
-                        "--url", redis_url, "default"], cwd=ROOT, check=True,
-                       capture_output=True, env={"PATH": "/usr/bin:/bin", "CONSOLE_DATA_DIR": outbox})
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "rq.cli",
+                "worker",
+                "--burst",
+                "-w",
+                "rq.worker.SimpleWorker",
+                "--url",
+                redis_url,
+                "default",
+            ],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            env={"PATH": "/usr/bin:/bin", "CONSOLE_DATA_DIR": outbox},
+        )
         ran = connection.zcard(keys.registry("finished", "default"))
         print(f"a real RQ worker ran a sample of 20: {ran} finished")
         ok = queued == args.rows and ran == 20
-        print(f"RESULT rows={done if ok else 0} seconds={finished - started:.2f} "
-              f"validate_s={validated - started:.2f} enqueue_s={finished - validated:.2f}")
+        print(
+            f"RESULT rows={done if ok else 0} seconds={finished - started:.2f} "
+            f"validate_s={validated - started:.2f} enqueue_s={finished - validated:.2f}"
+        )
         return 0 if ok else 1
     finally:
         children.stop_all()

@@ -102,8 +102,12 @@ def upload(session: requests.Session, base: str, path: Path) -> str:
     page = session.get(f"{base}/enqueue/{TASK}/batch").text
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
     with path.open("rb") as stream:
-        response = session.post(f"{base}/enqueue/{TASK}/batch", data={"csrf_token": token},
-                                files={"file": (path.name, stream, "application/x-ndjson")}, timeout=600)
+        response = session.post(
+            f"{base}/enqueue/{TASK}/batch",
+            data={"csrf_token": token},
+            files={"file": (path.name, stream, "application/x-ndjson")},
+            timeout=600,
+        )
     if response.status_code != 202:
         raise RuntimeError(f"upload answered {response.status_code}: {response.text[:500]}")
     return re.search(r'id="bulk-([0-9a-f]{32})"', response.text).group(1)
@@ -118,8 +122,13 @@ def wait_done(session: requests.Session, base: str, op_id: str, timeout: float =
 
 
 def reader_peak(mode: str, path: Path) -> tuple[int, float]:
-    out = subprocess.run([sys.executable, "-c", READER, mode, TASK, str(ROOT), str(path)], cwd=ROOT,
-                         capture_output=True, text=True, check=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", READER, mode, TASK, str(ROOT), str(path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     return int(out[0]), float(out[1])
 
 
@@ -143,12 +152,27 @@ def main() -> int:
         app = build_app(env)
         with app.app_context():
             from dashboard import accounts
+
             accounts.create_user("bench-admin", PASSWORD, "admin", actor="bench")
         port = free_port()
-        master = children.start([str(Path(sys.executable).parent / "gunicorn"), "--bind", f"127.0.0.1:{port}",
-                                 "--workers", "1", "--threads", "4", "--timeout", "600", "app:app"],
-                                cwd=ROOT, env={"PATH": "/usr/bin:/bin", **env},
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        master = children.start(
+            [
+                str(Path(sys.executable).parent / "gunicorn"),
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                "1",
+                "--threads",
+                "4",
+                "--timeout",
+                "600",
+                "app:app",
+            ],
+            cwd=ROOT,
+            env={"PATH": "/usr/bin:/bin", **env},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         base = f"http://127.0.0.1:{port}"
         wait_http(f"{base}/healthz")
         pid = worker_pid(master.pid)
@@ -166,19 +190,25 @@ def main() -> int:
         finished = time.perf_counter()
         peak = peak_rss_mb(pid)
         queued = redis.Redis.from_url(redis_url).llen("rq:queue:high")
-        print(f"console worker (gunicorn pid {pid}): peak RSS {baseline:.0f} MB after a 1-row upload, "
-              f"{peak:.0f} MB after the {size / 1e6:.0f} MB upload (+{peak - baseline:.0f} MB); "
-              f"upload answered in {checked - started:.1f} s, all enqueued after {finished - started:.1f} s; "
-              f"queue holds {queued:,} jobs")
+        print(
+            f"console worker (gunicorn pid {pid}): peak RSS {baseline:.0f} MB after a 1-row upload, "
+            f"{peak:.0f} MB after the {size / 1e6:.0f} MB upload (+{peak - baseline:.0f} MB); "
+            f"upload answered in {checked - started:.1f} s, all enqueued after {finished - started:.1f} s; "
+            f"queue holds {queued:,} jobs"
+        )
 
         whole_rows, whole_peak = reader_peak("whole", big)
         stream_rows, stream_peak = reader_peak("stream", big)
-        print(f"reading the file whole, as before: peak RSS {whole_peak:.0f} MB; "
-              f"streaming reader: {stream_peak:.0f} MB ({whole_rows:,} / {stream_rows:,} rows)")
+        print(
+            f"reading the file whole, as before: peak RSS {whole_peak:.0f} MB; "
+            f"streaming reader: {stream_peak:.0f} MB ({whole_rows:,} / {stream_rows:,} rows)"
+        )
         ok = queued == ROWS + 1 and whole_rows == stream_rows == ROWS
-        print(f"RESULT upload_mb={size / 1e6:.0f} baseline_rss_mb={baseline:.0f} peak_rss_mb={peak:.0f} "
-              f"growth_mb={peak - baseline:.0f} whole_file_reader_mb={whole_peak:.0f} "
-              f"streaming_reader_mb={stream_peak:.0f} ok={int(ok)}")
+        print(
+            f"RESULT upload_mb={size / 1e6:.0f} baseline_rss_mb={baseline:.0f} peak_rss_mb={peak:.0f} "
+            f"growth_mb={peak - baseline:.0f} whole_file_reader_mb={whole_peak:.0f} "
+            f"streaming_reader_mb={stream_peak:.0f} ok={int(ok)}"
+        )
         return 0 if ok else 1
     finally:
         children.stop_all()

@@ -70,6 +70,7 @@ RQD_SLOWLOG_LEN = 100_000
 
 # ---------------------------------------------------------------- planting failed jobs
 
+
 def plant_failed(redis_url: str, prefix: str, count: int) -> None:
     """N failed jobs as an RQ worker leaves them: the job hash (with its failure TTL) and the failed
     registry entry scored at expiry time, in batches on one socket; the queue in `rq:queues`."""
@@ -95,6 +96,7 @@ def plant_failed(redis_url: str, prefix: str, count: int) -> None:
 
 
 # ---------------------------------------------------------------- the slowlog
+
 
 def slowlog_begin(conn, slower_than_us: int, max_len: int) -> None:
     conn.config_set("slowlog-log-slower-than", -1)  # off while it is emptied: the reset is not logged
@@ -153,6 +155,7 @@ def verify_requeued(conn, count: int, who: str) -> None:
 
 # ---------------------------------------------------------------- this console
 
+
 def measure_console(redis_url: str, count: int, profile: bool) -> dict:
     from dashboard.rqlayer import bulk
     from dashboard.rqlayer.connection import connect
@@ -177,21 +180,31 @@ def measure_console(redis_url: str, count: int, profile: bool) -> dict:
         redis_cpu = _redis_cpu(conn) - redis_cpu0  # before reading the slowlog, which costs the server CPU too
         slow = slowlog_end(conn, slowlog_len)
         if final.status != "done" or final.succeeded != count:
-            raise RuntimeError(f"console: operation ended {final.status} with {final.succeeded:,} of {count:,} "
-                               f"retried ({final.skipped:,} skipped): {final.message}")
+            raise RuntimeError(
+                f"console: operation ended {final.status} with {final.succeeded:,} of {count:,} "
+                f"retried ({final.skipped:,} skipped): {final.message}"
+            )
         verify_requeued(conn, count, "console")
         profile_text = ""
         if profiler:
             out = io.StringIO()
             pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(18)
             profile_text = out.getvalue()
-        return {"seconds": seconds, "cpu": cpu, "slow": slow, "total": op.total, "profile": profile_text,
-                "slowlog_len": slowlog_len, "redis_cpu": redis_cpu}
+        return {
+            "seconds": seconds,
+            "cpu": cpu,
+            "slow": slow,
+            "total": op.total,
+            "profile": profile_text,
+            "slowlog_len": slowlog_len,
+            "redis_cpu": redis_cpu,
+        }
     finally:
         conn.close()
 
 
 # ---------------------------------------------------------------- rq-dashboard 0.9.0
+
 
 def measure_rq_dashboard(children: Children, redis_url: str, workdir: Path, count: int, timeout: float) -> dict:
     import redis
@@ -232,6 +245,7 @@ def measure_rq_dashboard(children: Children, redis_url: str, workdir: Path, coun
 
 # ---------------------------------------------------------------- main
 
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="20,000 failed jobs instead of 100,000")
@@ -254,16 +268,20 @@ def main() -> int:
 
         t0 = time.perf_counter()
         plant_failed(redis_url, prefix, count)
-        print(f"planted {count:,} failed jobs in {time.perf_counter() - t0:.2f} s "
-              f"(Redis uses {admin.info('memory')['used_memory_human']})", flush=True)
+        print(
+            f"planted {count:,} failed jobs in {time.perf_counter() - t0:.2f} s "
+            f"(Redis uses {admin.info('memory')['used_memory_human']})",
+            flush=True,
+        )
         console = measure_console(redis_url, count, options.profile)
         print(f"console: {count:,} retried in {console['seconds']:.3f} s", flush=True)
 
         admin.flushall()
         t0 = time.perf_counter()
         plant_failed(redis_url, prefix, count)
-        print(f"flushed and planted the same {count:,} failed jobs again in {time.perf_counter() - t0:.2f} s",
-              flush=True)
+        print(
+            f"flushed and planted the same {count:,} failed jobs again in {time.perf_counter() - t0:.2f} s", flush=True
+        )
         rqd = measure_rq_dashboard(children, redis_url, workdir, count, http_timeout)
         if rqd["timed_out"]:
             print(f"rq-dashboard: no answer within {http_timeout:.0f} s (stopped)", flush=True)
@@ -283,35 +301,47 @@ def main() -> int:
     print()
     print(f"{'retry all failed':<22} {'jobs':>8} {'seconds':>10} {'jobs/s':>9} {'longest Redis call ms':>22}")
     print(f"{'this console':<22} {count:>8,} {seconds:>10.3f} {count / seconds:>9,.0f} {cs['max_ms']:>22.3f}")
-    print(f"{'rq-dashboard 0.9.0':<22} {count:>8,} {bound + f'{rqd_seconds:.3f}':>10} "
-          f"{bound + f'{count / rqd_seconds:,.0f}':>9} {rqd_max:>22}")
+    print(
+        f"{'rq-dashboard 0.9.0':<22} {count:>8,} {bound + f'{rqd_seconds:.3f}':>10} "
+        f"{bound + f'{count / rqd_seconds:,.0f}':>9} {rqd_max:>22}"
+    )
     print()
-    print(f"console: {cs['count']:,} Redis calls (+ {cs['in_scripts']:,} made inside its Lua scripts), all logged; "
-          f"{cs['total_s']:.3f} s inside Redis in all; {console['cpu']:.3f} s CPU in this process; "
-          f"{console['total']:,} jobs estimated at the start")
+    print(
+        f"console: {cs['count']:,} Redis calls (+ {cs['in_scripts']:,} made inside its Lua scripts), all logged; "
+        f"{cs['total_s']:.3f} s inside Redis in all; {console['cpu']:.3f} s CPU in this process; "
+        f"{console['total']:,} jobs estimated at the start"
+    )
     if cs["overflow"]:
         print(f"  note: the slowlog filled up ({console['slowlog_len']:,} entries): the longest call is of those kept")
     scripts = cs["scripts"]
     if scripts:
-        print(f"  {len(scripts)} Lua script calls (chunks): median {scripts[len(scripts) // 2]:.3f} ms, "
-              f"90th percentile {scripts[int(len(scripts) * 0.9)]:.3f} ms, max {scripts[-1]:.3f} ms; redis-server "
-              f"used {console['redis_cpu']:.3f} s of CPU during the run (slowlog durations are wall-clock: a server "
-              "descheduled by other load shows it as a slow call)")
+        print(
+            f"  {len(scripts)} Lua script calls (chunks): median {scripts[len(scripts) // 2]:.3f} ms, "
+            f"90th percentile {scripts[int(len(scripts) * 0.9)]:.3f} ms, max {scripts[-1]:.3f} ms; redis-server "
+            f"used {console['redis_cpu']:.3f} s of CPU during the run (slowlog durations are wall-clock: a server "
+            "descheduled by other load shows it as a slow call)"
+        )
     print("  its slowest Redis calls (those made inside a script are logged too):")
     for ms, call in cs["slowest"]:
         print(f"    {ms:8.3f} ms  {call}")
-    print(f"rq-dashboard: {rs['count']:,} Redis calls took {RQD_SLOWLOG_US} µs or more"
-          + (" (the slowlog filled up)" if rs["overflow"] else ""))
+    print(
+        f"rq-dashboard: {rs['count']:,} Redis calls took {RQD_SLOWLOG_US} µs or more"
+        + (" (the slowlog filled up)" if rs["overflow"] else "")
+    )
     for ms, call in rs["slowest"][:3]:
         print(f"    {ms:8.3f} ms  {call}")
     if console["profile"]:
         print("\ncProfile of the console's run (cumulative):")
         print(console["profile"])
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(f"whole run {time.perf_counter() - started:.1f} s; load average {load} on {os.cpu_count()} CPUs "
-          "(timings are wall-clock: other load inflates them)")
-    print(f"RESULT jobs={count} seconds={seconds:.3f} rq_dashboard_seconds={rqd_seconds:.3f} "
-          f"speedup={rqd_seconds / seconds:.3f} max_redis_call_ms={cs['max_ms']:.3f}")
+    print(
+        f"whole run {time.perf_counter() - started:.1f} s; load average {load} on {os.cpu_count()} CPUs "
+        "(timings are wall-clock: other load inflates them)"
+    )
+    print(
+        f"RESULT jobs={count} seconds={seconds:.3f} rq_dashboard_seconds={rqd_seconds:.3f} "
+        f"speedup={rqd_seconds / seconds:.3f} max_redis_call_ms={cs['max_ms']:.3f}"
+    )
     return 0
 
 

@@ -92,13 +92,25 @@ def main() -> int:
         client = console_client(redis_url, workdir)
         now = datetime.now(UTC).strftime(FMT)
 
-        big = zlib.compress(pickle.dumps(("tasks.reports.generate_sales_report", None,
-                                          ("A" * 1_000_000,), {"note": "x" * 1000}), protocol=5), 1)
+        big = zlib.compress(
+            pickle.dumps(
+                ("tasks.reports.generate_sales_report", None, ("A" * 1_000_000,), {"note": "x" * 1000}), protocol=5
+            ),
+            1,
+        )
         pipe = conn.pipeline(transaction=False)
         for n in range(50):
-            pipe.hset(f"rq:job:big-{n}", mapping={"status": "queued", "origin": "big", "created_at": now,
-                                                  "enqueued_at": now, "data": big,
-                                                  "description": "generate_sales_report('AAAA…')"})
+            pipe.hset(
+                f"rq:job:big-{n}",
+                mapping={
+                    "status": "queued",
+                    "origin": "big",
+                    "created_at": now,
+                    "enqueued_at": now,
+                    "data": big,
+                    "description": "generate_sales_report('AAAA…')",
+                },
+            )
             pipe.rpush("rq:queue:big", f"big-{n}")
         pipe.sadd("rq:queues", "rq:queue:big")
         pipe.execute()
@@ -118,8 +130,17 @@ def main() -> int:
         bombs = {name: (job_data(body), whole_pickle(body)) for name, body in BODIES.items()}
         bombs.update({name: (json_job_data(text), text.encode()) for name, text in JSON_BOMBS.items()})
         for name, (data, meta) in bombs.items():
-            conn.hset(f"rq:job:bomb-{name}", mapping={"status": "failed", "origin": "bombs", "created_at": now,
-                                                      "ended_at": now, "data": data, "meta": meta})
+            conn.hset(
+                f"rq:job:bomb-{name}",
+                mapping={
+                    "status": "failed",
+                    "origin": "bombs",
+                    "created_at": now,
+                    "ended_at": now,
+                    "data": data,
+                    "meta": meta,
+                },
+            )
             conn.rpush("rq:queue:bombs", f"bomb-{name}")
             figures[f"bomb_{name.replace('-', '_')}_ms"] = timed(client, f"/jobs/bomb-{name}", reps=3)
         conn.sadd("rq:queues", "rq:queue:bombs")

@@ -51,9 +51,11 @@ def measure(redis_url: str, workdir: Path) -> tuple[float, float]:
         client = app.test_client()
         token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").get_data(as_text=True)).group(1)
         started = time.perf_counter()
-        response = client.post("/login", data={"username": username, "password": "not-the-password",
-                                               "csrf_token": token},
-                               environ_base={"REMOTE_ADDR": f"10.{n // 65536 % 256}.{n // 256 % 256}.{n % 256}"})
+        response = client.post(
+            "/login",
+            data={"username": username, "password": "not-the-password", "csrf_token": token},
+            environ_base={"REMOTE_ADDR": f"10.{n // 65536 % 256}.{n // 256 % 256}.{n % 256}"},
+        )
         elapsed = time.perf_counter() - started
         assert response.status_code == 401, response.status_code
         return elapsed

@@ -62,6 +62,7 @@ ROWS = ("queue page 1", "queue middle", "queue last", "failed page 1", "failed m
 
 # ---------------------------------------------------------------- filling Redis
 
+
 def fill(redis_url: str, prefix: str, queued: int, failed: int) -> None:
     """RPUSH the queued ids and ZADD the failed ones in batches, with their job hashes, on one socket."""
     pipe = RawPipe(redis_url, "filling")
@@ -78,12 +79,31 @@ def fill(redis_url: str, prefix: str, queued: int, failed: int) -> None:
             ids = [job_id(prefix, n).encode() for n in range(start, stop)]
             if start < queued:
                 stamp = created.strftime(RQ_TIME_FORMAT).encode()
-                head, tail = hset_parts((
-                    b"status", b"queued", b"origin", QUEUE.encode(), b"created_at", stamp, b"enqueued_at", stamp,
-                    b"description", DESCRIPTION, b"timeout", b"180", b"data", DATA_BLOB))
+                head, tail = hset_parts(
+                    (
+                        b"status",
+                        b"queued",
+                        b"origin",
+                        QUEUE.encode(),
+                        b"created_at",
+                        stamp,
+                        b"enqueued_at",
+                        stamp,
+                        b"description",
+                        DESCRIPTION,
+                        b"timeout",
+                        b"180",
+                        b"data",
+                        DATA_BLOB,
+                    )
+                )
                 parts = [head + bulk(b"rq:job:" + i) + tail for i in ids]
-                parts.append(b"*%d\r\n" % (len(ids) + 2) + bulk(b"RPUSH") + bulk(f"rq:queue:{QUEUE}".encode())
-                             + b"".join(bulk(i) for i in ids))
+                parts.append(
+                    b"*%d\r\n" % (len(ids) + 2)
+                    + bulk(b"RPUSH")
+                    + bulk(f"rq:queue:{QUEUE}".encode())
+                    + b"".join(bulk(i) for i in ids)
+                )
             else:
                 head, tail = hset_parts(failed_job_fields(created))
                 parts = [head + bulk(b"rq:job:" + i) + tail for i in ids]
@@ -94,6 +114,7 @@ def fill(redis_url: str, prefix: str, queued: int, failed: int) -> None:
 
 
 # ---------------------------------------------------------------- timing
+
 
 def summarize(samples: list[float]) -> float:
     return statistics.median(samples)
@@ -143,6 +164,7 @@ def time_http(url: str, warmups: int, reps: int, timeout: float) -> tuple[float 
 
 # ---------------------------------------------------------------- this console
 
+
 def measure_console(redis_url: str, workdir: Path, targets: dict, reps: int) -> dict[str, tuple[float, float]]:
     from dashboard import accounts
     from dashboard.extensions import db
@@ -171,8 +193,10 @@ def measure_console(redis_url: str, workdir: Path, targets: dict, reps: int) -> 
 
 # ---------------------------------------------------------------- rq-dashboard 0.9.0
 
-def measure_rq_dashboard(children: Children, redis_url: str, workdir: Path, targets: dict, reps: int,
-                         timeout: float) -> tuple[dict[str, float | None], dict[str, str]]:
+
+def measure_rq_dashboard(
+    children: Children, redis_url: str, workdir: Path, targets: dict, reps: int, timeout: float
+) -> tuple[dict[str, float | None], dict[str, str]]:
     venv = rq_dashboard_venv()
     log_path = workdir / "rq-dashboard.log"
     proc, base = start_rq_dashboard(children, venv, redis_url, log_path)
@@ -213,6 +237,7 @@ def measure_rq_dashboard(children: Children, redis_url: str, workdir: Path, targ
 
 # ---------------------------------------------------------------- main
 
+
 def fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}"
 
@@ -240,8 +265,11 @@ def main() -> int:
         import redis
 
         info = redis.Redis.from_url(redis_url).info("memory")
-        print(f"filled {queued:,} queued + {failed:,} failed jobs in {fill_s:.2f} s "
-              f"({(queued + failed) / fill_s:,.0f} jobs/s, Redis uses {info['used_memory_human']})", flush=True)
+        print(
+            f"filled {queued:,} queued + {failed:,} failed jobs in {fill_s:.2f} s "
+            f"({(queued + failed) / fill_s:,.0f} jobs/s, Redis uses {info['used_memory_human']})",
+            flush=True,
+        )
 
         queue_pages = -(-queued // PAGE_SIZE)
         failed_pages = -(-failed // PAGE_SIZE)
@@ -260,8 +288,10 @@ def main() -> int:
             "failed last": page_target("failed", failed_pages, queued),
             "job detail": ("job", 0, job_id(prefix, queued + failed // 2)),
         }
-        print(f"pages of {PAGE_SIZE}: queue 1/{queue_middle}/{queue_pages}, failed 1/{failed_middle}/{failed_pages}",
-              flush=True)
+        print(
+            f"pages of {PAGE_SIZE}: queue 1/{queue_middle}/{queue_pages}, failed 1/{failed_middle}/{failed_pages}",
+            flush=True,
+        )
 
         t0 = time.perf_counter()
         console = measure_console(redis_url, workdir, targets, reps)
@@ -275,8 +305,9 @@ def main() -> int:
         shutil.rmtree(workdir, ignore_errors=True)
 
     print()
-    print(f"{'page (50 a page)':<16} {'console ms':>11} {'rq-dashboard ms':>16} {'ratio':>9} "
-          f"{'console cpu ms':>15}  note")
+    print(
+        f"{'page (50 a page)':<16} {'console ms':>11} {'rq-dashboard ms':>16} {'ratio':>9} {'console cpu ms':>15}  note"
+    )
     for row in ROWS:
         (ours, ours_cpu), theirs = console[row], rqd[row]
         ratio = f"{theirs / ours:.1f}x" if theirs is not None else f">{http_timeout * 1000 / ours:.0f}x"
@@ -284,15 +315,19 @@ def main() -> int:
         print(f"{row:<16} {ours:>11.2f} {shown:>16} {ratio:>9} {ours_cpu:>15.2f}  {notes.get(row, '')}")
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(f"\npeak RSS of this process: {peak_kb / 1024:.0f} MB; whole run {time.perf_counter() - started:.1f} s; "
-          f"load average {load} on {os.cpu_count()} CPUs (timings are wall-clock: other load inflates them)")
+    print(
+        f"\npeak RSS of this process: {peak_kb / 1024:.0f} MB; whole run {time.perf_counter() - started:.1f} s; "
+        f"load average {load} on {os.cpu_count()} CPUs (timings are wall-clock: other load inflates them)"
+    )
 
     console = {row: wall for row, (wall, _cpu) in console.items()}
     slowest = max(ROWS, key=lambda r: http_timeout * 1000 if rqd[r] is None else rqd[r])
     bound = ">" if rqd[slowest] is None else ""
     slowest_ms = http_timeout * 1000 if rqd[slowest] is None else rqd[slowest]
-    print(f"rq-dashboard's slowest page: {slowest}, {bound}{slowest_ms:.2f} ms "
-          f"({bound}{slowest_ms / console[slowest]:.0f}x this console's {console[slowest]:.2f} ms)")
+    print(
+        f"rq-dashboard's slowest page: {slowest}, {bound}{slowest_ms:.2f} ms "
+        f"({bound}{slowest_ms / console[slowest]:.0f}x this console's {console[slowest]:.2f} ms)"
+    )
 
     # "At depth" = the middle and last pages of both lists: the worst of them for each console.
     # rq-dashboard 0.9.0 reads from the offset to twice the offset, so its middle pages are its slowest
@@ -301,10 +336,14 @@ def main() -> int:
     deep_ms = max(console[r] for r in deep_rows)
     first_ms = max(console["queue page 1"], console["failed page 1"])
     rqd_deep = max(http_timeout * 1000 if rqd[r] is None else rqd[r] for r in deep_rows)
-    print(f"at depth (middle and last pages): console worst {deep_ms:.2f} ms, rq-dashboard worst "
-          f"{'>' if any(rqd[r] is None for r in deep_rows) else ''}{rqd_deep:.2f} ms")
-    print(f"RESULT deep_ms={deep_ms:.2f} first_ms={first_ms:.2f} rq_dashboard_deep_ms={rqd_deep:.2f} "
-          f"speedup={rqd_deep / deep_ms:.2f}")
+    print(
+        f"at depth (middle and last pages): console worst {deep_ms:.2f} ms, rq-dashboard worst "
+        f"{'>' if any(rqd[r] is None for r in deep_rows) else ''}{rqd_deep:.2f} ms"
+    )
+    print(
+        f"RESULT deep_ms={deep_ms:.2f} first_ms={first_ms:.2f} rq_dashboard_deep_ms={rqd_deep:.2f} "
+        f"speedup={rqd_deep / deep_ms:.2f}"
+    )
     return 0
 
 

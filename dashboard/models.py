@@ -132,14 +132,26 @@ class ApiToken(db.Model):
         return hashlib.sha256(token.encode()).hexdigest()
 
     @classmethod
-    def issue(cls, name: str, role: str, created_by: str | None = None, creator: User | None = None,
-              expires_at: datetime | None = None) -> tuple[ApiToken, str]:
+    def issue(
+        cls,
+        name: str,
+        role: str,
+        created_by: str | None = None,
+        creator: User | None = None,
+        expires_at: datetime | None = None,
+    ) -> tuple[ApiToken, str]:
         """A new token row and the secret to show once; only its hash is stored."""
         name = User.validate_username(name)
         User.validate_role(role)
         secret = cls.PREFIX + secrets.token_urlsafe(32)
-        token = cls(name=name, token_hash=cls.hash(secret), role=role, created_by=created_by,
-                    created_by_user_id=creator.id if creator is not None else None, expires_at=expires_at)
+        token = cls(
+            name=name,
+            token_hash=cls.hash(secret),
+            role=role,
+            created_by=created_by,
+            created_by_user_id=creator.id if creator is not None else None,
+            expires_at=expires_at,
+        )
         return token, secret
 
     @property

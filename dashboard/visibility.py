@@ -40,9 +40,11 @@ MASK = "****"
 
 _FRAME = re.compile(r'^\s+File "[^"\n]*", line \d+(, in [^\s]+)?$')
 _EXC_TYPE = re.compile(r"^[A-Za-z_][\w.]*$")
-_STRUCTURE = ("Traceback (most recent call last):",
-              "During handling of the above exception, another exception occurred:",
-              "The above exception was the direct cause of the following exception:")
+_STRUCTURE = (
+    "Traceback (most recent call last):",
+    "During handling of the above exception, another exception occurred:",
+    "The above exception was the direct cause of the following exception:",
+)
 
 
 def is_hidden(value) -> bool:
@@ -95,8 +97,11 @@ def mask_webhooks(raw: str, *, hosts_only: bool) -> str:
         elif "headers" in hook:
             hook["headers"] = MASK
         if hosts_only:
-            hook = {k: v for k, v in hook.items() if k in ("url", "headers", "job_status", "status", "event")
-                    and isinstance(v, str | dict | list)}
+            hook = {
+                k: v
+                for k, v in hook.items()
+                if k in ("url", "headers", "job_status", "status", "event") and isinstance(v, str | dict | list)
+            }
             hook["url"] = _host_only(hook.get("url"))
         masked.append(hook)
     return json.dumps(masked, ensure_ascii=False)
@@ -154,8 +159,13 @@ class Visibility:
     def row(self, row: JobRow) -> JobRow:
         if self.values or not row.exists:
             return row
-        return replace(row, args_preview=self.text(row.args_preview), args_safe=True,
-                       description=self.text(row.description), failure=self.failure(row.failure))
+        return replace(
+            row,
+            args_preview=self.text(row.args_preview),
+            args_safe=True,
+            description=self.text(row.description),
+            failure=self.failure(row.failure),
+        )
 
     def rows(self, rows: list[JobRow]) -> list[JobRow]:
         return [self.row(r) for r in rows]
@@ -190,9 +200,15 @@ class Visibility:
             return job
         text_fields = {k: (self.text(v) if k == "description" else v) for k, v in job.fields.items()}
         return replace(
-            job, row=self.row(job.row), call=self.call(job.call), fields=text_fields, meta=self.shown(job.meta),
-            progress=self.progress(job.progress), attempts=[self.attempt(a) for a in job.attempts],
-            traceback=redact_traceback(job.traceback), result=self.shown(job.result),
+            job,
+            row=self.row(job.row),
+            call=self.call(job.call),
+            fields=text_fields,
+            meta=self.shown(job.meta),
+            progress=self.progress(job.progress),
+            attempts=[self.attempt(a) for a in job.attempts],
+            traceback=redact_traceback(job.traceback),
+            result=self.shown(job.result),
         )
 
     def job_filter(self, job_filter: JobFilter) -> JobFilter:
@@ -210,15 +226,23 @@ class Visibility:
     def schedule(self, schedule: Schedule) -> Schedule:
         if self.values:
             return schedule
-        return replace(schedule, args_preview=self.text(schedule.args_preview), args_safe=True,
-                       description=self.text(schedule.description), kwargs=None, args=None)
+        return replace(
+            schedule,
+            args_preview=self.text(schedule.args_preview),
+            args_safe=True,
+            description=self.text(schedule.description),
+            kwargs=None,
+            args=None,
+        )
 
     def schedule_book(self, book: ScheduleBook) -> ScheduleBook:
         if self.values:
             return book
         each = self.schedule
         return replace(
-            book, recurring=[each(s) for s in book.recurring], one_offs=[each(s) for s in book.one_offs],
+            book,
+            recurring=[each(s) for s in book.recurring],
+            one_offs=[each(s) for s in book.one_offs],
             paused=[each(s) for s in book.paused],
             queues=[self._queue_scheduled(q) for q in book.queues],
             cron_processes=[self._cron_process(p) for p in book.cron_processes],

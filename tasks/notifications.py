@@ -48,8 +48,10 @@ def validate_sender(from_addr: str) -> tuple[str, str]:
     name, addr = validate_address(from_addr, "from_addr")
     allowed = allowed_senders()
     if addr.lower() not in allowed:
-        raise ValueError(f"from_addr: {addr!r} is not an allowed sender; allowed: {', '.join(allowed)} "
-                         "(set MAIL_ALLOWED_SENDERS to change)")
+        raise ValueError(
+            f"from_addr: {addr!r} is not an allowed sender; allowed: {', '.join(allowed)} "
+            "(set MAIL_ALLOWED_SENDERS to change)"
+        )
     return name, addr
 
 

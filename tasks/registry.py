@@ -243,8 +243,11 @@ def _register(func, queue, timeout, retry_max, retry_intervals, result_ttl, desc
     existing = _REGISTRY.get(name)
     # Re-executing the same source file (importlib.reload, a module run twice) legitimately redefines
     # the function; anything else is two different functions fighting over one dotted name.
-    if (existing is not None and existing.func is not func
-            and existing.func.__code__.co_filename != func.__code__.co_filename):
+    if (
+        existing is not None
+        and existing.func is not func
+        and existing.func.__code__.co_filename != func.__code__.co_filename
+    ):
         raise TypeError(
             f"@task {name}: a different task is already registered under this name "
             f"(from {existing.func.__code__.co_filename})"

@@ -33,9 +33,23 @@ class PrivateRedis:
         self.port = port or free_port()
         self.dir = tempfile.mkdtemp(prefix="rqconsole-redis-")
         self.proc = subprocess.Popen(
-            [redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", self.dir, "--loglevel", "warning"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                redis_server_binary(),
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                self.dir,
+                "--loglevel",
+                "warning",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         self.url = f"redis://127.0.0.1:{self.port}/0"
         client = redis.Redis.from_url(self.url)
@@ -83,6 +97,7 @@ def conn(redis_url):
 
 
 # ---------------------------------------------------------------- SQL databases
+
 
 def _postgres_admin_url() -> str:
     return os.environ.get("TEST_DATABASE_URL", DEFAULT_PG_URL)
@@ -168,6 +183,7 @@ def sqlite_url(tmp_path):
 
 # ---------------------------------------------------------------- the app
 
+
 @pytest.fixture
 def data_dir(tmp_path, monkeypatch):
     path = tmp_path / "data"
@@ -184,8 +200,6 @@ def app(redis_url, sqlite_url, data_dir):
         from dashboard.extensions import db
 
         db.engine.dispose()
-
-
 
 
 @pytest.fixture
@@ -228,9 +242,8 @@ def anon_client(app):
     return app.test_client()
 
 
-
-
 # ---------------------------------------------------------------- browser
+
 
 @pytest.fixture(scope="session")
 def chromium():

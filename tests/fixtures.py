@@ -64,15 +64,26 @@ def plant_every_state(connection, queue_name: str = "default") -> Planted:
 
 # ---------------------------------------------------------------- jobs written as RQ writes them
 
+
 def plant_failed(conn, count: int, queue: str = "default", prefix: str = "f") -> list[str]:
     """Failed jobs of tests.jobfuncs.record_run, written as RQ writes them (fast, pipelined)."""
     now = datetime.now(UTC).strftime(FMT)
     ids = [f"{prefix}{n:06d}" for n in range(count)]
     pipe = conn.pipeline(transaction=False)
     for n, job_id in enumerate(ids):
-        pipe.hset(keys.job(job_id), mapping={"status": "failed", "origin": queue, "data": RECORD,
-                                             "created_at": now, "enqueued_at": now, "ended_at": now,
-                                             "description": "tests.jobfuncs.record_run()", "timeout": 60})
+        pipe.hset(
+            keys.job(job_id),
+            mapping={
+                "status": "failed",
+                "origin": queue,
+                "data": RECORD,
+                "created_at": now,
+                "enqueued_at": now,
+                "ended_at": now,
+                "description": "tests.jobfuncs.record_run()",
+                "timeout": 60,
+            },
+        )
         pipe.expire(keys.job(job_id), 3600)
         pipe.zadd(keys.registry("failed", queue), {job_id: time.time() + 3600 + n})
         if n % 5000 == 4999:
@@ -83,8 +94,11 @@ def plant_failed(conn, count: int, queue: str = "default", prefix: str = "f") ->
 
 
 def places(conn, job_id: str, queue: str = "default") -> list[str]:
-    found = [state for state in ("failed", "finished", "canceled", "deferred", "scheduled")
-             if conn.zscore(keys.registry(state, queue), job_id) is not None]
+    found = [
+        state
+        for state in ("failed", "finished", "canceled", "deferred", "scheduled")
+        if conn.zscore(keys.registry(state, queue), job_id) is not None
+    ]
     found += ["queued"] * conn.lpos(keys.queue(queue), job_id, count=0).__len__()
     return found
 
@@ -98,9 +112,14 @@ def plant_raw(conn, queue: str, state: str, count: int, prefix: str = "j", func:
     for n in range(count):
         job_id = f"{prefix}{n:07d}"
         ids.append(job_id)
-        fields = {"status": state, "origin": queue, "data": data, "description": "tasks.reports.x()",
-                  "created_at": (now - timedelta(seconds=count - n)).strftime(FMT),
-                  "enqueued_at": (now - timedelta(seconds=count - n)).strftime(FMT)}
+        fields = {
+            "status": state,
+            "origin": queue,
+            "data": data,
+            "description": "tasks.reports.x()",
+            "created_at": (now - timedelta(seconds=count - n)).strftime(FMT),
+            "enqueued_at": (now - timedelta(seconds=count - n)).strftime(FMT),
+        }
         fields.update(extra)
         pipe.hset(keys.job(job_id), mapping=fields)
         if state == "queued":
@@ -115,6 +134,7 @@ def plant_raw(conn, queue: str, state: str, count: int, prefix: str = "j", func:
 
 
 # ---------------------------------------------------------------- decode bombs
+
 
 def pickle_str(text: str) -> bytes:
     raw = text.encode()
@@ -169,7 +189,7 @@ def job_data(body: bytes) -> bytes:
 
 
 def json_job_data(text: str) -> bytes:
-    return zlib.compress(('["tests.jobfuncs.add", null, [' + text + '], {}]').encode())
+    return zlib.compress(('["tests.jobfuncs.add", null, [' + text + "], {}]").encode())
 
 
 def plant_bombs(conn, wrong_types: bool = True) -> list[str]:
@@ -181,9 +201,21 @@ def plant_bombs(conn, wrong_types: bool = True) -> list[str]:
     bombs.update({name: (json_job_data(text), text.encode()) for name, text in JSON_BOMBS.items()})
     for index, (name, (data, meta)) in enumerate(sorted(bombs.items())):
         job_id = f"bomb-{name}"
-        conn.hset(keys.job(job_id), mapping={
-            "status": "failed", "origin": BOMB_QUEUE, "created_at": now, "enqueued_at": now, "started_at": now,
-            "ended_at": now, "data": data, "meta": meta, "exc_info": tb, "description": f"bomb {name}"})
+        conn.hset(
+            keys.job(job_id),
+            mapping={
+                "status": "failed",
+                "origin": BOMB_QUEUE,
+                "created_at": now,
+                "enqueued_at": now,
+                "started_at": now,
+                "ended_at": now,
+                "data": data,
+                "meta": meta,
+                "exc_info": tb,
+                "description": f"bomb {name}",
+            },
+        )
         conn.zadd(keys.registry("failed", BOMB_QUEUE), {job_id: time.time() + 10_000 + index})
         conn.rpush(keys.queue(BOMB_QUEUE), job_id)
         ids.append(job_id)
@@ -206,6 +238,7 @@ def plant_bombs(conn, wrong_types: bool = True) -> list[str]:
 
 # ---------------------------------------------------------------- users
 
+
 @functools.cache
 def password_hash() -> str:
     """The scrypt hash of PASSWORD, computed once: scrypt is slow on purpose (~0.1 s a hash)."""
@@ -219,4 +252,3 @@ def seed_users(app) -> None:
             db.session.add(User(username=name, role=role, password_hash=password_hash()))
             audit.record("test", "user.create", target=name, detail=f"role={role}", commit=False)
         db.session.commit()
-

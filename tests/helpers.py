@@ -92,8 +92,12 @@ def start_job_on_real_worker(conn, redis_url: str, job_id: str, queue: str = "de
     commands (so a stop command sent next reaches it). The caller waits for the process."""
     from dashboard.rqlayer import keys
 
-    worker = subprocess.Popen([sys.executable, "-m", "rq.cli", "worker", "--burst", "--url", redis_url, queue],
-                              cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "rq.cli", "worker", "--burst", "--url", redis_url, queue],
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     wait_until(lambda: conn.hget(keys.job(job_id), "status") == b"started", timeout=20, message="job started")
     channel = f"{keys.PREFIX}:pubsub:{conn.hget(keys.job(job_id), 'worker_name').decode()}"
     wait_until(lambda: conn.pubsub_numsub(channel)[0][1], timeout=10, message="worker listening for commands")
@@ -106,6 +110,7 @@ def post(client, url: str, **data):
 
 
 # ---------------------------------------------------------------- signing in through the real form
+
 
 def form_csrf(response) -> str:
     match = re.search(r'name="csrf_token" value="([^"]+)"', response.get_data(as_text=True))
@@ -136,11 +141,17 @@ def goes_to_login(response) -> bool:
 
 # ---------------------------------------------------------------- `make run`'s runner in a subprocess
 
+
 class RunnerProcess:
     def __init__(self, env: dict) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "dashboard.runner"], cwd=PROJECT_ROOT, env=env,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+            [sys.executable, "-m", "dashboard.runner"],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
         )
         self.lines: list[str] = []
         self.reader = threading.Thread(target=self._read, daemon=True)
@@ -158,13 +169,20 @@ class RunnerProcess:
 
 
 def start_embedded_runner(data_dir) -> tuple[RunnerProcess, str]:
-    env = dict(os.environ, PORT=str(free_port()), CONSOLE_DATA_DIR=str(data_dir), EMBEDDED_REDIS="1",
-               SECRET_KEY="runner-test-secret-key", RUN_WARM_SHUTDOWN_SECONDS="2")
+    env = dict(
+        os.environ,
+        PORT=str(free_port()),
+        CONSOLE_DATA_DIR=str(data_dir),
+        EMBEDDED_REDIS="1",
+        SECRET_KEY="runner-test-secret-key",
+        RUN_WARM_SHUTDOWN_SECONDS="2",
+    )
     env.pop("REDIS_URL", None)
     env.pop("DATABASE_URL", None)
     runner = RunnerProcess(env)
-    wait_until(lambda: runner.line_with("Console:") or runner.proc.poll() is not None, timeout=60,
-               message="the console URL")
+    wait_until(
+        lambda: runner.line_with("Console:") or runner.proc.poll() is not None, timeout=60, message="the console URL"
+    )
     assert runner.proc.poll() is None, runner.output()
     url = runner.line_with("Redis:").split("Redis:")[1].split()[0]
     return runner, url

@@ -20,6 +20,7 @@ from tests.helpers import PROJECT_ROOT, csrf_token, start_job_on_real_worker, wa
 
 # ---------------------------------------------------------------- single jobs, RQ layer
 
+
 def test_move_refuses_a_bad_queue_name(conn):
     with pytest.raises(actions.ActionError):
         actions.move(conn, ["x"], "bad name with spaces")
@@ -69,6 +70,7 @@ def test_two_operators_retrying_the_same_job_run_it_once(conn):
 
 # ---------------------------------------------------------------- endpoints
 
+
 def _post(client, url, **data):
     return client.post(url, data=data, headers={"X-CSRFToken": csrf_token(client)})
 
@@ -87,11 +89,14 @@ def test_job_endpoints_act_audit_and_answer_409_on_stale_state(app, client_as, c
     page = second.get_data(as_text=True)
     assert "job.retry by oscar" in page and "the job is queued now" in page and 'id="job-id"' in page
 
-    row = oscar.post(f"/jobs/{failed}/cancel", data={"state": "queued"},
-                     headers={"X-CSRFToken": csrf_token(oscar), "HX-Request": "true", "HX-Target": f"row-{failed}"})
+    row = oscar.post(
+        f"/jobs/{failed}/cancel",
+        data={"state": "queued"},
+        headers={"X-CSRFToken": csrf_token(oscar), "HX-Request": "true", "HX-Target": f"row-{failed}"},
+    )
     body = row.get_data(as_text=True)
     assert row.status_code == 200 and f'id="row-{failed}"' in body and "canceled" in body
-    assert 'hx-swap-oob' in body and f"Job {failed} canceled." in body
+    assert "hx-swap-oob" in body and f"Job {failed} canceled." in body
 
     with app.app_context():
         actions_logged = [(e.actor, e.action, e.outcome) for e in AuditEvent.query.order_by(AuditEvent.id)]
@@ -141,6 +146,7 @@ def test_worker_controls_need_admin(client_as, conn):
 
 # ---------------------------------------------------------------- bulk
 
+
 def test_bulk_retry_with_filter_runs_in_chunks_and_reports(conn):
     plant_failed(conn, 2500, prefix="keep")
     queue = Queue("default", connection=conn)
@@ -176,8 +182,11 @@ def test_bulk_endpoint_returns_at_once_and_progress_can_be_polled(client, conn):
     response = _post(client, "/failed/retry-all")
     assert response.status_code == 202
     op_id = response.get_data(as_text=True).split('id="bulk-')[1].split('"')[0]
-    wait_until(lambda: 'data-status="done"' in client.get(f"/bulk/{op_id}").get_data(as_text=True),
-               timeout=30, message="bulk retry done")
+    wait_until(
+        lambda: 'data-status="done"' in client.get(f"/bulk/{op_id}").get_data(as_text=True),
+        timeout=30,
+        message="bulk retry done",
+    )
     assert conn.llen(keys.queue("default")) == 3000
     assert "3,000 jobs retried" in client.get(f"/bulk/{op_id}").get_data(as_text=True)
 
@@ -204,17 +213,38 @@ def test_empty_needs_the_queue_name_typed_and_admin(client_as, conn):
 
 def test_bulk_retry_of_10000_while_two_workers_consume_runs_each_once(conn, redis_url):
     ids = plant_failed(conn, 10_000)
-    workers = [subprocess.Popen(
-        [sys.executable, "-m", "rq.cli", "worker", "--url", redis_url, "-w", "rq.worker.SimpleWorker",
-         "--max-idle-time", "3", "default"], cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for _ in range(2)]
+    workers = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "rq.cli",
+                "worker",
+                "--url",
+                redis_url,
+                "-w",
+                "rq.worker.SimpleWorker",
+                "--max-idle-time",
+                "3",
+                "default",
+            ],
+            cwd=PROJECT_ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(2)
+    ]
     try:
         selection = bulk.Selection(state="failed", queue="default")
         op = bulk.create(conn, "retry", selection, {}, "tester")
         final = bulk.run(conn, op.id, "retry", selection, {})
         assert final.succeeded == 10_000
-        wait_until(lambda: conn.hlen("test:runs") == 10_000 and conn.llen(keys.queue("default")) == 0,
-                   timeout=240, interval=0.5, message="every retried job ran")
+        wait_until(
+            lambda: conn.hlen("test:runs") == 10_000 and conn.llen(keys.queue("default")) == 0,
+            timeout=240,
+            interval=0.5,
+            message="every retried job ran",
+        )
     finally:
         for worker in workers:
             worker.terminate()
@@ -237,11 +267,20 @@ def test_sigkill_during_bulk_retry_loses_and_doubles_nothing(conn, redis_url):
         "bulk.CHUNK = 200\n"
         "bulk.run(conn, op.id, 'retry', sel, {})\n"
     )
-    proc = subprocess.Popen([sys.executable, "-c", script], cwd=PROJECT_ROOT, stdout=subprocess.PIPE, text=True,
-                            env=dict(os.environ, PYTHONPATH=str(PROJECT_ROOT)))
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script],
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(PROJECT_ROOT)),
+    )
     op_id = proc.stdout.readline().strip()
-    wait_until(lambda: 0 < conn.llen(keys.queue("default")) < 50_000 and conn.llen(keys.queue("default")) > 5000,
-               timeout=60, interval=0.005, message="bulk retry under way")
+    wait_until(
+        lambda: 0 < conn.llen(keys.queue("default")) < 50_000 and conn.llen(keys.queue("default")) > 5000,
+        timeout=60,
+        interval=0.005,
+        message="bulk retry under way",
+    )
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=10)
     queued_once = conn.lrange(keys.queue("default"), 0, -1)
@@ -277,6 +316,7 @@ def test_job_actions_leave_recurring_schedules_alone(client, conn):
 
 # ---------------------------------------------------------------- one deletion path for every caller
 
+
 def plant_traced(conn, queue_name: str = "default") -> dict[str, str]:
     """A job in a group, one holding a concurrency slot with one held back behind it, one in the
     ready registry: the traces a job leaves outside its own keys."""
@@ -292,8 +332,13 @@ def plant_traced(conn, queue_name: str = "default") -> dict[str, str]:
     conn.hset(keys.job(ready), "status", "ready_to_enqueue")
     conn.zadd(keys.registry("ready_to_enqueue", queue_name), {ready: time.time()})
     assert conn.hget(keys.job(waiting), "status") == b"rate_limited"
-    return {"grouped": grouped, "holder": holder, "ready": ready, "waiting": waiting,
-            "group": conn.hget(keys.job(grouped), "group_id").decode()}
+    return {
+        "grouped": grouped,
+        "holder": holder,
+        "ready": ready,
+        "waiting": waiting,
+        "group": conn.hget(keys.job(grouped), "group_id").decode(),
+    }
 
 
 def assert_no_trace(conn, job_id: str, planted: dict[str, str], queue_name: str = "default") -> None:
@@ -353,8 +398,9 @@ def test_deleting_a_schedule_goes_through_the_same_path(conn):
     from tasks.registry import get_task
 
     planted = plant_traced(conn)
-    sid = schedules.create_cron(conn, get_task("tasks.maintenance.cleanup_old_files"), {}, "0 8 * * *", "UTC",
-                                "default")
+    sid = schedules.create_cron(
+        conn, get_task("tasks.maintenance.cleanup_old_files"), {}, "0 8 * * *", "UTC", "default"
+    )
     # A run of the schedule that RQ put in a group and through a limit (as the planted jobs are).
     conn.hset(keys.job(sid), mapping={"group_id": planted["group"], "rate_limit_key": "del"})
     conn.sadd(f"{keys.PREFIX}:group:{planted['group']}", sid)

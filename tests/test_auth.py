@@ -39,8 +39,15 @@ def audit_events(app, action=None):
         if action:
             query = query.where(AuditEvent.action == action)
         return [
-            {"actor": e.actor, "action": e.action, "target": e.target, "outcome": e.outcome, "detail": e.detail,
-             "remote_addr": e.remote_addr, "repeats": e.repeats}
+            {
+                "actor": e.actor,
+                "action": e.action,
+                "target": e.target,
+                "outcome": e.outcome,
+                "detail": e.detail,
+                "remote_addr": e.remote_addr,
+                "repeats": e.repeats,
+            }
             for e in db.session.scalars(query)
         ]
 
@@ -152,8 +159,13 @@ def test_sign_in_never_redirects_off_site(app, accounts):
         assert response.status_code == 302
         assert location(response) == "/", target
     # Browsers read "/\evil.example" as "//evil.example": nothing may come out as another host.
-    for target in ("https://evil.example/admin", "///evil.example", "javascript:alert(1)", "/\\evil.example",
-                   "http:evil.example"):
+    for target in (
+        "https://evil.example/admin",
+        "///evil.example",
+        "javascript:alert(1)",
+        "/\\evil.example",
+        "http:evil.example",
+    ):
         response = sign_in(app.test_client(), "alice", next_url=target)
         assert response.status_code == 302
         assert not location(response).startswith(("//", "/\\")), target
@@ -229,8 +241,10 @@ def test_failures_from_other_addresses_never_lock_the_account(make_app):
     app = make_app(LOGIN_MAX_FAILURES="2", LOGIN_LOCKOUT_SECONDS="60")
     seed_users(app)
     attacker = {"REMOTE_ADDR": "198.51.100.66"}
-    statuses = [sign_in(app.test_client(), "alice", password="wrong-password-x", environ_base=attacker).status_code
-                for _ in range(6)]
+    statuses = [
+        sign_in(app.test_client(), "alice", password="wrong-password-x", environ_base=attacker).status_code
+        for _ in range(6)
+    ]
     assert statuses[-1] == 429, "the guessing address is throttled"
     for n in range(3):
         address = {"REMOTE_ADDR": f"198.51.100.{n}"}
@@ -247,23 +261,28 @@ def test_behind_an_unlisted_proxy_nobody_is_locked_out_by_someone_else(make_app)
     assert sign_in(alices_browser, "alice").status_code == 302
     alices_browser.post("/logout", data={"csrf_token": csrf_token(alices_browser)})
 
-    attacker = [sign_in(app.test_client(), name, password=f"guess-{n}-xxxxx").status_code
-                for n, name in enumerate(["alice"] * 4 + ["zed", "yan", "xi"])]
+    attacker = [
+        sign_in(app.test_client(), name, password=f"guess-{n}-xxxxx").status_code
+        for n, name in enumerate(["alice"] * 4 + ["zed", "yan", "xi"])
+    ]
     assert attacker[-1] == 429
 
     assert sign_in(app.test_client(), "vera").status_code == 302, "a clean (account, address) pair succeeds"
     assert sign_in(alices_browser, "alice").status_code == 302, "alice's own browser is not locked out"
     assert sign_in(app.test_client(), "alice").status_code == 429, "a new browser for the attacked account waits"
     assert sign_in(app.test_client(), "oscar", password="wrong-password-x").status_code == 429, (
-        "failing attempts from the failing address are refused")
+        "failing attempts from the failing address are refused"
+    )
 
 
 def test_one_address_guessing_many_accounts_gets_429(make_app):
     app = make_app(LOGIN_MAX_FAILURES="3", LOGIN_LOCKOUT_SECONDS="60", LOGIN_MAX_FAILURES_PER_ADDRESS="4")
     seed_users(app)
     spray = {"REMOTE_ADDR": "192.0.2.9"}
-    statuses = [sign_in(app.test_client(), f"user{n}", password="wrong-password-x", environ_base=spray).status_code
-                for n in range(6)]
+    statuses = [
+        sign_in(app.test_client(), f"user{n}", password="wrong-password-x", environ_base=spray).status_code
+        for n in range(6)
+    ]
     assert statuses == [401, 401, 401, 429, 429, 429]
     assert sign_in(app.test_client(), "vera", environ_base={"REMOTE_ADDR": "192.0.2.10"}).status_code == 302
 
@@ -410,8 +429,10 @@ def test_users_page_lists_users(client):
 
 
 def test_admin_creates_a_user(app, client):
-    response = client.post("/admin/users", data={"username": "nina", "password": "nina-password-1", "role": "operator",
-                                                 "csrf_token": csrf_token(client)})
+    response = client.post(
+        "/admin/users",
+        data={"username": "nina", "password": "nina-password-1", "role": "operator", "csrf_token": csrf_token(client)},
+    )
     assert response.status_code == 302
     assert urlsplit(location(response)).path == "/admin/users"
     assert get_user(app, "nina") == {"role": "operator", "disabled": False, "last_login_at": None}
@@ -519,8 +540,10 @@ def test_invalid_role_change_is_422(app, client):
 
 def test_invalid_token_is_422_and_creates_nothing(app, client):
     token = csrf_token(client)
-    for form, message in [({"name": "ci", "role": "root"}, "role must be one of"),
-                          ({"name": "", "role": "viewer"}, "username must be 1 to")]:
+    for form, message in [
+        ({"name": "ci", "role": "root"}, "role must be one of"),
+        ({"name": "", "role": "viewer"}, "username must be 1 to"),
+    ]:
         response = client.post("/admin/tokens", data={**form, "csrf_token": token})
         assert response.status_code == 422, form
         assert message in text(response), form
@@ -587,7 +610,7 @@ def test_bad_tokens_are_401(app, viewer_token):
 
     assert status(f"bearer {viewer_token}") == 200, "the scheme is case-insensitive"
     assert status("Bearer rqc_" + "A" * 43) == 401, "wrong token"
-    assert status(f"Bearer {viewer_token[len('rqc_'):]}") == 401, "token without the rqc_ prefix"
+    assert status(f"Bearer {viewer_token[len('rqc_') :]}") == 401, "token without the rqc_ prefix"
     assert status(f"Basic {viewer_token}") == 401, "not a bearer token"
     assert status("Bearer ") == 401, "empty token"
     assert status(viewer_token) == 401, "no scheme"
@@ -635,8 +658,11 @@ def test_proxy_header_from_untrusted_address_is_ignored(proxy_app):
     response = client.get("/", headers={"X-Remote-User": "alice"}, environ_base={"REMOTE_ADDR": "10.1.2.3"})
     assert goes_to_login(response)
     # Claiming to come through the proxy does not help either.
-    forged = client.get("/", headers={"X-Remote-User": "alice", "X-Forwarded-For": "127.0.0.1"},
-                        environ_base={"REMOTE_ADDR": "10.1.2.3"})
+    forged = client.get(
+        "/",
+        headers={"X-Remote-User": "alice", "X-Forwarded-For": "127.0.0.1"},
+        environ_base={"REMOTE_ADDR": "10.1.2.3"},
+    )
     assert goes_to_login(forged)
 
 
@@ -654,8 +680,13 @@ def test_forwarded_for_from_untrusted_peer_is_not_believed(proxy_app):
     must not change the address that is throttled and audited."""
     for spoofed in ("203.0.113.1", "203.0.113.2"):
         client = proxy_app.test_client()
-        sign_in(client, "alice", password="wrong-password-x", environ_base={"REMOTE_ADDR": "10.1.2.3"},
-                headers={"X-Forwarded-For": spoofed})
+        sign_in(
+            client,
+            "alice",
+            password="wrong-password-x",
+            environ_base={"REMOTE_ADDR": "10.1.2.3"},
+            headers={"X-Forwarded-For": spoofed},
+        )
     failed = audit_events(proxy_app, "auth.login_failed")
     assert [(e["remote_addr"], e["repeats"]) for e in failed] == [("10.1.2.3", 2)], "one counted row"
 
@@ -685,15 +716,22 @@ def plant_events(app, events):
 def audit_table(response) -> list[tuple[str, str, str]]:
     """(when, who, action) of every row shown."""
     body = response.get_data(as_text=True)
-    return [tuple(html.unescape(c) for c in row) for row in
-            re.findall(r'<tr data-action="[^"]*">\s*<td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td>', body)]
+    return [
+        tuple(html.unescape(c) for c in row)
+        for row in re.findall(r'<tr data-action="[^"]*">\s*<td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td>', body)
+    ]
 
 
 def test_audit_page_newest_first(app, client):
     now = utcnow()
-    plant_events(app, [("bob", "jobs.retry", now - timedelta(minutes=30)),
-                       ("bob", "jobs.delete", now - timedelta(minutes=5)),
-                       ("carol", "jobs.retry", now - timedelta(minutes=10))])
+    plant_events(
+        app,
+        [
+            ("bob", "jobs.retry", now - timedelta(minutes=30)),
+            ("bob", "jobs.delete", now - timedelta(minutes=5)),
+            ("carol", "jobs.retry", now - timedelta(minutes=10)),
+        ],
+    )
     rows = audit_table(client.get("/admin/audit?actor=bob"))
     assert [r[2] for r in rows] == ["jobs.delete", "jobs.retry"]
     everything = audit_table(client.get("/admin/audit"))
@@ -717,10 +755,21 @@ def test_audit_filters_by_actor_and_action(app, client):
 
 def test_audit_filters_by_window(app, client):
     now = utcnow()
-    plant_events(app, [("recent", "x.a", now - timedelta(minutes=10)), ("hours", "x.a", now - timedelta(hours=5)),
-                       ("days", "x.a", now - timedelta(days=3)), ("ancient", "x.a", now - timedelta(days=30))])
-    expected = {"hour": ["recent"], "day": ["recent", "hours"], "week": ["recent", "hours", "days"],
-                "all": ["recent", "hours", "days", "ancient"]}
+    plant_events(
+        app,
+        [
+            ("recent", "x.a", now - timedelta(minutes=10)),
+            ("hours", "x.a", now - timedelta(hours=5)),
+            ("days", "x.a", now - timedelta(days=3)),
+            ("ancient", "x.a", now - timedelta(days=30)),
+        ],
+    )
+    expected = {
+        "hour": ["recent"],
+        "day": ["recent", "hours"],
+        "week": ["recent", "hours", "days"],
+        "all": ["recent", "hours", "days", "ancient"],
+    }
     for window, actors in expected.items():
         rows = audit_table(client.get(f"/admin/audit?action=x.a&window={window}"))
         assert [r[1] for r in rows] == actors, window
@@ -763,4 +812,3 @@ def test_audit_page_rows_partial_for_htmx(app, client):
     body = response.get_data(as_text=True)
     assert response.status_code == 200
     assert "<html" not in body and 'id="audit"' in body
-

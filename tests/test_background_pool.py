@@ -54,8 +54,11 @@ def test_operations_beyond_the_pool_wait_then_complete(client, conn, busy_pool):
     _fail_jobs(conn, 3)
     token = csrf_token(client)
     retry = client.post("/failed/retry-all", data={"csrf_token": token})
-    batch = client.post("/enqueue/tasks.reports.generate_sales_report/batch", content_type="multipart/form-data",
-                        data={"file": (io.BytesIO(b"days\n1\n2\n"), "r.csv"), "csrf_token": token})
+    batch = client.post(
+        "/enqueue/tasks.reports.generate_sales_report/batch",
+        content_type="multipart/form-data",
+        data={"file": (io.BytesIO(b"days\n1\n2\n"), "r.csv"), "csrf_token": token},
+    )
     assert retry.status_code == 202 and batch.status_code == 202
     ops = [_op_id(retry), _op_id(batch)]
     assert "Waiting: other operations" in retry.get_data(as_text=True)
@@ -92,6 +95,7 @@ def test_a_failing_task_does_not_shrink_the_pool():
 
 
 # ---------------------------------------------------------------- the one runner (rqlayer/operations.py)
+
 
 def _runner_op(conn, total=3):
     from dashboard.rqlayer import bulk
@@ -157,8 +161,12 @@ def test_a_batch_and_a_bulk_action_audit_their_end_through_the_runner(client, ap
 
     def rows():
         with app.app_context():
-            return [(e.action, e.outcome, e.job_count) for e in db.session.scalars(
-                db.select(AuditEvent).where(AuditEvent.action == "bulk.retry").order_by(AuditEvent.id))]
+            return [
+                (e.action, e.outcome, e.job_count)
+                for e in db.session.scalars(
+                    db.select(AuditEvent).where(AuditEvent.action == "bulk.retry").order_by(AuditEvent.id)
+                )
+            ]
 
     wait_until(lambda: len(rows()) == 2, message="the final audit row")
     assert rows() == [("bulk.retry", "started", 2), ("bulk.retry", "done", 2)]

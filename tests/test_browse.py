@@ -30,8 +30,7 @@ def test_pages_at_any_depth_follow_redis_order(conn):
     assert [r.id for r in newest.rows] == list(reversed(ids))[:25]
     beyond = jobs.read_state_page(conn, "default", "queued", page=999, size=50)
     assert beyond.page == 25, "a page past the end is clamped to the last page"
-    assert all(r.func_name == "tasks.reports.generate_sales_report" and r.args_preview == "days=3"
-               for r in first.rows)
+    assert all(r.func_name == "tasks.reports.generate_sales_report" and r.args_preview == "days=3" for r in first.rows)
 
 
 def test_deep_page_costs_the_same_commands_as_page_one(conn, client):
@@ -108,8 +107,9 @@ def test_filtered_page_and_continue_fragment(conn, client):
     plant_raw(conn, "default", "failed", 3, prefix="needle", func="tasks.notifications.send_digest")
     html = client.get("/queues/default/failed?func=send_digest").get_data(as_text=True)
     assert "needle0000000" in html or "Scanned" in html
-    fragment = client.get("/queues/default/failed?func=send_digest&offset=0&fragment=scan",
-                          headers={"HX-Request": "true"}).get_data(as_text=True)
+    fragment = client.get(
+        "/queues/default/failed?func=send_digest&offset=0&fragment=scan", headers={"HX-Request": "true"}
+    ).get_data(as_text=True)
     assert "<html" not in fragment and "needle0000002" in fragment and "Searched all" in fragment
 
 
@@ -122,7 +122,6 @@ def test_export_streams_100k_rows_as_csv_and_json_lines(conn, client):
     assert len(rows) == 100_000 and rows[0]["id"] == "j0000000" and rows[-1]["function"].startswith("tasks.")
 
 
-
 def test_export_json_lines_with_a_filter(conn, client):
     plant_raw(conn, "low", "queued", 2000)
     plant_raw(conn, "low", "queued", 3, prefix="digest-", func="tasks.notifications.send_digest")
@@ -132,7 +131,7 @@ def test_export_json_lines_with_a_filter(conn, client):
 
 
 def test_export_neutralises_spreadsheet_formulas(conn, client):
-    Queue("default", connection=conn).enqueue("tests.jobfuncs.fail", "=HYPERLINK(\"http://x\")")
+    Queue("default", connection=conn).enqueue("tests.jobfuncs.fail", '=HYPERLINK("http://x")')
     work_in_process(conn, ["default"])
     text = client.get("/queues/default/failed/export.csv").get_data(as_text=True)
     row = next(csv.DictReader(io.StringIO(text)))
@@ -186,7 +185,7 @@ def test_job_detail_of_a_failed_job_with_dependents(conn, client):
 
     html = client.get(f"/jobs/{parent.id}").get_data(as_text=True)
     assert "parent broke" in html and child.id in html and "Copy as code" in html
-    assert 'data-poll' not in html, "a finished job's page stops polling"
+    assert "data-poll" not in html, "a finished job's page stops polling"
     child_html = client.get(f"/jobs/{child.id}").get_data(as_text=True)
     assert "data-poll" in child_html, "a deferred job's page keeps itself up to date"
 
@@ -210,8 +209,14 @@ def test_progress_from_meta_is_a_progress_bar(conn, client, data_dir):
 
 
 def test_rq2_failure_with_exc_info_in_the_hash(conn, client):
-    plant_raw(conn, "default", "failed", 1, prefix="legacy-",
-              exc_info=zlib.compress(b"Traceback (most recent call last):\nZeroDivisionError: division by zero"))
+    plant_raw(
+        conn,
+        "default",
+        "failed",
+        1,
+        prefix="legacy-",
+        exc_info=zlib.compress(b"Traceback (most recent call last):\nZeroDivisionError: division by zero"),
+    )
     detail = jobdetail.read_job(conn, "legacy-0000000")
     assert "ZeroDivisionError" in detail.traceback and detail.row.failure.exc_type == "ZeroDivisionError"
 
@@ -231,9 +236,16 @@ def test_search_by_id_redirects_to_the_job(conn, client):
     assert client.get("/jobs/search?q=").status_code == 400
 
 
-@pytest.mark.parametrize("query, status", [
-    ("page=abc", 400), ("order=sideways", 400), ("size=-1", 400), ("func=" + "x" * 300, 400), ("page=2", 200),
-])
+@pytest.mark.parametrize(
+    "query, status",
+    [
+        ("page=abc", 400),
+        ("order=sideways", 400),
+        ("size=-1", 400),
+        ("func=" + "x" * 300, 400),
+        ("page=2", 200),
+    ],
+)
 def test_bad_list_parameters_are_400(conn, client, query, status):
     plant_every_state(conn)
     assert client.get(f"/queues/default/queued?{query}").status_code == status
@@ -294,8 +306,9 @@ def test_values_hidden_from_viewers_when_configured(redis_url, sqlite_url, data_
 def test_json_serializer_jobs_are_read_as_json(conn, client):
     from rq.serializers import JSONSerializer
 
-    job = Job.create("tests.jobfuncs.add", args=[1, 2], connection=conn, serializer=JSONSerializer,
-                     meta={"progress": 50})
+    job = Job.create(
+        "tests.jobfuncs.add", args=[1, 2], connection=conn, serializer=JSONSerializer, meta={"progress": 50}
+    )
     Queue("default", connection=conn, serializer=JSONSerializer).enqueue_job(job)
     detail = jobdetail.read_job(conn, job.id)
     assert detail.call.format == "json" and detail.call.args.value == [1, 2]
@@ -304,8 +317,15 @@ def test_json_serializer_jobs_are_read_as_json(conn, client):
 
 
 def test_webhook_header_values_are_masked_for_viewers(conn, client_as):
-    hooks = json.dumps([{"url": "https://hooks.example/x", "job_status": "finished",
-                         "headers": {"Authorization": "Bearer sekrit-token"}}])
+    hooks = json.dumps(
+        [
+            {
+                "url": "https://hooks.example/x",
+                "job_status": "finished",
+                "headers": {"Authorization": "Bearer sekrit-token"},
+            }
+        ]
+    )
     plant_raw(conn, "default", "queued", 1, prefix="hook-", webhooks=hooks)
     viewer_page = client_as("viewer").get("/jobs/hook-0000000").get_data(as_text=True)
     assert "sekrit-token" not in viewer_page and "Authorization" in viewer_page and "****" in viewer_page

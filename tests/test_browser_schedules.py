@@ -105,12 +105,15 @@ def test_a_real_rqscheduler_fires_a_due_schedule_onto_its_queue(page, live_serve
     expect(row).to_contain_text("never")
 
     rqscheduler = Path(sys.executable).with_name("rqscheduler")
-    result = subprocess.run([str(rqscheduler), "--burst", "--url", redis_url], cwd=PROJECT_ROOT,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [str(rqscheduler), "--burst", "--url", redis_url], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert conn.lrange(keys.queue("low"), 0, -1) == [sid.encode()], "the schedule's job landed on its queue"
-    wait_until(lambda: (conn.zscore(keys.RQ_SCHEDULER_JOBS, sid) or 0) > datetime.now(UTC).timestamp() + 3000,
-               message="rq-scheduler re-added it an hour later")
+    wait_until(
+        lambda: (conn.zscore(keys.RQ_SCHEDULER_JOBS, sid) or 0) > datetime.now(UTC).timestamp() + 3000,
+        message="rq-scheduler re-added it an hour later",
+    )
     # The page refreshes by itself: the run shows up without a reload.
     expect(row.locator(".badge-queued")).to_have_text("queued", timeout=10_000)
     assert page.js_errors == [], page.js_errors

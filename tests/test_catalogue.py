@@ -22,8 +22,13 @@ PLANTABLE = [s for s in JOB_STATUSES if s != "started"]
 
 def _plant(conn, status: str, job_id: str) -> None:
     """One job where RQ keeps a job of `status`."""
-    fields = {"status": status, "origin": "default", "description": "tasks.reports.x()", "data": b"x",
-              "created_at": "2026-01-01T00:00:00.000000Z"}
+    fields = {
+        "status": status,
+        "origin": "default",
+        "description": "tasks.reports.x()",
+        "data": b"x",
+        "created_at": "2026-01-01T00:00:00.000000Z",
+    }
     if status == "rate_limited":
         fields["rate_limit_key"] = "lim"
         conn.hset(keys.rate_limit_config("lim"), "concurrency", 1)
@@ -57,8 +62,8 @@ def test_row_buttons_are_the_catalogues(app, status):
 def test_job_page_offers_the_catalogues_actions(client, conn, status):
     _plant(conn, status, "page-job")
     html = client.get("/jobs/page-job").get_data(as_text=True)
-    block = html[html.index('id="job-actions"'):]
-    block = block[:block.index("</div>")]
+    block = html[html.index('id="job-actions"') :]
+    block = block[: block.index("</div>")]
     assert _offered(block, "page") == catalogue.names_for_status(status)
 
 
@@ -66,8 +71,8 @@ def test_job_page_offers_the_catalogues_actions(client, conn, status):
 def test_bulk_toolbar_offers_the_catalogues_actions(client, conn, state):
     plant_raw(conn, "default", state, 1, prefix="bulk")
     html = client.get(f"/queues/default/{state}").get_data(as_text=True)
-    toolbar = html[html.index('id="bulk-form"'):]
-    toolbar = toolbar[:toolbar.index("</form>")]
+    toolbar = html[html.index('id="bulk-form"') :]
+    toolbar = toolbar[: toolbar.index("</form>")]
     assert set(re.findall(r'name="action" value="([\w-]+)"', toolbar)) == catalogue.names_for_state(state)
 
 
@@ -93,9 +98,10 @@ def test_bulk_route_accepts_exactly_the_catalogues_actions(client, conn, state):
     ids = plant_raw(conn, "default", state, 1, prefix=f"b-{state}-")
     token = csrf_token(client)
     for action in catalogue.ACTIONS.values():
-        response = client.post(f"/queues/default/{state}/bulk",
-                               data={"csrf_token": token, "action": action.name, "ids": ids, "target": "high",
-                                     "create_queue": "1"})
+        response = client.post(
+            f"/queues/default/{state}/bulk",
+            data={"csrf_token": token, "action": action.name, "ids": ids, "target": "high", "create_queue": "1"},
+        )
         expected = 202 if action.name in catalogue.names_for_state(state) else 422
         assert response.status_code == expected, (action.name, state, response.status_code)
 

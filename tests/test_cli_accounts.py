@@ -95,8 +95,11 @@ def test_users_list(cli_app):
     result = invoke(cli_app, "users", "list")
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert [line.split()[:3] for line in lines] == [["amy", "admin", "active"], ["olga", "operator", "active"],
-                                                    ["zed", "viewer", "disabled"]]
+    assert [line.split()[:3] for line in lines] == [
+        ["amy", "admin", "active"],
+        ["olga", "operator", "active"],
+        ["zed", "viewer", "disabled"],
+    ]
     assert all("last sign-in: never" in line for line in lines)
     assert "scrypt" not in result.output and "$" not in result.output, "no password hash is shown"
 
@@ -121,8 +124,13 @@ def test_users_ensure_admin_creates_admin_once_with_a_random_password(cli_app):
     with cli_app.app_context():
         assert [u.username for u in service.list_users()] == ["admin"]
 
-    other = build_app(make_env(cli_app.extensions["redis_url"], cli_app.config["SQLALCHEMY_DATABASE_URI"],
-                               cli_app.config["CONSOLE"].data_dir))
+    other = build_app(
+        make_env(
+            cli_app.extensions["redis_url"],
+            cli_app.config["SQLALCHEMY_DATABASE_URI"],
+            cli_app.config["CONSOLE"].data_dir,
+        )
+    )
     try:
         assert invoke(other, "users", "ensure-admin").output == "", "another process sees the admin too"
     finally:
@@ -250,8 +258,9 @@ def test_users_disable_and_enable(app, run, accounts):
     assert result.exit_code == 0, result.output
     assert user_row(app, "oscar")["disabled"] is False
     assert sign_in(app.test_client(), "oscar", "correct-horse-battery").status_code == 302
-    changes = [(actor, action, target) for actor, action, target in actions(app) if action in ("user.disable",
-                                                                                              "user.enable")]
+    changes = [
+        (actor, action, target) for actor, action, target in actions(app) if action in ("user.disable", "user.enable")
+    ]
     assert changes == [("cli", "user.disable", "oscar"), ("cli", "user.enable", "oscar")]
 
     missing = run("users", "disable", "nobody")
@@ -305,8 +314,15 @@ def test_cli_in_a_real_process_pipes_password_and_prints_secret_alone(redis_url,
     env = dict(make_env(redis_url, sqlite_url, data_dir), PATH="/usr/bin:/bin")
 
     def flask(*args, stdin=""):
-        return subprocess.run([sys.executable, "-m", "flask", "--app", "app", *args], cwd=PROJECT_ROOT, env=env,
-                              input=stdin, capture_output=True, text=True, timeout=60)
+        return subprocess.run(
+            [sys.executable, "-m", "flask", "--app", "app", *args],
+            cwd=PROJECT_ROOT,
+            env=env,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
 
     app = build_app(make_env(redis_url, sqlite_url, data_dir))  # migrated here: two processes are enough
     created = flask("users", "create", "piper", "--role", "admin", stdin=NEW_PASSWORD + "\n")

@@ -102,6 +102,7 @@ def test_rows_read_a_bounded_prefix_of_big_arguments():
 
 # ---------------------------------------------------------------- every page with bombs planted
 
+
 def _timed_get(client, url, headers=None):
     started = time.monotonic()
     response = client.get(url, headers=headers or {})
@@ -157,8 +158,11 @@ def test_bulk_retry_all_with_bombs_present(client, conn):
     response = client.post("/failed/retry-all", headers={"X-CSRFToken": csrf_token(client)})
     assert response.status_code == 202 and time.monotonic() - started < SLOW
     op_id = response.get_data(as_text=True).split('id="bulk-')[1].split('"')[0]
-    wait_until(lambda: 'data-status="done"' in client.get(f"/bulk/{op_id}").get_data(as_text=True),
-               timeout=30, message="bulk retry done")
+    wait_until(
+        lambda: 'data-status="done"' in client.get(f"/bulk/{op_id}").get_data(as_text=True),
+        timeout=30,
+        message="bulk retry done",
+    )
     assert conn.zcard(keys.registry("failed", BOMB_QUEUE)) == 0
     assert set(ids) <= {member.decode() for member in conn.lrange(keys.queue(BOMB_QUEUE), 0, -1)}
 
@@ -169,9 +173,12 @@ def test_a_queues_set_of_the_wrong_type_does_not_break_pages(client, conn):
         assert _timed_get(client, url).status_code == 200
 
 
-@pytest.mark.parametrize("payload", [
-    b"\x80\x04\x95\x1e\x00\x00\x00\x00\x00\x00\x00\x8c\x08builtins\x94\x8c\tbytearray\x94\x93\x94J\x00\xa3\xe1\x11\x85\x94R\x94.",
-    pickle.dumps(range(10**9)),
-])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"\x80\x04\x95\x1e\x00\x00\x00\x00\x00\x00\x00\x8c\x08builtins\x94\x8c\tbytearray\x94\x93\x94J\x00\xa3\xe1\x11\x85\x94R\x94.",
+        pickle.dumps(range(10**9)),
+    ],
+)
 def test_tiny_pickles_cannot_build_huge_values(payload):
     assert not decode(payload).safe

@@ -16,8 +16,14 @@ from tests.helpers import PROJECT_ROOT, ctrl_c, start_embedded_runner
 def _flask(args: list[str], data_dir, **extra) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
     env.update(CONSOLE_DATA_DIR=str(data_dir), SECRET_KEY="runner-test-secret-key", **extra)
-    return subprocess.run([sys.executable, "-m", "flask", "--app", "app", *args], cwd=PROJECT_ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "app", *args],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_demo_beside_make_run_fills_the_consoles_embedded_redis(tmp_path, private_redis):

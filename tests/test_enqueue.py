@@ -36,15 +36,18 @@ def test_field_kinds_follow_annotations():
     assert field_kind(tasks.get_task("tasks.maintenance.cleanup_old_files").param("dry_run")).widget == "checkbox"
 
 
-@pytest.mark.parametrize("name, param, raw, message", [
-    (REPORT, "days", "seven", "expected a whole number"),
-    (REPORT, "region", "mars", "choose one of"),
-    (DIGEST, "recipients", "[1, 2", "not valid JSON"),
-    (DIGEST, "recipients", '{"a": 1}', "expected a JSON list"),
-    (DIGEST, "recipients", "[1, 2]", "expected a list of str"),
-    (RATE, "failure_rate", "lots", "expected a number"),
-    (EMAIL, "to", "", "this field is required"),
-])
+@pytest.mark.parametrize(
+    "name, param, raw, message",
+    [
+        (REPORT, "days", "seven", "expected a whole number"),
+        (REPORT, "region", "mars", "choose one of"),
+        (DIGEST, "recipients", "[1, 2", "not valid JSON"),
+        (DIGEST, "recipients", '{"a": 1}', "expected a JSON list"),
+        (DIGEST, "recipients", "[1, 2]", "expected a list of str"),
+        (RATE, "failure_rate", "lots", "expected a number"),
+        (EMAIL, "to", "", "this field is required"),
+    ],
+)
 def test_bad_values_get_a_message(name, param, raw, message):
     with pytest.raises(ValueError, match=message):
         coerce(spec(name).param(param), raw)
@@ -62,16 +65,35 @@ def test_validate_call_types_values_and_uses_defaults():
 def test_options_are_validated(conn):
     existing = Queue("default", connection=conn).enqueue("tests.jobfuncs.add", 1, 1)
     now = datetime.now(UTC)
-    _, errors = enqueuing.validate_options(conn, spec(EMAIL), {
-        "queue": "bad queue", "run_at": "2000-01-01T00:00", "timeout": "-5", "retry_intervals": "a,b",
-        "job_id": existing.id, "depends_on": "nope-1", "result_ttl": "x"}, now=now)
+    _, errors = enqueuing.validate_options(
+        conn,
+        spec(EMAIL),
+        {
+            "queue": "bad queue",
+            "run_at": "2000-01-01T00:00",
+            "timeout": "-5",
+            "retry_intervals": "a,b",
+            "job_id": existing.id,
+            "depends_on": "nope-1",
+            "result_ttl": "x",
+        },
+        now=now,
+    )
     assert set(errors) == {"queue", "run_at", "timeout", "retry_intervals", "job_id", "depends_on", "result_ttl"}
     assert "in the past" in errors["run_at"] and "already exists" in errors["job_id"]
     _, errors = enqueuing.validate_options(conn, spec(EMAIL), {"run_at": "2999-01-01T08:00", "timezone": "Mars/Base"})
     assert "unknown timezone" in errors["timezone"]
-    options, errors = enqueuing.validate_options(conn, spec(EMAIL), {
-        "run_at": (now + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M"), "timezone": "Europe/Paris",
-        "retry_max": "2", "retry_intervals": "5, 30", "depends_on": ""})
+    options, errors = enqueuing.validate_options(
+        conn,
+        spec(EMAIL),
+        {
+            "run_at": (now + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M"),
+            "timezone": "Europe/Paris",
+            "retry_max": "2",
+            "retry_intervals": "5, 30",
+            "depends_on": "",
+        },
+    )
     assert errors == {} and options.retry_max == 2 and options.retry_intervals == [5, 30]
     assert options.run_at.tzinfo is not None and options.queue == "high"
 
@@ -86,8 +108,9 @@ def test_enqueue_form_renders_every_parameter_with_defaults(client):
 
 
 def test_submit_with_errors_is_422_and_enqueues_nothing(client, conn):
-    response = client.post(f"/enqueue/{EMAIL}", data={"arg-to": "", "arg-subject": "x", "timeout": "abc",
-                                                      "csrf_token": csrf_token(client)})
+    response = client.post(
+        f"/enqueue/{EMAIL}", data={"arg-to": "", "arg-subject": "x", "timeout": "abc", "csrf_token": csrf_token(client)}
+    )
     assert response.status_code == 422
     html = response.get_data(as_text=True)
     assert "this field is required" in html and "expected a whole number" in html
@@ -95,8 +118,10 @@ def test_submit_with_errors_is_422_and_enqueues_nothing(client, conn):
 
 
 def test_submit_enqueues_and_lands_on_the_job_page(client, conn, data_dir):
-    response = client.post(f"/enqueue/{EMAIL}", data={"arg-to": "ops@example.com", "arg-subject": "Hello",
-                                                      "csrf_token": csrf_token(client)})
+    response = client.post(
+        f"/enqueue/{EMAIL}",
+        data={"arg-to": "ops@example.com", "arg-subject": "Hello", "csrf_token": csrf_token(client)},
+    )
     assert response.status_code == 303
     job_id = response.headers["Location"].rsplit("/", 1)[1]
     assert conn.lrange(keys.queue("high"), 0, -1) == [job_id.encode()]
@@ -108,8 +133,10 @@ def test_submit_enqueues_and_lands_on_the_job_page(client, conn, data_dir):
 def test_custom_id_dependency_and_schedule(client, conn):
     parent = Queue("default", connection=conn).enqueue("tests.jobfuncs.add", 1, 1)
     token = csrf_token(client)
-    response = client.post(f"/enqueue/{REPORT}", data={"arg-days": "2", "job_id": "nightly-report-1",
-                                                       "depends_on": parent.id, "csrf_token": token})
+    response = client.post(
+        f"/enqueue/{REPORT}",
+        data={"arg-days": "2", "job_id": "nightly-report-1", "depends_on": parent.id, "csrf_token": token},
+    )
     assert response.status_code == 303 and conn.hget(keys.job("nightly-report-1"), "status") == b"deferred"
     again = client.post(f"/enqueue/{REPORT}", data={"arg-days": "2", "job_id": "nightly-report-1", "csrf_token": token})
     assert again.status_code == 422 and "already exists" in again.get_data(as_text=True)
@@ -119,8 +146,10 @@ def test_custom_id_dependency_and_schedule(client, conn):
 
 
 def test_inline_validation_returns_the_field_message(client):
-    assert client.get(f"/enqueue/{REPORT}/check?field=days&arg-days=x").get_data(as_text=True).strip() == \
-        "expected a whole number"
+    assert (
+        client.get(f"/enqueue/{REPORT}/check?field=days&arg-days=x").get_data(as_text=True).strip()
+        == "expected a whole number"
+    )
     assert client.get(f"/enqueue/{REPORT}/check?field=days&arg-days=4").get_data(as_text=True).strip() == ""
     assert client.get(f"/enqueue/{REPORT}/check?field=nope").status_code == 404
 
@@ -128,14 +157,16 @@ def test_inline_validation_returns_the_field_message(client):
 def test_viewer_cannot_enqueue(client_as, conn):
     viewer = client_as("viewer")
     assert viewer.get("/enqueue").status_code == 403
-    response = viewer.post(f"/enqueue/{EMAIL}", data={"arg-to": "a@b.io", "arg-subject": "x",
-                                                      "csrf_token": csrf_token(viewer)})
+    response = viewer.post(
+        f"/enqueue/{EMAIL}", data={"arg-to": "a@b.io", "arg-subject": "x", "csrf_token": csrf_token(viewer)}
+    )
     assert response.status_code == 403 and conn.llen(keys.queue("high")) == 0
 
 
 def test_duplicate_with_edits_prefills_the_form(client, conn):
-    created = client.post(f"/enqueue/{REPORT}", data={"arg-days": "9", "arg-region": "west",
-                                                      "csrf_token": csrf_token(client)})
+    created = client.post(
+        f"/enqueue/{REPORT}", data={"arg-days": "9", "arg-region": "west", "csrf_token": csrf_token(client)}
+    )
     job_id = created.headers["Location"].rsplit("/", 1)[1]
     assert "Enqueue again" in client.get(f"/jobs/{job_id}").get_data(as_text=True)
     html = client.get(f"/enqueue/{REPORT}?from_job={job_id}").get_data(as_text=True)
@@ -150,11 +181,15 @@ def test_api_enqueue_and_validation_errors(app, client, conn):
         _, operator = accounts.create_token("ci", "operator")
         _, viewer = accounts.create_token("ro", "viewer")
     headers = {"Authorization": f"Bearer {operator}"}
-    ok = client.post("/api/v1/jobs", json={"task": REPORT, "params": {"days": 3}, "options": {"queue": "high"}},
-                     headers=headers)
+    ok = client.post(
+        "/api/v1/jobs", json={"task": REPORT, "params": {"days": 3}, "options": {"queue": "high"}}, headers=headers
+    )
     assert ok.status_code == 201 and conn.lrange(keys.queue("high"), 0, -1) == [ok.json["id"].encode()]
-    bad = client.post("/api/v1/jobs", json={"task": REPORT, "params": {"days": "x", "zzz": 1},
-                                            "options": {"delay": "soon"}}, headers=headers)
+    bad = client.post(
+        "/api/v1/jobs",
+        json={"task": REPORT, "params": {"days": "x", "zzz": 1}, "options": {"delay": "soon"}},
+        headers=headers,
+    )
     assert bad.status_code == 422
     assert set(bad.json["fields"]) == {"days", "zzz", "options.delay"}
     assert client.post("/api/v1/jobs", json={"task": "os.system"}, headers=headers).status_code == 422
@@ -183,8 +218,11 @@ def test_batch_csv_and_jsonl_enqueue_with_progress(client, conn):
     response = _upload(client, REPORT, rows.encode(), "reports.jsonl")
     assert response.status_code == 202
     op_id = re.search(r'id="bulk-([0-9a-f]{32})"', response.get_data(as_text=True)).group(1)
-    wait_until(lambda: 'data-status="done"' in client.get(f"/bulk/{op_id}").get_data(as_text=True),
-               timeout=30, message="batch enqueued")
+    wait_until(
+        lambda: 'data-status="done"' in client.get(f"/bulk/{op_id}").get_data(as_text=True),
+        timeout=30,
+        message="batch enqueued",
+    )
     assert conn.llen(keys.queue("low")) == 2500
 
     skipped = _upload(client, EMAIL, b"to,subject\na@b.io,x\nnope,\n", "m.csv", skip_bad="1")

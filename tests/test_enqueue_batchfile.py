@@ -76,8 +76,9 @@ def test_huge_integers_are_a_message_not_a_500(client, conn):
     digits = "1" * 5000
     bad_line = _upload(client, REPORT, ('{"days": ' + digits + "}\n").encode(), "rows.jsonl")
     assert bad_line.status_code == 422 and "too many digits" in bad_line.get_data(as_text=True)
-    form = client.post(f"/enqueue/{DIGEST}", data={f"{PARAM_PREFIX}recipients": f"[{digits}]",
-                                                   "csrf_token": csrf_token(client)})
+    form = client.post(
+        f"/enqueue/{DIGEST}", data={f"{PARAM_PREFIX}recipients": f"[{digits}]", "csrf_token": csrf_token(client)}
+    )
     assert form.status_code == 422 and "too many digits" in form.get_data(as_text=True)
     assert conn.llen(keys.queue("default")) == 0
 
@@ -89,8 +90,9 @@ def test_json_values_deeper_than_the_bound_are_refused_everywhere(app, client, c
     kwargs, errors = validate_call(free_task, {"payload": deep})
     assert "nested too deeply" in errors["payload"]
     assert not validate_call(free_task, {"payload": {"a": {"b": [1, 2]}}})[1]
-    form = client.post(f"/enqueue/{FREE}", data={f"{PARAM_PREFIX}payload": json.dumps(deep),
-                                                 "csrf_token": csrf_token(client)})
+    form = client.post(
+        f"/enqueue/{FREE}", data={f"{PARAM_PREFIX}payload": json.dumps(deep), "csrf_token": csrf_token(client)}
+    )
     assert form.status_code == 422 and "nested too deeply" in form.get_data(as_text=True)
     with app.app_context():
         _, secret = accounts.create_token("ci", "operator")

@@ -19,10 +19,26 @@ NAME = "tests.test_enqueue_names.named_like_options"
 BATCH = "tasks.batches.process_batch"
 
 
-def named_like_options(queue: str, timeout: int = 5, delay: float = 1.0, at_front: bool = False,
-                       job_id: str = "", depends_on: str = "", field: str = "", csrf_token: str = "") -> dict:
-    return {"queue": queue, "timeout": timeout, "delay": delay, "at_front": at_front, "job_id": job_id,
-            "depends_on": depends_on, "field": field, "csrf_token": csrf_token}
+def named_like_options(
+    queue: str,
+    timeout: int = 5,
+    delay: float = 1.0,
+    at_front: bool = False,
+    job_id: str = "",
+    depends_on: str = "",
+    field: str = "",
+    csrf_token: str = "",
+) -> dict:
+    return {
+        "queue": queue,
+        "timeout": timeout,
+        "delay": delay,
+        "at_front": at_front,
+        "job_id": job_id,
+        "depends_on": depends_on,
+        "field": field,
+        "csrf_token": csrf_token,
+    }
 
 
 @pytest.fixture
@@ -43,8 +59,10 @@ def test_registration_accepts_parameters_named_like_options(option_named_task):
 
 
 def test_process_batch_delay_is_its_own_value_and_schedules_nothing(client, conn):
-    response = client.post(f"/enqueue/{BATCH}", data={f"{PARAM_PREFIX}items": "3", f"{PARAM_PREFIX}delay": "0",
-                                                      "csrf_token": csrf_token(client)})
+    response = client.post(
+        f"/enqueue/{BATCH}",
+        data={f"{PARAM_PREFIX}items": "3", f"{PARAM_PREFIX}delay": "0", "csrf_token": csrf_token(client)},
+    )
     job_id = _job_id(response)
     job = Job.fetch(job_id, connection=conn)
     assert job.kwargs == {"items": 3, "delay": 0.0}
@@ -61,22 +79,44 @@ def test_the_form_defaults_of_process_batch_are_accepted(client, conn):
 
 
 def test_parameters_named_like_options_reach_the_task(client, conn, option_named_task):
-    form = {f"{PARAM_PREFIX}queue": "paris", f"{PARAM_PREFIX}timeout": "7", f"{PARAM_PREFIX}delay": "2.5",
-            f"{PARAM_PREFIX}at_front": "true", f"{PARAM_PREFIX}job_id": "mine", f"{PARAM_PREFIX}field": "f",
-            f"{PARAM_PREFIX}csrf_token": "t", "queue": "high", "csrf_token": csrf_token(client)}
+    form = {
+        f"{PARAM_PREFIX}queue": "paris",
+        f"{PARAM_PREFIX}timeout": "7",
+        f"{PARAM_PREFIX}delay": "2.5",
+        f"{PARAM_PREFIX}at_front": "true",
+        f"{PARAM_PREFIX}job_id": "mine",
+        f"{PARAM_PREFIX}field": "f",
+        f"{PARAM_PREFIX}csrf_token": "t",
+        "queue": "high",
+        "csrf_token": csrf_token(client),
+    }
     job_id = _job_id(client.post(f"/enqueue/{NAME}", data=form))
     assert job_id != "mine" and conn.lrange(keys.queue("high"), 0, -1) == [job_id.encode()]
     job = Job.fetch(job_id, connection=conn)
     assert job.timeout == option_named_task.timeout and job.enqueued_at is not None
     work_in_process(conn, ["high"])
     assert Job.fetch(job_id, connection=conn).return_value() == {
-        "queue": "paris", "timeout": 7, "delay": 2.5, "at_front": True, "job_id": "mine", "depends_on": "",
-        "field": "f", "csrf_token": "t"}
+        "queue": "paris",
+        "timeout": 7,
+        "delay": 2.5,
+        "at_front": True,
+        "job_id": "mine",
+        "depends_on": "",
+        "field": "f",
+        "csrf_token": "t",
+    }
 
 
 def test_parameter_and_option_errors_are_shown_apart(client, option_named_task):
-    response = client.post(f"/enqueue/{NAME}", data={f"{PARAM_PREFIX}queue": "x", f"{PARAM_PREFIX}timeout": "soon",
-                                                     "timeout": "-1", "csrf_token": csrf_token(client)})
+    response = client.post(
+        f"/enqueue/{NAME}",
+        data={
+            f"{PARAM_PREFIX}queue": "x",
+            f"{PARAM_PREFIX}timeout": "soon",
+            "timeout": "-1",
+            "csrf_token": csrf_token(client),
+        },
+    )
     assert response.status_code == 422
     html = response.get_data(as_text=True)
     assert re.search(r'id="error-arg-timeout">expected a whole number<', html)
@@ -108,9 +148,18 @@ def test_batch_columns_named_like_options_are_parameters(client, conn, option_na
 def test_schedule_form_keeps_parameters_apart(conn, option_named_task):
     from dashboard.web import schedule_forms
 
-    request, errors, param_errors = schedule_forms.parse_form({
-        "task": NAME, "kind": "cron", "cron": "0 8 * * *", "timezone": "UTC", "queue": "high",
-        f"{PARAM_PREFIX}queue": "paris", f"{PARAM_PREFIX}timeout": "7", f"{PARAM_PREFIX}delay": "3"})
+    request, errors, param_errors = schedule_forms.parse_form(
+        {
+            "task": NAME,
+            "kind": "cron",
+            "cron": "0 8 * * *",
+            "timezone": "UTC",
+            "queue": "high",
+            f"{PARAM_PREFIX}queue": "paris",
+            f"{PARAM_PREFIX}timeout": "7",
+            f"{PARAM_PREFIX}delay": "3",
+        }
+    )
     assert not errors and not param_errors
     assert request.kwargs["queue"] == "paris" and request.kwargs["timeout"] == 7 and request.kwargs["delay"] == 3.0
 
@@ -120,8 +169,11 @@ def test_api_params_and_options_are_separate_objects(app, client, conn, option_n
 
     with app.app_context():
         _, secret = accounts.create_token("ci", "operator")
-    response = client.post("/api/v1/jobs", headers={"Authorization": f"Bearer {secret}"}, json={
-        "task": NAME, "params": {"queue": "paris", "delay": 4, "timeout": 9}, "options": {"queue": "high"}})
+    response = client.post(
+        "/api/v1/jobs",
+        headers={"Authorization": f"Bearer {secret}"},
+        json={"task": NAME, "params": {"queue": "paris", "delay": 4, "timeout": 9}, "options": {"queue": "high"}},
+    )
     assert response.status_code == 201, response.json
     job = Job.fetch(response.json["id"], connection=conn)
     assert job.origin == "high" and job.kwargs == {"queue": "paris", "delay": 4.0, "timeout": 9}

@@ -22,43 +22,65 @@ def test_enqueue_with_a_dependency_never_unpickles_the_parent(app, client, conn,
         def __reduce__(self):
             return (os.system, (f"touch {marker}",))
 
-    conn.hset(keys.job("parent1"), mapping={"status": "queued", "origin": "default", "meta": pickle.dumps(Exploit()),
-                                           "data": zlib.compress(pickle.dumps(("f", None, (), {})))})
+    conn.hset(
+        keys.job("parent1"),
+        mapping={
+            "status": "queued",
+            "origin": "default",
+            "meta": pickle.dumps(Exploit()),
+            "data": zlib.compress(pickle.dumps(("f", None, (), {}))),
+        },
+    )
     with app.app_context():
         _, secret = accounts.create_token("dep", "operator")
-    response = client.post("/api/v1/jobs", headers={"Authorization": f"Bearer {secret}"},
-                           json={"task": "tasks.reports.generate_sales_report", "options": {"depends_on": "parent1"}})
+    response = client.post(
+        "/api/v1/jobs",
+        headers={"Authorization": f"Bearer {secret}"},
+        json={"task": "tasks.reports.generate_sales_report", "options": {"depends_on": "parent1"}},
+    )
     assert response.status_code in (201, 422)
     assert not marker.exists()
 
 
-@pytest.mark.parametrize("options, field", [
-    ({"run_at": "2999-01-01T00:00", "timezone": "America"}, "options.timezone"),
-    ({"run_at": "2999-01-01T00:00", "timezone": "A" * 5000}, "options.timezone"),
-    ({"run_at": "9999-12-31T23:59", "timezone": "America/New_York"}, "options.run_at"),
-    ({"delay": "60", "at_front": True}, "options.at_front"),
-])
+@pytest.mark.parametrize(
+    "options, field",
+    [
+        ({"run_at": "2999-01-01T00:00", "timezone": "America"}, "options.timezone"),
+        ({"run_at": "2999-01-01T00:00", "timezone": "A" * 5000}, "options.timezone"),
+        ({"run_at": "9999-12-31T23:59", "timezone": "America/New_York"}, "options.run_at"),
+        ({"delay": "60", "at_front": True}, "options.at_front"),
+    ],
+)
 def test_odd_enqueue_options_are_422_not_500(app, client, options, field):
     from dashboard import accounts
 
     with app.app_context():
         _, secret = accounts.create_token("odd", "operator")
-    response = client.post("/api/v1/jobs", headers={"Authorization": f"Bearer {secret}"},
-                           json={"task": "tasks.reports.generate_sales_report", "options": options})
+    response = client.post(
+        "/api/v1/jobs",
+        headers={"Authorization": f"Bearer {secret}"},
+        json={"task": "tasks.reports.generate_sales_report", "options": options},
+    )
     assert response.status_code == 422 and field in response.json["fields"]
 
 
-@pytest.mark.parametrize("params, field", [
-    ({"recipients": "[" * 100000}, "recipients"),
-    ({"recipients": ["a@b.io"], "subject": 5}, "subject"),
-])
+@pytest.mark.parametrize(
+    "params, field",
+    [
+        ({"recipients": "[" * 100000}, "recipients"),
+        ({"recipients": ["a@b.io"], "subject": 5}, "subject"),
+    ],
+)
 def test_odd_parameter_values_are_422_not_500(app, client, params, field):
     from dashboard import accounts
 
     with app.app_context():
         _, secret = accounts.create_token("odd2", "operator")
-    response = client.post("/api/v1/jobs", headers={"Authorization": f"Bearer {secret}"},
-                           json={"task": "tasks.notifications.send_digest", "params": params})
+    response = client.post(
+        "/api/v1/jobs",
+        headers={"Authorization": f"Bearer {secret}"},
+        json={"task": "tasks.notifications.send_digest", "params": params},
+    )
     assert response.status_code == 422 and field in response.json["fields"]
 
 
@@ -86,6 +108,9 @@ def test_unknown_api_options_are_refused(app, client):
 
     with app.app_context():
         _, secret = accounts.create_token("opts", "operator")
-    response = client.post("/api/v1/jobs", headers={"Authorization": f"Bearer {secret}"},
-                           json={"task": "tasks.reports.generate_sales_report", "options": {"ttl": 5}})
+    response = client.post(
+        "/api/v1/jobs",
+        headers={"Authorization": f"Bearer {secret}"},
+        json={"task": "tasks.reports.generate_sales_report", "options": {"ttl": 5}},
+    )
     assert response.status_code == 422 and "options.ttl" in response.json["fields"]

@@ -14,12 +14,18 @@ from dashboard.rqlayer.schedules import ScheduleConflict, ScheduleNotFound
 from tests.helpers import post
 
 
-@pytest.mark.parametrize(("error", "status"), [
-    (NotFound("x"), 404), (Conflict("x"), 409), (InvalidInput("x"), 422),
-    (actions.UnknownQueue("nowhere"), 409),  # a confirmation is asked for: the queue does not exist yet
-    (actions.ActionError("bad name"), 422),
-    (ScheduleNotFound("x"), 404), (ScheduleConflict("x"), 409),
-])
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (NotFound("x"), 404),
+        (Conflict("x"), 409),
+        (InvalidInput("x"), 422),
+        (actions.UnknownQueue("nowhere"), 409),  # a confirmation is asked for: the queue does not exist yet
+        (actions.ActionError("bad name"), 422),
+        (ScheduleNotFound("x"), 404),
+        (ScheduleConflict("x"), 409),
+    ],
+)
 def test_each_layer_error_has_one_status(error, status):
     assert isinstance(error, LayerError) and isinstance(error, ValueError), "old `except ValueError` still catch"
     assert layer_status(error)[0] == status
@@ -27,9 +33,13 @@ def test_each_layer_error_has_one_status(error, status):
 
 def _app_with_refusals(app):
     """Routes that raise each family member, on a fresh app (before its first request)."""
+
     def refuse(kind):
-        error = {"missing": NotFound("no <queue> called x"), "busy": Conflict("it is running"),
-                 "bad": InvalidInput("a bad name", fields={"queue": "letters only"})}[kind]
+        error = {
+            "missing": NotFound("no <queue> called x"),
+            "busy": Conflict("it is running"),
+            "bad": InvalidInput("a bad name", fields={"queue": "letters only"}),
+        }[kind]
         raise error
 
     app.add_url_rule("/refuse/<kind>", "refuse_html", refuse)

@@ -19,8 +19,10 @@ def test_failed_view_pages_one_queue_with_tied_scores(conn):
     pipe = conn.pipeline()
     for n in range(300):
         job_id = f"tie{n:04d}"
-        pipe.hset(keys.job(job_id), mapping={"status": "failed", "origin": "default",
-                                             "data": zlib.compress(pickle.dumps(("f", None, (), {})))})
+        pipe.hset(
+            keys.job(job_id),
+            mapping={"status": "failed", "origin": "default", "data": zlib.compress(pickle.dumps(("f", None, (), {})))},
+        )
         pipe.zadd(keys.registry("failed", "default"), {job_id: now})  # RQ 3: whole seconds, all tied
     pipe.sadd(keys.queues(), keys.queue("default"))
     pipe.execute()
@@ -41,14 +43,25 @@ def test_failed_view_cursor_nonsense_is_not_a_500(client, conn):
         assert client.get(f"/failed?cursor={cursor}").status_code == 200
 
 
-@pytest.mark.parametrize("tb, expected", [
-    ('Traceback (most recent call last):\n  File "x.py", line 1, in f\n    raise ValueError("a\\nb")\n'
-     "ValueError: bad input\nrow42", ("ValueError", "bad input")),
-    ('Traceback (most recent call last):\n  File "x.py", line 1, in f\n    raise e\nKeyError: \'k\'\n'
-     "a note added later", ("KeyError", "'k'")),
-    ('Traceback (most recent call last):\n  File "x.py", line 1, in f\n    raise RuntimeError()\nRuntimeError',
-     ("RuntimeError", "")),
-])
+@pytest.mark.parametrize(
+    "tb, expected",
+    [
+        (
+            'Traceback (most recent call last):\n  File "x.py", line 1, in f\n    raise ValueError("a\\nb")\n'
+            "ValueError: bad input\nrow42",
+            ("ValueError", "bad input"),
+        ),
+        (
+            "Traceback (most recent call last):\n  File \"x.py\", line 1, in f\n    raise e\nKeyError: 'k'\n"
+            "a note added later",
+            ("KeyError", "'k'"),
+        ),
+        (
+            'Traceback (most recent call last):\n  File "x.py", line 1, in f\n    raise RuntimeError()\nRuntimeError',
+            ("RuntimeError", ""),
+        ),
+    ],
+)
 def test_exception_line_is_found_after_the_last_frame(tb, expected):
     failure = Failure.from_traceback(tb)
     assert (failure.exc_type, failure.message) == expected

@@ -11,12 +11,25 @@ import pytest
 
 from tests.helpers import PROJECT_ROOT
 
-WEB = ("flask", "werkzeug", "jinja2", "sqlalchemy", "flask_sqlalchemy", "flask_login", "flask_wtf",
-       "flask_migrate", "htmx_flask", "alembic", "gunicorn")
+WEB = (
+    "flask",
+    "werkzeug",
+    "jinja2",
+    "sqlalchemy",
+    "flask_sqlalchemy",
+    "flask_login",
+    "flask_wtf",
+    "flask_migrate",
+    "htmx_flask",
+    "alembic",
+    "gunicorn",
+)
 # Every module below the layer, subpackages included (dashboard.rqlayer.schedules.writes, ...).
-LAYER = sorted(".".join(p.relative_to(PROJECT_ROOT).with_suffix("").parts).removesuffix(".__init__")
-               for p in (PROJECT_ROOT / "dashboard" / "rqlayer").rglob("*.py") if p.parent.name != "rqlayer"
-               or p.stem != "__init__")
+LAYER = sorted(
+    ".".join(p.relative_to(PROJECT_ROOT).with_suffix("").parts).removesuffix(".__init__")
+    for p in (PROJECT_ROOT / "dashboard" / "rqlayer").rglob("*.py")
+    if p.parent.name != "rqlayer" or p.stem != "__init__"
+)
 
 PROBE = """
 import importlib, sys
@@ -28,8 +41,13 @@ print(','.join(web))
 
 @pytest.mark.parametrize("module", ["dashboard", "dashboard.rqlayer", "tasks", *LAYER])
 def test_importing_loads_no_web_framework(module):
-    result = subprocess.run([sys.executable, "-c", PROBE, module, ",".join(WEB)], cwd=PROJECT_ROOT,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE, module, ",".join(WEB)],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "", f"importing {module} loads {result.stdout.strip()}"
 

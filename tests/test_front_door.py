@@ -31,8 +31,10 @@ def measure(conn, call):
     result = call()
     stats = conn.info("commandstats")
     reads = conn.info("stats")["total_reads_processed"]
-    setup = sum(stats.get(name, {}).get("calls", 0) for name in ("cmdstat_client", "cmdstat_hello", "cmdstat_ping",
-                                                                  "cmdstat_select", "cmdstat_auth"))
+    setup = sum(
+        stats.get(name, {}).get("calls", 0)
+        for name in ("cmdstat_client", "cmdstat_hello", "cmdstat_ping", "cmdstat_select", "cmdstat_auth")
+    )
     commands = {k: v["calls"] for k, v in stats.items() if k not in CONNECTION_SETUP}
     return reads - 2 - setup, commands, result
 
@@ -114,7 +116,7 @@ def test_a_page_costs_two_round_trips_at_any_depth(conn):
     for number in (1, 12):
         trips, _, page = fewest_round_trips(conn, lambda n=number: console.jobs.page("default", "queued", n, 25))
         assert trips == 2
-        assert [row.id for row in page.rows] == ids[(number - 1) * 25:number * 25]
+        assert [row.id for row in page.rows] == ids[(number - 1) * 25 : number * 25]
     trips, _, beyond = fewest_round_trips(conn, lambda: console.jobs.page("default", "queued", 99, 25, "newest"))
     assert beyond.page == 12 and [row.id for row in beyond.rows] == list(reversed(ids))[275:]
     assert trips == 3, "a page past the end costs one more read, for the clamped page"
@@ -135,9 +137,10 @@ def test_vocabulary_rules():
     assert vocabulary.lookup_queue_name("队列") and not vocabulary.lookup_queue_name("a b")
     assert vocabulary.valid_job_id("a.b-c_d") and not vocabulary.valid_job_id("a:dependents")
     assert vocabulary.valid_new_job_id("abc-1") and not vocabulary.valid_new_job_id("a.b")
-    assert vocabulary.rq_time(__import__("datetime").datetime(2026, 1, 2, 3, 4, 5, 6,
-                                                              tzinfo=__import__("datetime").UTC)) \
+    assert (
+        vocabulary.rq_time(__import__("datetime").datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=__import__("datetime").UTC))
         == "2026-01-02T03:04:05.000006Z"
+    )
     assert vocabulary.STATES[0] == "queued" and vocabulary.REGISTRY_STATES == vocabulary.STATES[1:]
 
 
@@ -147,8 +150,12 @@ def test_templates_name_permissions_through_python_constants():
 
     from dashboard import permissions
 
-    literals = [(str(path), line) for path in Path("templates").rglob("*.html")
-                for line in path.read_text().splitlines() if re.search(r"can\(\s*['\"]", line)]
+    literals = [
+        (str(path), line)
+        for path in Path("templates").rglob("*.html")
+        for line in path.read_text().splitlines()
+        if re.search(r"can\(\s*['\"]", line)
+    ]
     assert literals == []
     used = {name for path in Path("templates").rglob("*.html") for name in re.findall(r"perm\.(\w+)", path.read_text())}
     assert used and all(isinstance(getattr(permissions, name, None), str) for name in used), used
@@ -164,17 +171,28 @@ def test_no_view_calls_another_view():
     for module, tree in trees.items():
         for node in tree.body:
             if isinstance(node, ast.FunctionDef) and any(
-                    isinstance(d, ast.Call) and isinstance(d.func, ast.Attribute) and d.func.attr in
-                    ("get", "post", "route", "put", "delete") for d in node.decorator_list):
+                isinstance(d, ast.Call)
+                and isinstance(d.func, ast.Attribute)
+                and d.func.attr in ("get", "post", "route", "put", "delete")
+                for d in node.decorator_list
+            ):
                 routes.setdefault(module, set()).add(node.name)
     calls = []
     for module, tree in trees.items():
-        aliases = {a.asname or a.name: a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
-                   and n.module == "dashboard.web" for a in n.names}
+        aliases = {
+            a.asname or a.name: a.name
+            for n in ast.walk(tree)
+            if isinstance(n, ast.ImportFrom) and n.module == "dashboard.web"
+            for a in n.names
+        }
         for node in ast.walk(tree):
-            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-                    and isinstance(node.func.value, ast.Name) and node.func.value.id in aliases
-                    and node.func.attr in routes.get(aliases[node.func.value.id], set())):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and isinstance(node.func.value, ast.Name)
+                and node.func.value.id in aliases
+                and node.func.attr in routes.get(aliases[node.func.value.id], set())
+            ):
                 calls.append(f"{module} calls {aliases[node.func.value.id]}.{node.func.attr}")
     assert routes and calls == []
 
@@ -183,8 +201,12 @@ def test_one_home_for_the_rq_time_format():
     """Only vocabulary.py spells a strftime format of RQ's timestamps (there were ten spellings)."""
     from pathlib import Path
 
-    spelled = [str(path) for root in ("dashboard", "tasks") for path in Path(root).rglob("*.py")
-               if "%Y-%m-%dT" in path.read_text() and path.name != "vocabulary.py"]
+    spelled = [
+        str(path)
+        for root in ("dashboard", "tasks")
+        for path in Path(root).rglob("*.py")
+        if "%Y-%m-%dT" in path.read_text() and path.name != "vocabulary.py"
+    ]
     assert spelled == []
 
 

@@ -61,7 +61,8 @@ class Inspector(HTMLParser):
             if name.startswith("on"):
                 self.handlers.append((tag, name))
             if name in ("href", "src", "action", "formaction") and (value or "").strip().lower().startswith(
-                    "javascript:"):
+                "javascript:"
+            ):
                 self.js_urls.append(value)
             if name == "style":
                 self.styles.append(f"{tag}[style]")
@@ -99,22 +100,42 @@ def plant_hostile(conn, marker: Path) -> dict:
         "evil-data": {"data": zlib.compress(pickle.dumps(("tests.jobfuncs.add", None, (Exploit(marker),), {})))},
         "evil-result": {"result": evil, "data": zlib.compress(pickle.dumps((SCRIPT, None, (), {})))},
     }.items():
-        conn.hset(keys.job(job_id), mapping={"status": "finished", "origin": hostile_queue, "created_at": now,
-                                             "enqueued_at": now, "ended_at": now, "description": SCRIPT,
-                                             "worker_name": SCRIPT, **fields})
+        conn.hset(
+            keys.job(job_id),
+            mapping={
+                "status": "finished",
+                "origin": hostile_queue,
+                "created_at": now,
+                "enqueued_at": now,
+                "ended_at": now,
+                "description": SCRIPT,
+                "worker_name": SCRIPT,
+                **fields,
+            },
+        )
         conn.zadd(keys.registry("finished", hostile_queue), {job_id: 1})
         planted["jobs"].append(job_id)
-    conn.xadd(keys.results("evil-result"), {"type": 1, "return_value": __import__("base64").b64encode(evil),
-                                            "worker_name": SCRIPT})
+    conn.xadd(
+        keys.results("evil-result"),
+        {"type": 1, "return_value": __import__("base64").b64encode(evil), "worker_name": SCRIPT},
+    )
     conn.rpush(keys.queue(hostile_queue), "evil-data")
     conn.sadd(keys.queues(), keys.queue(hostile_queue))
 
     worker = "w<img src=x onerror=alert(1)>"
     conn.sadd(keys.workers(), keys.worker(worker))
-    conn.hset(keys.worker(worker), mapping={
-        "hostname": '"><script>alert(2)</script>', "queues": f"{hostile_queue},default", "state": "busy",
-        "last_heartbeat": now, "birth": now, "pid": 1, "current_job": SCRIPT,
-    })
+    conn.hset(
+        keys.worker(worker),
+        mapping={
+            "hostname": '"><script>alert(2)</script>',
+            "queues": f"{hostile_queue},default",
+            "state": "busy",
+            "last_heartbeat": now,
+            "birth": now,
+            "pid": 1,
+            "current_job": SCRIPT,
+        },
+    )
     planted["worker"] = worker
     return planted
 
@@ -133,8 +154,9 @@ def every_get_url(app, planted) -> list[str]:
         elif "task_name" in rule.arguments:
             values_list = [{"task_name": "tasks.reports.generate_sales_report"}]
         elif "state" in rule.arguments:
-            values_list = [{"name": queue, "state": state}
-                           for queue in ("default", planted["queue"]) for state in STATES]
+            values_list = [
+                {"name": queue, "state": state} for queue in ("default", planted["queue"]) for state in STATES
+            ]
         for values in values_list:
             if "fmt" in rule.arguments:
                 values = dict(values, fmt="csv")
@@ -200,11 +222,14 @@ def test_api_returns_hostile_values_as_json_strings(app, client, conn, tmp_path)
     assert not marker.exists()
 
 
-@pytest.mark.parametrize("payload", [
-    pickle.dumps(Exploit(Path("/tmp/never"))),
-    pickle.dumps(Path("/etc/passwd")),
-    b"\x80\x05\x95garbage",
-])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        pickle.dumps(Exploit(Path("/tmp/never"))),
+        pickle.dumps(Path("/etc/passwd")),
+        b"\x80\x05\x95garbage",
+    ],
+)
 def test_restricted_unpickler_refuses_anything_but_plain_data(payload):
     shown = decode(payload)
     assert not shown.safe and shown.text is None

@@ -12,9 +12,27 @@ from dashboard.rqlayer import keys, scripts
 ROOT = Path(__file__).resolve().parents[1]
 ALLOWED = {ROOT / "dashboard" / "rqlayer" / "keys.py"}
 # A literal that is (or starts) a key: "rq:...", or a key segment between colons (":job:", ":queue:" ...).
-SEGMENTS = ("job", "queue", "queues", "rl", "rl-keys", "wip", "results", "executions", "group", "pubsub",
-            "worker", "workers", "suspended", "scheduler", "scheduler-lock", "console", "cron_scheduler",
-            "cron_schedulers", *keys.REGISTRY_SEGMENTS.values())
+SEGMENTS = (
+    "job",
+    "queue",
+    "queues",
+    "rl",
+    "rl-keys",
+    "wip",
+    "results",
+    "executions",
+    "group",
+    "pubsub",
+    "worker",
+    "workers",
+    "suspended",
+    "scheduler",
+    "scheduler-lock",
+    "console",
+    "cron_scheduler",
+    "cron_schedulers",
+    *keys.REGISTRY_SEGMENTS.values(),
+)
 KEY_LITERAL = re.compile(r"^rq:|:(" + "|".join(re.escape(s) for s in SEGMENTS) + r")(:|$)")
 
 
@@ -22,8 +40,13 @@ def _docstrings(tree: ast.AST) -> set[int]:
     found = set()
     for node in ast.walk(tree):
         body = getattr(node, "body", None)
-        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) \
-                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+        if (
+            isinstance(body, list)
+            and body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
             found.add(id(body[0].value))
     return found
 
@@ -82,10 +105,19 @@ def test_no_lua_script_spells_a_key():
 
 def test_the_generated_key_functions_are_keys_py(conn):
     """The header's Lua functions give the same names as keys.py (run inside Redis)."""
-    probe = ("return {job_key('a'), job_dependencies_key('a'), queue_key('q'), registry_key('ready_to_enqueue', 'q'),"
-             " registry_key('started', 'q'), rl_held_key('k'), executions_key('a'), group_key('g'), queues_key()}")
+    probe = (
+        "return {job_key('a'), job_dependencies_key('a'), queue_key('q'), registry_key('ready_to_enqueue', 'q'),"
+        " registry_key('started', 'q'), rl_held_key('k'), executions_key('a'), group_key('g'), queues_key()}"
+    )
     names = conn.eval(scripts.header() + probe, 0, *scripts.args("0", "now", ""))
     assert [n.decode() for n in names] == [
-        keys.job("a"), keys.job_dependencies("a"), keys.queue("q"), keys.registry("ready_to_enqueue", "q"),
-        keys.registry("started", "q"), keys.rate_limited("k"), keys.job_executions("a"), keys.group("g"),
-        keys.queues()]
+        keys.job("a"),
+        keys.job_dependencies("a"),
+        keys.queue("q"),
+        keys.registry("ready_to_enqueue", "q"),
+        keys.registry("started", "q"),
+        keys.rate_limited("k"),
+        keys.job_executions("a"),
+        keys.group("g"),
+        keys.queues(),
+    ]

@@ -13,8 +13,14 @@ TABLES = {"users", "api_tokens", "audit_events", "alembic_version"}
 
 
 def _flask(env, *args):
-    return subprocess.run([sys.executable, "-m", "flask", "--app", "app", *args], cwd=PROJECT_ROOT,
-                          env=dict(env, PATH="/usr/bin:/bin"), capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "app", *args],
+        cwd=PROJECT_ROOT,
+        env=dict(env, PATH="/usr/bin:/bin"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def _tables(url):

@@ -63,7 +63,7 @@ def test_bulk_move_to_an_unknown_queue_asks_and_moves_only_when_confirmed(client
     body = asked.get_data(as_text=True)
     assert asked.status_code == 409 and 'id="bulk-move-confirm"' in body
     assert "does not exist and no worker listens to it. Create it and move?" in body
-    assert '&#34;create_queue&#34;: &#34;1&#34;' in body or '"create_queue": "1"' in body
+    assert "&#34;create_queue&#34;: &#34;1&#34;" in body or '"create_queue": "1"' in body
     assert conn.zcard(keys.bulk_operations()) == 0, "no operation was started"
     assert queued_in(conn, "default") == two_queued
 
@@ -76,6 +76,11 @@ def test_the_layer_refuses_unknown_queues_without_create(conn, two_queued):
     with pytest.raises(actions.UnknownQueue):
         actions.move(conn, two_queued[:1], "hihg")
     with pytest.raises(actions.UnknownQueue):
-        bulk.create(conn, "move", bulk.Selection(state="queued", queue="default", job_ids=tuple(two_queued)),
-                    {"target": "hihg"}, "test")
+        bulk.create(
+            conn,
+            "move",
+            bulk.Selection(state="queued", queue="default", job_ids=tuple(two_queued)),
+            {"target": "hihg"},
+            "test",
+        )
     assert actions.move(conn, two_queued[:1], "hihg", create=True).outcomes == {two_queued[0]: "ok"}

@@ -100,7 +100,9 @@ def test_running_worker_and_its_current_job(conn, redis_url):
     job = queue.enqueue("tests.jobfuncs.sleep_for", 3)
     worker = subprocess.Popen(
         [sys.executable, "-m", "rq.cli", "worker", "--burst", "--url", redis_url, "default"],
-        cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         overview = wait_until(
@@ -124,14 +126,29 @@ def test_rq2_worker_data_and_stale_heartbeats(conn):
     now = datetime.now(UTC)
     fmt = "%Y-%m-%dT%H:%M:%S.%fZ"
     conn.sadd(keys.workers(), keys.worker("old-style"), keys.worker("silent"), keys.worker("vanished"))
-    conn.hset(keys.worker("old-style"), mapping={
-        "birth": now.strftime(fmt), "last_heartbeat": now.strftime(fmt), "queues": "high,default",
-        "pid": 42, "hostname": "box", "state": "busy", "current_job": "legacy-job",
-        "successful_job_count": 7, "failed_job_count": 1, "total_working_time": 12.5,
-    })
-    conn.hset(keys.worker("silent"), mapping={
-        "last_heartbeat": (now - timedelta(minutes=20)).strftime(fmt), "queues": "low", "state": "idle",
-    })
+    conn.hset(
+        keys.worker("old-style"),
+        mapping={
+            "birth": now.strftime(fmt),
+            "last_heartbeat": now.strftime(fmt),
+            "queues": "high,default",
+            "pid": 42,
+            "hostname": "box",
+            "state": "busy",
+            "current_job": "legacy-job",
+            "successful_job_count": 7,
+            "failed_job_count": 1,
+            "total_working_time": 12.5,
+        },
+    )
+    conn.hset(
+        keys.worker("silent"),
+        mapping={
+            "last_heartbeat": (now - timedelta(minutes=20)).strftime(fmt),
+            "queues": "low",
+            "state": "idle",
+        },
+    )
 
     workers = {w.name: w for w in read_overview(conn).workers}
 

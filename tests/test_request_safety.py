@@ -30,13 +30,35 @@ from tests.fixtures import plant_every_state
 from tests.helpers import csrf_token
 
 MUTATING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-KNOWN_GET_ENDPOINTS = {"overview.index", "health.healthz", "auth.login", "admin.users", "admin.audit_log",
-                       "api.queues", "api.workers"}
-KNOWN_GUARDED_ENDPOINTS = {"admin.create_user", "admin.set_role", "admin.disable_user", "admin.enable_user",
-                           "admin.create_token", "admin.revoke_token"}
+KNOWN_GET_ENDPOINTS = {
+    "overview.index",
+    "health.healthz",
+    "auth.login",
+    "admin.users",
+    "admin.audit_log",
+    "api.queues",
+    "api.workers",
+}
+KNOWN_GUARDED_ENDPOINTS = {
+    "admin.create_user",
+    "admin.set_role",
+    "admin.disable_user",
+    "admin.enable_user",
+    "admin.create_token",
+    "admin.revoke_token",
+}
 # Plausible form data for any mutating endpoint: were a check missing, this would really change something.
-FORM = {"username": "mallory", "password": "mallory-password-1", "role": "admin", "name": "mallory-token",
-        "queue": "default", "confirm_name": "default", "action": "delete", "all": "1", "position": "front"}
+FORM = {
+    "username": "mallory",
+    "password": "mallory-password-1",
+    "role": "admin",
+    "name": "mallory-token",
+    "queue": "default",
+    "confirm_name": "default",
+    "action": "delete",
+    "all": "1",
+    "position": "front",
+}
 
 
 @functools.cache
@@ -125,9 +147,18 @@ def make_world(app, job_id: str) -> World:
         audit.record("oscar", "queue.empty", target="low", outcome="failed", detail="nope")
         audit.record("vera", "auth.login", remote_addr="192.0.2.1")
     # Path values that name real things, and destructive verbs: a missing check would show as a change.
-    values = {"username": "vera", "name": "viewer-token", "queue": "default", "queue_name": "default",
-              "job_id": job_id, "id": job_id, "state": "failed", "fmt": "csv", "action": "delete",
-              "command": "shutdown"}
+    values = {
+        "username": "vera",
+        "name": "viewer-token",
+        "queue": "default",
+        "queue_name": "default",
+        "job_id": job_id,
+        "id": job_id,
+        "state": "failed",
+        "fmt": "csv",
+        "action": "delete",
+        "command": "shutdown",
+    }
     return World(tokens=tokens, job_id=job_id, values=values)
 
 
@@ -211,8 +242,7 @@ def walk_every_get(app, conn, client, world, api_token=None) -> dict[str, int]:
 
 def test_get_changes_nothing_as_admin(app, conn, client, world):
     statuses = walk_every_get(app, conn, client, world, api_token=world.tokens["admin"])
-    for endpoint in ("overview.index", "health.healthz", "admin.users", "admin.audit_log", "api.queues",
-                     "api.workers"):
+    for endpoint in ("overview.index", "health.healthz", "admin.users", "admin.audit_log", "api.queues", "api.workers"):
         assert statuses[endpoint] == 200, endpoint
     assert statuses["auth.login"] == 302, "signed in: the login page sends you on"
 
@@ -282,8 +312,9 @@ def test_mutating_endpoints_refuse_roles_without_the_permission(app, conn, clien
         lacking = [role for role in ROLES if permission not in permissions_for(role)]
         for role in lacking:
             if is_api(url):
-                response = app.test_client().open(url, method=method, data=form,
-                                                  headers={"Authorization": f"Bearer {world.tokens[role]}"})
+                response = app.test_client().open(
+                    url, method=method, data=form, headers={"Authorization": f"Bearer {world.tokens[role]}"}
+                )
             else:
                 response = clients[role].open(url, method=method, data={**form, "csrf_token": tokens[role]})
             assert response.status_code == 403, f"{role} {method} {url} -> {response.status_code}"
@@ -305,8 +336,11 @@ def test_mutating_endpoints_require_csrf(app, conn, client_as, world):
             client = client_as(role)
             real = csrf_token(client)
             forged = real[:-4] + ("AAAA" if not real.endswith("AAAA") else "BBBB")
-            for label, data, headers in (("no token", form, {}), ("forged token", {**form, "csrf_token": forged}, {}),
-                                         ("forged header", form, {"X-CSRFToken": forged, "HX-Request": "true"})):
+            for label, data, headers in (
+                ("no token", form, {}),
+                ("forged token", {**form, "csrf_token": forged}, {}),
+                ("forged header", form, {"X-CSRFToken": forged, "HX-Request": "true"}),
+            ):
                 response = client.open(url, method=method, data=data, headers=headers)
                 if is_api(url):
                     # The API takes no cookies at all, so a cookie-borne request is not authenticated.
@@ -410,8 +444,11 @@ def test_hsts_over_https_only(client):
 
 def test_csrf_token_in_htmx_header_is_accepted(app, client):
     token = csrf_token(client)
-    response = client.post("/admin/users", data={"username": "hx-user", "password": "hx-password-12", "role": "viewer"},
-                           headers={"X-CSRFToken": token, "HX-Request": "true"})
+    response = client.post(
+        "/admin/users",
+        data={"username": "hx-user", "password": "hx-password-12", "role": "viewer"},
+        headers={"X-CSRFToken": token, "HX-Request": "true"},
+    )
     assert response.status_code != 400
     assert response.status_code in (200, 302)
     with app.app_context():
@@ -421,8 +458,11 @@ def test_csrf_token_in_htmx_header_is_accepted(app, client):
     # The same request with the header carrying a token from another session is refused.
     other = app.test_client()
     other_token = re.search(r'name="csrf_token" value="([^"]+)"', other.get("/login").get_data(as_text=True)).group(1)
-    refused = client.post("/admin/users", data={"username": "hx-user2", "password": "hx-password-12", "role": "viewer"},
-                          headers={"X-CSRFToken": other_token, "HX-Request": "true"})
+    refused = client.post(
+        "/admin/users",
+        data={"username": "hx-user2", "password": "hx-password-12", "role": "viewer"},
+        headers={"X-CSRFToken": other_token, "HX-Request": "true"},
+    )
     assert refused.status_code == 400
     with app.app_context():
         assert service.find_user("hx-user2") is None
@@ -430,8 +470,19 @@ def test_csrf_token_in_htmx_header_is_accepted(app, client):
 
 # ---------------------------------------------------------------- odd values in every path argument
 
-ODD_VALUES = ("{parent}:dependents", "{child}:dependencies", "{parent}:", "a\r\nb", "x" * 5000, "jöb-ü✓", "a\x00b",
-              "..", " ", "a b", "<script>")
+ODD_VALUES = (
+    "{parent}:dependents",
+    "{child}:dependencies",
+    "{parent}:",
+    "a\r\nb",
+    "x" * 5000,
+    "jöb-ü✓",
+    "a\x00b",
+    "..",
+    " ",
+    "a b",
+    "<script>",
+)
 
 
 def odd_values(planted) -> list[str]:
@@ -441,8 +492,11 @@ def odd_values(planted) -> list[str]:
 
 def string_arguments(rule) -> list[str]:
     converters = getattr(rule, "_converters", {})
-    return [arg for arg in sorted(rule.arguments)
-            if not isinstance(converters.get(arg), NumberConverter | UUIDConverter | AnyConverter)]
+    return [
+        arg
+        for arg in sorted(rule.arguments)
+        if not isinstance(converters.get(arg), NumberConverter | UUIDConverter | AnyConverter)
+    ]
 
 
 def test_odd_ids_in_every_path_argument_are_clear_4xx(app, conn, client_as, accounts):
@@ -473,8 +527,10 @@ def test_odd_ids_in_every_path_argument_are_clear_4xx(app, conn, client_as, acco
 
 # ---------------------------------------------------------------- schedules whose stored cron string is malformed
 
-@pytest.mark.parametrize("bad_cron", ["61 * * * *", "not a cron", "* * * *", "*/0 * * * *", "0 8 * * mon-xyz",
-                                      "x" * 5000, "0 0 31 2 *"])
+
+@pytest.mark.parametrize(
+    "bad_cron", ["61 * * * *", "not a cron", "* * * *", "*/0 * * * *", "0 8 * * mon-xyz", "x" * 5000, "0 0 31 2 *"]
+)
 def test_schedule_with_a_malformed_stored_cron_is_shown_broken_and_refused_cleanly(conn, client_as, bad_cron):
     """rq-scheduler's data written by hand (or by another tool) with a cron string no parser accepts: the page
     lists it as broken, resume answers 422 with a message and changes nothing, the other actions still work."""
@@ -512,6 +568,7 @@ def test_schedule_with_a_malformed_stored_cron_is_shown_broken_and_refused_clean
 
 # ---------------------------------------------------------------- data in attributes is JSON-serialised
 
+
 class _JsonAttributes(HTMLParser):
     """Every hx-vals / hx-headers attribute of a page, parsed as the browser (then htmx) would."""
 
@@ -542,8 +599,14 @@ def test_a_planted_status_cannot_add_keys_to_requests(app, conn, client_as, acco
     from dashboard.rqlayer import keys
 
     evil = "evilstatus01"
-    conn.hset(keys.job(evil), mapping={"status": EVIL_STATUS, "origin": "default",
-                                       "data": zlib.compress(pickle.dumps(("tests.jobfuncs.add", None, (1,), {})))})
+    conn.hset(
+        keys.job(evil),
+        mapping={
+            "status": EVIL_STATUS,
+            "origin": "default",
+            "data": zlib.compress(pickle.dumps(("tests.jobfuncs.add", None, (1,), {}))),
+        },
+    )
     conn.zadd(keys.registry("failed", "default"), {evil: 1})
     conn.sadd(keys.queues(), keys.queue("default"))
     client = client_as("operator")
@@ -553,12 +616,16 @@ def test_a_planted_status_cannot_add_keys_to_requests(app, conn, client_as, acco
     assert row_values, "the row's action buttons carry hx-vals"
     assert all(values == {"seen": EVIL_STATUS} for values in row_values), row_values
     assert ("hx-vals", {"state": "failed"}) in found
-    assert all(set(values) == {"X-CSRFToken"} for name, values in found if name == "hx-headers"
-               and "X-CSRFToken" in values)
+    assert all(
+        set(values) == {"X-CSRFToken"} for name, values in found if name == "hx-headers" and "X-CSRFToken" in values
+    )
 
     # The row answer after an action renders the same buttons.
-    answer = client.post(f"/jobs/{evil}/delete", data={"seen": EVIL_STATUS, "state": "failed"},
-                         headers={"HX-Request": "true", "HX-Target": f"row-{evil}", "X-CSRFToken": csrf_token(client)})
+    answer = client.post(
+        f"/jobs/{evil}/delete",
+        data={"seen": EVIL_STATUS, "state": "failed"},
+        headers={"HX-Request": "true", "HX-Target": f"row-{evil}", "X-CSRFToken": csrf_token(client)},
+    )
     assert answer.status_code < 500
     for name, values in json_attributes(answer.get_data(as_text=True)):
         assert name != "hx-vals" or set(values) <= {"seen", "state"}, values

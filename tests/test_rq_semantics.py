@@ -65,6 +65,7 @@ def fail_both(conn, queue: Queue, *job_ids: str) -> None:
 
 # ---------------------------------------------------------------- 1. ttl re-applied on requeue
 
+
 def test_retry_reapplies_the_ttl_like_rqs_requeue(conn, redis_url):
     queue = Queue("default", connection=conn)
     rq_twin, console_twin = twins(queue, ttl=900)
@@ -106,6 +107,7 @@ def test_retry_without_a_ttl_never_expires_the_waiting_job(conn):
 
 # ---------------------------------------------------------------- 2. run now honours at_front
 
+
 def _rq_scheduler_enqueues(conn, job_id: str, queue: str = "default") -> None:
     """RQ's own scheduler, made to find this job due now (the other twin stays in the future)."""
     conn.zadd(keys.registry("scheduled", queue), {job_id: 1})
@@ -118,8 +120,7 @@ def _rq_scheduler_enqueues(conn, job_id: str, queue: str = "default") -> None:
 def test_run_now_of_a_job_scheduled_at_front_goes_to_the_front_like_rqs_scheduler(conn, redis_url):
     queue = Queue("default", connection=conn)
     conn.set(FLAKY_OK, 1)
-    rq_twin, console_twin = (queue.enqueue_in(timedelta(hours=1), FLAKY, at_front=True, ttl=800).id
-                             for _ in range(2))
+    rq_twin, console_twin = (queue.enqueue_in(timedelta(hours=1), FLAKY, at_front=True, ttl=800).id for _ in range(2))
     filler = queue.enqueue(FLAKY).id
 
     _rq_scheduler_enqueues(conn, rq_twin)
@@ -156,6 +157,7 @@ def test_run_now_of_a_plain_scheduled_job_stays_at_the_back(conn):
 
 # ---------------------------------------------------------------- 3. deferred, Dependency(enqueue_at_front)
 
+
 def test_run_now_of_a_deferred_job_with_dependency_at_front_goes_to_the_front(conn, redis_url):
     queue = Queue("default", connection=conn)
     conn.set(FLAKY_OK, 1)
@@ -177,6 +179,7 @@ def test_run_now_of_a_deferred_job_with_dependency_at_front_goes_to_the_front(co
 
 # ---------------------------------------------------------------- 4. limited retries write enqueue_at_front
 
+
 def test_a_limited_job_retried_at_the_back_loses_its_old_front_flag_like_rqs_requeue(conn, redis_url):
     queue = Queue("default", connection=conn)
     limit = RateLimit("smtp", 1)
@@ -191,8 +194,11 @@ def test_a_limited_job_retried_at_the_back_loses_its_old_front_flag_like_rqs_req
     assert actions.retry(conn, [console_twin]).outcomes == {console_twin: "ok:rate_limited"}
 
     names = ("status", "enqueue_at_front")
-    assert fields(conn, rq_twin, *names) == fields(conn, console_twin, *names) == {
-        "status": "rate_limited", "enqueue_at_front": "0"}
+    assert (
+        fields(conn, rq_twin, *names)
+        == fields(conn, console_twin, *names)
+        == {"status": "rate_limited", "enqueue_at_front": "0"}
+    )
     run_all_and_check(conn, redis_url, holder, rq_twin, console_twin)
     assert conn.zcard(keys.rate_limited("smtp")) == 0 and conn.zcard(keys.rate_limit_allowed("smtp")) == 0
 
@@ -207,12 +213,16 @@ def test_a_limited_job_retried_at_the_front_is_promoted_to_the_front(conn):
 
     Job.fetch(rq_twin, connection=conn).requeue(at_front=True)
     actions.retry(conn, [console_twin], at_front=True)
-    assert fields(conn, rq_twin, "enqueue_at_front") == fields(conn, console_twin, "enqueue_at_front") == {
-        "enqueue_at_front": "1"}
+    assert (
+        fields(conn, rq_twin, "enqueue_at_front")
+        == fields(conn, console_twin, "enqueue_at_front")
+        == {"enqueue_at_front": "1"}
+    )
     # The slot frees twice: each twin is promoted in turn, both to the front.
     for _ in range(2):
-        holder_now = next(i for i in (holder, rq_twin, console_twin)
-                          if conn.zscore(keys.rate_limit_allowed("smtp"), i) is not None)
+        holder_now = next(
+            i for i in (holder, rq_twin, console_twin) if conn.zscore(keys.rate_limit_allowed("smtp"), i) is not None
+        )
         assert actions.cancel(conn, [holder_now]).outcomes == {holder_now: "ok"}
         promoted = next(i for i in (rq_twin, console_twin) if conn.hget(keys.job(i), "status") == b"queued")
         assert side(conn, promoted, filler) == "front"

@@ -82,8 +82,11 @@ def test_run_serves_console_with_worker_and_ctrl_c_stops_everything(mode, tmp_pa
         env["EMBEDDED_REDIS"] = "1"
     runner = RunnerProcess(env)
     try:
-        console_line = wait_until(lambda: runner.line_with("Console:") or runner.proc.poll() is not None,
-                                  timeout=60, message="the console URL")
+        console_line = wait_until(
+            lambda: runner.line_with("Console:") or runner.proc.poll() is not None,
+            timeout=60,
+            message="the console URL",
+        )
         assert runner.proc.poll() is None, runner.output()
         assert f"http://127.0.0.1:{port}/" in console_line
         redis_line = runner.line_with("Redis:")
@@ -100,8 +103,11 @@ def test_run_serves_console_with_worker_and_ctrl_c_stops_everything(mode, tmp_pa
         os.killpg(runner.proc.pid, signal.SIGINT)
         runner.proc.wait(timeout=20)
     assert "stopped" in runner.output()
-    wait_until(lambda: not _pids_of_group(str(data_dir)) and not _leftovers(port), timeout=5,
-               message="no process left after Ctrl-C")
+    wait_until(
+        lambda: not _pids_of_group(str(data_dir)) and not _leftovers(port),
+        timeout=5,
+        message="no process left after Ctrl-C",
+    )
 
 
 def _leftovers(port: int) -> list[str]:
@@ -111,8 +117,11 @@ def _leftovers(port: int) -> list[str]:
 
 def _processes_mentioning(marker: str) -> list[str]:
     out = subprocess.run(["ps", "-eo", "pid=,stat=,args="], capture_output=True, text=True).stdout
-    return [line for line in out.splitlines()
-            if marker in line and "ps -eo" not in line and not line.split()[1].startswith("Z")]
+    return [
+        line
+        for line in out.splitlines()
+        if marker in line and "ps -eo" not in line and not line.split()[1].startswith("Z")
+    ]
 
 
 def test_ctrl_c_during_a_long_job_stops_in_order_kills_the_horse_and_deregisters(tmp_path):
@@ -177,8 +186,11 @@ def _still_alive(family: dict[int, str]) -> list[int]:
     from dashboard import procs
 
     table = procs.process_table()
-    return [pid for pid, started in family.items()
-            if procs.start_time(pid) == started and table.get(pid, (0, "Z"))[1] != "Z"]
+    return [
+        pid
+        for pid, started in family.items()
+        if procs.start_time(pid) == started and table.get(pid, (0, "Z"))[1] != "Z"
+    ]
 
 
 def procs_start_time(pid: int):

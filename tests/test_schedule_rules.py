@@ -27,11 +27,14 @@ def test_schedule_writes_wait_for_a_scheduler_pass(conn):
 def test_default_declarations_with_colliding_ids_are_reported(conn):
     from dashboard.rqlayer import schedules
 
-    report = schedules.register_defaults(conn, [
-        {"name": "nightly report", "task": "tasks.maintenance.cleanup_old_files", "cron": "0 1 * * *"},
-        {"name": "nightly-report", "task": "tasks.maintenance.cleanup_old_files", "cron": "0 2 * * *"},
-        {"name": "broken", "task": "tasks.maintenance.cleanup_old_files", "cron": "0 3 * * *", "kwargs": [1, 2]},
-    ])
+    report = schedules.register_defaults(
+        conn,
+        [
+            {"name": "nightly report", "task": "tasks.maintenance.cleanup_old_files", "cron": "0 1 * * *"},
+            {"name": "nightly-report", "task": "tasks.maintenance.cleanup_old_files", "cron": "0 2 * * *"},
+            {"name": "broken", "task": "tasks.maintenance.cleanup_old_files", "cron": "0 3 * * *", "kwargs": [1, 2]},
+        ],
+    )
     assert any("nightly-report" in name for name in report.errors)
     assert any("broken" in name for name in report.errors)
     assert len(report.created) == 1
@@ -72,8 +75,12 @@ def test_fall_back_runs_a_fixed_hour_once():
     from dashboard.rqlayer import cron
 
     paris = cron.next_runs("0,30 2 * * *", "Europe/Paris", count=4, now=datetime(2026, 10, 24, 12, tzinfo=UTC))
-    assert [r.strftime("%d %H:%M%z") for r in paris] == ["25 02:00+0200", "25 02:30+0200", "26 02:00+0100",
-                                                         "26 02:30+0100"]
+    assert [r.strftime("%d %H:%M%z") for r in paris] == [
+        "25 02:00+0200",
+        "25 02:30+0200",
+        "26 02:00+0100",
+        "26 02:30+0100",
+    ]
     # Starting between the two 01:30s of the night: the second one is not a new run.
     new_york = cron.next_runs("30 1 * * *", "America/New_York", count=1, now=datetime(2026, 11, 1, 5, 45, tzinfo=UTC))
     assert new_york[0].strftime("%m-%d %H:%M") == "11-02 01:30"

@@ -30,10 +30,20 @@ SCRIPT = "<script>alert('xss')</script>"
 
 # The declaration format the lead adds to tasks/ (e.g. tasks/schedules.py: DEFAULT_SCHEDULES = [...]).
 EXAMPLE_DEFAULTS = [
-    schedules.DefaultSchedule(name="nightly-cleanup", task=CLEANUP, cron="30 3 * * *", kwargs={"max_age_hours": 48.0},
-                              timezone="Europe/Paris", description="Nightly clean-up of generated files"),
-    schedules.DefaultSchedule(name="exchange-rate", task="tasks.external.fetch_exchange_rate", interval=3600,
-                              kwargs={"base": "EUR", "quote": "USD"}),
+    schedules.DefaultSchedule(
+        name="nightly-cleanup",
+        task=CLEANUP,
+        cron="30 3 * * *",
+        kwargs={"max_age_hours": 48.0},
+        timezone="Europe/Paris",
+        description="Nightly clean-up of generated files",
+    ),
+    schedules.DefaultSchedule(
+        name="exchange-rate",
+        task="tasks.external.fetch_exchange_rate",
+        interval=3600,
+        kwargs={"base": "EUR", "quote": "USD"},
+    ),
 ]
 
 
@@ -61,6 +71,7 @@ def queued_ids(conn, queue: str) -> list[str]:
 
 # ---------------------------------------------------------------- cron.py
 
+
 def test_cron_in_words_and_validation():
     assert cron.describe("0 8 * * 1-5") == "At 08:00, Monday through Friday"
     assert cron.describe("*/15 * * * *") == "Every 15 minutes"
@@ -87,12 +98,19 @@ def test_next_runs_follow_daylight_saving_time_in_europe_paris():
     assert [r.isoformat() for r in skipped] == ["2026-03-29T03:00:00+02:00", "2026-03-30T02:30:00+02:00"]
     # Fall back, 2026-10-25 03:00 -> 02:00: a fixed-hour job runs once, an hourly wildcard twice.
     fixed = cron.next_runs("30 2 * * *", "Europe/Paris", 3, now=datetime(2026, 10, 23, 12, tzinfo=UTC))
-    assert [r.isoformat() for r in fixed] == ["2026-10-24T02:30:00+02:00", "2026-10-25T02:30:00+02:00",
-                                              "2026-10-26T02:30:00+01:00"]
+    assert [r.isoformat() for r in fixed] == [
+        "2026-10-24T02:30:00+02:00",
+        "2026-10-25T02:30:00+02:00",
+        "2026-10-26T02:30:00+01:00",
+    ]
     halves = cron.next_runs("*/30 * * * *", "Europe/Paris", 5, now=datetime(2026, 10, 24, 23, 40, tzinfo=UTC))
-    assert [r.isoformat() for r in halves] == ["2026-10-25T02:00:00+02:00", "2026-10-25T02:30:00+02:00",
-                                               "2026-10-25T02:00:00+01:00", "2026-10-25T02:30:00+01:00",
-                                               "2026-10-25T03:00:00+01:00"]
+    assert [r.isoformat() for r in halves] == [
+        "2026-10-25T02:00:00+02:00",
+        "2026-10-25T02:30:00+02:00",
+        "2026-10-25T02:00:00+01:00",
+        "2026-10-25T02:30:00+01:00",
+        "2026-10-25T03:00:00+01:00",
+    ]
     assert all(b.timestamp() > a.timestamp() for a, b in zip(halves, halves[1:], strict=False)), "time moves on"
     with pytest.raises(ValueError, match="unknown timezone"):
         cron.next_runs("0 8 * * *", "Mars/Olympus_Mons")
@@ -108,6 +126,7 @@ def test_intervals_in_words():
 
 
 # ---------------------------------------------------------------- the RQ layer
+
 
 def test_create_cron_and_interval_schedules_of_a_registered_task(conn):
     spec = get_task(CLEANUP)
@@ -131,8 +150,9 @@ def test_create_cron_and_interval_schedules_of_a_registered_task(conn):
     assert {s.id for s in schedules.list_schedules(conn)} >= {cron_id, interval_id}
 
     # An end date becomes a repeat count: weekdays 08:00 Paris from Fri 27 March to Fri 3 April = 5 runs.
-    ending = schedules.create_cron(conn, spec, {}, "0 8 * * 1-5", "Europe/Paris", "low", now=now,
-                                   end=datetime(2026, 4, 3, 9, tzinfo=PARIS))
+    ending = schedules.create_cron(
+        conn, spec, {}, "0 8 * * 1-5", "Europe/Paris", "low", now=now, end=datetime(2026, 4, 3, 9, tzinfo=PARIS)
+    )
     assert meta_of(conn, ending)["repeat"] == 5
 
     # The schedule fires through rq-scheduler itself: a due cron schedule lands on its queue.
@@ -257,8 +277,10 @@ def test_edit_in_place_keeps_the_id_and_the_last_outcome(conn):
     spec = get_task(CLEANUP)
     sid = schedules.create_cron(conn, spec, {"dry_run": True}, "0 8 * * *", "UTC", "low")
     conn.hset(keys.job(sid), mapping={"status": "failed", "ended_at": "2026-01-01T08:00:05.000000Z"})
-    assert schedules.create_cron(conn, spec, {"dry_run": False}, "*/10 * * * *", "Europe/Paris", "low",
-                                 schedule_id=sid) == sid
+    assert (
+        schedules.create_cron(conn, spec, {"dry_run": False}, "*/10 * * * *", "Europe/Paris", "low", schedule_id=sid)
+        == sid
+    )
     edited = schedules.get_schedule(conn, sid)
     assert (edited.cron, edited.timezone, edited.kwargs) == ("*/10 * * * *", "Europe/Paris", {"dry_run": False})
     assert edited.last_outcome == "failed" and edited.last_run_at == datetime(2026, 1, 1, 8, 0, 5, tzinfo=UTC)
@@ -285,8 +307,12 @@ def test_default_schedules_are_registered_idempotently_and_a_pause_survives(conn
     assert restart.paused == ["default-nightly-cleanup"]
     assert score(conn, "default-nightly-cleanup") is None, "the operator's pause survives a restart"
 
-    changed = [EXAMPLE_DEFAULTS[0], schedules.DefaultSchedule(name="exchange-rate", task=EXAMPLE_DEFAULTS[1].task,
-                                                              interval=600, kwargs={"base": "EUR", "quote": "GBP"})]
+    changed = [
+        EXAMPLE_DEFAULTS[0],
+        schedules.DefaultSchedule(
+            name="exchange-rate", task=EXAMPLE_DEFAULTS[1].task, interval=600, kwargs={"base": "EUR", "quote": "GBP"}
+        ),
+    ]
     updated = schedules.register_defaults(conn, changed)
     assert updated.updated == ["default-exchange-rate"]
     assert schedules.get_schedule(conn, "default-exchange-rate").kwargs == {"base": "EUR", "quote": "GBP"}
@@ -299,8 +325,13 @@ def test_default_schedules_are_registered_idempotently_and_a_pause_survives(conn
     assert kept.unchanged == ["default-nightly-cleanup", "default-exchange-rate"]
     assert schedules.get_schedule(conn, "default-nightly-cleanup").cron == "0 4 * * *"
 
-    broken = schedules.register_defaults(conn, [{"name": "bad", "task": "os.system", "cron": "* * * * *"},
-                                                {"name": "worse", "task": CLEANUP, "cron": "61 * * * *"}])
+    broken = schedules.register_defaults(
+        conn,
+        [
+            {"name": "bad", "task": "os.system", "cron": "* * * * *"},
+            {"name": "worse", "task": CLEANUP, "cron": "61 * * * *"},
+        ],
+    )
     assert set(broken.errors) == {"default-bad", "default-worse"} and not broken.created
     with pytest.raises(schedules.ScheduleError):
         schedules.register_defaults(conn, [{"name": "bad", "task": "os.system", "cron": "* * * * *"}], strict=True)
@@ -324,8 +355,10 @@ def test_health_banners_with_and_without_scheduler_locks(conn):
 
     Queue("default", connection=conn).enqueue_in(timedelta(minutes=5), CLEANUP)
     banners = schedules.health(conn).banners
-    assert [b.text for b in banners] == ["1 scheduled job(s) in queue default but no worker runs RQ's scheduler "
-                                         "(--with-scheduler): they will not be queued."]
+    assert [b.text for b in banners] == [
+        "1 scheduled job(s) in queue default but no worker runs RQ's scheduler "
+        "(--with-scheduler): they will not be queued."
+    ]
     conn.set(keys.builtin_scheduler_lock("default"), "worker-1", ex=60)
     assert schedules.health(conn).banners == []
     book = schedules.read_schedules(conn)
@@ -338,12 +371,30 @@ def test_rq_cron_processes_are_listed_read_only(conn):
 
     now = datetime.now(UTC)
     conn.zadd(keys.cron_schedulers(), {"host:42:abc": now.timestamp()})
-    conn.hset(keys.cron_scheduler("host:42:abc"), mapping={
-        "hostname": "host", "pid": "42", "name": "host:42:abc", "config_file": "cron_config.py",
-        "cron_jobs": json.dumps([{"func_name": CLEANUP, "name": "cleanup", "queue_name": "low", "args": None,
-                                  "kwargs": json.dumps({"dry_run": True}), "interval": None, "cron": "0 3 * * *",
-                                  "latest_enqueue_time": None, "next_enqueue_time": "2026-01-02T03:00:00Z"}]),
-    })
+    conn.hset(
+        keys.cron_scheduler("host:42:abc"),
+        mapping={
+            "hostname": "host",
+            "pid": "42",
+            "name": "host:42:abc",
+            "config_file": "cron_config.py",
+            "cron_jobs": json.dumps(
+                [
+                    {
+                        "func_name": CLEANUP,
+                        "name": "cleanup",
+                        "queue_name": "low",
+                        "args": None,
+                        "kwargs": json.dumps({"dry_run": True}),
+                        "interval": None,
+                        "cron": "0 3 * * *",
+                        "latest_enqueue_time": None,
+                        "next_enqueue_time": "2026-01-02T03:00:00Z",
+                    }
+                ]
+            ),
+        },
+    )
     [process] = schedules.read_schedules(conn).cron_processes
     assert process.alive and process.hostname == "host"
     [job] = process.jobs
@@ -378,6 +429,7 @@ def test_a_hostile_meta_pickle_is_never_run(conn, tmp_path):
 
 # ---------------------------------------------------------------- the pages
 
+
 @pytest.fixture(autouse=True)
 def schedules_blueprint(request):
     """Until the lead registers the blueprint in dashboard/web/__init__.py, register it here."""
@@ -397,8 +449,15 @@ def post(client, url, **data):
 
 
 def form(task=CLEANUP, **overrides):
-    data = {"task": task, "kind": "cron", "cron": "0 8 * * 1-5", "timezone": "Europe/Paris", "queue": "",
-            "arg-max_age_hours": "24", "arg-dry_run": "true"}
+    data = {
+        "task": task,
+        "kind": "cron",
+        "cron": "0 8 * * 1-5",
+        "timezone": "Europe/Paris",
+        "queue": "",
+        "arg-max_age_hours": "24",
+        "arg-dry_run": "true",
+    }
     data.update(overrides)
     return {k: v for k, v in data.items() if v is not None}
 
@@ -437,25 +496,27 @@ def test_create_a_schedule_from_the_form(app, client_as, conn):
     assert conn.zcard(keys.RQ_SCHEDULER_JOBS) == 2
 
 
-@pytest.mark.parametrize("overrides, field, message", [
-    ({"cron": "61 * * * *"}, "cron", "the minute field &#39;61&#39; is not valid"),
-    ({"cron": "0 9 1 * 1"}, "cron", "not both"),
-    ({"timezone": "Mars/Olympus_Mons"}, "timezone", "unknown timezone"),
-    ({"task": EMAIL, "arg-to": "", "arg-subject": "hi"}, "arg-to", "this field is required"),
-    ({"task": "tasks.notifications.send_digest", "arg-recipients": "[oops"}, "arg-recipients", "not valid JSON"),
-    ({"task": "tasks.batches.process_batch", "arg-items": "many"}, "arg-items", "expected a whole number"),
-    ({"arg-max_age_hours": "soon"}, "arg-max_age_hours", "expected a number"),
-    ({"kind": "interval", "interval": "0"}, "interval", "from 1 to"),
-    ({"kind": "interval", "interval": "ten"}, "interval", "a whole number of seconds"),
-    ({"end": "2020-01-01T00:00"}, "end", "this time is in the past"),
-    ({"repeat": "0"}, "repeat", "a whole number from 1"),
-    ({"queue": "bad queue name"}, "queue", "a queue name is"),
-    ({"task": "os.system"}, "task", "is not a registered task"),
-    ({"task": ""}, "task", "choose a registered task"),
-    ({"kind": "sometimes"}, "kind", "choose cron or interval"),
-])
-def test_every_bad_input_is_refused_with_its_message_and_nothing_is_created(client_as, conn, overrides, field,
-                                                                            message):
+@pytest.mark.parametrize(
+    "overrides, field, message",
+    [
+        ({"cron": "61 * * * *"}, "cron", "the minute field &#39;61&#39; is not valid"),
+        ({"cron": "0 9 1 * 1"}, "cron", "not both"),
+        ({"timezone": "Mars/Olympus_Mons"}, "timezone", "unknown timezone"),
+        ({"task": EMAIL, "arg-to": "", "arg-subject": "hi"}, "arg-to", "this field is required"),
+        ({"task": "tasks.notifications.send_digest", "arg-recipients": "[oops"}, "arg-recipients", "not valid JSON"),
+        ({"task": "tasks.batches.process_batch", "arg-items": "many"}, "arg-items", "expected a whole number"),
+        ({"arg-max_age_hours": "soon"}, "arg-max_age_hours", "expected a number"),
+        ({"kind": "interval", "interval": "0"}, "interval", "from 1 to"),
+        ({"kind": "interval", "interval": "ten"}, "interval", "a whole number of seconds"),
+        ({"end": "2020-01-01T00:00"}, "end", "this time is in the past"),
+        ({"repeat": "0"}, "repeat", "a whole number from 1"),
+        ({"queue": "bad queue name"}, "queue", "a queue name is"),
+        ({"task": "os.system"}, "task", "is not a registered task"),
+        ({"task": ""}, "task", "choose a registered task"),
+        ({"kind": "sometimes"}, "kind", "choose cron or interval"),
+    ],
+)
+def test_every_bad_input_is_refused_with_its_message_and_nothing_is_created(client_as, conn, overrides, field, message):
     oscar = client_as("operator")
     data = form(**overrides)
     if data["task"] != CLEANUP:
@@ -480,10 +541,15 @@ def test_viewers_see_the_page_without_buttons_and_every_post_is_403(app, client_
     assert "data-action=" not in body and "New schedule" not in body and "reschedule-form" not in body
     assert vera.get("/schedules/new").status_code == 403
     assert vera.get(f"/schedules/{sid}/edit").status_code == 403
-    for url, data in [("/schedules", form()), (f"/schedules/{sid}", form()), (f"/schedules/{sid}/run-now", {}),
-                      (f"/schedules/{sid}/pause", {}), (f"/schedules/{sid}/resume", {}),
-                      (f"/schedules/{sid}/delete", {}), (f"/schedules/{one_off}/reschedule",
-                                                          {"run_at": "2099-01-01T00:00", "timezone": "UTC"})]:
+    for url, data in [
+        ("/schedules", form()),
+        (f"/schedules/{sid}", form()),
+        (f"/schedules/{sid}/run-now", {}),
+        (f"/schedules/{sid}/pause", {}),
+        (f"/schedules/{sid}/resume", {}),
+        (f"/schedules/{sid}/delete", {}),
+        (f"/schedules/{one_off}/reschedule", {"run_at": "2099-01-01T00:00", "timezone": "UTC"}),
+    ]:
         assert post(vera, url, **data).status_code == 403, url
     assert score(conn, sid) is not None and conn.zcard(keys.RQ_SCHEDULER_JOBS) == 2
     assert conn.llen(keys.queue("low")) == 0
@@ -538,8 +604,9 @@ def test_actions_from_the_page_act_audit_and_refuse_stale_state(app, client_as, 
 
 def test_the_cron_preview_fragment(client_as):
     vera = client_as("viewer")
-    body = vera.get("/schedules/preview?cron=0+8+*+*+1-5&timezone=Europe/Paris",
-                    headers={"HX-Request": "true"}).get_data(as_text=True)
+    body = vera.get(
+        "/schedules/preview?cron=0+8+*+*+1-5&timezone=Europe/Paris", headers={"HX-Request": "true"}
+    ).get_data(as_text=True)
     assert "At 08:00, Monday through Friday" in body and body.count("<li>") == 5 and "CET" in body + "CEST"
     assert "<html" not in body
     bad = vera.get("/schedules/preview?cron=61+*+*+*+*&timezone=UTC").get_data(as_text=True)
@@ -568,10 +635,21 @@ def test_hostile_strings_in_kwargs_and_descriptions_render_escaped(client_as, co
     from tests.test_hostile_data import PAYLOADS, assert_inert
 
     spec = get_task(EMAIL)
-    ids = [schedules.create_cron(conn, spec, {"to": payload, "subject": payload, "body": payload}, "0 8 * * *",
-                                 "UTC", "high", description=payload[:200]) for payload in PAYLOADS]
-    one_off = rq_scheduler(conn).enqueue_in(timedelta(hours=1), EMAIL, to=SCRIPT, subject=SCRIPT,
-                                            job_description=SCRIPT).id
+    ids = [
+        schedules.create_cron(
+            conn,
+            spec,
+            {"to": payload, "subject": payload, "body": payload},
+            "0 8 * * *",
+            "UTC",
+            "high",
+            description=payload[:200],
+        )
+        for payload in PAYLOADS
+    ]
+    one_off = (
+        rq_scheduler(conn).enqueue_in(timedelta(hours=1), EMAIL, to=SCRIPT, subject=SCRIPT, job_description=SCRIPT).id
+    )
     schedules.pause(conn, ids[0])
     Queue("default", connection=conn).enqueue_in(timedelta(hours=1), EMAIL, to=SCRIPT, subject=SCRIPT)
     marker = tmp_path / "pwned"

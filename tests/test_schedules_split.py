@@ -22,9 +22,13 @@ pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning:rq_scheduler")
 
 CLEANUP = "tasks.maintenance.cleanup_old_files"
 PACKAGE = PROJECT_ROOT / "dashboard" / "rqlayer" / "schedules"
-OWN_MODULES = [*sorted(PACKAGE.glob("*.py")), PROJECT_ROOT / "dashboard" / "web" / "schedules.py",
-               PROJECT_ROOT / "dashboard" / "web" / "schedule_forms.py",
-               PROJECT_ROOT / "dashboard" / "rqlayer" / "cron.py", PROJECT_ROOT / "tasks" / "schedules.py"]
+OWN_MODULES = [
+    *sorted(PACKAGE.glob("*.py")),
+    PROJECT_ROOT / "dashboard" / "web" / "schedules.py",
+    PROJECT_ROOT / "dashboard" / "web" / "schedule_forms.py",
+    PROJECT_ROOT / "dashboard" / "rqlayer" / "cron.py",
+    PROJECT_ROOT / "tasks" / "schedules.py",
+]
 
 
 def rq_scheduler(conn):
@@ -41,6 +45,7 @@ def post(client, url, **data):
 
 # ---------------------------------------------------------------- one rule each
 
+
 def test_run_now_button_and_action_follow_one_rule(conn, client_as):
     """The Run now button and the action ask the same question (Schedule.run_refusal): before, the
     button had its own test and the action another, with its own messages."""
@@ -50,8 +55,12 @@ def test_run_now_button_and_action_follow_one_rule(conn, client_as):
     legacy = rq_scheduler(conn).cron("0 8 * * *", func="os.system", args=["true"], id="legacy").id
     gone = schedules.create_cron(conn, spec, {}, "0 7 * * *", "UTC", "low")
     conn.delete(keys.job(gone))
-    expected = {healthy: "", unreadable: "cannot be read safely", legacy: "not a registered task",
-                gone: "no such schedule"}
+    expected = {
+        healthy: "",
+        unreadable: "cannot be read safely",
+        legacy: "not a registered task",
+        gone: "no such schedule",
+    }
     page = client_as("operator").get("/schedules").get_data(as_text=True)
     for sid, reason in expected.items():
         row = schedules.get_schedule(conn, sid)
@@ -92,6 +101,7 @@ def test_edit_button_and_edit_routes_follow_one_rule(conn, client_as):
 
 # ---------------------------------------------------------------- one error family
 
+
 def test_every_schedule_refusal_is_a_family_member_with_its_status(conn):
     """Each refusal maps through dashboard/errors.py (before: ValueError subclasses outside the family,
     each view choosing 404/409/422 by hand)."""
@@ -104,8 +114,10 @@ def test_every_schedule_refusal_is_a_family_member_with_its_status(conn):
     with pytest.raises(schedules.ScheduleError) as invalid:
         schedules.create_interval(conn, get_task(CLEANUP), {}, 0, "low")
     assert [layer_status(e.value)[0] for e in (missing, conflict, invalid)] == [404, 409, 422]
-    for create in (lambda: schedules.create_cron(conn, get_task(CLEANUP), {}, "0 8 * * *", "Mars/Olympus", "low"),
-                   lambda: schedules.create_interval(conn, get_task(CLEANUP), {}, 60, "low", tz_name="Mars/Olympus")):
+    for create in (
+        lambda: schedules.create_cron(conn, get_task(CLEANUP), {}, "0 8 * * *", "Mars/Olympus", "low"),
+        lambda: schedules.create_interval(conn, get_task(CLEANUP), {}, 60, "low", tz_name="Mars/Olympus"),
+    ):
         with pytest.raises(schedules.ScheduleInvalid, match="unknown timezone"):  # was a bare ValueError: a 500
             create()
     assert all(isinstance(e.value, LayerError | ValueError) for e in (missing, conflict, invalid))
@@ -131,6 +143,7 @@ def test_a_refused_action_answers_its_family_status(conn, client_as):
 
 
 # ---------------------------------------------------------------- layout
+
 
 @pytest.mark.parametrize("path", OWN_MODULES, ids=lambda p: str(p.relative_to(PROJECT_ROOT)))
 def test_schedule_modules_stay_under_400_lines(path):

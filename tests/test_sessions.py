@@ -78,8 +78,10 @@ def test_account_changes_end_existing_sessions(app, accounts, change):
 
 def test_a_no_op_role_change_keeps_the_session(app, accounts):
     alice = signed_in(app, "alice")
-    assert alice.post("/admin/users/alice/role", data={"role": "admin", "csrf_token": csrf_token(alice)}).status_code \
+    assert (
+        alice.post("/admin/users/alice/role", data={"role": "admin", "csrf_token": csrf_token(alice)}).status_code
         == 302
+    )
     assert alice.get("/").status_code == 200
 
 
@@ -112,8 +114,11 @@ def test_unknown_and_known_users_take_as_long(app, accounts):
         token = form_csrf(client.get("/login"))
         started = time.perf_counter()
         # A fresh address each time: the throttle adds no delay to either side.
-        response = client.post("/login", data={"username": username, "password": "wrong-password-x",
-                                               "csrf_token": token}, environ_base={"REMOTE_ADDR": f"192.0.2.{n}"})
+        response = client.post(
+            "/login",
+            data={"username": username, "password": "wrong-password-x", "csrf_token": token},
+            environ_base={"REMOTE_ADDR": f"192.0.2.{n}"},
+        )
         assert response.status_code == 401
         return time.perf_counter() - started
 
@@ -130,8 +135,10 @@ def test_unknown_and_known_users_take_as_long(app, accounts):
 
 def audit_rows(app, action):
     with app.app_context():
-        return [(e.actor, e.remote_addr, e.detail, e.repeats) for e in
-                db.session.scalars(select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id))]
+        return [
+            (e.actor, e.remote_addr, e.detail, e.repeats)
+            for e in db.session.scalars(select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id))
+        ]
 
 
 def test_200_refused_sign_ins_make_a_handful_of_rows_with_the_count(app, accounts, client):
@@ -160,9 +167,25 @@ def test_spraying_many_names_folds_into_one_row_per_address(app):
 # ---------------------------------------------------------------- next
 
 
-HOSTILE_NEXT = ["/x\r\nSet-Cookie: a=b", "/\r\n", "/a\nb", "/a\x00b", "/a\tb", "/a\x7fb", "/a\x85b",
-                "//evil.example", "/\\evil.example", "/\\\\evil.example", "\\\\evil.example", "https://evil.example",
-                "http:evil.example", "javascript:alert(1)", "//[", " /admin", "/" + "a" * 5000]
+HOSTILE_NEXT = [
+    "/x\r\nSet-Cookie: a=b",
+    "/\r\n",
+    "/a\nb",
+    "/a\x00b",
+    "/a\tb",
+    "/a\x7fb",
+    "/a\x85b",
+    "//evil.example",
+    "/\\evil.example",
+    "/\\\\evil.example",
+    "\\\\evil.example",
+    "https://evil.example",
+    "http:evil.example",
+    "javascript:alert(1)",
+    "//[",
+    " /admin",
+    "/" + "a" * 5000,
+]
 
 
 def test_hostile_next_is_ignored_never_a_500(app, accounts):
@@ -221,8 +244,9 @@ def created_secret(response) -> str:
 
 
 def test_admin_form_token_expires(app, client):
-    response = client.post("/admin/tokens", data={"name": "week", "role": "viewer", "expires_in": "7d",
-                                                  "csrf_token": csrf_token(client)})
+    response = client.post(
+        "/admin/tokens", data={"name": "week", "role": "viewer", "expires_in": "7d", "csrf_token": csrf_token(client)}
+    )
     assert response.status_code == 201
     secret = created_secret(response)
     assert api_status(app, secret) == 200
@@ -230,14 +254,16 @@ def test_admin_form_token_expires(app, client):
         token = db.session.scalar(select(ApiToken).where(ApiToken.name == "week"))
         assert timedelta(days=6, hours=23) < token.expires_at - utcnow() <= timedelta(days=7)
         # Its expiry passes (set in the row, as time would).
-        db.session.execute(update(ApiToken).where(ApiToken.name == "week")
-                           .values(expires_at=utcnow() - timedelta(seconds=1)))
+        db.session.execute(
+            update(ApiToken).where(ApiToken.name == "week").values(expires_at=utcnow() - timedelta(seconds=1))
+        )
         db.session.commit()
     assert api_status(app, secret) == 401
     assert "expired" in text(client.get("/admin/users"))
 
-    bad = client.post("/admin/tokens", data={"name": "bad", "role": "viewer", "expires_in": "soon",
-                                             "csrf_token": csrf_token(client)})
+    bad = client.post(
+        "/admin/tokens", data={"name": "bad", "role": "viewer", "expires_in": "soon", "csrf_token": csrf_token(client)}
+    )
     assert bad.status_code == 422 and "expiry must look like" in text(bad)
 
 
@@ -245,8 +271,9 @@ def test_token_stops_working_when_its_creator_is_disabled(app, accounts, client)
     with app.app_context():
         service.set_role("oscar", "admin", actor="test")
     oscar_admin = signed_in(app, "oscar")
-    response = oscar_admin.post("/admin/tokens", data={"name": "oscars", "role": "viewer",
-                                                       "csrf_token": csrf_token(oscar_admin)})
+    response = oscar_admin.post(
+        "/admin/tokens", data={"name": "oscars", "role": "viewer", "csrf_token": csrf_token(oscar_admin)}
+    )
     secret = created_secret(response)
     assert api_status(app, secret) == 200
 
@@ -256,8 +283,9 @@ def test_token_stops_working_when_its_creator_is_disabled(app, accounts, client)
 
 
 def test_last_use_is_recorded_at_most_once_a_minute(app, client):
-    secret = created_secret(client.post("/admin/tokens", data={"name": "poller", "role": "viewer",
-                                                                "csrf_token": csrf_token(client)}))
+    secret = created_secret(
+        client.post("/admin/tokens", data={"name": "poller", "role": "viewer", "csrf_token": csrf_token(client)})
+    )
 
     def last_used():
         with app.app_context():
@@ -272,13 +300,17 @@ def test_last_use_is_recorded_at_most_once_a_minute(app, client):
     assert last_used() == first, "no write per request"
 
     with app.app_context():
-        db.session.execute(update(ApiToken).where(ApiToken.name == "poller")
-                           .values(last_used_at=utcnow() - timedelta(minutes=2)))
+        db.session.execute(
+            update(ApiToken).where(ApiToken.name == "poller").values(last_used_at=utcnow() - timedelta(minutes=2))
+        )
         db.session.commit()
     assert api_status(app, secret) == 200
     assert utcnow() - last_used() < timedelta(seconds=30), "a minute later it is written again"
-    shown = re.search(r'<tr data-token="poller">.*?<td class="last-used">([^<]+)</td>',
-                      client.get("/admin/users").get_data(as_text=True), re.S)
+    shown = re.search(
+        r'<tr data-token="poller">.*?<td class="last-used">([^<]+)</td>',
+        client.get("/admin/users").get_data(as_text=True),
+        re.S,
+    )
     assert shown and re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", shown.group(1)), "shown on the users page"
 
 
@@ -293,8 +325,9 @@ def test_counters_versions_and_token_checks_on_every_database(database_url, redi
         seed_users(app)
         with app.app_context():
             for _ in range(30):
-                audit.record_refused_sign_in("mallory", "auth.login_failed", remote_addr="192.0.2.7",
-                                             detail="bad credentials")
+                audit.record_refused_sign_in(
+                    "mallory", "auth.login_failed", remote_addr="192.0.2.7", detail="bad credentials"
+                )
             rows = db.session.scalars(select(AuditEvent).where(AuditEvent.actor == "mallory")).all()
             assert [(r.repeats, r.last_at is not None) for r in rows] == [(30, True)]
 
@@ -303,8 +336,9 @@ def test_counters_versions_and_token_checks_on_every_database(database_url, redi
             service.end_sessions(oscar)
             assert oscar.get_id() != before
 
-            _, secret = service.create_token("oscars", "viewer", actor="oscar", creator=oscar,
-                                             expires_in=timedelta(hours=1))
+            _, secret = service.create_token(
+                "oscars", "viewer", actor="oscar", creator=oscar, expires_in=timedelta(hours=1)
+            )
             assert service.authenticate_token(secret) is not None
             service.set_disabled("oscar", True, actor="test")
             assert service.authenticate_token(secret) is None
@@ -319,8 +353,7 @@ def test_refused_sign_ins_never_hold_a_server_thread(app, accounts):
     # guesses would occupy every gunicorn thread and lock everyone out of the console.
     client = app.test_client()
     started = time.monotonic()
-    responses = [sign_in(client, name, password="wrong-password-x")
-                 for name in ("alice", "oscar", "vera") * 10]
+    responses = [sign_in(client, name, password="wrong-password-x") for name in ("alice", "oscar", "vera") * 10]
     elapsed = time.monotonic() - started
     assert responses[-1].status_code == 429 and responses[-1].headers.get("Retry-After")
     assert elapsed < 15, f"30 refused sign-ins took {elapsed:.1f} s: something sleeps in the request"

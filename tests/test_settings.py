@@ -58,8 +58,14 @@ def test_mask_url_hides_passwords():
 
 def test_flask_cli_reports_a_bad_setting_in_one_line(tmp_path):
     env = {"PATH": "/usr/bin:/bin", "CONSOLE_DATA_DIR": str(tmp_path), "REDIS_URL": "http://nope"}
-    result = subprocess.run([sys.executable, "-m", "flask", "--app", "app", "db", "current"],
-                            cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "app", "db", "current"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode != 0
     assert "REDIS_URL" in result.stderr
     assert "Traceback" not in result.stderr, result.stderr
@@ -85,8 +91,9 @@ def test_live_run_state_fills_redis_and_database_and_env_wins(tmp_path, redis_ur
     _write_state(tmp_path, RUNNER_PID=os.getpid(), RUNNER_START="1", REDIS_URL=redis_url)
     assert load_settings({"CONSOLE_DATA_DIR": str(tmp_path)}).redis_url == "redis://127.0.0.1:6379/0"
     # A live runner whose Redis no longer answers: stale too.
-    _write_state(tmp_path, RUNNER_PID=os.getpid(), RUNNER_START=procs.start_time(os.getpid()),
-                 REDIS_URL="redis://127.0.0.1:1/0")
+    _write_state(
+        tmp_path, RUNNER_PID=os.getpid(), RUNNER_START=procs.start_time(os.getpid()), REDIS_URL="redis://127.0.0.1:1/0"
+    )
     assert load_settings({"CONSOLE_DATA_DIR": str(tmp_path)}).redis_url == "redis://127.0.0.1:6379/0"
     assert "its Redis does not answer" in redis_source({"CONSOLE_DATA_DIR": str(tmp_path)})
     _write_state(tmp_path, RUNNER_PID=os.getppid(), REDIS_URL=redis_url)

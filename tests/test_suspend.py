@@ -17,11 +17,16 @@ from tests.helpers import PROJECT_ROOT, csrf_token, wait_until
 @pytest.fixture
 def real_worker(conn, redis_url):
     """A long-running forking `rq worker` on "default", stopped (by its pid) at the end."""
-    worker = subprocess.Popen([sys.executable, "-m", "rq.cli", "worker", "--url", redis_url, "default"],
-                              cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "rq.cli", "worker", "--url", redis_url, "default"],
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
-        name = wait_until(lambda: [k.decode() for k in conn.smembers(keys.workers())], timeout=20,
-                          message="worker registered")[0]
+        name = wait_until(
+            lambda: [k.decode() for k in conn.smembers(keys.workers())], timeout=20, message="worker registered"
+        )[0]
         wait_until(lambda: conn.hget(name, "state") == b"idle", timeout=20, message="worker idle")
         yield keys.worker_name_from_key(name)
     finally:
@@ -63,8 +68,11 @@ def test_suspension_is_explained_and_each_worker_acknowledges_it(client, conn, r
     # Once acknowledged it takes nothing: the job stays queued while the worker goes round its loop.
     waiting = queue.enqueue("tests.jobfuncs.record_run")
     beat = conn.hget(keys.worker(real_worker), "last_heartbeat")
-    wait_until(lambda: conn.hget(keys.worker(real_worker), "last_heartbeat") != beat, timeout=10,
-               message="the suspended worker checked the flag again")
+    wait_until(
+        lambda: conn.hget(keys.worker(real_worker), "last_heartbeat") != beat,
+        timeout=10,
+        message="the suspended worker checked the flag again",
+    )
     assert conn.hget(keys.job(waiting.id), "status") == b"queued"
 
     client.post("/workers/resume", headers={"X-CSRFToken": csrf_token(client)})

@@ -43,8 +43,16 @@ def test_thumbnail_refuses_outside_files_with_the_missing_file_message(data_dir,
     os.mkfifo(data_dir / "images" / "pipe.png")
     missing = _error("nope.png")
     assert missing == "Source image not found in the data directory: <source>"
-    for probe in [str(outside), "../../secret.png", "link.png", "dirlink/secret.png", "/etc/passwd",
-                  str(data_dir / "images"), "pipe.png", "."]:
+    for probe in [
+        str(outside),
+        "../../secret.png",
+        "link.png",
+        "dirlink/secret.png",
+        "/etc/passwd",
+        str(data_dir / "images"),
+        "pipe.png",
+        ".",
+    ]:
         assert _error(probe) == missing, probe
     assert str(tmp_path) not in missing
 

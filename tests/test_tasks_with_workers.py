@@ -54,7 +54,8 @@ def test_progress_is_visible_in_job_meta(conn, data_dir):
 def test_flaky_call_is_retried_with_backoff(conn, data_dir):
     spec = tasks.get_task("tasks.external.fetch_exchange_rate")
     job = Queue("default", connection=conn).enqueue_call(
-        spec.name, kwargs={"failure_rate": 1.0}, retry=spec.retry(), timeout=spec.timeout)
+        spec.name, kwargs={"failure_rate": 1.0}, retry=spec.retry(), timeout=spec.timeout
+    )
 
     work_in_process(conn, ["default"])
 

@@ -56,10 +56,16 @@ def world(redis_url, sqlite_url, data_dir, conn):
             clients[role] = client
 
     queue = Queue("default", connection=conn)
-    hooks = json.dumps([{"url": f"https://hooks.example/{MARK}?token={MARK}", "job_status": "finished",
-                         "headers": {"X-Token": MARK}}])
-    finished = queue.enqueue("tests.jobfuncs.add", f"{MARK}-a", b=f"{MARK}-b", description=f"add('{MARK}')",
-                             meta={"progress": 40, "customer": MARK})
+    hooks = json.dumps(
+        [{"url": f"https://hooks.example/{MARK}?token={MARK}", "job_status": "finished", "headers": {"X-Token": MARK}}]
+    )
+    finished = queue.enqueue(
+        "tests.jobfuncs.add",
+        f"{MARK}-a",
+        b=f"{MARK}-b",
+        description=f"add('{MARK}')",
+        meta={"progress": 40, "customer": MARK},
+    )
     failed = queue.enqueue("tests.jobfuncs.fail", message=f"boom {MARK}", description=f"fail('{MARK}')")
     SimpleWorker([queue], connection=conn).work(burst=True)
     conn.hset(keys.job(finished.id), "webhooks", hooks)
@@ -70,11 +76,20 @@ def world(redis_url, sqlite_url, data_dir, conn):
         warnings.simplefilter("ignore")
         from rq_scheduler import Scheduler
 
-        recurring = Scheduler(connection=conn).cron("*/5 * * * *", func="tests.jobfuncs.add", args=[MARK, "x"],
-                                                    kwargs={"b": MARK}, id="sched-privacy")
+        recurring = Scheduler(connection=conn).cron(
+            "*/5 * * * *", func="tests.jobfuncs.add", args=[MARK, "x"], kwargs={"b": MARK}, id="sched-privacy"
+        )
     assert conn.hget(keys.job(failed.id), "status") == b"failed"
-    return {"app": app, "clients": clients, "tokens": tokens, "finished": finished.id, "failed": failed.id,
-            "queued": queued.id, "scheduled": scheduled.id, "recurring": recurring.id}
+    return {
+        "app": app,
+        "clients": clients,
+        "tokens": tokens,
+        "finished": finished.id,
+        "failed": failed.id,
+        "queued": queued.id,
+        "scheduled": scheduled.id,
+        "recurring": recurring.id,
+    }
 
 
 def surfaces(w) -> list[tuple[str, dict, bool]]:
@@ -85,16 +100,32 @@ def surfaces(w) -> list[tuple[str, dict, bool]]:
         out += [(f"/jobs/{job_id}", {}, True), (f"/jobs/{job_id}", HX, True), (f"/api/v1/jobs/{job_id}", "api", True)]
     for state in ("finished", "failed", "queued", "scheduled"):
         base = f"/queues/default/{state}"
-        out += [(base, {}, True), (base, HX, True), (f"{base}?func=jobfuncs", {}, True),
-                (f"{base}?func=tests.", HX, True), (f"{base}?func=jobfuncs&fragment=scan", HX, True),
-                (f"{base}/export.csv", {}, True), (f"{base}/export.jsonl", {}, True),
-                (f"{base}/export.jsonl?func=jobfuncs", {}, True),
-                (f"/api/v1/queues/default/jobs/{state}", "api", True),
-                (f"/api/v1/queues/default/jobs/{state}?func=jobfuncs", "api", True), (f"{base}/tabs", HX, False)]
-    out += [("/queues/default/failed?exc=RuntimeError", {}, True), ("/failed", {}, True), ("/failed", HX, True),
-            ("/failed?window=all", {}, True), ("/schedules", {}, True), ("/schedules", HX, True),
-            ("/", {}, False), ("/", HX, False), ("/api/v1/queues", "api", False), ("/api/v1/workers", "api", False),
-            (f"/jobs/search?q={f}", {}, False)]
+        out += [
+            (base, {}, True),
+            (base, HX, True),
+            (f"{base}?func=jobfuncs", {}, True),
+            (f"{base}?func=tests.", HX, True),
+            (f"{base}?func=jobfuncs&fragment=scan", HX, True),
+            (f"{base}/export.csv", {}, True),
+            (f"{base}/export.jsonl", {}, True),
+            (f"{base}/export.jsonl?func=jobfuncs", {}, True),
+            (f"/api/v1/queues/default/jobs/{state}", "api", True),
+            (f"/api/v1/queues/default/jobs/{state}?func=jobfuncs", "api", True),
+            (f"{base}/tabs", HX, False),
+        ]
+    out += [
+        ("/queues/default/failed?exc=RuntimeError", {}, True),
+        ("/failed", {}, True),
+        ("/failed", HX, True),
+        ("/failed?window=all", {}, True),
+        ("/schedules", {}, True),
+        ("/schedules", HX, True),
+        ("/", {}, False),
+        ("/", HX, False),
+        ("/api/v1/queues", "api", False),
+        ("/api/v1/workers", "api", False),
+        (f"/jobs/search?q={f}", {}, False),
+    ]
     return out
 
 
@@ -128,11 +159,20 @@ def test_hidden_values_never_reach_a_viewer_anywhere(world, role):
 
 def test_viewer_job_page_keeps_what_a_viewer_may_see(world):
     body = html.unescape(world["clients"]["viewer"].get(f"/jobs/{world['failed']}").get_data(as_text=True))
-    for visible in ("tests.jobfuncs.fail", "RuntimeError", "KeyError", 'File "/app/tasks/pay.py", line 14, in charge',
-                    "hooks.example", "X-Token"):
+    for visible in (
+        "tests.jobfuncs.fail",
+        "RuntimeError",
+        "KeyError",
+        'File "/app/tasks/pay.py", line 14, in charge',
+        "hooks.example",
+        "X-Token",
+    ):
         assert visible in body, visible
-    api = world["clients"]["viewer"].get(f"/api/v1/jobs/{world['finished']}", headers={
-        "Authorization": f"Bearer {world['tokens']['viewer']}"}).json
+    api = (
+        world["clients"]["viewer"]
+        .get(f"/api/v1/jobs/{world['finished']}", headers={"Authorization": f"Bearer {world['tokens']['viewer']}"})
+        .json
+    )
     assert api["args"] == api["kwargs"] == api["meta"] == api["result"] == {"hidden": True}
     assert api["progress"]["percent"] == 40.0 and api["job"]["description"] is None
     assert api["job"]["func_name"] == "tests.jobfuncs.add"
@@ -161,8 +201,17 @@ def test_traceback_keeps_its_skeleton_only():
 
 
 def test_webhooks_show_host_and_header_names_only():
-    raw = json.dumps([{"url": f"https://user:{MARK}@hooks.example:8443/{MARK}?t={MARK}", "headers": {"A": MARK},
-                       "job_status": "failed", "secret": MARK}, "junk"])
+    raw = json.dumps(
+        [
+            {
+                "url": f"https://user:{MARK}@hooks.example:8443/{MARK}?t={MARK}",
+                "headers": {"A": MARK},
+                "job_status": "failed",
+                "secret": MARK,
+            },
+            "junk",
+        ]
+    )
     hosts = json.loads(mask_webhooks(raw, hosts_only=True))
     assert hosts == [{"url": "https://hooks.example/…", "headers": {"A": "****"}, "job_status": "failed"}, HIDDEN]
     headers_only = json.loads(mask_webhooks(raw, hosts_only=False))

@@ -15,8 +15,11 @@ def test_bulk_retry_all_skips_broken_jobs_and_retries_the_rest(client, conn):
     response = client.post("/failed/retry-all", headers={"X-CSRFToken": csrf_token(client)})
     assert response.status_code == 202
     op_id = response.get_data(as_text=True).split('id="bulk-')[1].split('"')[0]
-    wait_until(lambda: 'data-status="done"' in client.get(f"/bulk/{op_id}").get_data(as_text=True),
-               timeout=30, message="bulk retry done")
+    wait_until(
+        lambda: 'data-status="done"' in client.get(f"/bulk/{op_id}").get_data(as_text=True),
+        timeout=30,
+        message="bulk retry done",
+    )
     queued = {member.decode() for member in conn.lrange(keys.queue(QUEUE), 0, -1)}
     assert set(good) <= queued
     assert conn.type(keys.job("bomb-string-key")) == b"string"  # left alone, not "fixed" or lost
@@ -24,9 +27,13 @@ def test_bulk_retry_all_skips_broken_jobs_and_retries_the_rest(client, conn):
 
 def test_each_action_refuses_a_job_key_of_the_wrong_type(conn):
     conn.set(keys.job("strjob"), "not a hash")
-    for outcome in (actions.retry(conn, ["strjob"]).outcomes, actions.cancel(conn, ["strjob"]).outcomes,
-                    actions.delete(conn, ["strjob"]).outcomes, actions.run_now(conn, ["strjob"]).outcomes,
-                    actions.requeue(conn, ["strjob"], front=True).outcomes):
+    for outcome in (
+        actions.retry(conn, ["strjob"]).outcomes,
+        actions.cancel(conn, ["strjob"]).outcomes,
+        actions.delete(conn, ["strjob"]).outcomes,
+        actions.run_now(conn, ["strjob"]).outcomes,
+        actions.requeue(conn, ["strjob"], front=True).outcomes,
+    ):
         assert outcome == {"strjob": "broken"}
     assert conn.get(keys.job("strjob")) == b"not a hash"
 

@@ -62,15 +62,16 @@ def _now() -> tuple[str, str]:
 def _run(connection: redis.Redis, script: str, option: str, job_ids: list[str], chunk: int = CHUNK) -> ActionResult:
     result = ActionResult(script)
     for start in range(0, len(job_ids), chunk):
-        part = job_ids[start:start + chunk]
+        part = job_ids[start : start + chunk]
         now_ts, now_iso = _now()
         replies = Scripts.get(connection, script)(keys=[], args=args(now_ts, now_iso, option, part))
         result.outcomes.update(zip(part, (text(r) for r in replies), strict=True))
     return result
 
 
-def retry(connection: redis.Redis, job_ids: list[str], expected: Expected = RETRYABLE,
-          at_front: bool = False) -> ActionResult:
+def retry(
+    connection: redis.Redis, job_ids: list[str], expected: Expected = RETRYABLE, at_front: bool = False
+) -> ActionResult:
     """Back onto the origin queue (front or back): failed, stopped and canceled jobs, and finished
     ones to run again. Through the job's concurrency limit when it has one. Cost: one atomic script
     per 500 ids, O(1) per job; guarantee: a job no longer in `expected` (or not where its status says)
@@ -93,8 +94,9 @@ def delete(connection: redis.Redis, job_ids: list[str], expected: Expected = DEL
     return _run(connection, "delete", _statuses(expected), job_ids)
 
 
-def delete_in_transaction(connection: redis.Redis, pipe: redis.client.Pipeline, job_ids: list[str],
-                          expected: Expected = DELETABLE) -> None:
+def delete_in_transaction(
+    connection: redis.Redis, pipe: redis.client.Pipeline, job_ids: list[str], expected: Expected = DELETABLE
+) -> None:
     """Queue the delete script on the caller's MULTI pipeline, so a check made under its WATCH and
     the deletion are one step; the outcomes come back as one list in the pipeline's results.
     Cost: O(1) per job besides its keys."""
@@ -118,8 +120,9 @@ def requeue(connection: redis.Redis, job_ids: list[str], front: bool) -> ActionR
     return _run(connection, "requeue", "front" if front else "back", job_ids)
 
 
-def move(connection: redis.Redis, job_ids: list[str], target_queue: str, front: bool = False,
-         create: bool = False) -> ActionResult:
+def move(
+    connection: redis.Redis, job_ids: list[str], target_queue: str, front: bool = False, create: bool = False
+) -> ActionResult:
     """Queued jobs to another queue; the worker then uses that queue's registries. A queue nobody
     knows (a typo) is created only with `create`, else UnknownQueue is raised and nothing moves.
     Cost: requeue's, plus one round trip to check the target."""
@@ -133,8 +136,16 @@ def run_now(connection: redis.Redis, job_ids: list[str], expected: Expected = RU
     return _run(connection, "run_now", _statuses(expected), job_ids)
 
 
-def perform(connection: redis.Redis, name: str, job_ids: list[str], expected: Expected | None = None, *,
-            position: str | None = None, target: str = "", create: bool = False) -> ActionResult:
+def perform(
+    connection: redis.Redis,
+    name: str,
+    job_ids: list[str],
+    expected: Expected | None = None,
+    *,
+    position: str | None = None,
+    target: str = "",
+    create: bool = False,
+) -> ActionResult:
     """Apply the catalogue's action `name` to jobs still in one of the `expected` statuses (default:
     every status the action applies to). `position` (front / back) defaults to the action's own;
     `target` and `create` are the move's. The one entry point of single-job and bulk actions.
@@ -189,6 +200,7 @@ def target_queue_name(connection: redis.Redis, name: str, create: bool = False) 
 
 
 # ---------------------------------------------------------------- commands to workers
+
 
 @dataclass(frozen=True)
 class CommandResult:

@@ -42,7 +42,7 @@ class BatchReport:
     def add_errors(self, line: int, errors: dict[str, str]) -> None:
         self.error_count += len(errors)
         room = MAX_KEPT_ERRORS - len(self.errors)
-        self.errors.extend(list((line, name, message) for name, message in errors.items())[:max(room, 0)])
+        self.errors.extend(list((line, name, message) for name, message in errors.items())[: max(room, 0)])
 
     @property
     def errors_not_shown(self) -> int:
@@ -90,7 +90,7 @@ def _lines(stream: BinaryIO) -> Iterator[tuple[int, str | None]]:
             return
         number += 1
         if number == 1 and line.startswith(_BOM):
-            line = line[len(_BOM):]
+            line = line[len(_BOM) :]
         if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
             while (rest := stream.readline(MAX_LINE_BYTES)) and not rest.endswith(b"\n"):
                 pass
@@ -141,8 +141,9 @@ def _csv_rows(stream: BinaryIO) -> Iterator[tuple[int, dict | None, str | None]]
         raise BatchFileError(f"unreadable CSV (line {reader.line_num}): {error}") from None
 
 
-def check_file(stream: BinaryIO, filename: str, spec: TaskSpec, options: EnqueueOptions,
-               max_rows: int = MAX_ROWS) -> tuple[BatchReport, Spool]:
+def check_file(
+    stream: BinaryIO, filename: str, spec: TaskSpec, options: EnqueueOptions, max_rows: int = MAX_ROWS
+) -> tuple[BatchReport, Spool]:
     """Pass one: every row validated and, when valid, encoded into the returned spool (which the caller
     closes). Cost: one read of the file, memory bounded by one line plus MAX_KEPT_ERRORS messages.
     Stops reading at max_rows + 1 rows (report.too_many_rows). Raises BatchFileError."""

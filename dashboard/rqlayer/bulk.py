@@ -39,14 +39,20 @@ def bulk_action(name: str) -> catalogue.Action:
     return action
 
 
-def _apply(connection: redis.Redis, action: catalogue.Action, ids: list[str], options: dict[str, Any],
-           expected: tuple[str, ...]) -> actions.ActionResult:
+def _apply(
+    connection: redis.Redis,
+    action: catalogue.Action,
+    ids: list[str],
+    options: dict[str, Any],
+    expected: tuple[str, ...],
+) -> actions.ActionResult:
     # Each chunk only touches jobs whose status is still one of the selected state's (`expected`): a job
     # that changed state since the operator chose is left alone. A move's target was checked (and its
     # creation confirmed) once, in create().
     position = "front" if options.get("at_front") else "back"
-    return actions.perform(connection, action.name, ids, expected, position=position,
-                           target=options.get("target", ""), create=True)
+    return actions.perform(
+        connection, action.name, ids, expected, position=position, target=options.get("target", ""), create=True
+    )
 
 
 @dataclass(frozen=True)
@@ -67,8 +73,9 @@ class Selection:
         return f"all {self.state} jobs of {where}" + (f" where {filters}" if filters else "")
 
     def to_json(self) -> str:
-        return json.dumps({"state": self.state, "queue": self.queue, "ids": len(self.job_ids),
-                           "filter": self.job_filter.as_params()})
+        return json.dumps(
+            {"state": self.state, "queue": self.queue, "ids": len(self.job_ids), "filter": self.job_filter.as_params()}
+        )
 
 
 def estimate(connection: redis.Redis, selection: Selection) -> int:
@@ -119,10 +126,18 @@ def read(connection: redis.Redis, op_id: str) -> BulkStatus | None:
     if status == "running" and time.time() - updated > STALE_AFTER:
         status = "interrupted"
     return BulkStatus(
-        id=op_id, action=text(f.get("action")), status=status, description=text(f.get("description")),
-        actor=text(f.get("actor")), total=integer(f.get("total")) or 0, processed=integer(f.get("processed")) or 0,
-        succeeded=integer(f.get("succeeded")) or 0, skipped=integer(f.get("skipped")) or 0,
-        started_at=number(f.get("started_at")) or 0.0, updated_at=updated, message=text(f.get("message")),
+        id=op_id,
+        action=text(f.get("action")),
+        status=status,
+        description=text(f.get("description")),
+        actor=text(f.get("actor")),
+        total=integer(f.get("total")) or 0,
+        processed=integer(f.get("processed")) or 0,
+        succeeded=integer(f.get("succeeded")) or 0,
+        skipped=integer(f.get("skipped")) or 0,
+        started_at=number(f.get("started_at")) or 0.0,
+        updated_at=updated,
+        message=text(f.get("message")),
     )
 
 
@@ -134,25 +149,47 @@ def _read_known(connection: redis.Redis, op_id: str) -> BulkStatus:
     return status
 
 
-def create(connection: redis.Redis, action: str, selection: Selection, options: dict[str, Any], actor: str,
-           status: str = "running") -> BulkStatus:
+def create(
+    connection: redis.Redis,
+    action: str,
+    selection: Selection,
+    options: dict[str, Any],
+    actor: str,
+    status: str = "running",
+) -> BulkStatus:
     """Record a new operation (status running, or waiting until `begin`) and return it; `run` then does
     the work."""
     action = bulk_action(action).name
     if action == "move":
-        options["target"] = actions.target_queue_name(connection, options.get("target", ""),
-                                                      bool(options.get("create_queue")))
+        options["target"] = actions.target_queue_name(
+            connection, options.get("target", ""), bool(options.get("create_queue"))
+        )
         if options["target"] == selection.queue:
             raise actions.ActionError("the jobs are already in that queue")
     description = f"{action.replace('-', ' ')} {selection.describe()}"
     if action == "move":
         description += f" to queue {options['target']}"
-    return start_record(connection, action, description, estimate(connection, selection), actor, status=status,
-                        selection=selection.to_json(), options=json.dumps(options))
+    return start_record(
+        connection,
+        action,
+        description,
+        estimate(connection, selection),
+        actor,
+        status=status,
+        selection=selection.to_json(),
+        options=json.dumps(options),
+    )
 
 
-def start_record(connection: redis.Redis, action: str, description: str, total: int, actor: str,
-                 status: str = "running", **extra: str) -> BulkStatus:
+def start_record(
+    connection: redis.Redis,
+    action: str,
+    description: str,
+    total: int,
+    actor: str,
+    status: str = "running",
+    **extra: str,
+) -> BulkStatus:
     """A new operation's record (running, or waiting for a background slot), for any long operation
     that reports progress (bulk actions, batch enqueue)."""
     op_id = uuid.uuid4().hex
@@ -160,9 +197,17 @@ def start_record(connection: redis.Redis, action: str, description: str, total: 
     key = keys.bulk_operation(op_id)
     pipe = connection.pipeline(transaction=True)
     record: dict[Any, Any] = {
-        "action": action, "status": status, "description": description, "actor": actor,
-        "total": total, "processed": 0, "succeeded": 0, "skipped": 0,
-        "started_at": now, "updated_at": now, "message": "",
+        "action": action,
+        "status": status,
+        "description": description,
+        "actor": actor,
+        "total": total,
+        "processed": 0,
+        "succeeded": 0,
+        "skipped": 0,
+        "started_at": now,
+        "updated_at": now,
+        "message": "",
     }
     record.update(extra)
     pipe.hset(key, mapping=record)
@@ -192,8 +237,9 @@ def request_cancel(connection: redis.Redis, op_id: str) -> bool:
     return True
 
 
-def _chunks(connection: redis.Redis, selection: Selection, stayed_last: Callable[[], int],
-            unsafe: bool) -> Iterator[list[str]]:
+def _chunks(
+    connection: redis.Redis, selection: Selection, stayed_last: Callable[[], int], unsafe: bool
+) -> Iterator[list[str]]:
     """Chunks of ids to act on. A state is walked by position: the ids a chunk acted on (or that left
     the state meanwhile) are gone, so the window only moves past the ids that stayed. Jobs leaving
     from ahead of the window (workers, other operators) can shift ids behind it, so the walk repeats
@@ -201,7 +247,7 @@ def _chunks(connection: redis.Redis, selection: Selection, stayed_last: Callable
     if selection.job_ids:
         ids = list(selection.job_ids)
         for start in range(0, len(ids), CHUNK):
-            yield ids[start:start + CHUNK]
+            yield ids[start : start + CHUNK]
         return
     queues = [selection.queue] if selection.queue else list_queue_names(connection)
     for _ in range(MAX_PASSES):
@@ -229,8 +275,14 @@ def _chunks(connection: redis.Redis, selection: Selection, stayed_last: Callable
             return
 
 
-def run(connection: redis.Redis, op_id: str, action: str, selection: Selection, options: dict[str, Any],
-        unsafe: bool = False) -> BulkStatus:
+def run(
+    connection: redis.Redis,
+    op_id: str,
+    action: str,
+    selection: Selection,
+    options: dict[str, Any],
+    unsafe: bool = False,
+) -> BulkStatus:
     """Do the work chunk by chunk, updating progress after each; stops early when cancelled."""
     act = bulk_action(action)
     expected = act.expected_in(selection.state)
@@ -279,8 +331,9 @@ def advance(connection: redis.Redis, op_id: str, processed: int, succeeded: int,
 
 
 def finish(connection: redis.Redis, op_id: str, status: str, message: str = "") -> None:
-    connection.hset(keys.bulk_operation(op_id), mapping={"status": status, "updated_at": time.time(),
-                                                         "message": message})
+    connection.hset(
+        keys.bulk_operation(op_id), mapping={"status": status, "updated_at": time.time(), "message": message}
+    )
 
 
 def cancel_requested(connection: redis.Redis, op_id: str) -> bool:

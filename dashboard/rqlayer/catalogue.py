@@ -19,15 +19,32 @@ from dashboard.rqlayer.vocabulary import JOB_STATUSES
 
 RETRYABLE = ("failed", "stopped", "canceled", "finished")
 CANCELABLE = ("queued", "deferred", "scheduled", "ready_to_enqueue", "rate_limited")
-DELETABLE = ("queued", "deferred", "scheduled", "ready_to_enqueue", "rate_limited", "failed", "stopped",
-             "finished", "canceled", "created")
+DELETABLE = (
+    "queued",
+    "deferred",
+    "scheduled",
+    "ready_to_enqueue",
+    "rate_limited",
+    "failed",
+    "stopped",
+    "finished",
+    "canceled",
+    "created",
+)
 RUNNABLE_NOW = ("scheduled", "deferred")
 ANY_STATUS = "*"  # delete whatever the job's status (but a running job, still refused)
 
 # The registry (named by its state) a job of each status lives in, besides the queue list for "queued".
 # Generated into the Lua prelude too (rqlayer/scripts.py), so the scripts and Python agree.
-STATUS_REGISTRY = {"failed": "failed", "stopped": "failed", "finished": "finished", "canceled": "canceled",
-                   "deferred": "deferred", "scheduled": "scheduled", "ready_to_enqueue": "ready_to_enqueue"}
+STATUS_REGISTRY = {
+    "failed": "failed",
+    "stopped": "failed",
+    "finished": "finished",
+    "canceled": "canceled",
+    "deferred": "deferred",
+    "scheduled": "scheduled",
+    "ready_to_enqueue": "ready_to_enqueue",
+}
 
 
 def statuses_of(state: str) -> tuple[str, ...]:
@@ -71,21 +88,48 @@ class Action:
         return self.confirm.format(job=f"job {job_id}" if job_id else "this job")
 
 
-ACTIONS: dict[str, Action] = {a.name: a for a in (
-    Action("retry", RETRYABLE, "retry", "retried", "Retry", bulk=True, labels={"finished": "Run again"}),
-    Action("requeue", ("queued",), "requeue", "moved", "To front", default_position="front"),
-    Action("move", ("queued",), "requeue", "moved", "Move", bulk=True),
-    Action("run-now", RUNNABLE_NOW, "run_now", "queued to run now", "Run now", bulk=True),
-    Action("cancel", CANCELABLE, "cancel", "canceled", "Cancel", bulk=True,
-           confirm="Cancel {job}? It moves to the canceled registry."),
-    Action("stop", ("started",), None, "stopped", "Stop", destructive=True,
-           confirm="Stop {job}? It is running: its worker kills it, and it ends as stopped."),
-    Action("delete", DELETABLE, "delete", "deleted", "Delete", destructive=True, bulk=True, offered_on_unknown=True,
-           confirm="Delete {job} and all its data? This cannot be undone."),
-    # Emptying deletes every job of a state; it has its own route and asks for the queue's name.
-    Action("empty", DELETABLE, "delete", "deleted", "Empty", permission=QUEUES_EMPTY, destructive=True,
-           single=False),
-)}
+ACTIONS: dict[str, Action] = {
+    a.name: a
+    for a in (
+        Action("retry", RETRYABLE, "retry", "retried", "Retry", bulk=True, labels={"finished": "Run again"}),
+        Action("requeue", ("queued",), "requeue", "moved", "To front", default_position="front"),
+        Action("move", ("queued",), "requeue", "moved", "Move", bulk=True),
+        Action("run-now", RUNNABLE_NOW, "run_now", "queued to run now", "Run now", bulk=True),
+        Action(
+            "cancel",
+            CANCELABLE,
+            "cancel",
+            "canceled",
+            "Cancel",
+            bulk=True,
+            confirm="Cancel {job}? It moves to the canceled registry.",
+        ),
+        Action(
+            "stop",
+            ("started",),
+            None,
+            "stopped",
+            "Stop",
+            destructive=True,
+            confirm="Stop {job}? It is running: its worker kills it, and it ends as stopped.",
+        ),
+        Action(
+            "delete",
+            DELETABLE,
+            "delete",
+            "deleted",
+            "Delete",
+            destructive=True,
+            bulk=True,
+            offered_on_unknown=True,
+            confirm="Delete {job} and all its data? This cannot be undone.",
+        ),
+        # Emptying deletes every job of a state; it has its own route and asks for the queue's name.
+        Action(
+            "empty", DELETABLE, "delete", "deleted", "Empty", permission=QUEUES_EMPTY, destructive=True, single=False
+        ),
+    )
+}
 
 # Earlier spellings still accepted from forms and old bookmarks.
 ALIASES = {"run_now": "run-now"}

@@ -36,5 +36,5 @@ def ping(connection: redis.Redis) -> bool:
     """True when Redis answers; never raises."""
     try:
         return bool(connection.ping())
-    except (UNREACHABLE_ERRORS + (redis.exceptions.ResponseError, OSError)):
+    except UNREACHABLE_ERRORS + (redis.exceptions.ResponseError, OSError):
         return False

@@ -103,8 +103,13 @@ class Capabilities:
             except (ImportError, ValueError):
                 return False
 
-        return cls(rq_version=rq.__version__, concurrency_limits=present("rq.rate_limit"),
-                   rq_cron=present("rq.cron"), rq_scheduler=present("rq_scheduler"), worker_extension=False)
+        return cls(
+            rq_version=rq.__version__,
+            concurrency_limits=present("rq.rate_limit"),
+            rq_cron=present("rq.cron"),
+            rq_scheduler=present("rq_scheduler"),
+            worker_extension=False,
+        )
 
 
 class TaskCatalogue:
@@ -210,20 +215,30 @@ class Workers(_Part):
 
 
 class Jobs(_Part):
-    def page(self, queue: str, state: str, page: int = 1, size: int = DEFAULT_PAGE_SIZE,
-             order: str = "oldest") -> jobs.StatePage:
+    def page(
+        self, queue: str, state: str, page: int = 1, size: int = DEFAULT_PAGE_SIZE, order: str = "oldest"
+    ) -> jobs.StatePage:
         """One page of a state: O(size) at any depth. Cost: one round trip for the ids and the total,
         one pipelined read of the page's hashes."""
         return jobs.read_state_page(self._c, queue, state, page, size, order, self._unsafe)
 
-    def scan(self, queue: str, state: str, job_filter: search.JobFilter, offset: int = 0, order: str = "oldest",
-             max_rows: int = DEFAULT_PAGE_SIZE) -> search.ScanResult:
+    def scan(
+        self,
+        queue: str,
+        state: str,
+        job_filter: search.JobFilter,
+        offset: int = 0,
+        order: str = "oldest",
+        max_rows: int = DEFAULT_PAGE_SIZE,
+    ) -> search.ScanResult:
         """Filtered rows, scanning from `offset` for at most a time budget; says where to continue."""
-        return search.scan_state(self._c, queue, state, job_filter, offset=offset, order=order,
-                                 max_rows=max_rows, unsafe=self._unsafe)
+        return search.scan_state(
+            self._c, queue, state, job_filter, offset=offset, order=order, max_rows=max_rows, unsafe=self._unsafe
+        )
 
-    def each(self, queue: str, state: str, job_filter: search.JobFilter,
-             order: str = "oldest") -> Iterator[jobs.JobRow]:
+    def each(
+        self, queue: str, state: str, job_filter: search.JobFilter, order: str = "oldest"
+    ) -> Iterator[jobs.JobRow]:
         """Every matching row, lazily, chunk by chunk (exports). Cost: two round trips per chunk."""
         return search.iter_state(self._c, queue, state, job_filter, order, self._unsafe)
 
@@ -281,4 +296,3 @@ class Console:
     def ping(self) -> bool:
         """True when Redis answers. Cost: one PING; never raises."""
         return ping(self.connection)
-

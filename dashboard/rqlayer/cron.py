@@ -100,16 +100,19 @@ def _check_normalized(text: str) -> str:
         raise CronError(f"unknown macro {text.split()[0]!r}: use {', '.join(MACROS)} or five fields")
     fields = text.split(" ")
     if len(fields) != 5:
-        raise CronError(f"a cron expression has 5 fields (minute hour day-of-month month day-of-week); "
-                        f"this one has {len(fields)}")
+        raise CronError(
+            f"a cron expression has 5 fields (minute hour day-of-month month day-of-week); this one has {len(fields)}"
+        )
     if not _ALLOWED_CHARS.match(text):
         raise CronError("only digits, names (jan, mon…), and * / , - ? are allowed")
     if not croniter.is_valid(text):
         raise CronError(_which_field(fields))
     restricted = [f not in ("*", "?") for f in fields]
     if restricted[2] and restricted[4]:
-        raise CronError("restrict either the day of month or the day of week, not both: cron runs when either "
-                        "matches, rq-scheduler only when both do")
+        raise CronError(
+            "restrict either the day of month or the day of week, not both: cron runs when either "
+            "matches, rq-scheduler only when both do"
+        )
     try:
         entry = _crontab(text)
     except (ValueError, KeyError, IndexError):
@@ -224,8 +227,9 @@ def count_runs(expr: str, tz_name: str, start: datetime, end: datetime, limit: i
             return count
         count += 1
         if count > limit:
-            raise CronError(f"more than {limit:,} runs before the end date: leave the end date empty "
-                            "or give a repeat count")
+            raise CronError(
+                f"more than {limit:,} runs before the end date: leave the end date empty or give a repeat count"
+            )
     return count  # pragma: no cover — the iterator is infinite
 
 

@@ -84,8 +84,9 @@ def parse_run_at(raw: str, tz_name: str, now: datetime) -> datetime:
     return moment
 
 
-def validate_options(connection: redis.Redis, spec: TaskSpec, raw: Mapping[str, object],
-                     now: datetime | None = None) -> tuple[EnqueueOptions, dict[str, str]]:
+def validate_options(
+    connection: redis.Redis, spec: TaskSpec, raw: Mapping[str, object], now: datetime | None = None
+) -> tuple[EnqueueOptions, dict[str, str]]:
     """Options from form or API values, with per-field errors (field names as in the form)."""
     now = now or datetime.now(UTC)
     errors: dict[str, str] = {}
@@ -173,13 +174,18 @@ def enqueue(connection: redis.Redis, spec: TaskSpec, kwargs: dict, options: Enqu
     # RQ fetches dependency jobs while enqueueing: the restricted serializer keeps that safe.
     queue = Queue(options.queue, connection=connection, serializer=RestrictedSerializer)
     common = dict(
-        timeout=options.timeout, result_ttl=options.result_ttl, failure_ttl=options.failure_ttl,
-        job_id=options.job_id, description=options.description, retry=options.retry(),
+        timeout=options.timeout,
+        result_ttl=options.result_ttl,
+        failure_ttl=options.failure_ttl,
+        job_id=options.job_id,
+        description=options.description,
+        retry=options.retry(),
     )
     try:
         if options.run_at is not None:
-            job = queue.enqueue_at(options.run_at, spec.name, kwargs=kwargs, unique=bool(options.job_id),
-                                   **_scheduled_kwargs(common))
+            job = queue.enqueue_at(
+                options.run_at, spec.name, kwargs=kwargs, unique=bool(options.job_id), **_scheduled_kwargs(common)
+            )
             return job.id
         return _enqueue_now(queue, spec, kwargs, options, common)
     except DuplicateJobError:
@@ -187,21 +193,26 @@ def enqueue(connection: redis.Redis, spec: TaskSpec, kwargs: dict, options: Enqu
 
 
 def _enqueue_now(queue: Queue, spec: TaskSpec, kwargs: dict, options: EnqueueOptions, common: dict) -> str:
-    depends_on = (Dependency(jobs=options.depends_on, enqueue_at_front=options.at_front)
-                  if options.depends_on else None)
+    depends_on = Dependency(jobs=options.depends_on, enqueue_at_front=options.at_front) if options.depends_on else None
     # unique=True makes a taken custom id fail atomically; RQ refuses it together with dependencies,
     # where the earlier existence check is all there is.
     unique = bool(options.job_id) and depends_on is None
-    job = queue.enqueue_call(spec.name, kwargs=kwargs, at_front=options.at_front, depends_on=depends_on,
-                             unique=unique, **common)
+    job = queue.enqueue_call(
+        spec.name, kwargs=kwargs, at_front=options.at_front, depends_on=depends_on, unique=unique, **common
+    )
     return job.id
 
 
 def _scheduled_kwargs(common: dict) -> dict:
     # enqueue_at passes RQ's options by their enqueue() names: the timeout is job_timeout there.
-    mapped = {"job_timeout": common["timeout"], "result_ttl": common["result_ttl"],
-              "failure_ttl": common["failure_ttl"], "job_id": common["job_id"],
-              "description": common["description"], "retry": common["retry"]}
+    mapped = {
+        "job_timeout": common["timeout"],
+        "result_ttl": common["result_ttl"],
+        "failure_ttl": common["failure_ttl"],
+        "job_id": common["job_id"],
+        "description": common["description"],
+        "retry": common["retry"],
+    }
     return {k: v for k, v in mapped.items() if v is not None}
 
 
@@ -212,24 +223,50 @@ def encode_call(spec: TaskSpec, kwargs: dict, options: EnqueueOptions) -> tuple[
     return data, options.description or get_call_string(spec.name, (), kwargs, max_length=75)
 
 
-def enqueue_batch(connection: redis.Redis, spec: TaskSpec, calls: Iterable[dict], options: EnqueueOptions,
-                  chunk: int = 1000, progress: Callable[[int], bool] | None = None) -> int:
+def enqueue_batch(
+    connection: redis.Redis,
+    spec: TaskSpec,
+    calls: Iterable[dict],
+    options: EnqueueOptions,
+    chunk: int = 1000,
+    progress: Callable[[int], bool] | None = None,
+) -> int:
     """Enqueue many validated calls of one task; see write_batch for cost and guarantees."""
-    return write_batch(connection, spec, (encode_call(spec, kwargs, options) for kwargs in calls), options,
-                       chunk=chunk, progress=progress)
+    return write_batch(
+        connection,
+        spec,
+        (encode_call(spec, kwargs, options) for kwargs in calls),
+        options,
+        chunk=chunk,
+        progress=progress,
+    )
 
 
-def write_batch(connection: redis.Redis, spec: TaskSpec, encoded: Iterable[tuple[bytes, str]],
-                options: EnqueueOptions, chunk: int = 1000, progress: Callable[[int], bool] | None = None) -> int:
+def write_batch(
+    connection: redis.Redis,
+    spec: TaskSpec,
+    encoded: Iterable[tuple[bytes, str]],
+    options: EnqueueOptions,
+    chunk: int = 1000,
+    progress: Callable[[int], bool] | None = None,
+) -> int:
     """Enqueue encoded calls (encode_call) in chunks: each chunk is one MULTI/EXEC round trip that writes
     the job hashes exactly as RQ's enqueue does and pushes the ids, so a chunk is all or nothing.
     Consumes `encoded` lazily: memory holds one chunk. `progress(n)` is told each chunk's size and may
     return False to stop. Returns how many were enqueued."""
     queue_key = keys.queue(options.queue)
     base = {
-        "status": "queued", "origin": options.queue, "timeout": options.timeout or spec.timeout,
-        "ended_at": "", "started_at": "", "last_heartbeat": "", "worker_name": "", "group_id": "",
-        "success_callback_name": "", "failure_callback_name": "", "stopped_callback_name": "",
+        "status": "queued",
+        "origin": options.queue,
+        "timeout": options.timeout or spec.timeout,
+        "ended_at": "",
+        "started_at": "",
+        "last_heartbeat": "",
+        "worker_name": "",
+        "group_id": "",
+        "success_callback_name": "",
+        "failure_callback_name": "",
+        "stopped_callback_name": "",
     }
     if options.result_ttl is not None:
         base["result_ttl"] = options.result_ttl
@@ -245,9 +282,16 @@ def write_batch(connection: redis.Redis, spec: TaskSpec, encoded: Iterable[tuple
         ids = [uuid.uuid4().hex for _ in part]
         pipe = connection.pipeline(transaction=True)
         for job_id, (data, description) in zip(ids, part, strict=True):
-            pipe.hset(keys.job(job_id), mapping={
-                **base, "created_at": stamp, "enqueued_at": stamp, "data": data, "description": description,
-            })
+            pipe.hset(
+                keys.job(job_id),
+                mapping={
+                    **base,
+                    "created_at": stamp,
+                    "enqueued_at": stamp,
+                    "data": data,
+                    "description": description,
+                },
+            )
         if options.at_front:
             pipe.lpush(queue_key, *reversed(ids))
         else:

@@ -105,11 +105,35 @@ class JobDetail:
 
 
 MAX_RELATED = 100
-TEXT_FIELDS = ("status", "origin", "description", "worker_name", "group_id", "created_at", "enqueued_at",
-               "started_at", "ended_at", "last_heartbeat", "timeout", "result_ttl", "failure_ttl", "ttl",
-               "retries_left", "retry_intervals", "dependency_ids", "success_callback_name",
-               "failure_callback_name", "stopped_callback_name", "enqueue_at_front", "allow_dependency_failures",
-               "rate_limit_key", "rate_limit_concurrency", "repeats_left", "repeat_intervals", "number_of_retries")
+TEXT_FIELDS = (
+    "status",
+    "origin",
+    "description",
+    "worker_name",
+    "group_id",
+    "created_at",
+    "enqueued_at",
+    "started_at",
+    "ended_at",
+    "last_heartbeat",
+    "timeout",
+    "result_ttl",
+    "failure_ttl",
+    "ttl",
+    "retries_left",
+    "retry_intervals",
+    "dependency_ids",
+    "success_callback_name",
+    "failure_callback_name",
+    "stopped_callback_name",
+    "enqueue_at_front",
+    "allow_dependency_failures",
+    "rate_limit_key",
+    "rate_limit_concurrency",
+    "repeats_left",
+    "repeat_intervals",
+    "number_of_retries",
+)
 
 
 def _progress(meta: Shown) -> Progress | None:
@@ -147,8 +171,13 @@ def _json_list(raw) -> list:
         return []
     items = value if isinstance(value, list) else [value]
     # Only scalars: a planted nested value would break whatever renders or serialises it later.
-    return [item for item in items[:MAX_RELATED] if isinstance(item, str | int | float) and not isinstance(item, bool)
-            and (not isinstance(item, int) or abs(item) < 10**18)]
+    return [
+        item
+        for item in items[:MAX_RELATED]
+        if isinstance(item, str | int | float)
+        and not isinstance(item, bool)
+        and (not isinstance(item, int) or abs(item) < 10**18)
+    ]
 
 
 def read_job(connection: redis.Redis, job_id: str, unsafe: bool = False) -> JobDetail | None:
@@ -164,7 +193,8 @@ def read_job(connection: redis.Redis, job_id: str, unsafe: bool = False) -> JobD
     replies = pipe.execute(raise_on_error=False)
     raw, ttl, dependency_ids, dependents_total, dependents_scan, results, recurring = (
         (type(default)() if wrong_type(reply) and default is not None else reply)
-        for reply, default in zip(replies, (None, 0, set(), 0, (0, []), [], None), strict=True))
+        for reply, default in zip(replies, (None, 0, set(), 0, (0, []), [], None), strict=True)
+    )
     if wrong_type(raw):
         return broken_detail(job_id, broken_note(raw))
     if not raw:
@@ -184,20 +214,25 @@ def read_job(connection: redis.Redis, job_id: str, unsafe: bool = False) -> JobD
         pipe.zscore(keys.registry(state, origin), job_id)
     replies = pipe.execute(raise_on_error=False)
     statuses = [("broken" if wrong_type(s) else text(s)) for s in replies[: len(deps) + len(dependents)]]
-    scores = replies[len(deps) + len(dependents):]
-    in_registries = [state for state, score in zip(registry_states, scores, strict=True)
-                     if score is not None and not wrong_type(score)]
+    scores = replies[len(deps) + len(dependents) :]
+    in_registries = [
+        state
+        for state, score in zip(registry_states, scores, strict=True)
+        if score is not None and not wrong_type(score)
+    ]
 
     attempts = []
     for _, entry in results:
-        attempts.append(Attempt(
-            outcome=RESULT_TYPES.get(entry.get(b"type", b""), "unknown"),
-            worker_name=text(entry.get(b"worker_name")),
-            started_at=_epoch(entry.get(b"execution_started_at")),
-            ended_at=_epoch(entry.get(b"execution_ended_at")),
-            traceback=decode_b64_exc_string(entry.get(b"exc_string")),
-            result=decode_b64_value(entry.get(b"return_value"), unsafe) if entry.get(b"return_value") else None,
-        ))
+        attempts.append(
+            Attempt(
+                outcome=RESULT_TYPES.get(entry.get(b"type", b""), "unknown"),
+                worker_name=text(entry.get(b"worker_name")),
+                started_at=_epoch(entry.get(b"execution_started_at")),
+                ended_at=_epoch(entry.get(b"execution_ended_at")),
+                traceback=decode_b64_exc_string(entry.get(b"exc_string")),
+                result=decode_b64_value(entry.get(b"return_value"), unsafe) if entry.get(b"return_value") else None,
+            )
+        )
     traceback = decode_exc_info(f.get("exc_info")) or next((a.traceback for a in attempts if a.traceback), "")
     result = next((a.result for a in attempts if a.outcome == "finished" and a.result is not None), None)
     if result is None and f.get("result"):
@@ -215,11 +250,14 @@ def read_job(connection: redis.Redis, job_id: str, unsafe: bool = False) -> JobD
         ttl_seconds=int(ttl),
         retries_left=integer(f.get("retries_left")),
         retry_intervals=_json_list(f.get("retry_intervals")),
-        callbacks={kind: text(f.get(f"{kind}_callback_name")) for kind in ("success", "failure", "stopped")
-                   if f.get(f"{kind}_callback_name")},
+        callbacks={
+            kind: text(f.get(f"{kind}_callback_name"))
+            for kind in ("success", "failure", "stopped")
+            if f.get(f"{kind}_callback_name")
+        },
         group_id=text(f.get("group_id")),
         dependencies=[Related(d, s) for d, s in zip(deps, statuses[: len(deps)], strict=True)],
-        dependents=[Related(d, s) for d, s in zip(dependents, statuses[len(deps):], strict=True)],
+        dependents=[Related(d, s) for d, s in zip(dependents, statuses[len(deps) :], strict=True)],
         dependents_total=int(dependents_total),
         attempts=attempts,
         traceback=traceback,
@@ -234,11 +272,29 @@ def read_job(connection: redis.Redis, job_id: str, unsafe: bool = False) -> JobD
 def broken_detail(job_id: str, problem: str) -> JobDetail:
     """A job whose hash cannot be read (its key holds another type): the page shows the id and why."""
     unreadable = Shown(None, False, "unknown", 0, note=problem)
-    return JobDetail(row=broken_row(job_id, problem), call=JobCall("", unreadable, unreadable, "unknown", note=problem),
-                     fields={}, meta=EMPTY, progress=None, timeout=None, result_ttl=None, failure_ttl=None,
-                     ttl_seconds=-1, retries_left=None, retry_intervals=[], callbacks={}, group_id="",
-                     dependencies=[], dependents=[], dependents_total=0, attempts=[], traceback="", result=None,
-                     webhooks="", rate_limit_key="")
+    return JobDetail(
+        row=broken_row(job_id, problem),
+        call=JobCall("", unreadable, unreadable, "unknown", note=problem),
+        fields={},
+        meta=EMPTY,
+        progress=None,
+        timeout=None,
+        result_ttl=None,
+        failure_ttl=None,
+        ttl_seconds=-1,
+        retries_left=None,
+        retry_intervals=[],
+        callbacks={},
+        group_id="",
+        dependencies=[],
+        dependents=[],
+        dependents_total=0,
+        attempts=[],
+        traceback="",
+        result=None,
+        webhooks="",
+        rate_limit_key="",
+    )
 
 
 def _epoch(raw) -> datetime | None:

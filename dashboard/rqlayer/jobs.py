@@ -35,8 +35,9 @@ from dashboard.rqlayer.vocabulary import (  # noqa: F401  (valid_job_id and PAGE
 )
 
 
-def read_rows(connection: redis.Redis, job_ids: list[str], unsafe: bool = False,
-              failures: bool = False) -> list[JobRow]:
+def read_rows(
+    connection: redis.Redis, job_ids: list[str], unsafe: bool = False, failures: bool = False
+) -> list[JobRow]:
     """Rows for these ids, in order, in one pipelined round trip. With `failures`, each job's newest
     results-stream entry is read too: RQ 3 keeps the traceback there, not in the job hash."""
     if not job_ids:
@@ -49,8 +50,10 @@ def read_rows(connection: redis.Redis, job_ids: list[str], unsafe: bool = False,
     # Per item: one planted key of the wrong type must not fail the whole page.
     replies = pipe.execute(raise_on_error=False)
     step = 2 if failures else 1
-    return [row_from_hash(job_id, _as_fields(replies[step * i]), replies[step * i + 1] if failures else None, unsafe)
-            for i, job_id in enumerate(job_ids)]
+    return [
+        row_from_hash(job_id, _as_fields(replies[step * i]), replies[step * i + 1] if failures else None, unsafe)
+        for i, job_id in enumerate(job_ids)
+    ]
 
 
 def _as_fields(reply):
@@ -61,6 +64,7 @@ def _as_fields(reply):
 
 
 # ---------------------------------------------------------------- pages of a state
+
 
 @dataclass(frozen=True)
 class StatePage:
@@ -143,8 +147,15 @@ def _raw_ids(connection, queue: str, state: str, offset: int, count: int, order:
     return connection.zrevrange(key, offset, offset + count - 1)
 
 
-def read_state_page(connection: redis.Redis, queue: str, state: str, page: int = 1, size: int = DEFAULT_PAGE_SIZE,
-                    order: str = "oldest", unsafe: bool = False) -> StatePage:
+def read_state_page(
+    connection: redis.Redis,
+    queue: str,
+    state: str,
+    page: int = 1,
+    size: int = DEFAULT_PAGE_SIZE,
+    order: str = "oldest",
+    unsafe: bool = False,
+) -> StatePage:
     """Page `page` (1-based) of a queue state; a page past the end is clamped to the last one.
 
     Cost: two round trips at any depth — the count and the page's ids in one pipeline, then the page's
@@ -158,8 +169,9 @@ def read_state_page(connection: redis.Redis, queue: str, state: str, page: int =
     return StatePage(queue, state, rows, total, clamped, size, order)
 
 
-def _count_and_ids(connection: redis.Redis, queue: str, state: str, offset: int, count: int,
-                   order: str) -> tuple[int, list[str]]:
+def _count_and_ids(
+    connection: redis.Redis, queue: str, state: str, offset: int, count: int, order: str
+) -> tuple[int, list[str]]:
     """The state's count and `count` ids from `offset`, in one pipelined round trip (a wrong-type key
     reads as empty)."""
     pipe = connection.pipeline(transaction=False)
@@ -185,6 +197,7 @@ def _member_ids(raw: list, state: str) -> list[str]:
 
 
 # ---------------------------------------------------------------- the failed jobs of all queues
+
 
 @dataclass(frozen=True)
 class FailedPage:
@@ -225,8 +238,9 @@ def _parse_failed_cursor(cursor: str | None) -> tuple[str, dict[str, int]]:
     return score, shown
 
 
-def read_failed_across_queues(connection: redis.Redis, cursor: str | None = None, size: int = 50,
-                              unsafe: bool = False) -> FailedPage:
+def read_failed_across_queues(
+    connection: redis.Redis, cursor: str | None = None, size: int = 50, unsafe: bool = False
+) -> FailedPage:
     """Newest failures first across every queue, keyset-paginated on the registry score: a deep page
     costs one ZREVRANGEBYSCORE per queue, never a walk from the top, and the cursor stays small.
     Cost: three round trips (the queue names; every queue's window and count in one pipeline; the rows)."""
@@ -235,8 +249,9 @@ def read_failed_across_queues(connection: redis.Redis, cursor: str | None = None
     pipe = connection.pipeline(transaction=False)
     for queue in queues:
         # Members at exactly max_score come first in ZREVRANGEBYSCORE: skip those already shown.
-        pipe.zrevrangebyscore(keys.registry("failed", queue), max_score, "-inf", start=shown.get(queue, 0),
-                              num=size + 1, withscores=True)
+        pipe.zrevrangebyscore(
+            keys.registry("failed", queue), max_score, "-inf", start=shown.get(queue, 0), num=size + 1, withscores=True
+        )
         pipe.zcard(keys.registry("failed", queue))
     replies = pipe.execute(raise_on_error=False)
     candidates = []

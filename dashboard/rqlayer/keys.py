@@ -36,7 +36,7 @@ def queue_prefix() -> str:
 
 
 def queue_name_from_key(key: str) -> str:
-    return key[len(queue_prefix()):] if key.startswith(queue_prefix()) else key
+    return key[len(queue_prefix()) :] if key.startswith(queue_prefix()) else key
 
 
 def registry(state: str, queue_name: str) -> str:
@@ -77,7 +77,7 @@ def worker(name: str) -> str:
 
 
 def worker_name_from_key(key: str) -> str:
-    return key[len(worker_prefix()):] if key.startswith(worker_prefix()) else key
+    return key[len(worker_prefix()) :] if key.startswith(worker_prefix()) else key
 
 
 def worker_executions(name: str) -> str:
@@ -143,7 +143,6 @@ def cron_scheduler(name: str) -> str:
 def builtin_scheduler(name: str) -> str:
     """The hash RQ's built-in scheduler (a worker's --with-scheduler) keeps about itself."""
     return f"{PREFIX}:scheduler:{name}"
-
 
 
 # Keys only the Lua action scripts touch (their Lua spelling is generated from these: rqlayer/scripts.py).

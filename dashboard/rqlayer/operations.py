@@ -71,9 +71,13 @@ def _run(connection: redis.Redis, op_id: str, work: Callable[[Operation], object
 Context = Callable[[], contextlib.AbstractContextManager[object]]
 
 
-def submit(connection: redis.Redis, op: bulk.BulkStatus, work: Callable[[Operation], object],
-           on_end: Callable[[Ended], object] | None = None,
-           context: Context = contextlib.nullcontext) -> bulk.BulkStatus:
+def submit(
+    connection: redis.Redis,
+    op: bulk.BulkStatus,
+    work: Callable[[Operation], object],
+    on_end: Callable[[Ended], object] | None = None,
+    context: Context = contextlib.nullcontext,
+) -> bulk.BulkStatus:
     """Queue the recorded operation `op` on the background pool and return it (still waiting).
     Guarantee: the record ends as done, cancelled or failed (or reads as interrupted if the process
     dies), and `on_end` runs exactly once, after it ended, whatever `work` did. Cost here: none in

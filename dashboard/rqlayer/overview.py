@@ -133,7 +133,8 @@ def read_overview(connection: redis.Redis, now: datetime | None = None) -> Overv
     names = (keys.queues(), keys.workers(), keys.suspended(), keys.rate_limit_keys(), "", "", "")
     broken = [name for name, reply in zip(names, replies, strict=True) if _error(reply) and name]
     queue_keys, worker_keys, suspended, limit_keys, server, memory, clients = (
-        ({} if index >= 4 else set()) if _error(reply) else reply for index, reply in enumerate(replies))
+        ({} if index >= 4 else set()) if _error(reply) else reply for index, reply in enumerate(replies)
+    )
 
     queue_names = sorted((keys.queue_name_from_key(text(k)) for k in queue_keys), key=_queue_order)
     worker_names = sorted(keys.worker_name_from_key(text(k)) for k in worker_keys)
@@ -176,8 +177,10 @@ def read_overview(connection: redis.Redis, now: datetime | None = None) -> Overv
         pipe = connection.pipeline(transaction=False)
         for _, job_id in heads:
             pipe.hget(keys.job(job_id), "enqueued_at")
-        enqueued = {name: timestamp(_or_none(value))
-                    for (name, _), value in zip(heads, pipe.execute(raise_on_error=False), strict=True)}
+        enqueued = {
+            name: timestamp(_or_none(value))
+            for (name, _), value in zip(heads, pipe.execute(raise_on_error=False), strict=True)
+        }
 
     listening = {}
     for worker in workers:
@@ -224,10 +227,24 @@ def _count(reply) -> int:
 
 def _worker(name: str, data, executions, now: datetime) -> WorkerSummary:
     if _error(data):  # the worker key holds another type: show it as broken, not as a 500
-        return WorkerSummary(name=name, hostname="", pid=None, state="broken", queues=(), current_job_ids=(),
-                             last_heartbeat=None, heartbeat_age_seconds=None, birth=None, successful_jobs=0,
-                             failed_jobs=0, total_working_seconds=0.0, version="", python_version="", stale=True,
-                             gone=True)
+        return WorkerSummary(
+            name=name,
+            hostname="",
+            pid=None,
+            state="broken",
+            queues=(),
+            current_job_ids=(),
+            last_heartbeat=None,
+            heartbeat_age_seconds=None,
+            birth=None,
+            successful_jobs=0,
+            failed_jobs=0,
+            total_working_seconds=0.0,
+            version="",
+            python_version="",
+            stale=True,
+            gone=True,
+        )
     executions = set() if _error(executions) else executions
     fields = {text(k): v for k, v in data.items()}
     heartbeat = timestamp(fields.get("last_heartbeat"))

@@ -191,8 +191,9 @@ def coerce(param: TaskParam, raw) -> Any:
             raise ValueError(f"expected a JSON {'object' if expected is dict else 'list'}")
         item_types = typing.get_args(tp)
         if expected is list and len(item_types) == 1 and item_types[0] in (str, int, float, bool):
-            if not all(isinstance(v, item_types[0]) and not (item_types[0] is int and isinstance(v, bool))
-                       for v in value):
+            if not all(
+                isinstance(v, item_types[0]) and not (item_types[0] is int and isinstance(v, bool)) for v in value
+            ):
                 raise ValueError(f"expected a list of {item_types[0].__name__}")
         return value
     if tp is str or tp is None or tp is typing.Any:

@@ -23,8 +23,16 @@ from typing import Any
 from dashboard.rqlayer import preview
 from dashboard.rqlayer.safepickle import Partial, Refused, UnsafePayload, bounded_loads
 
-__all__ = ["EMPTY", "JobCall", "RestrictedSerializer", "Shown", "UnsafePayload", "decode", "decode_job_data",
-           "restricted_loads"]
+__all__ = [
+    "EMPTY",
+    "JobCall",
+    "RestrictedSerializer",
+    "Shown",
+    "UnsafePayload",
+    "decode",
+    "decode_job_data",
+    "restricted_loads",
+]
 
 # Decompression is bounded: a small zlib bomb in a job hash must not exhaust the web process.
 MAX_DECOMPRESSED = 8 * 1024 * 1024
@@ -32,8 +40,20 @@ MAX_TEXT = 200_000
 # A list row decompresses and reads only this much of a job's data: enough for the call's start.
 PREVIEW_BYTES = 16 * 1024
 # What is left after the budgets: any of these from a decoder or renderer means "cannot be shown".
-DECODE_ERRORS = (RecursionError, ValueError, MemoryError, OverflowError, TypeError, KeyError, IndexError,
-                 AttributeError, EOFError, pickle.UnpicklingError, struct.error, UnicodeDecodeError)
+DECODE_ERRORS = (
+    RecursionError,
+    ValueError,
+    MemoryError,
+    OverflowError,
+    TypeError,
+    KeyError,
+    IndexError,
+    AttributeError,
+    EOFError,
+    pickle.UnpicklingError,
+    struct.error,
+    UnicodeDecodeError,
+)
 
 
 def restricted_loads(data: bytes) -> Any:
@@ -162,17 +182,29 @@ def _decode(raw: bytes, unsafe: bool, pretty: bool) -> Shown:
         try:
             value = restricted_loads(raw)
         except UnsafePayload as blocked:
-            return Shown(None, False, "pickle", size,
-                         note=f"not displayable safely: a pickle of {blocked.qualified} ({human_size(size)})")
+            return Shown(
+                None,
+                False,
+                "pickle",
+                size,
+                note=f"not displayable safely: a pickle of {blocked.qualified} ({human_size(size)})",
+            )
         except Refused as refused:
             return cannot_show("pickle", size, refused.reason)
         except DECODE_ERRORS as error:  # truncated or corrupt pickles: say so, never crash a page
-            return Shown(None, False, "pickle", size, note=f"unreadable pickle ({type(error).__name__}, "
-                                                           f"{human_size(size)})")
+            return Shown(
+                None, False, "pickle", size, note=f"unreadable pickle ({type(error).__name__}, {human_size(size)})"
+            )
         return _shown_value(value, "pickle", size, pretty)
-    text = raw[:MAX_TEXT * 4].decode("utf-8", errors="replace")
-    return Shown(text[:MAX_TEXT], True, "text", size, note="raw bytes shown as text",
-                 complete=len(text) <= MAX_TEXT and len(raw) <= MAX_TEXT * 4)
+    text = raw[: MAX_TEXT * 4].decode("utf-8", errors="replace")
+    return Shown(
+        text[:MAX_TEXT],
+        True,
+        "text",
+        size,
+        note="raw bytes shown as text",
+        complete=len(text) <= MAX_TEXT and len(raw) <= MAX_TEXT * 4,
+    )
 
 
 def _is_plain(value: object, depth: int = 0) -> bool:
@@ -205,16 +237,23 @@ def first_string(pickled: bytes) -> str | None:
     data that is the function's dotted name, even when the arguments cannot be shown safely."""
     try:
         for opcode, arg, _ in pickletools.genops(pickled):
-            if isinstance(arg, str) and opcode.name in ("SHORT_BINUNICODE", "BINUNICODE", "UNICODE",
-                                                         "BINUNICODE8", "STRING", "SHORT_BINSTRING"):
+            if isinstance(arg, str) and opcode.name in (
+                "SHORT_BINUNICODE",
+                "BINUNICODE",
+                "UNICODE",
+                "BINUNICODE8",
+                "STRING",
+                "SHORT_BINSTRING",
+            ):
                 return arg[:500]
     except Exception:  # a corrupt or cut pickle has no readable name
         return None
     return None
 
 
-def decode_job_data(raw: bytes | None, unsafe: bool = False, pretty: bool = True,
-                    preview_only: bool = False) -> JobCall:
+def decode_job_data(
+    raw: bytes | None, unsafe: bool = False, pretty: bool = True, preview_only: bool = False
+) -> JobCall:
     """Function name and arguments from a job hash's `data` (zlib of the serialized 4-tuple
     (func_name, instance, args, kwargs)). `pretty=False` skips the display text. `preview_only` (list
     rows) reads at most PREVIEW_BYTES of it and sets `preview` instead of values: O(PREVIEW_BYTES)
@@ -240,12 +279,17 @@ def _job_data(raw: bytes, unsafe: bool, pretty: bool) -> JobCall:
         func_name, _instance, args, kwargs = value
         args, kwargs = _as_args(args), _as_kwargs(kwargs)
         if args is not None and kwargs is not None:
-            return JobCall(str(func_name)[:500], _shown_value(args, shown.format, 0, pretty),
-                           _shown_value(kwargs, shown.format, 0, pretty), shown.format)
+            return JobCall(
+                str(func_name)[:500],
+                _shown_value(args, shown.format, 0, pretty),
+                _shown_value(kwargs, shown.format, 0, pretty),
+                shown.format,
+            )
     name = first_string(data) if shown.format == "pickle" else ""
     note = shown.note or "unrecognised job data"
-    unreadable = Shown(shown.text if not shown.safe else None, False, shown.format, len(data), note=note,
-                       complete=False)
+    unreadable = Shown(
+        shown.text if not shown.safe else None, False, shown.format, len(data), note=note, complete=False
+    )
     return JobCall(name or "", unreadable, unreadable, shown.format, note=note)
 
 
@@ -341,7 +385,7 @@ def decode_exc_info(raw: bytes | None) -> str:
     if not raw:
         return ""
     data = decompress(raw, MAX_TEXT * 4)
-    text = (data if data is not None else raw[:MAX_TEXT * 4]).decode("utf-8", errors="replace")
+    text = (data if data is not None else raw[: MAX_TEXT * 4]).decode("utf-8", errors="replace")
     return text[:MAX_TEXT]
 
 

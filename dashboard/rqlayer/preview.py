@@ -32,7 +32,7 @@ def _children(value: object) -> list[object] | None:
 
 
 def measure(value: object, max_nodes: int = TREE_NODES, max_depth: int = MAX_DEPTH) -> str:
-    """"" when `value` is a finite tree of at most `max_nodes` (shared references counted each time they
+    """ "" when `value` is a finite tree of at most `max_nodes` (shared references counted each time they
     occur) and `max_depth` levels; else why not. Cost: O(distinct containers + their items)."""
     done: dict[int, tuple[int, int]] = {}
     on_path: set[int] = set()
@@ -65,8 +65,7 @@ def measure(value: object, max_nodes: int = TREE_NODES, max_depth: int = MAX_DEP
             return "it contains itself (a reference cycle)"
         on_path.add(key)
         pending.append((item, True))
-        pending.extend((child, False) for child in children
-                       if isinstance(child, CONTAINERS) and id(child) not in done)
+        pending.extend((child, False) for child in children if isinstance(child, CONTAINERS) and id(child) not in done)
     return ""
 
 
@@ -78,10 +77,10 @@ def _leaf_weight(value: object) -> int:
 
 def _scalar(value: object, room: int, python: bool) -> str:
     if isinstance(value, str):
-        cut = value[:room + 1]
+        cut = value[: room + 1]
         return repr(cut) if python else json.dumps(cut, ensure_ascii=False)
     if isinstance(value, bytes):
-        return repr(value[:room + 1]) if python else json.dumps(repr(value[:room + 1]))
+        return repr(value[: room + 1]) if python else json.dumps(repr(value[: room + 1]))
     if isinstance(value, bool) or value is None:
         return repr(value) if python else json.dumps(value)
     if isinstance(value, int):
@@ -94,11 +93,12 @@ def _scalar(value: object, room: int, python: bool) -> str:
         text = str(value) if not python else repr(value)
     except Exception as error:  # unsafe mode only: arbitrary objects may fail to print
         text = f"<{type(value).__name__}: cannot print ({type(error).__name__})>"
-    return text[:room + 1] if python else json.dumps(text[:room + 1], ensure_ascii=False)
+    return text[: room + 1] if python else json.dumps(text[: room + 1], ensure_ascii=False)
 
 
-def _pieces(value: object, depth: int, indent: str | None, python: bool, path: set[int],
-            room: Callable[[], int]) -> Iterator[str]:
+def _pieces(
+    value: object, depth: int, indent: str | None, python: bool, path: set[int], room: Callable[[], int]
+) -> Iterator[str]:
     if not isinstance(value, CONTAINERS):
         yield _scalar(value, room(), python)
         return

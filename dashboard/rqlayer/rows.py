@@ -38,7 +38,7 @@ class Failure:
         if not lines:
             return None
         last_frame = max((i for i, line in enumerate(lines) if line.startswith('  File "')), default=-1)
-        tail = [line for line in lines[last_frame + 1:] if line.strip() and not line.startswith((" ", "\t"))]
+        tail = [line for line in lines[last_frame + 1 :] if line.strip() and not line.startswith((" ", "\t"))]
         if last_frame < 0 or not tail:  # no frames: the last line is the best guess
             tail = [line for line in lines if line.strip()][-1:]
         first = tail[0].strip()
@@ -78,8 +78,18 @@ class JobRow:
 
 
 # What a row reads of a job hash: never meta or result, which rows do not show and may be large.
-ROW_FIELDS = ("status", "origin", "description", "created_at", "enqueued_at", "started_at", "ended_at",
-              "worker_name", "data", "exc_info")
+ROW_FIELDS = (
+    "status",
+    "origin",
+    "description",
+    "created_at",
+    "enqueued_at",
+    "started_at",
+    "ended_at",
+    "worker_name",
+    "data",
+    "exc_info",
+)
 MAX_DESCRIPTION = 2_000
 
 
@@ -95,8 +105,9 @@ def broken_note(error: Exception) -> str:
 
 
 def broken_row(job_id: str, problem: str, status: str = "") -> JobRow:
-    return JobRow(id=job_id, exists=True, args_preview=problem, args_safe=False, status=status or "broken",
-                  problem=problem)
+    return JobRow(
+        id=job_id, exists=True, args_preview=problem, args_safe=False, status=status or "broken", problem=problem
+    )
 
 
 def _call_preview(call: JobCall) -> tuple[str, bool]:
@@ -138,7 +149,7 @@ def _decoded_row(job_id: str, f: dict[str, Any], latest_result: list[Any] | None
             tb = decode_b64_exc_string(latest_result[0][1].get(b"exc_string"))
         failure = Failure.from_traceback(tb) if tb else None
     raw_description = f.get("description")
-    description = text(raw_description[:MAX_DESCRIPTION * 4] if raw_description else None)
+    description = text(raw_description[: MAX_DESCRIPTION * 4] if raw_description else None)
     return JobRow(
         id=job_id,
         exists=True,

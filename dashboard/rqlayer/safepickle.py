@@ -65,8 +65,20 @@ class Partial:
 
 
 def _plain_scalar(value: object) -> bool:
-    return value is None or isinstance(value, str | bytes | int | float | complex | decimal.Decimal | uuid.UUID
-                                       | datetime.date | datetime.time | datetime.timedelta | datetime.tzinfo)
+    return value is None or isinstance(
+        value,
+        str
+        | bytes
+        | int
+        | float
+        | complex
+        | decimal.Decimal
+        | uuid.UUID
+        | datetime.date
+        | datetime.time
+        | datetime.timedelta
+        | datetime.tzinfo,
+    )
 
 
 def _check_key(value: object) -> None:
@@ -95,13 +107,20 @@ def _reduce_args_ok(func: object, args: tuple[Any, ...]) -> bool:
     if func is complex:
         return _numbers(args, 2)
     if func in (datetime.datetime, datetime.date, datetime.time):
-        return len(args) <= 2 and isinstance(args[0], bytes | str) and len(args[0]) <= 16 and (
-            len(args) == 1 or isinstance(args[1], datetime.tzinfo))
+        return (
+            len(args) <= 2
+            and isinstance(args[0], bytes | str)
+            and len(args[0]) <= 16
+            and (len(args) == 1 or isinstance(args[1], datetime.tzinfo))
+        )
     if func is datetime.timedelta:
         return _numbers(args, 3)
     if func is datetime.timezone:
-        return len(args) <= 2 and isinstance(args[0], datetime.timedelta) and (
-            len(args) == 1 or (isinstance(args[1], str) and len(args[1]) <= 100))
+        return (
+            len(args) <= 2
+            and isinstance(args[0], datetime.timedelta)
+            and (len(args) == 1 or (isinstance(args[1], str) and len(args[1]) <= 100))
+        )
     if func is decimal.Decimal:
         # Decimal("1e999999999") is cheap to build and print; a huge coefficient is not worth showing.
         return len(args) == 1 and isinstance(args[0], str) and len(args[0]) <= MAX_DECIMAL_TEXT
@@ -115,12 +134,20 @@ def _reduce_args_ok(func: object, args: tuple[Any, ...]) -> bool:
 # Plain data only, and nothing that a few bytes can make huge (bytearray(10**9), range(...) fed to a
 # set, Fraction("1e10000000") whose construction is superlinear in the exponent).
 ALLOWED_CLASSES = {
-    ("builtins", "set"): set, ("builtins", "frozenset"): frozenset, ("builtins", "complex"): complex,
-    ("__builtin__", "set"): set, ("__builtin__", "frozenset"): frozenset, ("__builtin__", "complex"): complex,
-    ("datetime", "datetime"): datetime.datetime, ("datetime", "date"): datetime.date,
-    ("datetime", "time"): datetime.time, ("datetime", "timedelta"): datetime.timedelta,
-    ("datetime", "timezone"): datetime.timezone, ("decimal", "Decimal"): decimal.Decimal,
-    ("uuid", "UUID"): uuid.UUID, ("collections", "OrderedDict"): collections.OrderedDict,
+    ("builtins", "set"): set,
+    ("builtins", "frozenset"): frozenset,
+    ("builtins", "complex"): complex,
+    ("__builtin__", "set"): set,
+    ("__builtin__", "frozenset"): frozenset,
+    ("__builtin__", "complex"): complex,
+    ("datetime", "datetime"): datetime.datetime,
+    ("datetime", "date"): datetime.date,
+    ("datetime", "time"): datetime.time,
+    ("datetime", "timedelta"): datetime.timedelta,
+    ("datetime", "timezone"): datetime.timezone,
+    ("decimal", "Decimal"): decimal.Decimal,
+    ("uuid", "UUID"): uuid.UUID,
+    ("collections", "OrderedDict"): collections.OrderedDict,
     ("_codecs", "encode"): codecs.encode,
 }
 
@@ -297,8 +324,12 @@ class BoundedUnpickler(pickle._Unpickler):
     def load_build(self) -> None:
         state = self.stack.pop()
         target = self.stack[-1]
-        if not (isinstance(target, uuid.UUID) and isinstance(state, dict) and type(state.get("int")) is int
-                and 0 <= state["int"] < 1 << 128):
+        if not (
+            isinstance(target, uuid.UUID)
+            and isinstance(state, dict)
+            and type(state.get("int")) is int
+            and 0 <= state["int"] < 1 << 128
+        ):
             raise Refused("BUILD of anything but a UUID")
         target.__setstate__(state)  # type: ignore[attr-defined]  # UUID has it; typeshed omits it
 

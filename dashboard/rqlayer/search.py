@@ -72,9 +72,17 @@ class ScanResult:
         return self.next_offset
 
 
-def scan_state(connection: redis.Redis, queue: str, state: str, job_filter: JobFilter, offset: int = 0,
-               order: str = "oldest", max_rows: int = DEFAULT_PAGE_SIZE, budget_seconds: float = DEFAULT_BUDGET_SECONDS,
-               unsafe: bool = False) -> ScanResult:
+def scan_state(
+    connection: redis.Redis,
+    queue: str,
+    state: str,
+    job_filter: JobFilter,
+    offset: int = 0,
+    order: str = "oldest",
+    max_rows: int = DEFAULT_PAGE_SIZE,
+    budget_seconds: float = DEFAULT_BUDGET_SECONDS,
+    unsafe: bool = False,
+) -> ScanResult:
     """Matching rows from `offset` on, until `max_rows` matched, the budget ran out or the state
     ended. Redis sees one short LRANGE/ZRANGE and one pipelined read per chunk of CHUNK ids."""
     total = count_state(connection, queue, state)
@@ -98,8 +106,15 @@ def scan_state(connection: redis.Redis, queue: str, state: str, job_filter: JobF
     return ScanResult(rows, offset, position, total, position >= total)
 
 
-def iter_state(connection: redis.Redis, queue: str, state: str, job_filter: JobFilter, order: str = "oldest",
-               unsafe: bool = False, chunk: int = BULK_CHUNK) -> Iterator[JobRow]:
+def iter_state(
+    connection: redis.Redis,
+    queue: str,
+    state: str,
+    job_filter: JobFilter,
+    order: str = "oldest",
+    unsafe: bool = False,
+    chunk: int = BULK_CHUNK,
+) -> Iterator[JobRow]:
     """Every matching row of a state, chunk by chunk: memory stays bounded for any size (export).
     Cost: two round trips per `chunk` ids (the window, then its rows); ids added after the count are
     not walked into. Never writes."""
@@ -133,8 +148,13 @@ class FailureGroups:
     computed_at: float = 0.0  # epoch seconds; 0 when computed for this request
 
 
-def group_failures(connection: redis.Redis, window_seconds: float | None, budget_seconds: float = 0.3,
-                   max_jobs: int = 10_000, unsafe: bool = False) -> FailureGroups:
+def group_failures(
+    connection: redis.Redis,
+    window_seconds: float | None,
+    budget_seconds: float = 0.3,
+    max_jobs: int = 10_000,
+    unsafe: bool = False,
+) -> FailureGroups:
     """Failures of every queue grouped by exception type and by function, newest first, within the
     window (None: all time), bounded by a time budget and a job count; says how much it covered.
     Reads only what grouping needs per job (HMGET of ended_at/exc_info/data, and the newest results
@@ -207,8 +227,9 @@ _groups_cache: dict[tuple, tuple[float, FailureGroups]] = {}
 _groups_lock = threading.Lock()
 
 
-def cached_failure_groups(connection: redis.Redis, window: str, window_seconds: float | None,
-                          ttl: float = GROUPS_CACHE_SECONDS) -> FailureGroups:
+def cached_failure_groups(
+    connection: redis.Redis, window: str, window_seconds: float | None, ttl: float = GROUPS_CACHE_SECONDS
+) -> FailureGroups:
     """group_failures for a named window, computed at most once per `ttl` seconds per console process
     (kept in this process's memory, so reading the page never writes to Redis): a cached answer costs
     nothing in Redis. Counts may lag by up to `ttl` seconds; the fragment says when they were computed."""

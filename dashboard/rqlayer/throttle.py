@@ -55,8 +55,9 @@ class ThrottleState:
 class LoginThrottle:
     """Counts failed sign-ins per (account, device or address) and per address."""
 
-    def __init__(self, connection: redis.Redis, max_failures: int, lockout_seconds: int,
-                 address_max_failures: int) -> None:
+    def __init__(
+        self, connection: redis.Redis, max_failures: int, lockout_seconds: int, address_max_failures: int
+    ) -> None:
         self.connection = connection
         self.max_failures = max_failures
         self.lockout_seconds = lockout_seconds
@@ -69,8 +70,11 @@ class LoginThrottle:
 
     def _keys(self, address: str, account: str, device: str | None) -> tuple[str, str, str]:
         pair = self._pair_subject(address, account, device)
-        return (keys.login_failures("pair", pair), keys.login_failures("wait", pair),
-                keys.login_failures("ip", address))
+        return (
+            keys.login_failures("pair", pair),
+            keys.login_failures("wait", pair),
+            keys.login_failures("ip", address),
+        )
 
     def state(self, address: str, account: str, device: str | None = None) -> ThrottleState:
         """Where this attempt stands; one pipelined read, never a write."""
@@ -81,8 +85,13 @@ class LoginThrottle:
         pipe.get(addr)
         pipe.ttl(addr)
         pair_count, wait_ttl, addr_count, addr_ttl = pipe.execute()
-        return ThrottleState(int(pair_count or 0), max(int(wait_ttl), 0), int(addr_count or 0),
-                             max(int(addr_ttl), 0), self.address_max_failures)
+        return ThrottleState(
+            int(pair_count or 0),
+            max(int(wait_ttl), 0),
+            int(addr_count or 0),
+            max(int(addr_ttl), 0),
+            self.address_max_failures,
+        )
 
     def wait_for(self, failures: int) -> int:
         """Seconds the pair waits after its `failures`-th failure: none below the limit, then doubling."""

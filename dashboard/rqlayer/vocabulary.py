@@ -24,11 +24,21 @@ EXCEPTION_FILTER_STATES = ("failed", "finished", "canceled")
 FAILURE_STATES = frozenset({"failed"})
 
 # Every status RQ 3 writes into a job hash ("created" only briefly, before the first enqueue).
-JOB_STATUSES = ("created", "queued", "started", "deferred", "scheduled", "finished", "failed", "stopped",
-                "canceled", "ready_to_enqueue", "rate_limited")
+JOB_STATUSES = (
+    "created",
+    "queued",
+    "started",
+    "deferred",
+    "scheduled",
+    "finished",
+    "failed",
+    "stopped",
+    "canceled",
+    "ready_to_enqueue",
+    "rate_limited",
+)
 # Statuses of a job that has not ended: it is still on its way to (or in) a worker.
-LIVE_STATUSES = frozenset({"queued", "started", "deferred", "scheduled", "ready_to_enqueue", "rate_limited",
-                           "created"})
+LIVE_STATUSES = frozenset({"queued", "started", "deferred", "scheduled", "ready_to_enqueue", "rate_limited", "created"})
 TERMINAL_STATUSES = ("finished", "failed", "stopped", "canceled")
 # RQ 3's result types, as stored in the `type` field of a result stream entry.
 RESULT_TYPES = {b"1": "finished", b"2": "failed", b"3": "stopped", b"4": "retried", b"5": "max retries exceeded"}

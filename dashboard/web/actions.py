@@ -44,8 +44,10 @@ def _conflict_message(job_id: str, outcome: str, verb: str) -> str:
     if outcome == "missing":
         return "No such job any more: it expired or was deleted."
     if outcome == "broken":
-        return ("Nothing done: this job's keys in Redis have the wrong type (corrupt, or written by something "
-                "other than RQ). Inspect them with redis-cli before removing them by hand.")
+        return (
+            "Nothing done: this job's keys in Redis have the wrong type (corrupt, or written by something "
+            "other than RQ). Inspect them with redis-cli before removing them by hand."
+        )
     state = "somewhere else than shown" if outcome == "moved" else outcome
     message = f"Nothing done: the job is {state} now, so it cannot be {verb}."
     last = audit.latest_for_target(job_id)
@@ -59,8 +61,13 @@ def _answer(job_id: str, message: str, status: int, ok: bool):
     the message flashed and a redirect."""
     if request.htmx and (request.htmx.target or "").startswith("row-"):
         row = get_console().jobs.rows([job_id], failures=True)[0]
-        html = render_template("partials/row_answer.html", row=visibility().row(row), message=message, ok=ok,
-                               state=request.form.get("state", ""))
+        html = render_template(
+            "partials/row_answer.html",
+            row=visibility().row(row),
+            message=message,
+            ok=ok,
+            state=request.form.get("state", ""),
+        )
         return flask_response(html, status)
     if request.htmx:
         html = render_template("partials/flash_message.html", message=message, ok=ok)
@@ -87,14 +94,28 @@ def job_action(job_id, action):
     started = time.monotonic()
     target_queue = request.form.get("queue", "")
     try:
-        outcome = get_console().actions.perform(
-            act.name, [job_id], _expected(act), position=request.form.get("position") or None, target=target_queue,
-            create=request.form.get("create_queue") == "1").outcomes[job_id]
+        outcome = (
+            get_console()
+            .actions.perform(
+                act.name,
+                [job_id],
+                _expected(act),
+                position=request.form.get("position") or None,
+                target=target_queue,
+                create=request.form.get("create_queue") == "1",
+            )
+            .outcomes[job_id]
+        )
     except actions.UnknownQueue as error:
         # A confirmation step, not a move: the job page shows a form that confirms creating it.
         g.move_confirm = error.queue
-        return _answer(job_id, f"Queue '{error.queue}' does not exist and no worker listens to it. Create it and "
-                               "move? Nothing was moved yet.", 409, ok=False)
+        return _answer(
+            job_id,
+            f"Queue '{error.queue}' does not exist and no worker listens to it. Create it and "
+            "move? Nothing was moved yet.",
+            409,
+            ok=False,
+        )
     except actions.ActionError as error:
         return _answer(job_id, f"Nothing done: {error}.", 422, ok=False)
     detail = f"to queue {target_queue}" if act.name == "move" else request.form.get("position") or None
@@ -108,8 +129,7 @@ def job_action(job_id, action):
             return _redirect_after_delete()
         return _answer(job_id, message, 200, ok=True)
     audit.action(f"job.{act.name}", target=job_id, job_count=0, outcome="conflict", detail=outcome, started=started)
-    return _answer(job_id, _conflict_message(job_id, outcome, act.past), 409 if outcome != "missing" else 404,
-                   ok=False)
+    return _answer(job_id, _conflict_message(job_id, outcome, act.past), 409 if outcome != "missing" else 404, ok=False)
 
 
 def _redirect_after_delete():
@@ -129,13 +149,23 @@ def stop(job_id):
         audit.action("job.stop", target=job_id, job_count=0, outcome="conflict", detail=str(error))
         return _answer(job_id, f"Nothing done: {error}.", error.status, ok=False)
     outcome = "ok" if result.delivered else "undelivered"
-    audit.action("job.stop", target=job_id, job_count=1, outcome=outcome, detail=f"worker {result.worker}",
-                 started=started)
+    audit.action(
+        "job.stop", target=job_id, job_count=1, outcome=outcome, detail=f"worker {result.worker}", started=started
+    )
     if not result.delivered:
-        return _answer(job_id, f"No worker received the stop command: worker {result.worker} is not listening "
-                               "(it may have died). The job was not stopped.", 409, ok=False)
-    return _answer(job_id, f"Stop sent to worker {result.worker}: the job ends as stopped and moves to the "
-                           "failed registry.", 200, ok=True)
+        return _answer(
+            job_id,
+            f"No worker received the stop command: worker {result.worker} is not listening "
+            "(it may have died). The job was not stopped.",
+            409,
+            ok=False,
+        )
+    return _answer(
+        job_id,
+        f"Stop sent to worker {result.worker}: the job ends as stopped and moves to the failed registry.",
+        200,
+        ok=True,
+    )
 
 
 @bp.get("/actions/queue-names")
@@ -147,14 +177,17 @@ def queue_names():
 
 # ---------------------------------------------------------------- workers
 
+
 @bp.post("/workers/suspend")
 @requires(WORKERS_CONTROL)
 def suspend():
     get_console().actions.suspend_workers()
     audit.action("workers.suspend")
-    notify("Workers suspended. RQ workers check this only between jobs: running jobs finish, and a worker that "
-          "was waiting for a job still takes the next one that arrives before it stops. The worker list shows "
-          "each worker's acknowledgement.")
+    notify(
+        "Workers suspended. RQ workers check this only between jobs: running jobs finish, and a worker that "
+        "was waiting for a job still takes the next one that arrives before it stops. The worker list shows "
+        "each worker's acknowledgement."
+    )
     return redirect(url_for("overview.index"), code=303)
 
 
@@ -181,6 +214,9 @@ def worker_command(name, command):
     if not result.delivered:
         notify(f"Worker {name} did not receive the command: it is not listening (gone or stale).", WARNING)
         return redirect(url_for("overview.index"), code=303)
-    notify(f"Warm shutdown sent to {name}: it finishes its current job, then exits." if command == "shutdown"
-          else f"Kill sent to {name}: its current job fails as 'work-horse terminated'; the worker goes on.")
+    notify(
+        f"Warm shutdown sent to {name}: it finishes its current job, then exits."
+        if command == "shutdown"
+        else f"Kill sent to {name}: its current job fails as 'work-horse terminated'; the worker goes on."
+    )
     return redirect(url_for("overview.index"), code=303)

@@ -22,8 +22,14 @@ def _actor() -> str:
 
 
 def _users_page(status: int = 200, error: str | None = None, new_token: tuple[str, str] | None = None):
-    return render_template("pages/users.html", users=accounts.list_users(), tokens=accounts.list_tokens(),
-                           roles=list(ROLES), error=error, new_token=new_token), status
+    return render_template(
+        "pages/users.html",
+        users=accounts.list_users(),
+        tokens=accounts.list_tokens(),
+        roles=list(ROLES),
+        error=error,
+        new_token=new_token,
+    ), status
 
 
 @bp.get("/users")
@@ -46,8 +52,10 @@ def _apply(change, success: str):
 def create_user():
     form = request.form
     name, role = form.get("username", ""), form.get("role", "viewer")
-    return _apply(lambda: accounts.create_user(name, form.get("password", ""), role, actor=_actor()),
-                  f"User {name} created with role {role}.")
+    return _apply(
+        lambda: accounts.create_user(name, form.get("password", ""), role, actor=_actor()),
+        f"User {name} created with role {role}.",
+    )
 
 
 @bp.post("/users/<username>/role")
@@ -109,5 +117,12 @@ def audit_log():
         since=(utcnow() - span) if span else None,
     )
     result = audit.page(filters, cursor=request.args.get("cursor"))
-    return page_or_partial("pages/audit.html", "partials/audit_rows.html", page=result, filters=filters,
-                           window=window, windows=list(AUDIT_WINDOWS), actions=audit.known_actions())
+    return page_or_partial(
+        "pages/audit.html",
+        "partials/audit_rows.html",
+        page=result,
+        filters=filters,
+        window=window,
+        windows=list(AUDIT_WINDOWS),
+        actions=audit.known_actions(),
+    )

@@ -42,8 +42,13 @@ def to_json(value):
 def queues():
     overview = get_console().overview.read()
     items = [dict(to_json(q), total=q.total, unattended=q.unattended) for q in overview.queues]
-    return jsonify(queues=items, totals=overview.totals, rate_limits=to_json(overview.rate_limits),
-                   suspended=overview.suspended, read_at=overview.read_at.isoformat())
+    return jsonify(
+        queues=items,
+        totals=overview.totals,
+        rate_limits=to_json(overview.rate_limits),
+        suspended=overview.suspended,
+        read_at=overview.read_at.isoformat(),
+    )
 
 
 @bp.get("/workers")
@@ -83,14 +88,30 @@ def state_page(name, state):
     params = list_params()
     visible = visibility()
     if params.job_filter.active:
-        scan = console.jobs.scan(name, state, params.job_filter, offset=params.offset, order=params.order,
-                                 max_rows=params.size)
-        return jsonify(queue=name, state=state, filter=params.job_filter.as_params(), total=scan.total,
-                       scanned=scan.scanned, done=scan.done, next_offset=None if scan.done else scan.next_offset,
-                       jobs=[_row(visible.row(r)) for r in scan.rows])
+        scan = console.jobs.scan(
+            name, state, params.job_filter, offset=params.offset, order=params.order, max_rows=params.size
+        )
+        return jsonify(
+            queue=name,
+            state=state,
+            filter=params.job_filter.as_params(),
+            total=scan.total,
+            scanned=scan.scanned,
+            done=scan.done,
+            next_offset=None if scan.done else scan.next_offset,
+            jobs=[_row(visible.row(r)) for r in scan.rows],
+        )
     page = console.jobs.page(name, state, params.page, params.size, params.order)
-    return jsonify(queue=name, state=state, total=page.total, page=page.page, pages=page.pages, size=page.size,
-                   order=page.order, jobs=[_row(visible.row(r)) for r in page.rows])
+    return jsonify(
+        queue=name,
+        state=state,
+        total=page.total,
+        page=page.page,
+        pages=page.pages,
+        size=page.size,
+        order=page.order,
+        jobs=[_row(visible.row(r)) for r in page.rows],
+    )
 
 
 @bp.get("/jobs/<job_id>")
@@ -111,18 +132,40 @@ def job(job_id):
         result=_shown(detail.result),
         progress=to_json(detail.progress),
         traceback=detail.traceback or None,
-        timeout=detail.timeout, result_ttl=detail.result_ttl, failure_ttl=detail.failure_ttl,
-        ttl_seconds=detail.ttl_seconds, retries_left=detail.retries_left, retry_intervals=detail.retry_intervals,
-        callbacks=detail.callbacks, group_id=detail.group_id or None, in_registries=detail.in_registries,
-        dependencies=to_json(detail.dependencies), dependents=to_json(detail.dependents),
+        timeout=detail.timeout,
+        result_ttl=detail.result_ttl,
+        failure_ttl=detail.failure_ttl,
+        ttl_seconds=detail.ttl_seconds,
+        retries_left=detail.retries_left,
+        retry_intervals=detail.retry_intervals,
+        callbacks=detail.callbacks,
+        group_id=detail.group_id or None,
+        in_registries=detail.in_registries,
+        dependencies=to_json(detail.dependencies),
+        dependents=to_json(detail.dependents),
         dependents_total=detail.dependents_total,
         attempts=[dict(to_json(a), result=_shown(a.result)) for a in detail.attempts],
         links={"html": url_for("jobs.detail", job_id=job_id)},
     )
 
 
-ENQUEUE_OPTIONS = frozenset({"queue", "at_front", "run_at", "timezone", "delay", "timeout", "retry_max",
-                             "retry_intervals", "result_ttl", "failure_ttl", "job_id", "depends_on", "description"})
+ENQUEUE_OPTIONS = frozenset(
+    {
+        "queue",
+        "at_front",
+        "run_at",
+        "timezone",
+        "delay",
+        "timeout",
+        "retry_max",
+        "retry_intervals",
+        "result_ttl",
+        "failure_ttl",
+        "job_id",
+        "depends_on",
+        "description",
+    }
+)
 
 
 @bp.post("/jobs")
@@ -138,16 +181,25 @@ def enqueue_job():
     console = get_console()
     spec = console.tasks.get(str(body.get("task", "")))
     if spec is None:
-        return jsonify(error="validation", message="Only registered tasks can be enqueued.",
-                       fields={"task": f"no registered task named {str(body.get('task'))[:100]!r}"}), 422
+        return jsonify(
+            error="validation",
+            message="Only registered tasks can be enqueued.",
+            fields={"task": f"no registered task named {str(body.get('task'))[:100]!r}"},
+        ), 422
     params, options = body.get("params") or {}, body.get("options") or {}
     if not isinstance(params, dict) or not isinstance(options, dict):
-        return jsonify(error="validation", message="params and options must be JSON objects.",
-                       fields={"params": "expected an object"}), 422
+        return jsonify(
+            error="validation",
+            message="params and options must be JSON objects.",
+            fields={"params": "expected an object"},
+        ), 422
     unknown = sorted(set(options) - ENQUEUE_OPTIONS)
     if unknown:
-        return jsonify(error="validation", message="Nothing was enqueued.",
-                       fields={f"options.{name}": "unknown option" for name in unknown[:20]}), 422
+        return jsonify(
+            error="validation",
+            message="Nothing was enqueued.",
+            fields={f"options.{name}": "unknown option" for name in unknown[:20]},
+        ), 422
     kwargs, errors = validate_call(spec, params)
     parsed, option_errors = console.enqueue.validate_options(spec, options)
     errors.update({f"options.{name}": message for name, message in option_errors.items()})
@@ -158,8 +210,11 @@ def enqueue_job():
     except ValueError as error:
         return jsonify(error="validation", message="Nothing was enqueued.", fields={"options.job_id": str(error)}), 422
     audit.action("job.enqueue", target=job_id, job_count=1, detail=f"{spec.name} on {parsed.queue} (API)")
-    response = jsonify(id=job_id, queue=parsed.queue, links={"self": url_for("api.job", job_id=job_id),
-                                                            "html": url_for("jobs.detail", job_id=job_id)})
+    response = jsonify(
+        id=job_id,
+        queue=parsed.queue,
+        links={"self": url_for("api.job", job_id=job_id), "html": url_for("jobs.detail", job_id=job_id)},
+    )
     response.status_code = 201
     response.headers["Location"] = url_for("api.job", job_id=job_id)
     return response

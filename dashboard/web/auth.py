@@ -25,8 +25,12 @@ DEVICE_MAX_AGE = timedelta(days=180)
 
 def _throttle() -> LoginThrottle:
     settings = current_app.config["CONSOLE"]
-    return LoginThrottle(get_redis(), settings.login_max_failures, settings.login_lockout_seconds,
-                         settings.login_max_failures_per_address)
+    return LoginThrottle(
+        get_redis(),
+        settings.login_max_failures,
+        settings.login_lockout_seconds,
+        settings.login_max_failures_per_address,
+    )
 
 
 def _devices() -> URLSafeTimedSerializer:
@@ -49,8 +53,15 @@ def _device_of(account: str) -> str | None:
 
 def _remember_device(response, account: str, device: str | None) -> None:
     value = _devices().dumps({"u": account.lower(), "d": device or secrets.token_hex(16)})
-    response.set_cookie(DEVICE_COOKIE, value, max_age=int(DEVICE_MAX_AGE.total_seconds()), httponly=True,
-                        samesite="Lax", secure=request.is_secure, path=url_for("auth.login"))
+    response.set_cookie(
+        DEVICE_COOKIE,
+        value,
+        max_age=int(DEVICE_MAX_AGE.total_seconds()),
+        httponly=True,
+        samesite="Lax",
+        secure=request.is_secure,
+        path=url_for("auth.login"),
+    )
 
 
 def _next_field() -> str | None:
@@ -61,7 +72,8 @@ def _next_field() -> str | None:
 
 def _login_page(status: int, error: str | None, username: str = "", retry_after: int | None = None):
     response = current_app.make_response(
-        (render_template("pages/login.html", error=error, username=username, next=_next_field()), status))
+        (render_template("pages/login.html", error=error, username=username, next=_next_field()), status)
+    )
     if retry_after is not None:
         response.headers["Retry-After"] = str(retry_after)
     return response
@@ -86,8 +98,9 @@ def login():
     throttle = _throttle()
     state = throttle.state(address, username, device)
     if state.pair_waiting:
-        audit.record_refused_sign_in(username or "-", "auth.login_refused", outcome="refused",
-                                     remote_addr=address, detail="throttled")
+        audit.record_refused_sign_in(
+            username or "-", "auth.login_refused", outcome="refused", remote_addr=address, detail="throttled"
+        )
         return _too_many(state.retry_after, username)
 
     user = accounts.verify_credentials(username, password)
@@ -114,8 +127,9 @@ def login():
 def logout():
     principal = current_principal()
     if current_user.is_authenticated:
-        audit.record(principal.audit_name if principal else current_user.username, "auth.logout",
-                     remote_addr=request.remote_addr)
+        audit.record(
+            principal.audit_name if principal else current_user.username, "auth.logout", remote_addr=request.remote_addr
+        )
         # The cookie is client-side: without this, a copy taken before sign-out would still work.
         accounts.end_sessions(current_user._get_current_object())
         logout_user()

@@ -39,14 +39,26 @@ def start(action: str, selection: bulk.Selection, options: dict):
 
     def ended(end: operations.Ended):
         if not end.ran:
-            audited(name, target=target, job_count=0, outcome=end.status.status,
-                    detail=f"operation {op.id}: cancelled while waiting")
+            audited(
+                name,
+                target=target,
+                job_count=0,
+                outcome=end.status.status,
+                detail=f"operation {op.id}: cancelled while waiting",
+            )
         else:
-            audited(name, target=target, job_count=end.status.succeeded, outcome=end.status.status,
-                    detail=f"operation {op.id}: {end.status.skipped} left alone", duration_ms=end.duration_ms)
+            audited(
+                name,
+                target=target,
+                job_count=end.status.succeeded,
+                outcome=end.status.status,
+                detail=f"operation {op.id}: {end.status.skipped} left alone",
+                duration_ms=end.duration_ms,
+            )
 
-    console.operations.submit(op, lambda _: console.bulk.run(op.id, op.action, selection, options), ended,
-                              audited.app.app_context)
+    console.operations.submit(
+        op, lambda _: console.bulk.run(op.id, op.action, selection, options), ended, audited.app.app_context
+    )
     return _progress(op, 202)
 
 
@@ -69,8 +81,11 @@ def queue_bulk(name, state):
         if len(ids) > MAX_EXPLICIT_IDS:
             abort(422, description=f"At most {MAX_EXPLICIT_IDS} selected jobs; use 'all matching' instead.")
         selection = bulk.Selection(state=state, queue=name, job_ids=ids)
-    options = {"at_front": request.form.get("position") == "front", "target": request.form.get("target", ""),
-               "create_queue": request.form.get("create_queue") == "1"}
+    options = {
+        "at_front": request.form.get("position") == "front",
+        "target": request.form.get("target", ""),
+        "create_queue": request.form.get("create_queue") == "1",
+    }
     return start(action.name, selection, options)
 
 

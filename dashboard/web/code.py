@@ -30,8 +30,7 @@ def enqueue_snippet(job: JobDetail) -> str:
         return ""
     return (
         "from redis import Redis\nfrom rq import Queue\n\n"
-        f"Queue({queue!r}, connection=Redis.from_url(REDIS_URL)).enqueue_call(\n    "
-        + ",\n    ".join(options) + ",\n)"
+        f"Queue({queue!r}, connection=Redis.from_url(REDIS_URL)).enqueue_call(\n    " + ",\n    ".join(options) + ",\n)"
     )
 
 

@@ -22,16 +22,26 @@ bp = Blueprint("enqueue", __name__)
 def _spec(name: str):
     spec = get_console().tasks.get(name)
     if spec is None:
-        abort(404, description=f"No registered task named {name[:100]!r}. Only functions registered in tasks/ "
-                               "can be enqueued.")
+        abort(
+            404,
+            description=f"No registered task named {name[:100]!r}. Only functions registered in tasks/ "
+            "can be enqueued.",
+        )
     return spec
 
 
 def _render_form(spec, values: dict, options: dict, errors: dict, option_errors: dict, status: int = 200):
     # Parameter and option errors stay in two dicts: a parameter may share an option's name.
-    html = render_template("pages/enqueue_form.html", spec=spec, values=values, options=options, errors=errors,
-                           option_errors=option_errors, queues=get_console().queues.names(),
-                           param_prefix=PARAM_PREFIX)
+    html = render_template(
+        "pages/enqueue_form.html",
+        spec=spec,
+        values=values,
+        options=options,
+        errors=errors,
+        option_errors=option_errors,
+        queues=get_console().queues.names(),
+        param_prefix=PARAM_PREFIX,
+    )
     return flask_response(html, status)
 
 
@@ -51,12 +61,20 @@ def form(task_name):
         # "Enqueue again" / "duplicate with edits": the source job's arguments, decoded safely.
         detail = get_console().jobs.detail(source_id) if valid_job_id(source_id) else None
         if detail is None or detail.call.func_name != spec.name or not detail.call.kwargs.safe:
-            abort(404, description="That job cannot be copied: it is gone, runs another task, or its arguments "
-                                   "cannot be read safely.")
-        values = {k: (json.dumps(v) if isinstance(v, list | dict) else "" if v is None else str(v))
-                  for k, v in (detail.call.kwargs.value or {}).items()}
-        options = {"queue": detail.row.origin or spec.queue, "timeout": detail.timeout or "",
-                   "description": "" if detail.row.description.startswith(spec.name) else detail.row.description}
+            abort(
+                404,
+                description="That job cannot be copied: it is gone, runs another task, or its arguments "
+                "cannot be read safely.",
+            )
+        values = {
+            k: (json.dumps(v) if isinstance(v, list | dict) else "" if v is None else str(v))
+            for k, v in (detail.call.kwargs.value or {}).items()
+        }
+        options = {
+            "queue": detail.row.origin or spec.queue,
+            "timeout": detail.timeout or "",
+            "description": "" if detail.row.description.startswith(spec.name) else detail.row.description,
+        }
     return _render_form(spec, values, options, {}, {})
 
 
@@ -104,12 +122,19 @@ def submit(task_name):
 
 # ---------------------------------------------------------------- batches
 
+
 @bp.get("/enqueue/<task_name>/batch")
 @requires(JOBS_ENQUEUE)
 def batch_form(task_name):
     spec = _spec(task_name)
-    return render_template("pages/enqueue_batch.html", spec=spec, report=None, options={"queue": spec.queue},
-                           errors={}, max_rows=batchfile.MAX_ROWS)
+    return render_template(
+        "pages/enqueue_batch.html",
+        spec=spec,
+        report=None,
+        options={"queue": spec.queue},
+        errors={},
+        max_rows=batchfile.MAX_ROWS,
+    )
 
 
 @bp.post("/enqueue/<task_name>/batch")
@@ -120,8 +145,14 @@ def batch_submit(task_name):
     upload = request.files.get("file")
 
     def refuse(message: str, status: int = 422, report=None, errors=None):
-        html = render_template("pages/enqueue_batch.html", spec=spec, report=report, options=request.form,
-                               errors=errors or {"file": message}, max_rows=batchfile.MAX_ROWS)
+        html = render_template(
+            "pages/enqueue_batch.html",
+            spec=spec,
+            report=report,
+            options=request.form,
+            errors=errors or {"file": message},
+            max_rows=batchfile.MAX_ROWS,
+        )
         return flask_response(html, status)
 
     if upload is None or not upload.filename:
@@ -150,16 +181,23 @@ def batch_submit(task_name):
     return flask_response(_start_batch(console, spec, report, spool, options), 202)
 
 
-def _start_batch(console, spec, report: batchfile.BatchReport, spool: batchfile.Spool,
-                 options: enqueuing.EnqueueOptions) -> str:
+def _start_batch(
+    console, spec, report: batchfile.BatchReport, spool: batchfile.Spool, options: enqueuing.EnqueueOptions
+) -> str:
     """Queue pass two (writing the spool to Redis) on the background pool; the page shows its progress."""
     audited = audit.auditor()
-    op = console.bulk.start_record("enqueue", f"enqueue {report.valid:,} × {spec.name} on {options.queue}",
-                                   report.valid, audited.actor, status="waiting")
+    op = console.bulk.start_record(
+        "enqueue",
+        f"enqueue {report.valid:,} × {spec.name} on {options.queue}",
+        report.valid,
+        audited.actor,
+        status="waiting",
+    )
     skipped = report.rows - report.valid
     # Recorded before the first chunk: if this process dies mid-way, the audit still shows the batch.
-    audited("job.enqueue_batch", target=spec.name, job_count=report.valid, outcome="started",
-            detail=f"operation {op.id}")
+    audited(
+        "job.enqueue_batch", target=spec.name, job_count=report.valid, outcome="started", detail=f"operation {op.id}"
+    )
 
     def work(operation: operations.Operation) -> None:
         def progress(n: int) -> bool:
@@ -173,9 +211,22 @@ def _start_batch(console, spec, report: batchfile.BatchReport, spool: batchfile.
     def ended(end: operations.Ended) -> None:
         if not end.ran:
             spool.close()
-        audited("job.enqueue_batch", target=spec.name, job_count=end.status.succeeded, outcome=end.status.status,
-                detail=f"{skipped} bad rows skipped" if skipped else None, duration_ms=end.duration_ms)
+        audited(
+            "job.enqueue_batch",
+            target=spec.name,
+            job_count=end.status.succeeded,
+            outcome=end.status.status,
+            detail=f"{skipped} bad rows skipped" if skipped else None,
+            duration_ms=end.duration_ms,
+        )
 
     console.operations.submit(op, work, ended, audited.app.app_context)
-    return render_template("pages/enqueue_batch.html", spec=spec, report=report, options=request.form, errors={},
-                           op=op, max_rows=batchfile.MAX_ROWS)
+    return render_template(
+        "pages/enqueue_batch.html",
+        spec=spec,
+        report=report,
+        options=request.form,
+        errors={},
+        op=op,
+        max_rows=batchfile.MAX_ROWS,
+    )

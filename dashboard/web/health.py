@@ -25,9 +25,11 @@ def healthz():
     body = {"status": "ok" if healthy else "not ok"}
     # Anyone may ask, so an anonymous caller learns nothing about the deployment (no URL, no host).
     if current_principal() is not None:
-        body.update({
-            "redis": "ok" if redis_ok else "unreachable",
-            "redis_url": console.redis_url,
-            "database": "ok" if db_ok else "unreachable",
-        })
+        body.update(
+            {
+                "redis": "ok" if redis_ok else "unreachable",
+                "redis_url": console.redis_url,
+                "database": "ok" if db_ok else "unreachable",
+            }
+        )
     return jsonify(body), 200 if healthy else 503

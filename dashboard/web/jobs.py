@@ -38,7 +38,10 @@ def job_page(job_id: str) -> tuple[str, int]:
     visible = visibility()
     job = visible.job(job)
     return page_or_partial(
-        "pages/job.html", "partials/job_detail.html", job=job, visible=visible,
+        "pages/job.html",
+        "partials/job_detail.html",
+        job=job,
+        visible=visible,
         snippet=enqueue_snippet(job),
         frames=split_traceback(job.traceback),
         enqueueable=visible.values and console.tasks.is_registered(job.call.func_name) and not job.call.args.value,
@@ -55,13 +58,18 @@ def search():
     if console.jobs.exists(job_id):
         return redirect(url_for("jobs.detail", job_id=job_id))
     if not lookup.is_prefix_candidate(job_id):
-        return _missing(job_id, f"No job with this id. To search by the start of an id, type at least "
-                                f"{lookup.MIN_PREFIX} characters.")
+        return _missing(
+            job_id,
+            f"No job with this id. To search by the start of an id, type at least {lookup.MIN_PREFIX} characters.",
+        )
     found = console.jobs.find_by_prefix(job_id)
     if found.unique:
         return redirect(url_for("jobs.detail", job_id=found.unique))
     if found.matches:
         return render_template("pages/job_matches.html", found=found)
-    return _missing(job_id, f"No job id starts with “{job_id}” among the {found.searched:,} ids searched (the "
-                            f"{found.window:,} newest and oldest of each queue and the {found.window:,} newest of "
-                            f"each registry). Paste the full id to open an older job.")
+    return _missing(
+        job_id,
+        f"No job id starts with “{job_id}” among the {found.searched:,} ids searched (the "
+        f"{found.window:,} newest and oldest of each queue and the {found.window:,} newest of "
+        f"each registry). Paste the full id to open an older job.",
+    )

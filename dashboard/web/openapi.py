@@ -22,89 +22,186 @@ _ERRORS = {
 
 _LIST_PARAMS = [
     {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1, "default": 1}},
-    {"name": "size", "in": "query",
-     "schema": {"type": "integer", "enum": list(PAGE_SIZES), "default": DEFAULT_PAGE_SIZE},
-     "description": "Larger values are capped to the largest allowed size."},
+    {
+        "name": "size",
+        "in": "query",
+        "schema": {"type": "integer", "enum": list(PAGE_SIZES), "default": DEFAULT_PAGE_SIZE},
+        "description": "Larger values are capped to the largest allowed size.",
+    },
     {"name": "order", "in": "query", "schema": {"type": "string", "enum": list(ORDERS)}},
-    {"name": "func", "in": "query", "schema": {"type": "string", "maxLength": 200},
-     "description": "Function name contains (filter: the response is a bounded scan, see next_offset)."},
-    {"name": "exc", "in": "query", "schema": {"type": "string", "maxLength": 200},
-     "description": "Exception type or message contains (failed jobs)."},
-    {"name": "args", "in": "query", "schema": {"type": "string", "maxLength": 200},
-     "description": "Argument preview contains."},
-    {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0},
-     "description": "With a filter: where the scan continues (next_offset of the previous answer)."},
+    {
+        "name": "func",
+        "in": "query",
+        "schema": {"type": "string", "maxLength": 200},
+        "description": "Function name contains (filter: the response is a bounded scan, see next_offset).",
+    },
+    {
+        "name": "exc",
+        "in": "query",
+        "schema": {"type": "string", "maxLength": 200},
+        "description": "Exception type or message contains (failed jobs).",
+    },
+    {
+        "name": "args",
+        "in": "query",
+        "schema": {"type": "string", "maxLength": 200},
+        "description": "Argument preview contains.",
+    },
+    {
+        "name": "offset",
+        "in": "query",
+        "schema": {"type": "integer", "minimum": 0},
+        "description": "With a filter: where the scan continues (next_offset of the previous answer).",
+    },
 ]
 
 
 def openapi_document() -> dict:
     return {
         "openapi": "3.1.0",
-        "info": {"title": "RQ Console API", "version": "1",
-                 "description": "Read RQ queues, workers and jobs. Authenticate with `Authorization: Bearer "
-                                "<token>` (tokens: `flask --app app tokens create NAME --role viewer`)."},
+        "info": {
+            "title": "RQ Console API",
+            "version": "1",
+            "description": "Read RQ queues, workers and jobs. Authenticate with `Authorization: Bearer "
+            "<token>` (tokens: `flask --app app tokens create NAME --role viewer`).",
+        },
         "servers": [{"url": "/api/v1"}],
         "security": [{"bearer": []}],
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {
-                "Error": {"type": "object", "required": ["error", "message"],
-                          "properties": {"error": {"type": "string"}, "message": {"type": "string"}}},
-                "JobRow": {"type": "object", "properties": {
-                    "id": {"type": "string"}, "exists": {"type": "boolean"},
-                    "status": {"type": "string", "description": "RQ status, or 'expired' when the hash is gone"},
-                    "func_name": {"type": "string"}, "args_preview": {"type": ["string", "null"]},
-                    "origin": {"type": "string"}, "enqueued_at": {"type": ["string", "null"], "format": "date-time"},
-                    "started_at": {"type": ["string", "null"], "format": "date-time"},
-                    "ended_at": {"type": ["string", "null"], "format": "date-time"},
-                    "duration_seconds": {"type": ["number", "null"]}, "worker_name": {"type": "string"},
-                    "failure": {"type": ["object", "null"], "properties": {
-                        "exc_type": {"type": "string"}, "message": {"type": "string"}}}}},
+                "Error": {
+                    "type": "object",
+                    "required": ["error", "message"],
+                    "properties": {"error": {"type": "string"}, "message": {"type": "string"}},
+                },
+                "JobRow": {
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": "string"},
+                        "exists": {"type": "boolean"},
+                        "status": {"type": "string", "description": "RQ status, or 'expired' when the hash is gone"},
+                        "func_name": {"type": "string"},
+                        "args_preview": {"type": ["string", "null"]},
+                        "origin": {"type": "string"},
+                        "enqueued_at": {"type": ["string", "null"], "format": "date-time"},
+                        "started_at": {"type": ["string", "null"], "format": "date-time"},
+                        "ended_at": {"type": ["string", "null"], "format": "date-time"},
+                        "duration_seconds": {"type": ["number", "null"]},
+                        "worker_name": {"type": "string"},
+                        "failure": {
+                            "type": ["object", "null"],
+                            "properties": {"exc_type": {"type": "string"}, "message": {"type": "string"}},
+                        },
+                    },
+                },
             },
         },
         "paths": {
-            "/queues": {"get": {"summary": "Every queue with its count per state, and concurrency limits",
-                                "responses": {"200": _response("Queues"), **_ERRORS}}},
-            "/workers": {"get": {"summary": "Workers with state, queues, current jobs and heartbeats",
-                                 "responses": {"200": _response("Workers"), **_ERRORS}}},
-            "/queues/{queue}/jobs/{state}": {"get": {
-                "summary": "A page of one queue state (O(page) at any depth), or a bounded filtered scan",
-                "parameters": [
-                    {"name": "queue", "in": "path", "required": True, "schema": {"type": "string"}},
-                    {"name": "state", "in": "path", "required": True, "schema": {"type": "string",
-                                                                                 "enum": list(STATES)}},
-                    *_LIST_PARAMS,
-                ],
-                "responses": {"200": _response("Jobs", {"type": "object", "properties": {
-                    "total": {"type": "integer"}, "page": {"type": "integer"}, "pages": {"type": "integer"},
-                    "next_offset": {"type": ["integer", "null"]},
-                    "jobs": {"type": "array", "items": {"$ref": "#/components/schemas/JobRow"}}}}),
-                              "400": _response("Bad parameter", _ERROR), "404": _response("No such queue or state",
-                                                                                          _ERROR), **_ERRORS}}},
-            "/jobs": {"post": {
-                "summary": "Enqueue a task registered in tasks/ (never an arbitrary function)",
-                "requestBody": {"required": True, "content": {"application/json": {"schema": {
-                    "type": "object", "required": ["task"], "properties": {
-                        "task": {"type": "string", "description": "dotted name of a registered task"},
-                        "params": {"type": "object", "description": "the task's parameters by name"},
-                        "options": {"type": "object", "properties": {
-                            "queue": {"type": "string"}, "at_front": {"type": "boolean"},
-                            "run_at": {"type": "string", "description": "local date-time in `timezone`"},
-                            "timezone": {"type": "string"}, "delay": {"type": "integer"},
-                            "timeout": {"type": "integer"}, "retry_max": {"type": "integer"},
-                            "retry_intervals": {"type": "string", "description": "e.g. '10, 60'"},
-                            "result_ttl": {"type": "integer"}, "failure_ttl": {"type": "integer"},
-                            "job_id": {"type": "string"}, "depends_on": {"type": "string"},
-                            "description": {"type": "string"}}}}}}}},
-                "responses": {"201": _response("Enqueued: id and links"),
-                              "400": _response("Body is not a JSON object", _ERROR),
-                              "422": _response("Per-field errors; nothing enqueued", {
-                                  "type": "object", "properties": {"error": {"type": "string"},
-                                                                   "fields": {"type": "object"}}}),
-                              **_ERRORS}}},
-            "/jobs/{job_id}": {"get": {
-                "summary": "Everything RQ knows about a job; values decoded safely (never unpickled)",
-                "parameters": [{"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}],
-                "responses": {"200": _response("The job"), "404": _response("No such job", _ERROR), **_ERRORS}}},
+            "/queues": {
+                "get": {
+                    "summary": "Every queue with its count per state, and concurrency limits",
+                    "responses": {"200": _response("Queues"), **_ERRORS},
+                }
+            },
+            "/workers": {
+                "get": {
+                    "summary": "Workers with state, queues, current jobs and heartbeats",
+                    "responses": {"200": _response("Workers"), **_ERRORS},
+                }
+            },
+            "/queues/{queue}/jobs/{state}": {
+                "get": {
+                    "summary": "A page of one queue state (O(page) at any depth), or a bounded filtered scan",
+                    "parameters": [
+                        {"name": "queue", "in": "path", "required": True, "schema": {"type": "string"}},
+                        {
+                            "name": "state",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string", "enum": list(STATES)},
+                        },
+                        *_LIST_PARAMS,
+                    ],
+                    "responses": {
+                        "200": _response(
+                            "Jobs",
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "total": {"type": "integer"},
+                                    "page": {"type": "integer"},
+                                    "pages": {"type": "integer"},
+                                    "next_offset": {"type": ["integer", "null"]},
+                                    "jobs": {"type": "array", "items": {"$ref": "#/components/schemas/JobRow"}},
+                                },
+                            },
+                        ),
+                        "400": _response("Bad parameter", _ERROR),
+                        "404": _response("No such queue or state", _ERROR),
+                        **_ERRORS,
+                    },
+                }
+            },
+            "/jobs": {
+                "post": {
+                    "summary": "Enqueue a task registered in tasks/ (never an arbitrary function)",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["task"],
+                                    "properties": {
+                                        "task": {"type": "string", "description": "dotted name of a registered task"},
+                                        "params": {"type": "object", "description": "the task's parameters by name"},
+                                        "options": {
+                                            "type": "object",
+                                            "properties": {
+                                                "queue": {"type": "string"},
+                                                "at_front": {"type": "boolean"},
+                                                "run_at": {
+                                                    "type": "string",
+                                                    "description": "local date-time in `timezone`",
+                                                },
+                                                "timezone": {"type": "string"},
+                                                "delay": {"type": "integer"},
+                                                "timeout": {"type": "integer"},
+                                                "retry_max": {"type": "integer"},
+                                                "retry_intervals": {"type": "string", "description": "e.g. '10, 60'"},
+                                                "result_ttl": {"type": "integer"},
+                                                "failure_ttl": {"type": "integer"},
+                                                "job_id": {"type": "string"},
+                                                "depends_on": {"type": "string"},
+                                                "description": {"type": "string"},
+                                            },
+                                        },
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "201": _response("Enqueued: id and links"),
+                        "400": _response("Body is not a JSON object", _ERROR),
+                        "422": _response(
+                            "Per-field errors; nothing enqueued",
+                            {
+                                "type": "object",
+                                "properties": {"error": {"type": "string"}, "fields": {"type": "object"}},
+                            },
+                        ),
+                        **_ERRORS,
+                    },
+                }
+            },
+            "/jobs/{job_id}": {
+                "get": {
+                    "summary": "Everything RQ knows about a job; values decoded safely (never unpickled)",
+                    "parameters": [{"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    "responses": {"200": _response("The job"), "404": _response("No such job", _ERROR), **_ERRORS},
+                }
+            },
         },
     }

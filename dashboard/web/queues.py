@@ -33,8 +33,9 @@ def state(name, state):
     params = list_params()
     visible = visibility()
     if params.job_filter.active:
-        scan = console.jobs.scan(queue, state, params.job_filter, offset=params.offset, order=params.order,
-                                 max_rows=params.size)
+        scan = console.jobs.scan(
+            queue, state, params.job_filter, offset=params.offset, order=params.order, max_rows=params.size
+        )
         scan, page = replace(scan, rows=visible.rows(scan.rows)), None
     else:
         page = console.jobs.page(queue, state, params.page, params.size, params.order)
@@ -43,8 +44,9 @@ def state(name, state):
     context = dict(queue=queue, state=state, states=STATES, page=page, scan=scan, params=params)
     if wants_fragment():
         return render_template(partial, **context)
-    return render_template("pages/queue.html", counts=console.queues.counts(queue),
-                           queue_names=console.queues.names(), **context)
+    return render_template(
+        "pages/queue.html", counts=console.queues.counts(queue), queue_names=console.queues.names(), **context
+    )
 
 
 @bp.get("/queues/<name>/<state>/tabs")
@@ -54,8 +56,15 @@ def tabs(name, state):
     queue = console.queues.require(name)
     state = checked_state(state)
     counts = console.queues.counts(queue)
-    return page_or_partial("pages/queue_tabs_only.html", "partials/state_tabs.html", queue=queue, state=state,
-                           states=STATES, counts=counts, params=list_params())
+    return page_or_partial(
+        "pages/queue_tabs_only.html",
+        "partials/state_tabs.html",
+        queue=queue,
+        state=state,
+        states=STATES,
+        counts=counts,
+        params=list_params(),
+    )
 
 
 @bp.get("/queues/<name>/<state>/export.<fmt>")
@@ -67,14 +76,29 @@ def export(name, state, fmt):
     state = checked_state(state)
     params = list_params()
     visible = visibility()
-    columns = ("id", "status", "function", "args", "origin", "enqueued_at", "started_at", "ended_at",
-               "duration_s", "worker", "exc_type", "exc_message")
+    columns = (
+        "id",
+        "status",
+        "function",
+        "args",
+        "origin",
+        "enqueued_at",
+        "started_at",
+        "ended_at",
+        "duration_s",
+        "worker",
+        "exc_type",
+        "exc_message",
+    )
 
     def record(row: jobs.JobRow) -> dict:
         row = visible.row(row)
         return {
-            "id": row.id, "status": row.status if row.exists else "expired", "function": row.func_name,
-            "args": row.args_preview, "origin": row.origin,
+            "id": row.id,
+            "status": row.status if row.exists else "expired",
+            "function": row.func_name,
+            "args": row.args_preview,
+            "origin": row.origin,
             "enqueued_at": row.enqueued_at.isoformat() if row.enqueued_at else "",
             "started_at": row.started_at.isoformat() if row.started_at else "",
             "ended_at": row.ended_at.isoformat() if row.ended_at else "",
@@ -106,8 +130,9 @@ def export(name, state, fmt):
     # An ASCII name for every client, the real one (any script) for those that read filename*.
     filename = f"{queue}-{state}.{fmt}"
     fallback = "".join(c if c.isascii() and (c.isalnum() or c in "._-") else "_" for c in filename)
-    response.headers["Content-Disposition"] = (f'attachment; filename="{fallback}"; '
-                                               f"filename*=UTF-8''{quote(filename, safe='')}")
+    response.headers["Content-Disposition"] = (
+        f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+    )
     return response
 
 
@@ -127,9 +152,15 @@ def failed():
     visible = visibility()
     listing = get_console().jobs.failed(cursor=cursor, size=FAILED_PAGE_SIZE)
     listing = replace(listing, rows=[(queue, visible.row(row)) for queue, row in listing.rows])
-    return page_or_partial("pages/failed.html", "partials/failed_body.html", listing=listing,
-                           window=window, windows=list(FAILURE_WINDOWS), cursor=cursor,
-                           show_values=visible.values)
+    return page_or_partial(
+        "pages/failed.html",
+        "partials/failed_body.html",
+        listing=listing,
+        window=window,
+        windows=list(FAILURE_WINDOWS),
+        cursor=cursor,
+        show_values=visible.values,
+    )
 
 
 @bp.get("/failed/groups")

@@ -27,8 +27,9 @@ def notify(message: str, category: str = SUCCESS) -> None:
 def _permission_names() -> SimpleNamespace:
     from dashboard import permissions
 
-    return SimpleNamespace(**{name: value for name, value in vars(permissions).items()
-                              if name.isupper() and isinstance(value, str)})
+    return SimpleNamespace(
+        **{name: value for name, value in vars(permissions).items() if name.isupper() and isinstance(value, str)}
+    )
 
 
 def template_context() -> dict:
@@ -38,9 +39,16 @@ def template_context() -> dict:
     from dashboard.extensions import get_console
 
     console = get_console()
-    return {"perm": _permission_names(), "page_sizes": PAGE_SIZES, "orders": ORDERS,
-            "exception_filter_states": EXCEPTION_FILTER_STATES, "flash_banners": FLASH_BANNERS,
-            "limits": LIMITS, "capabilities": console.capabilities, "decode_policy": console.policy}
+    return {
+        "perm": _permission_names(),
+        "page_sizes": PAGE_SIZES,
+        "orders": ORDERS,
+        "exception_filter_states": EXCEPTION_FILTER_STATES,
+        "flash_banners": FLASH_BANNERS,
+        "limits": LIMITS,
+        "capabilities": console.capabilities,
+        "decode_policy": console.policy,
+    }
 
 
 def wants_fragment() -> bool:

@@ -123,9 +123,13 @@ def _parse_dates(request: ScheduleRequest, get: Any, errors: dict[str, str], now
 def form_values(schedule: Schedule) -> dict[str, str]:
     """An existing schedule as the edit form's raw values (parameters as `arg-<name>`)."""
     values = {
-        "task": schedule.func_name, "kind": schedule.kind if schedule.kind in ("cron", "interval") else "cron",
-        "cron": schedule.cron, "interval": str(schedule.interval or ""), "timezone": schedule.timezone or "UTC",
-        "queue": schedule.queue, "repeat": "" if schedule.repeats_left is None else str(schedule.repeats_left),
+        "task": schedule.func_name,
+        "kind": schedule.kind if schedule.kind in ("cron", "interval") else "cron",
+        "cron": schedule.cron,
+        "interval": str(schedule.interval or ""),
+        "timezone": schedule.timezone or "UTC",
+        "queue": schedule.queue,
+        "repeat": "" if schedule.repeats_left is None else str(schedule.repeats_left),
         "description": "" if _is_generated(schedule) else schedule.description,
     }
     if schedule.end is not None:
@@ -147,18 +151,30 @@ def param_values(values: Mapping[str, str]) -> dict[str, str]:
 
 def cron_preview(expression: str, tz_name: str) -> dict[str, Any]:
     """Valid or the error, the expression in words, and its next runs in the zone (wall time, offset, UTC)."""
-    expression = (expression or "")[:cronlib.MAX_LENGTH + 50]
+    expression = (expression or "")[: cronlib.MAX_LENGTH + 50]
     tz_name = (tz_name or "UTC").strip()[:64] or "UTC"
     error = cronlib.validate(expression)
     tz_error = cronlib.validate_timezone(tz_name)
     runs = []
     if not error and not tz_error:
         for run in cronlib.next_runs(expression, tz_name, PREVIEW_RUNS):
-            runs.append({"local": run.strftime("%a %Y-%m-%d %H:%M"), "zone": run.strftime("%Z"),
-                         "offset": cronlib.format_offset(run), "utc": run.astimezone(UTC).strftime("%H:%M UTC"),
-                         "iso": run.isoformat()})
-    return {"cron": expression, "timezone": tz_name, "error": error, "tz_error": tz_error,
-            "words": cronlib.describe(expression) if not error else "", "runs": runs}
+            runs.append(
+                {
+                    "local": run.strftime("%a %Y-%m-%d %H:%M"),
+                    "zone": run.strftime("%Z"),
+                    "offset": cronlib.format_offset(run),
+                    "utc": run.astimezone(UTC).strftime("%H:%M UTC"),
+                    "iso": run.isoformat(),
+                }
+            )
+    return {
+        "cron": expression,
+        "timezone": tz_name,
+        "error": error,
+        "tz_error": tz_error,
+        "words": cronlib.describe(expression) if not error else "",
+        "runs": runs,
+    }
 
 
 def _is_generated(schedule: Schedule) -> bool:

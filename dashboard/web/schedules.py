@@ -29,8 +29,18 @@ from tasks.registry import all_tasks, get_task
 
 bp = Blueprint("schedules", __name__)
 
-COMMON_ZONES = ("UTC", "Europe/London", "Europe/Paris", "Europe/Berlin", "America/New_York", "America/Chicago",
-                "America/Los_Angeles", "Asia/Tokyo", "Asia/Kolkata", "Australia/Sydney")
+COMMON_ZONES = (
+    "UTC",
+    "Europe/London",
+    "Europe/Paris",
+    "Europe/Berlin",
+    "America/New_York",
+    "America/Chicago",
+    "America/Los_Angeles",
+    "Asia/Tokyo",
+    "Asia/Kolkata",
+    "Australia/Sydney",
+)
 
 
 @bp.app_template_filter("in_zone")
@@ -63,8 +73,9 @@ def index():
 
 @bp.get("/schedules/health")
 def health_fragment():
-    return render_template("partials/schedule_health.html", health=get_console().schedules.health(),
-                           grace=schedules.OVERDUE_GRACE_SECONDS)
+    return render_template(
+        "partials/schedule_health.html", health=get_console().schedules.health(), grace=schedules.OVERDUE_GRACE_SECONDS
+    )
 
 
 def _answer_page(error: LayerError, message: str = ""):
@@ -76,14 +87,29 @@ def _answer_page(error: LayerError, message: str = ""):
 
 # ---------------------------------------------------------------- the form
 
-def _form_page(values: dict, *, schedule: schedules.Schedule | None = None, errors: dict | None = None,
-               param_errors: dict | None = None, message: str = "", status: int = 200):
+
+def _form_page(
+    values: dict,
+    *,
+    schedule: schedules.Schedule | None = None,
+    errors: dict | None = None,
+    param_errors: dict | None = None,
+    message: str = "",
+    status: int = 200,
+):
     spec = get_task(values.get("task", "")) if values.get("task") else None
     cron_text = values.get("cron", "")
     context = dict(
-        tasks=all_tasks(), spec=spec, values=values, param_values=forms.param_values(values), errors=errors or {},
-        param_errors=param_errors or {}, schedule=schedule, message=message,
-        queue_names=get_console().queues.names(), zones=COMMON_ZONES,
+        tasks=all_tasks(),
+        spec=spec,
+        values=values,
+        param_values=forms.param_values(values),
+        errors=errors or {},
+        param_errors=param_errors or {},
+        schedule=schedule,
+        message=message,
+        queue_names=get_console().queues.names(),
+        zones=COMMON_ZONES,
         preview=forms.cron_preview(cron_text, values.get("timezone", "UTC")) if cron_text else None,
     )
     return flask_response(render_template("pages/schedule_form.html", **context), status)
@@ -105,8 +131,9 @@ def task_fields():
     spec = get_task(request.args.get("task", ""))
     if spec is None:
         return render_template("partials/schedule_no_task.html")
-    return render_template("partials/task_fields.html", spec=spec, values={}, errors={},
-                           field_prefix=forms.PARAM_PREFIX)
+    return render_template(
+        "partials/task_fields.html", spec=spec, values={}, errors={}, field_prefix=forms.PARAM_PREFIX
+    )
 
 
 def _existing(schedule_id: str) -> schedules.Schedule:
@@ -121,8 +148,10 @@ def _existing(schedule_id: str) -> schedules.Schedule:
 def edit(schedule_id):
     schedule = _existing(schedule_id)
     if schedule.edit_refusal:
-        return _answer_page(schedules.ScheduleConflict(schedule.edit_refusal),
-                            f"Nothing done: schedule {schedule_id} cannot be edited here. {schedule.edit_refusal}")
+        return _answer_page(
+            schedules.ScheduleConflict(schedule.edit_refusal),
+            f"Nothing done: schedule {schedule_id} cannot be edited here. {schedule.edit_refusal}",
+        )
     return _form_page(forms.form_values(schedule), schedule=schedule)
 
 
@@ -137,8 +166,10 @@ def create():
 def update(schedule_id):
     schedule = _existing(schedule_id)
     if schedule.edit_refusal:
-        return _answer_page(schedules.ScheduleConflict(schedule.edit_refusal),
-                            f"Nothing done: schedule {schedule_id} cannot be edited here. {schedule.edit_refusal}")
+        return _answer_page(
+            schedules.ScheduleConflict(schedule.edit_refusal),
+            f"Nothing done: schedule {schedule_id} cannot be edited here. {schedule.edit_refusal}",
+        )
     return _submit(schedule)
 
 
@@ -146,37 +177,47 @@ def _submit(schedule: schedules.Schedule | None):
     values = forms.submitted_values(request.form)
     parsed, errors, param_errors = forms.parse_form(values)
     if errors or param_errors:
-        return _form_page(values, schedule=schedule, errors=errors, param_errors=param_errors,
-                          message="Nothing saved: correct the fields marked below.", status=422)
+        return _form_page(
+            values,
+            schedule=schedule,
+            errors=errors,
+            param_errors=param_errors,
+            message="Nothing saved: correct the fields marked below.",
+            status=422,
+        )
     action = "schedule.update" if schedule else "schedule.create"
     started = time.monotonic()
     try:
         schedule_id = get_console().schedules.save(parsed, schedule.id if schedule else None)
     except schedules.ScheduleError as error:
-        return _form_page(values, schedule=schedule, message=f"Nothing saved: {error}.",
-                          status=layer_status(error)[0])
+        return _form_page(values, schedule=schedule, message=f"Nothing saved: {error}.", status=layer_status(error)[0])
     except ValueError as error:  # a zone or date the form checked, refused deeper down (e.g. out of range)
         return _form_page(values, schedule=schedule, message=f"Nothing saved: {error}.", status=422)
-    what = (f"cron {parsed.cron!r} in {parsed.timezone}" if parsed.kind == "cron"
-            else f"every {parsed.seconds} s")
-    audit.action(action, target=schedule_id, job_count=1, detail=f"{parsed.spec.name} on {parsed.queue}, {what}",
-                 started=started)
-    notify(f"Schedule {schedule_id} {'saved' if schedule else 'created'}: {parsed.spec.title}, "
-          f"{cron.describe(parsed.cron) if parsed.kind == 'cron' else cron.to_words(parsed.seconds or 0)}.")
+    what = f"cron {parsed.cron!r} in {parsed.timezone}" if parsed.kind == "cron" else f"every {parsed.seconds} s"
+    audit.action(
+        action, target=schedule_id, job_count=1, detail=f"{parsed.spec.name} on {parsed.queue}, {what}", started=started
+    )
+    notify(
+        f"Schedule {schedule_id} {'saved' if schedule else 'created'}: {parsed.spec.title}, "
+        f"{cron.describe(parsed.cron) if parsed.kind == 'cron' else cron.to_words(parsed.seconds or 0)}."
+    )
     return redirect(url_for("schedules.index"), code=303)
 
 
 # ---------------------------------------------------------------- the cron preview
 
+
 @bp.get("/schedules/preview")
 def preview():
     """Inline validation: valid or the error, the expression in words, its next runs in the zone."""
-    return render_template("partials/cron_preview.html",
-                           preview=forms.cron_preview(request.args.get("cron", ""),
-                                                      request.args.get("timezone", "UTC")))
+    return render_template(
+        "partials/cron_preview.html",
+        preview=forms.cron_preview(request.args.get("cron", ""), request.args.get("timezone", "UTC")),
+    )
 
 
 # ---------------------------------------------------------------- actions on one schedule
+
 
 def _act(schedule_id: str, action: str, call, success):
     if not jobs.valid_job_id(schedule_id):
@@ -198,32 +239,51 @@ def _act(schedule_id: str, action: str, call, success):
 @bp.post("/schedules/<schedule_id>/run-now")
 @requires(SCHEDULES_MANAGE)
 def run_now(schedule_id):
-    return _act(schedule_id, "schedule.run_now", get_console().schedules.run_now,
-                lambda job_id: (f"Run of schedule {schedule_id} queued now as job {job_id}; the schedule is unchanged.",
-                                f"job {job_id}"))
+    return _act(
+        schedule_id,
+        "schedule.run_now",
+        get_console().schedules.run_now,
+        lambda job_id: (
+            f"Run of schedule {schedule_id} queued now as job {job_id}; the schedule is unchanged.",
+            f"job {job_id}",
+        ),
+    )
 
 
 @bp.post("/schedules/<schedule_id>/pause")
 @requires(SCHEDULES_MANAGE)
 def pause(schedule_id):
-    return _act(schedule_id, "schedule.pause", get_console().schedules.pause,
-                lambda when: (f"Schedule {schedule_id} paused: it keeps its definition and does not run until "
-                              "resumed.", f"next run was {when.isoformat() if when else '?'}"))
+    return _act(
+        schedule_id,
+        "schedule.pause",
+        get_console().schedules.pause,
+        lambda when: (
+            f"Schedule {schedule_id} paused: it keeps its definition and does not run until resumed.",
+            f"next run was {when.isoformat() if when else '?'}",
+        ),
+    )
 
 
 @bp.post("/schedules/<schedule_id>/resume")
 @requires(SCHEDULES_MANAGE)
 def resume(schedule_id):
-    return _act(schedule_id, "schedule.resume", get_console().schedules.resume,
-                lambda when: (f"Schedule {schedule_id} resumed: next run {in_zone(when)}.",
-                              f"next run {when.isoformat()}"))
+    return _act(
+        schedule_id,
+        "schedule.resume",
+        get_console().schedules.resume,
+        lambda when: (f"Schedule {schedule_id} resumed: next run {in_zone(when)}.", f"next run {when.isoformat()}"),
+    )
 
 
 @bp.post("/schedules/<schedule_id>/delete")
 @requires(SCHEDULES_MANAGE)
 def delete(schedule_id):
-    return _act(schedule_id, "schedule.delete", get_console().schedules.delete,
-                lambda _: (f"Schedule {schedule_id} deleted.", None))
+    return _act(
+        schedule_id,
+        "schedule.delete",
+        get_console().schedules.delete,
+        lambda _: (f"Schedule {schedule_id} deleted.", None),
+    )
 
 
 @bp.post("/schedules/<schedule_id>/reschedule")
@@ -234,6 +294,9 @@ def reschedule(schedule_id):
         when = parse_run_at(raw, tz_name, datetime.now(UTC))
     except ValueError as error:
         return _answer_page(schedules.ScheduleInvalid(str(error)))
-    return _act(schedule_id, "schedule.reschedule", lambda i: get_console().schedules.reschedule(i, when),
-                lambda where: (f"Job {schedule_id} rescheduled to {in_zone(when, tz_name)}.",
-                               f"{where}: {when.isoformat()}"))
+    return _act(
+        schedule_id,
+        "schedule.reschedule",
+        lambda i: get_console().schedules.reschedule(i, when),
+        lambda where: (f"Job {schedule_id} rescheduled to {in_zone(when, tz_name)}.", f"{where}: {when.isoformat()}"),
+    )

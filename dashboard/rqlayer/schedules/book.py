@@ -53,14 +53,23 @@ def read_schedules(connection: redis.Redis, unsafe: bool = False, now: datetime 
     for job_id, score in scheduled:
         row = schedule_from_hash(job_id, next(replies), score, unsafe=unsafe, now=now)
         (recurring if row.recurring else one_offs).append(row)
-    paused_rows = [schedule_from_hash(job_id, next(replies), score, paused=True, paused_at=paused_at, unsafe=unsafe,
-                                      now=now) for job_id, score, paused_at in paused]
+    paused_rows = [
+        schedule_from_hash(job_id, next(replies), score, paused=True, paused_at=paused_at, unsafe=unsafe, now=now)
+        for job_id, score, paused_at in paused
+    ]
     heads = [(queue, next(replies), next(replies), next(replies)) for queue in queues]
     processes = [cron_process(text(name), score, raw) for (name, score), raw in zip(cron_names, replies, strict=True)]
     recurring.sort(key=lambda s: (s.next_run or datetime.max.replace(tzinfo=UTC), s.id))
     paused_rows.sort(key=lambda s: s.id)
-    return ScheduleBook(recurring, one_offs, paused_rows, int(total), int(total) > len(scheduled),
-                        queues_scheduled(connection, heads, unsafe), processes)
+    return ScheduleBook(
+        recurring,
+        one_offs,
+        paused_rows,
+        int(total),
+        int(total) > len(scheduled),
+        queues_scheduled(connection, heads, unsafe),
+        processes,
+    )
 
 
 def _paused_ids(paused_raw: dict, active_ids: set[str]) -> list[tuple[str, float | None, datetime | None]]:

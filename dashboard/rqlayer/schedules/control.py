@@ -42,8 +42,13 @@ def run_now(connection: redis.Redis, schedule_id: str) -> str:
     raw = connection.hmget(keys.job(schedule_id), "timeout")
     timeout = integer(raw[0]) or spec.timeout
     job = Queue(schedule.queue or spec.queue, connection=connection).enqueue_call(
-        spec.name, args=tuple(schedule.args), kwargs=dict(schedule.kwargs), timeout=timeout,
-        result_ttl=spec.result_ttl, retry=spec.retry(), meta={META_SCHEDULE: schedule_id},
+        spec.name,
+        args=tuple(schedule.args),
+        kwargs=dict(schedule.kwargs),
+        timeout=timeout,
+        result_ttl=spec.result_ttl,
+        retry=spec.retry(),
+        meta={META_SCHEDULE: schedule_id},
         description=f"run now of schedule {schedule_id}: {schedule.description}"[:500],
     )
     return job.id
@@ -86,8 +91,9 @@ def _next_after_pause(raw: dict, stored: float | None, now: datetime) -> float:
     if isinstance(cron_string, str) and cron_string:
         broken = cronlib.validate(cron_string)
         if broken:
-            raise ScheduleInvalid(f"its stored cron string is not valid ({broken}), so it has no next run: edit "
-                                "or delete the schedule")
+            raise ScheduleInvalid(
+                f"its stored cron string is not valid ({broken}), so it has no next run: edit or delete the schedule"
+            )
         tz_name = meta.get(META_TIMEZONE) if isinstance(meta.get(META_TIMEZONE), str) else "UTC"
         try:
             return int(cronlib.next_runs(cron_string, tz_name or "UTC", 1, now=now)[0].timestamp())
@@ -168,16 +174,20 @@ def delete(connection: redis.Redis, schedule_id: str) -> None:
         # The job itself goes through the one deletion path (queue, every registry, group, limit slot).
         actions.delete_in_transaction(connection, pipe, [schedule_id], actions.ANY_STATUS)
 
-    replies = connection.transaction(transaction, job_key, keys.RQ_SCHEDULER_JOBS, keys.paused_schedules(),
-                                     keys.RQ_SCHEDULER_LOCK)
+    replies = connection.transaction(
+        transaction, job_key, keys.RQ_SCHEDULER_JOBS, keys.paused_schedules(), keys.RQ_SCHEDULER_LOCK
+    )
     if not outcome and text(replies[-1][0]) not in ("ok", "missing"):
-        raise ScheduleConflict("a worker took its last run a moment ago: the schedule is removed, that run goes "
-                               "ahead and then stays as an ordinary job")
+        raise ScheduleConflict(
+            "a worker took its last run a moment ago: the schedule is removed, that run goes "
+            "ahead and then stays as an ordinary job"
+        )
     if outcome.get("error") == "missing":
         raise ScheduleNotFound("no such schedule")
     if outcome.get("error") == "started":
-        raise ScheduleConflict("a run of this schedule is executing right now: pause it, then delete it when "
-                               "the run ends")
+        raise ScheduleConflict(
+            "a run of this schedule is executing right now: pause it, then delete it when the run ends"
+        )
 
 
 def reschedule(connection: redis.Redis, schedule_id: str, when: datetime, now: datetime | None = None) -> str:
@@ -191,8 +201,10 @@ def reschedule(connection: redis.Redis, schedule_id: str, when: datetime, now: d
     if when <= now:
         raise ScheduleInvalid("this time is in the past")
     score = int(when.timestamp())
-    if connection.zadd(keys.RQ_SCHEDULER_JOBS, {schedule_id: score}, xx=True, ch=True) or \
-            connection.zscore(keys.RQ_SCHEDULER_JOBS, schedule_id) == score:
+    if (
+        connection.zadd(keys.RQ_SCHEDULER_JOBS, {schedule_id: score}, xx=True, ch=True)
+        or connection.zscore(keys.RQ_SCHEDULER_JOBS, schedule_id) == score
+    ):
         return "rq-scheduler"
     outcome: dict = {}
 

@@ -60,8 +60,16 @@ def default_id(name: str) -> str:
 
 
 def _fingerprint(decl) -> str:
-    data = {"task": decl.task, "cron": decl.cron, "interval": decl.interval, "kwargs": dict(decl.kwargs or {}),
-            "timezone": decl.timezone, "queue": decl.queue, "repeat": decl.repeat, "description": decl.description}
+    data = {
+        "task": decl.task,
+        "cron": decl.cron,
+        "interval": decl.interval,
+        "kwargs": dict(decl.kwargs or {}),
+        "timezone": decl.timezone,
+        "queue": decl.queue,
+        "repeat": decl.repeat,
+        "description": decl.description,
+    }
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -73,8 +81,9 @@ def _declaration(item) -> DefaultSchedule:
     return DefaultSchedule(**{k: v for k, v in source.items() if k in known})
 
 
-def register_defaults(connection: redis.Redis, declared: Iterable[Any], now: datetime | None = None,
-                      strict: bool = False) -> DefaultsReport:
+def register_defaults(
+    connection: redis.Redis, declared: Iterable[Any], now: datetime | None = None, strict: bool = False
+) -> DefaultsReport:
     """Register the declared default schedules idempotently: a missing one is created, a changed
     declaration updates its schedule in place, an unchanged one is left alone, and a paused one is
     never re-added (the operator's pause survives restarts). Items may be DefaultSchedule, or any
@@ -103,8 +112,9 @@ def register_defaults(connection: redis.Redis, declared: Iterable[Any], now: dat
     return report
 
 
-def _register_one(connection: redis.Redis, decl: DefaultSchedule, sid: str, report: DefaultsReport,
-                  now: datetime | None) -> None:
+def _register_one(
+    connection: redis.Redis, decl: DefaultSchedule, sid: str, report: DefaultsReport, now: datetime | None
+) -> None:
     from dashboard.rqlayer.params import validate_call
 
     spec = get_task(decl.task)
@@ -136,10 +146,31 @@ def _register_one(connection: redis.Redis, decl: DefaultSchedule, sid: str, repo
     extra = {META_DEFAULT: fingerprint}
     queue = decl.queue or spec.queue
     if decl.cron:
-        create_cron(connection, spec, kwargs, decl.cron, decl.timezone, queue, repeat=decl.repeat,
-                    schedule_id=sid, description=decl.description or None, now=now, extra_meta=extra)
+        create_cron(
+            connection,
+            spec,
+            kwargs,
+            decl.cron,
+            decl.timezone,
+            queue,
+            repeat=decl.repeat,
+            schedule_id=sid,
+            description=decl.description or None,
+            now=now,
+            extra_meta=extra,
+        )
     else:
-        create_interval(connection, spec, kwargs, int(decl.interval or 0), queue, repeat=decl.repeat,
-                        schedule_id=sid, tz_name=decl.timezone, description=decl.description or None,
-                        now=now, extra_meta=extra)
+        create_interval(
+            connection,
+            spec,
+            kwargs,
+            int(decl.interval or 0),
+            queue,
+            repeat=decl.repeat,
+            schedule_id=sid,
+            tz_name=decl.timezone,
+            description=decl.description or None,
+            now=now,
+            extra_meta=extra,
+        )
     (report.updated if existing else report.created).append(sid)

@@ -49,8 +49,7 @@ class SchedulerHealth:
         return None
 
 
-def health(connection: redis.Redis, now: datetime | None = None,
-           grace: int = OVERDUE_GRACE_SECONDS) -> SchedulerHealth:
+def health(connection: redis.Redis, now: datetime | None = None, grace: int = OVERDUE_GRACE_SECONDS) -> SchedulerHealth:
     """Whether the schedulers that should fire the waiting jobs run. Cost: two pipelined round trips
     (the second only when queues exist), O(queues). Guarantee: read-only, no SCAN.
 
@@ -75,21 +74,31 @@ def health(connection: redis.Redis, now: datetime | None = None,
         pipe.zcard(keys.registry("scheduled", queue))
         pipe.get(keys.builtin_scheduler_lock(queue))
     replies = pipe.execute() if queues else []
-    states = [QueueSchedulerState(queue, int(replies[2 * i]), text(replies[2 * i + 1]))
-              for i, queue in enumerate(queues)]
+    states = [
+        QueueSchedulerState(queue, int(replies[2 * i]), text(replies[2 * i + 1])) for i, queue in enumerate(queues)
+    ]
     oldest = epoch(first[0][1]) if first else None
     banners = []
     if total and not lock and overdue:
         late = (now - oldest).total_seconds() if oldest else 0
-        banners.append(Banner("danger", f"rq-scheduler jobs exist but no rq-scheduler process is running — nothing "
-                                        f"will fire: {overdue} schedule(s) overdue, the oldest by {_span(late)}. "
-                                        "Start `rqscheduler --url <redis>`."))
+        banners.append(
+            Banner(
+                "danger",
+                f"rq-scheduler jobs exist but no rq-scheduler process is running — nothing "
+                f"will fire: {overdue} schedule(s) overdue, the oldest by {_span(late)}. "
+                "Start `rqscheduler --url <redis>`.",
+            )
+        )
     for state in states:
         if state.scheduled and not state.scheduler:
-            banners.append(Banner("warn", f"{state.scheduled} scheduled job(s) in queue {state.queue} but no "
-                                          "worker runs RQ's scheduler (--with-scheduler): they will not be queued."))
-    return SchedulerHealth(int(total), int(paused), bool(lock), int(overdue), oldest, states, int(cron_alive),
-                           banners)
+            banners.append(
+                Banner(
+                    "warn",
+                    f"{state.scheduled} scheduled job(s) in queue {state.queue} but no "
+                    "worker runs RQ's scheduler (--with-scheduler): they will not be queued.",
+                )
+            )
+    return SchedulerHealth(int(total), int(paused), bool(lock), int(overdue), oldest, states, int(cron_alive), banners)
 
 
 def _span(seconds: float) -> str:

@@ -35,6 +35,7 @@ LAST_RUN_FIELDS = ("status", "started_at", "ended_at", "enqueued_at", "worker_na
 
 # ---------------------------------------------------------------- errors (the layer's family: 404/409/422)
 
+
 class ScheduleError(LayerError):
     """Refused before anything changed; the message is for the operator. Raised as one of the three
     below, so the status follows from the family; `except ScheduleError` catches them all."""
@@ -55,6 +56,7 @@ class ScheduleConflict(Conflict, ScheduleError):
 
 
 # ---------------------------------------------------------------- read model
+
 
 @dataclass(frozen=True)
 class Schedule:
@@ -105,21 +107,28 @@ class Schedule:
 
     @property
     def overdue(self) -> bool:
-        return (not self.paused and self.next_run is not None
-                and (datetime.now(UTC) - self.next_run).total_seconds() > OVERDUE_GRACE_SECONDS)
+        return (
+            not self.paused
+            and self.next_run is not None
+            and (datetime.now(UTC) - self.next_run).total_seconds() > OVERDUE_GRACE_SECONDS
+        )
 
     @property
     def edit_refusal(self) -> str:
         """The one rule for "can the console edit this schedule": "" when it can, else why not (the
         edit routes answer 409 with it; the Edit button shows only when it is "")."""
         if self.source != "rq-scheduler":
-            return ("Only rq-scheduler schedules are edited here: RQ's own scheduled jobs are rescheduled, and "
-                    "rq cron schedules live in their config file.")
+            return (
+                "Only rq-scheduler schedules are edited here: RQ's own scheduled jobs are rescheduled, and "
+                "rq cron schedules live in their config file."
+            )
         if not self.exists:
             return "Its job data is gone: delete the schedule."
         if not self.registered:
-            return (f"It runs {self.func_name or 'a function'}, which is not a task registered in tasks/: the "
-                    "console only edits schedules of registered tasks.")
+            return (
+                f"It runs {self.func_name or 'a function'}, which is not a task registered in tasks/: the "
+                "console only edits schedules of registered tasks."
+            )
         if self.kwargs is None or not self.meta_safe:
             return "Its arguments or settings cannot be read safely, so the console cannot edit them."
         if self.args:
@@ -138,8 +147,10 @@ class Schedule:
         if self.source != "rq-scheduler" or not self.exists:
             return "no such schedule"
         if not self.registered:
-            return (f"{self.func_name or 'its function'} is not a registered task: the console only runs tasks "
-                    "registered in tasks/")
+            return (
+                f"{self.func_name or 'its function'} is not a registered task: the console only runs tasks "
+                "registered in tasks/"
+            )
         if self.kwargs is None or self.args is None:
             return "its arguments cannot be read safely, so the console cannot copy them"
         return ""
@@ -180,8 +191,9 @@ class CronProcess:
 
     @property
     def alive(self) -> bool:
-        return (self.last_heartbeat is not None
-                and (datetime.now(UTC) - self.last_heartbeat).total_seconds() < cron_ttl())
+        return (
+            self.last_heartbeat is not None and (datetime.now(UTC) - self.last_heartbeat).total_seconds() < cron_ttl()
+        )
 
 
 @dataclass(frozen=True)

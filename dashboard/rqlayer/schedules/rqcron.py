@@ -28,20 +28,36 @@ def cron_process(name: str, heartbeat: float, raw: dict) -> CronProcess:
         interval = entry.get("interval") if isinstance(entry.get("interval"), int) else None
         args, kwargs = _json_value(entry.get("args"), list), _json_value(entry.get("kwargs"), dict)
         func_name = str(entry.get("func_name") or "")
-        jobs.append(Schedule(
-            id=str(entry.get("name") or func_name), source="rq-cron", kind="cron" if expression else "interval",
-            func_name=func_name, registered=get_task(func_name) is not None,
-            args_preview=call_preview(args, kwargs), args=args, kwargs=kwargs,
-            cron=expression, interval=interval,
-            words=(cronlib.describe(expression) or expression) if expression else cronlib.to_words(interval or 0),
-            raw=expression or (f"{interval} s" if interval else ""), timezone="",
-            next_run=timestamp(entry.get("next_enqueue_time")), last_run_at=timestamp(entry.get("latest_enqueue_time")),
-            queue=str(entry.get("queue_name") or ""),
-            process=f"{f.get('hostname', '?')}:{f.get('pid', '?')}",
-            note="rq cron evaluates cron strings in its process's local time",
-        ))
-    return CronProcess(name=name, hostname=f.get("hostname", ""), pid=f.get("pid", ""),
-                       last_heartbeat=epoch(heartbeat), config_file=f.get("config_file", ""), jobs=jobs)
+        jobs.append(
+            Schedule(
+                id=str(entry.get("name") or func_name),
+                source="rq-cron",
+                kind="cron" if expression else "interval",
+                func_name=func_name,
+                registered=get_task(func_name) is not None,
+                args_preview=call_preview(args, kwargs),
+                args=args,
+                kwargs=kwargs,
+                cron=expression,
+                interval=interval,
+                words=(cronlib.describe(expression) or expression) if expression else cronlib.to_words(interval or 0),
+                raw=expression or (f"{interval} s" if interval else ""),
+                timezone="",
+                next_run=timestamp(entry.get("next_enqueue_time")),
+                last_run_at=timestamp(entry.get("latest_enqueue_time")),
+                queue=str(entry.get("queue_name") or ""),
+                process=f"{f.get('hostname', '?')}:{f.get('pid', '?')}",
+                note="rq cron evaluates cron strings in its process's local time",
+            )
+        )
+    return CronProcess(
+        name=name,
+        hostname=f.get("hostname", ""),
+        pid=f.get("pid", ""),
+        last_heartbeat=epoch(heartbeat),
+        config_file=f.get("config_file", ""),
+        jobs=jobs,
+    )
 
 
 def _json_value(raw, kind):

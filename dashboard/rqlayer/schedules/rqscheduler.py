@@ -30,17 +30,31 @@ from dashboard.rqlayer.schedules.model import (
 from tasks.registry import get_task
 
 
-def schedule_from_hash(job_id: str, raw: dict, score: float | None, *, paused: bool = False,
-                        paused_at: datetime | None = None, unsafe: bool = False,
-                        now: datetime | None = None) -> Schedule:
+def schedule_from_hash(
+    job_id: str,
+    raw: dict,
+    score: float | None,
+    *,
+    paused: bool = False,
+    paused_at: datetime | None = None,
+    unsafe: bool = False,
+    now: datetime | None = None,
+) -> Schedule:
     """One rq-scheduler job hash (with its zset score or remembered paused score) as a Schedule.
     No Redis. Guarantee: meta and data are read through the restricted decoder (data unrestricted
     only with `unsafe`, and kwargs for editing always restricted); odd data becomes a note, never an error."""
     next_run = epoch(score) if score is not None else None
     if not raw:
-        return Schedule(id=job_id, source="rq-scheduler", kind="one-off", next_run=next_run, paused=paused,
-                        paused_at=paused_at, exists=False,
-                        note="its job data is gone (expired or deleted): rq-scheduler drops it at its next pass")
+        return Schedule(
+            id=job_id,
+            source="rq-scheduler",
+            kind="one-off",
+            next_run=next_run,
+            paused=paused,
+            paused_at=paused_at,
+            exists=False,
+            note="its job data is gone (expired or deleted): rq-scheduler drops it at its next pass",
+        )
     f = {text(k): v for k, v in raw.items()}
     meta, meta_safe, meta_note = read_meta(f)
     call = decode_job_data(f.get("data"), unsafe=unsafe, pretty=False)
@@ -63,7 +77,7 @@ def schedule_from_hash(job_id: str, raw: dict, score: float | None, *, paused: b
     broken = cronlib.validate(cron_string) if cron_string else None
     if broken:
         # Written by hand or by another tool: list it as what it is rather than guess at its meaning.
-        kind, raw_text, words = "cron", cron_string[:cronlib.MAX_LENGTH], "broken: the cron string is not valid"
+        kind, raw_text, words = "cron", cron_string[: cronlib.MAX_LENGTH], "broken: the cron string is not valid"
         notes.append(f"its cron string is not valid ({broken}): edit or delete the schedule")
     elif cron_string:
         kind, raw_text = "cron", cron_string
@@ -83,13 +97,34 @@ def schedule_from_hash(job_id: str, raw: dict, score: float | None, *, paused: b
     if status in ACTIVE_STATUSES:
         notes.append(f"a run is {status} now")
     return Schedule(
-        id=job_id, source="rq-scheduler", kind=kind, func_name=func_name, registered=get_task(func_name) is not None,
-        args_preview=preview, args_safe=args_safe, kwargs=kwargs, args=args,
-        description=text(f.get("description")), cron=cron_string, interval=interval, words=words, raw=raw_text,
-        timezone=tz_name, next_run=next_run, paused=paused, paused_at=paused_at, status=status,
-        last_run_at=ended_at if outcome or status in ACTIVE_STATUSES else None, last_outcome=outcome,
-        queue=text(f.get("origin")), repeats_left=repeat, end=end_at, exists=True, meta_safe=meta_safe,
-        note="; ".join(notes), expected_next=expected,
+        id=job_id,
+        source="rq-scheduler",
+        kind=kind,
+        func_name=func_name,
+        registered=get_task(func_name) is not None,
+        args_preview=preview,
+        args_safe=args_safe,
+        kwargs=kwargs,
+        args=args,
+        description=text(f.get("description")),
+        cron=cron_string,
+        interval=interval,
+        words=words,
+        raw=raw_text,
+        timezone=tz_name,
+        next_run=next_run,
+        paused=paused,
+        paused_at=paused_at,
+        status=status,
+        last_run_at=ended_at if outcome or status in ACTIVE_STATUSES else None,
+        last_outcome=outcome,
+        queue=text(f.get("origin")),
+        repeats_left=repeat,
+        end=end_at,
+        exists=True,
+        meta_safe=meta_safe,
+        note="; ".join(notes),
+        expected_next=expected,
     )
 
 

@@ -76,15 +76,28 @@ def _zone_name(tz_name: str | None) -> str:
 
 
 def _check_id(schedule_id: str) -> None:
-    if not schedule_id or len(schedule_id) > 128 or not all(c.isascii() and (c.isalnum() or c in "-_")
-                                                            for c in schedule_id):
+    if (
+        not schedule_id
+        or len(schedule_id) > 128
+        or not all(c.isascii() and (c.isalnum() or c in "-_") for c in schedule_id)
+    ):
         raise ScheduleInvalid("a schedule id is 1 to 128 letters, digits, - and _")
 
 
-def create_cron(connection: redis.Redis, spec: TaskSpec, kwargs: dict, cron: str, tz_name: str, queue: str,
-                repeat: int | None = None, end: datetime | None = None, schedule_id: str | None = None,
-                description: str | None = None, now: datetime | None = None,
-                extra_meta: Mapping[str, Any] | None = None) -> str:
+def create_cron(
+    connection: redis.Redis,
+    spec: TaskSpec,
+    kwargs: dict,
+    cron: str,
+    tz_name: str,
+    queue: str,
+    repeat: int | None = None,
+    end: datetime | None = None,
+    schedule_id: str | None = None,
+    description: str | None = None,
+    now: datetime | None = None,
+    extra_meta: Mapping[str, Any] | None = None,
+) -> str:
     """Create (or, with the id of an existing schedule, update in place) an rq-scheduler cron
     schedule of a registered task. The first run is computed in `tz_name` (DST-aware); an end date
     becomes a repeat count (rq-scheduler has no end date). Returns the schedule id. Cost: one
@@ -111,16 +124,37 @@ def create_cron(connection: redis.Redis, spec: TaskSpec, kwargs: dict, cron: str
         meta[META_END] = end.astimezone(UTC).strftime(RQ_TIME_FORMAT_SECONDS)
 
     def write(scheduler, sid, meta):
-        scheduler.cron(expression, func=spec.name, kwargs=dict(kwargs), repeat=repeat, queue_name=queue, id=sid,
-                       timeout=spec.timeout, description=description or None, meta=meta, result_ttl=-1)
+        scheduler.cron(
+            expression,
+            func=spec.name,
+            kwargs=dict(kwargs),
+            repeat=repeat,
+            queue_name=queue,
+            id=sid,
+            timeout=spec.timeout,
+            description=description or None,
+            meta=meta,
+            result_ttl=-1,
+        )
 
     return _save(connection, schedule_id, queue, first, meta, write)
 
 
-def create_interval(connection: redis.Redis, spec: TaskSpec, kwargs: dict, seconds: int, queue: str,
-                    repeat: int | None = None, start: datetime | None = None, schedule_id: str | None = None,
-                    end: datetime | None = None, tz_name: str = "UTC", description: str | None = None,
-                    now: datetime | None = None, extra_meta: Mapping[str, Any] | None = None) -> str:
+def create_interval(
+    connection: redis.Redis,
+    spec: TaskSpec,
+    kwargs: dict,
+    seconds: int,
+    queue: str,
+    repeat: int | None = None,
+    start: datetime | None = None,
+    schedule_id: str | None = None,
+    end: datetime | None = None,
+    tz_name: str = "UTC",
+    description: str | None = None,
+    now: datetime | None = None,
+    extra_meta: Mapping[str, Any] | None = None,
+) -> str:
     """Create (or update in place) an rq-scheduler interval schedule: first run at `start` (default:
     now, i.e. at the scheduler's next pass), then every `seconds`. An end date becomes a repeat count.
     Cost: one or two reads (an edit keeps its pending run) plus the transaction of `create_cron`, with
@@ -143,9 +177,19 @@ def create_interval(connection: redis.Redis, spec: TaskSpec, kwargs: dict, secon
         meta[META_END] = end.astimezone(UTC).strftime(RQ_TIME_FORMAT_SECONDS)
 
     def write(scheduler, sid, meta):
-        scheduler.schedule(first.astimezone(UTC).replace(tzinfo=None), func=spec.name, kwargs=dict(kwargs),
-                           interval=seconds, repeat=repeat, queue_name=queue, id=sid, timeout=spec.timeout,
-                           description=description or None, meta=meta, result_ttl=-1)
+        scheduler.schedule(
+            first.astimezone(UTC).replace(tzinfo=None),
+            func=spec.name,
+            kwargs=dict(kwargs),
+            interval=seconds,
+            repeat=repeat,
+            queue_name=queue,
+            id=sid,
+            timeout=spec.timeout,
+            description=description or None,
+            meta=meta,
+            result_ttl=-1,
+        )
 
     return _save(connection, schedule_id, queue, first, meta, write)
 
@@ -199,8 +243,10 @@ def _save(connection: redis.Redis, schedule_id: str | None, queue: str, first: d
                 if old and not schedule_id:
                     raise ScheduleConflict(f"a job with id {sid} already exists")
                 if old and not in_zset and paused_raw is None:
-                    raise ScheduleConflict("this job is not an rq-scheduler schedule any more (it ran and "
-                                           "ended, or was removed): create a new schedule")
+                    raise ScheduleConflict(
+                        "this job is not an rq-scheduler schedule any more (it ran and "
+                        "ended, or was removed): create a new schedule"
+                    )
                 if old_status in ACTIVE_STATUSES:
                     raise ScheduleConflict(f"a run of this schedule is {old_status} right now: try again when it ends")
                 new_meta = dict(meta)
@@ -213,8 +259,9 @@ def _save(connection: redis.Redis, schedule_id: str | None, queue: str, first: d
                 write(_scheduler(pipe), sid, new_meta)
                 old_origin = text(old_fields.get("origin"))
                 if old_status in TERMINAL_STATUSES and old_origin == queue:
-                    pipe.hset(job_key, mapping={name: old_fields[name] for name in LAST_RUN_FIELDS
-                                                if name in old_fields})
+                    pipe.hset(
+                        job_key, mapping={name: old_fields[name] for name in LAST_RUN_FIELDS if name in old_fields}
+                    )
                 elif old and old_origin:
                     for state in ("finished", "failed", "canceled"):
                         pipe.zrem(keys.registry(state, old_origin), sid)
@@ -254,14 +301,36 @@ class ScheduleRequest:
     description: str = ""
 
 
-def save(connection: redis.Redis, request: ScheduleRequest, schedule_id: str | None = None,
-         now: datetime | None = None) -> str:
+def save(
+    connection: redis.Redis, request: ScheduleRequest, schedule_id: str | None = None, now: datetime | None = None
+) -> str:
     """Create (or update in place) the schedule a validated request describes (web/schedule_forms.py
     builds it). Cost and guarantee: those of `create_cron` / `create_interval`."""
     if request.kind == "interval":
-        return create_interval(connection, request.spec, request.kwargs, int(request.seconds or 0), request.queue,
-                               repeat=request.repeat, start=request.start, schedule_id=schedule_id, end=request.end,
-                               tz_name=request.timezone, description=request.description or None, now=now)
-    return create_cron(connection, request.spec, request.kwargs, request.cron, request.timezone, request.queue,
-                       repeat=request.repeat, end=request.end, schedule_id=schedule_id,
-                       description=request.description or None, now=now)
+        return create_interval(
+            connection,
+            request.spec,
+            request.kwargs,
+            int(request.seconds or 0),
+            request.queue,
+            repeat=request.repeat,
+            start=request.start,
+            schedule_id=schedule_id,
+            end=request.end,
+            tz_name=request.timezone,
+            description=request.description or None,
+            now=now,
+        )
+    return create_cron(
+        connection,
+        request.spec,
+        request.kwargs,
+        request.cron,
+        request.timezone,
+        request.queue,
+        repeat=request.repeat,
+        end=request.end,
+        schedule_id=schedule_id,
+        description=request.description or None,
+        now=now,
+    )

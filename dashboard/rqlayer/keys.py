@@ -140,11 +140,6 @@ def cron_scheduler(name: str) -> str:
     return f"{PREFIX}:cron_scheduler:{name}"
 
 
-def builtin_scheduler(name: str) -> str:
-    """The hash RQ's built-in scheduler (a worker's --with-scheduler) keeps about itself."""
-    return f"{PREFIX}:scheduler:{name}"
-
-
 # Keys only the Lua action scripts touch (their Lua spelling is generated from these: rqlayer/scripts.py).
 def job_executions(job_id: str) -> str:
     return f"{PREFIX}:executions:{job_id}"

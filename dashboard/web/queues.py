@@ -8,7 +8,7 @@ import json
 from dataclasses import replace
 from urllib.parse import quote
 
-from flask import Blueprint, Response, abort, render_template, request, stream_with_context, url_for
+from flask import Blueprint, Response, abort, render_template, request, stream_with_context
 
 from dashboard.extensions import get_console
 from dashboard.rqlayer import jobs
@@ -177,7 +177,3 @@ def _failure_window() -> str:
     if window not in FAILURE_WINDOWS:
         abort(400, description=f"window must be one of {', '.join(FAILURE_WINDOWS)}")
     return window
-
-
-def state_url(queue: str, state: str, **params) -> str:
-    return url_for("queues.state", name=queue, state=state, **params)

@@ -10,6 +10,8 @@ from dashboard.rqlayer.errors import Conflict, InvalidInput, LayerError, NotFoun
 
 # The one place a layer refusal becomes an HTTP status (and the API's `error` word).
 LAYER_STATUSES = ((NotFound, 404, "not_found"), (Conflict, 409, "conflict"), (InvalidInput, 422, "validation"))
+# A view's own abort() with one of those statuses answers the same word: one vocabulary for API clients.
+STATUS_WORDS = {code: word for _, code, word in LAYER_STATUSES}
 
 
 def layer_status(error: LayerError) -> tuple[int, str]:
@@ -38,7 +40,8 @@ def _redis_unreachable(error):
 
 def _http_error(error: HTTPException):
     if wants_json():
-        return jsonify(error=error.name.lower().replace(" ", "_"), message=error.description), error.code
+        word = STATUS_WORDS.get(error.code or 0) or error.name.lower().replace(" ", "_")
+        return jsonify(error=word, message=error.description), error.code
     if request.headers.get("HX-Request"):
         return render_template("partials/flash_error.html", message=error.description), error.code
     return render_template("pages/error.html", error=error), error.code

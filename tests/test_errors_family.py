@@ -93,3 +93,20 @@ def test_flash_messages_are_coloured_by_their_category_not_their_words(client_as
 
     assert post(admin, "/workers/suspend").status_code == 303
     assert [b for b, m in _banners(admin.get("/").get_data(as_text=True)) if "Workers suspended" in m] == ["banner-ok"]
+
+
+def test_a_views_own_abort_answers_the_same_api_words_as_the_layer(app, accounts):
+    from flask import abort
+
+    from dashboard import accounts as service
+
+    def refuse_by_hand(code):
+        abort(int(code), description="refused by the view")
+
+    app.add_url_rule("/api/v1/abort/<code>", "abort_api", refuse_by_hand)
+    with app.app_context():
+        _, secret = service.create_token("ci2", "viewer", actor="test")
+    bearer = {"Authorization": f"Bearer {secret}"}
+    for code, word in ((404, "not_found"), (409, "conflict"), (422, "validation"), (400, "bad_request")):
+        response = app.test_client().get(f"/api/v1/abort/{code}", headers=bearer)
+        assert response.status_code == code and response.json["error"] == word, response.json

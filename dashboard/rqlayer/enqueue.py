@@ -13,11 +13,13 @@ import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any, TypedDict
 
 import redis
+from redis.typing import EncodableT, FieldT
 from rq import Queue, Retry
 from rq.exceptions import DuplicateJobError
-from rq.job import Dependency
+from rq.job import Dependency, Job
 from rq.serializers import DefaultSerializer
 from rq.utils import get_call_string
 
@@ -50,7 +52,7 @@ class EnqueueOptions:
         return Retry(max=self.retry_max, interval=self.retry_intervals or [0])
 
 
-def _int(raw, name: str, errors: dict, low: int, high: int) -> int | None:
+def _int(raw: object, name: str, errors: dict[str, str], low: int, high: int) -> int | None:
     if raw is None or str(raw).strip() == "":
         return None
     try:
@@ -84,46 +86,69 @@ def parse_run_at(raw: str, tz_name: str, now: datetime) -> datetime:
     return moment
 
 
+FRONT_AND_LATER = "a job scheduled for later cannot also go to the front now"
+
+
+def _field(raw: Mapping[str, object], name: str) -> str:
+    value = raw.get(name)
+    return "" if value is None else str(value)
+
+
 def validate_options(
     connection: redis.Redis, spec: TaskSpec, raw: Mapping[str, object], now: datetime | None = None
 ) -> tuple[EnqueueOptions, dict[str, str]]:
-    """Options from form or API values, with per-field errors (field names as in the form)."""
+    """Options from form or API values, with per-field errors (field names as in the form).
+    Cost: at most two round trips (EXISTS for a custom id; the dependencies' EXISTS, pipelined)."""
     now = now or datetime.now(UTC)
     errors: dict[str, str] = {}
+    options = EnqueueOptions(queue=_queue(spec, raw, errors))
+    options.at_front = _field(raw, "at_front").lower() in ("1", "true", "on", "yes")
+    options.run_at = _run_at(raw, errors, now, options.at_front)
+    _retry_and_ttls(spec, raw, errors, options)
+    options.job_id = _job_id(connection, raw, errors)
+    options.depends_on = _depends_on(connection, raw, errors, scheduled=options.run_at is not None)
+    description = _field(raw, "description").strip()
+    if len(description) > 500:
+        errors["description"] = "at most 500 characters"
+    options.description = description or None
+    return options, errors
 
-    def get(name: str) -> str:
-        value = raw.get(name)
-        return "" if value is None else str(value)
 
-    queue = get("queue").strip() or spec.queue
+def _queue(spec: TaskSpec, raw: Mapping[str, object], errors: dict[str, str]) -> str:
+    queue = _field(raw, "queue").strip() or spec.queue
     try:
-        queue = actions.validate_queue_name(queue)
+        return actions.validate_queue_name(queue)
     except actions.ActionError as error:
         errors["queue"] = str(error)
-    options = EnqueueOptions(queue=queue)
-    options.at_front = get("at_front").lower() in ("1", "true", "on", "yes")
+    return queue
 
-    run_at, delay = get("run_at").strip(), get("delay").strip()
+
+def _run_at(raw: Mapping[str, object], errors: dict[str, str], now: datetime, at_front: bool) -> datetime | None:
+    """When the job runs: a local time in a zone, or a delay in seconds (not both); None for now."""
+    run_at, delay = _field(raw, "run_at").strip(), _field(raw, "delay").strip()
+    moment = None
     if run_at and delay:
         errors["run_at"] = "give a time or a delay, not both"
     elif run_at:
         try:
-            options.run_at = parse_run_at(run_at, get("timezone") or "UTC", now)
+            moment = parse_run_at(run_at, _field(raw, "timezone") or "UTC", now)
         except ValueError as error:
             errors["timezone" if "timezone" in str(error) else "run_at"] = str(error)
-        if options.at_front and options.run_at:
-            errors["at_front"] = "a job scheduled for later cannot also go to the front now"
     elif delay:
         seconds = _int(delay, "delay", errors, 1, MAX_TTL)
         if seconds:
-            options.run_at = now + timedelta(seconds=seconds)
-            if options.at_front:
-                errors["at_front"] = "a job scheduled for later cannot also go to the front now"
+            moment = now + timedelta(seconds=seconds)
+    if at_front and moment:
+        errors["at_front"] = FRONT_AND_LATER
+    return moment
 
-    options.timeout = _int(get("timeout"), "timeout", errors, 1, MAX_TIMEOUT) or spec.timeout
-    retry_max = _int(get("retry_max"), "retry_max", errors, 0, 100)
+
+def _retry_and_ttls(spec: TaskSpec, raw: Mapping[str, object], errors: dict[str, str], options: EnqueueOptions) -> None:
+    """Timeout, retries and TTLs: what the form gave, else the task's own defaults."""
+    options.timeout = _int(_field(raw, "timeout"), "timeout", errors, 1, MAX_TIMEOUT) or spec.timeout
+    retry_max = _int(_field(raw, "retry_max"), "retry_max", errors, 0, 100)
     options.retry_max = spec.retry_max if retry_max is None else retry_max
-    intervals = get("retry_intervals").strip()
+    intervals = _field(raw, "retry_intervals").strip()
     if intervals:
         try:
             options.retry_intervals = [int(part) for part in intervals.replace(" ", "").split(",") if part]
@@ -134,46 +159,66 @@ def validate_options(
     else:
         # A retry count alone keeps the task's own backoff.
         options.retry_intervals = list(spec.retry_intervals)
-    options.result_ttl = _int(get("result_ttl"), "result_ttl", errors, -1, MAX_TTL)
+    options.result_ttl = _int(_field(raw, "result_ttl"), "result_ttl", errors, -1, MAX_TTL)
     if options.result_ttl is None:
         options.result_ttl = spec.result_ttl
-    options.failure_ttl = _int(get("failure_ttl"), "failure_ttl", errors, 1, MAX_TTL)
-
-    job_id = get("job_id").strip()
-    if job_id:
-        if not valid_new_job_id(job_id):
-            errors["job_id"] = NEW_JOB_ID_RULE
-        elif connection.exists(keys.job(job_id)):
-            errors["job_id"] = f"a job with id {job_id!r} already exists"
-        else:
-            options.job_id = job_id
-    depends = [part.strip() for part in get("depends_on").replace("\n", ",").split(",") if part.strip()]
-    if depends:
-        missing = [d for d in depends if not valid_job_id(d)]
-        if not missing:
-            pipe = connection.pipeline(transaction=False)
-            for dependency in depends:
-                pipe.exists(keys.job(dependency))
-            missing = [d for d, exists in zip(depends, pipe.execute(), strict=True) if not exists]
-        if missing:
-            errors["depends_on"] = f"no such job: {', '.join(missing[:5])}"
-        elif options.run_at:
-            errors["depends_on"] = "RQ ignores dependencies of scheduled jobs: choose one or the other"
-        else:
-            options.depends_on = depends
-    description = get("description").strip()
-    if len(description) > 500:
-        errors["description"] = "at most 500 characters"
-    options.description = description or None
-    return options, errors
+    options.failure_ttl = _int(_field(raw, "failure_ttl"), "failure_ttl", errors, 1, MAX_TTL)
 
 
-def enqueue(connection: redis.Redis, spec: TaskSpec, kwargs: dict, options: EnqueueOptions) -> str:
+def _job_id(connection: redis.Redis, raw: Mapping[str, object], errors: dict[str, str]) -> str | None:
+    """A custom id that follows the rule and is not taken (one EXISTS), else None."""
+    job_id = _field(raw, "job_id").strip()
+    if not job_id:
+        return None
+    if not valid_new_job_id(job_id):
+        errors["job_id"] = NEW_JOB_ID_RULE
+    elif connection.exists(keys.job(job_id)):
+        errors["job_id"] = f"a job with id {job_id!r} already exists"
+    else:
+        return job_id
+    return None
+
+
+def _depends_on(
+    connection: redis.Redis, raw: Mapping[str, object], errors: dict[str, str], scheduled: bool
+) -> list[str]:
+    """The jobs this one waits for; each must exist (one pipelined round trip). RQ ignores dependencies
+    of scheduled jobs, so a schedule with dependencies is refused."""
+    depends = [part.strip() for part in _field(raw, "depends_on").replace("\n", ",").split(",") if part.strip()]
+    if not depends:
+        return []
+    missing = [d for d in depends if not valid_job_id(d)]
+    if not missing:
+        pipe = connection.pipeline(transaction=False)
+        for dependency in depends:
+            pipe.exists(keys.job(dependency))
+        missing = [d for d, exists in zip(depends, pipe.execute(), strict=True) if not exists]
+    if missing:
+        errors["depends_on"] = f"no such job: {', '.join(missing[:5])}"
+    elif scheduled:
+        errors["depends_on"] = "RQ ignores dependencies of scheduled jobs: choose one or the other"
+    else:
+        return depends
+    return []
+
+
+class _CommonOptions(TypedDict):
+    """What enqueue_call and enqueue_at share (enqueue_at spells the timeout job_timeout)."""
+
+    timeout: int | None
+    result_ttl: int | None
+    failure_ttl: int | None
+    job_id: str | None
+    description: str | None
+    retry: Retry | None
+
+
+def enqueue(connection: redis.Redis, spec: TaskSpec, kwargs: dict[str, Any], options: EnqueueOptions) -> str:
     """Enqueue one validated call of a registered task; returns the job id. Raises ValueError when
     a custom id was taken in the meantime."""
     # RQ fetches dependency jobs while enqueueing: the restricted serializer keeps that safe.
     queue = Queue(options.queue, connection=connection, serializer=RestrictedSerializer)
-    common = dict(
+    common = _CommonOptions(
         timeout=options.timeout,
         result_ttl=options.result_ttl,
         failure_ttl=options.failure_ttl,
@@ -183,7 +228,8 @@ def enqueue(connection: redis.Redis, spec: TaskSpec, kwargs: dict, options: Enqu
     )
     try:
         if options.run_at is not None:
-            job = queue.enqueue_at(
+            # enqueue_at is unannotated in RQ: its Job is named here.
+            job: Job = queue.enqueue_at(
                 options.run_at, spec.name, kwargs=kwargs, unique=bool(options.job_id), **_scheduled_kwargs(common)
             )
             return job.id
@@ -192,7 +238,9 @@ def enqueue(connection: redis.Redis, spec: TaskSpec, kwargs: dict, options: Enqu
         raise ValueError(f"a job with id {options.job_id!r} was created meanwhile") from None
 
 
-def _enqueue_now(queue: Queue, spec: TaskSpec, kwargs: dict, options: EnqueueOptions, common: dict) -> str:
+def _enqueue_now(
+    queue: Queue, spec: TaskSpec, kwargs: dict[str, Any], options: EnqueueOptions, common: _CommonOptions
+) -> str:
     depends_on = Dependency(jobs=options.depends_on, enqueue_at_front=options.at_front) if options.depends_on else None
     # unique=True makes a taken custom id fail atomically; RQ refuses it together with dependencies,
     # where the earlier existence check is all there is.
@@ -203,7 +251,7 @@ def _enqueue_now(queue: Queue, spec: TaskSpec, kwargs: dict, options: EnqueueOpt
     return job.id
 
 
-def _scheduled_kwargs(common: dict) -> dict:
+def _scheduled_kwargs(common: _CommonOptions) -> dict[str, object]:
     # enqueue_at passes RQ's options by their enqueue() names: the timeout is job_timeout there.
     mapped = {
         "job_timeout": common["timeout"],
@@ -216,17 +264,17 @@ def _scheduled_kwargs(common: dict) -> dict:
     return {k: v for k, v in mapped.items() if v is not None}
 
 
-def encode_call(spec: TaskSpec, kwargs: dict, options: EnqueueOptions) -> tuple[bytes, str]:
+def encode_call(spec: TaskSpec, kwargs: dict[str, Any], options: EnqueueOptions) -> tuple[bytes, str]:
     """A validated call as the job's `data` field (what RQ's enqueue writes) and its description.
     Pure computation, no Redis; the bytes are only ever written to Redis, never loaded here."""
     data = zlib.compress(DefaultSerializer.dumps((spec.name, None, (), kwargs)))
-    return data, options.description or get_call_string(spec.name, (), kwargs, max_length=75)
+    return data, options.description or get_call_string(spec.name, (), kwargs, max_length=75) or ""
 
 
 def enqueue_batch(
     connection: redis.Redis,
     spec: TaskSpec,
-    calls: Iterable[dict],
+    calls: Iterable[dict[str, Any]],
     options: EnqueueOptions,
     chunk: int = 1000,
     progress: Callable[[int], bool] | None = None,
@@ -255,7 +303,8 @@ def write_batch(
     Consumes `encoded` lazily: memory holds one chunk. `progress(n)` is told each chunk's size and may
     return False to stop. Returns how many were enqueued."""
     queue_key = keys.queue(options.queue)
-    base = {
+    # Typed as redis-py takes a hash mapping (its keys are invariant: a dict[str, ...] is refused).
+    base: dict[FieldT, EncodableT] = {
         "status": "queued",
         "origin": options.queue,
         "timeout": options.timeout or spec.timeout,

@@ -12,7 +12,7 @@ import enum
 import json
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal, Union
@@ -67,7 +67,7 @@ class FieldKind:
     optional: bool = False
 
 
-def _unwrap_optional(tp) -> tuple[Any, bool]:
+def _unwrap_optional(tp: Any) -> tuple[Any, bool]:
     origin = typing.get_origin(tp)
     if origin is Union or origin is types.UnionType:
         args = [a for a in typing.get_args(tp) if a is not type(None)]
@@ -114,11 +114,11 @@ def default_text(param: TaskParam) -> str:
     return str(value)
 
 
-def _is_blank(raw) -> bool:
+def _is_blank(raw: object) -> bool:
     return raw is None or (isinstance(raw, str) and raw.strip() == "")
 
 
-def _bool(raw) -> bool:
+def _bool(raw: object) -> bool:
     if isinstance(raw, bool):
         return raw
     text = str(raw).strip().lower()
@@ -129,78 +129,93 @@ def _bool(raw) -> bool:
     raise ValueError("expected true or false")
 
 
-def coerce(param: TaskParam, raw) -> Any:
-    """The typed value of one parameter; raises ValueError with a message for the operator."""
-    tp, optional = _unwrap_optional(param.annotation)
-    if _is_blank(raw):
-        if optional:
-            return None
-        raise ValueError("this field is required")
-    origin = typing.get_origin(tp)
-    if origin is Literal:
-        allowed = typing.get_args(tp)
-        for choice in allowed:
-            if raw == choice or str(raw) == str(choice):
-                return choice
-        raise ValueError(f"choose one of: {', '.join(str(a) for a in allowed)}")
-    if isinstance(tp, type) and issubclass(tp, enum.Enum):
-        for member in tp:
-            if raw == member.value or str(raw) == str(member.value) or raw == member.name:
-                return member.value  # plain value: jobs stay readable without the enum class
-        raise ValueError(f"choose one of: {', '.join(str(m.value) for m in tp)}")
-    if tp is bool:
-        return _bool(raw)
-    if tp is int:
-        if isinstance(raw, bool):
-            raise ValueError("expected a whole number")
-        if isinstance(raw, int):
-            return raw
-        if isinstance(raw, float) and raw.is_integer():
-            return int(raw)
-        try:
-            return int(str(raw).strip())
-        except ValueError:
-            raise ValueError("expected a whole number") from None
-    if tp is float:
-        if isinstance(raw, bool):
-            raise ValueError("expected a number")
-        try:
-            value = float(raw) if isinstance(raw, int | float) else float(str(raw).strip())
-        except (ValueError, OverflowError):
-            raise ValueError("expected a number") from None
-        if value != value or value in (float("inf"), float("-inf")):
-            raise ValueError("expected a finite number")
-        return value
-    if tp is datetime:
-        try:
-            return raw if isinstance(raw, datetime) else datetime.fromisoformat(str(raw).strip())
-        except ValueError:
-            raise ValueError("expected a date and time like 2026-01-31T08:00") from None
-    if tp is date:
-        try:
-            return raw if isinstance(raw, date) else date.fromisoformat(str(raw).strip())
-        except ValueError:
-            raise ValueError("expected a date like 2026-01-31") from None
-    if tp in (list, dict, tuple) or origin in (list, dict, tuple):
-        value = parse_json(raw) if isinstance(raw, str) else raw
-        check_depth(value)
-        expected = origin or tp
-        if expected is tuple:
-            expected = list
-        if not isinstance(value, expected):
-            raise ValueError(f"expected a JSON {'object' if expected is dict else 'list'}")
-        item_types = typing.get_args(tp)
-        if expected is list and len(item_types) == 1 and item_types[0] in (str, int, float, bool):
-            if not all(
-                isinstance(v, item_types[0]) and not (item_types[0] is int and isinstance(v, bool)) for v in value
-            ):
-                raise ValueError(f"expected a list of {item_types[0].__name__}")
-        return value
-    if tp is str or tp is None or tp is typing.Any:
-        if not isinstance(raw, str):
-            raise ValueError("expected text")
+def _int(raw: object) -> int:
+    if isinstance(raw, bool):
+        raise ValueError("expected a whole number")
+    if isinstance(raw, int):
         return raw
-    # An annotation we cannot build from text: JSON when it parses, else the text itself.
+    if isinstance(raw, float) and raw.is_integer():
+        return int(raw)
+    try:
+        return int(str(raw).strip())
+    except ValueError:
+        raise ValueError("expected a whole number") from None
+
+
+def _float(raw: object) -> float:
+    if isinstance(raw, bool):
+        raise ValueError("expected a number")
+    try:
+        value = float(raw) if isinstance(raw, int | float) else float(str(raw).strip())
+    except (ValueError, OverflowError):
+        raise ValueError("expected a number") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError("expected a finite number")
+    return value
+
+
+def _datetime(raw: object) -> datetime:
+    try:
+        return raw if isinstance(raw, datetime) else datetime.fromisoformat(str(raw).strip())
+    except ValueError:
+        raise ValueError("expected a date and time like 2026-01-31T08:00") from None
+
+
+def _date(raw: object) -> date:
+    try:
+        return raw if isinstance(raw, date) else date.fromisoformat(str(raw).strip())
+    except ValueError:
+        raise ValueError("expected a date like 2026-01-31") from None
+
+
+# Annotations read from text by one function each (compared by identity, as annotations are).
+_SCALARS: tuple[tuple[object, Callable[[object], Any]], ...] = (
+    (bool, _bool),
+    (int, _int),
+    (float, _float),
+    (datetime, _datetime),
+    (date, _date),
+)
+
+
+def _choice(allowed: tuple[Any, ...], raw: object) -> Any:
+    """A Literal's value: the choice equal to `raw` or spelled like it."""
+    for choice in allowed:
+        if raw == choice or str(raw) == str(choice):
+            return choice
+    raise ValueError(f"choose one of: {', '.join(str(a) for a in allowed)}")
+
+
+def _enum_value(tp: type[enum.Enum], raw: object) -> Any:
+    for member in tp:
+        if raw == member.value or str(raw) == str(member.value) or raw == member.name:
+            return member.value  # plain value: jobs stay readable without the enum class
+    raise ValueError(f"choose one of: {', '.join(str(m.value) for m in tp)}")
+
+
+def _container(tp: Any, origin: Any, raw: object) -> Any:
+    """A list/dict/tuple parameter: JSON text (or an already-parsed value) of that shape; a list of one
+    scalar type is checked item by item."""
+    value = parse_json(raw) if isinstance(raw, str) else raw
+    check_depth(value)
+    expected = origin or tp
+    if expected is tuple:
+        expected = list
+    if not isinstance(value, expected):
+        raise ValueError(f"expected a JSON {'object' if expected is dict else 'list'}")
+    item_types = typing.get_args(tp)
+    if (
+        expected is list
+        and len(item_types) == 1
+        and item_types[0] in (str, int, float, bool)
+        and not all(isinstance(v, item_types[0]) and not (item_types[0] is int and isinstance(v, bool)) for v in value)
+    ):
+        raise ValueError(f"expected a list of {item_types[0].__name__}")
+    return value
+
+
+def _unknown(raw: object) -> Any:
+    """An annotation we cannot build from text: JSON when it parses, else the text itself."""
     if isinstance(raw, str):
         try:
             return parse_json(raw)
@@ -210,7 +225,33 @@ def coerce(param: TaskParam, raw) -> Any:
     return raw
 
 
-def validate_call(spec: TaskSpec, raw: Mapping[str, Any], *, checkbox_form: bool = False) -> tuple[dict, dict]:
+def coerce(param: TaskParam, raw: object) -> Any:
+    """The typed value of one parameter; raises ValueError with a message for the operator."""
+    tp, optional = _unwrap_optional(param.annotation)
+    if _is_blank(raw):
+        if optional:
+            return None
+        raise ValueError("this field is required")
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return _choice(typing.get_args(tp), raw)
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return _enum_value(tp, raw)
+    reader = next((read for scalar, read in _SCALARS if tp is scalar), None)
+    if reader is not None:
+        return reader(raw)
+    if tp in (list, dict, tuple) or origin in (list, dict, tuple):
+        return _container(tp, origin, raw)
+    if tp is str or tp is None or tp is typing.Any:
+        if not isinstance(raw, str):
+            raise ValueError("expected text")
+        return raw
+    return _unknown(raw)
+
+
+def validate_call(
+    spec: TaskSpec, raw: Mapping[str, Any], *, checkbox_form: bool = False
+) -> tuple[dict[str, Any], dict[str, str]]:
     """(kwargs, errors) for a task from raw values. Missing optional parameters take their
     defaults; `checkbox_form` treats an absent bool field as False (HTML forms omit unchecked boxes)."""
     kwargs: dict[str, Any] = {}

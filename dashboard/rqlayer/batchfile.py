@@ -13,7 +13,7 @@ import struct
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from dashboard.rqlayer.enqueue import EnqueueOptions, encode_call
 from dashboard.rqlayer.params import parse_json, validate_call
@@ -53,7 +53,8 @@ class Spool:
     """Encoded jobs (data, description) on disk, in file order; a context manager that deletes it."""
 
     def __init__(self) -> None:
-        self._file = tempfile.TemporaryFile(prefix="rq-console-batch-")
+        # Not a `with` block: the file lives as long as the spool, which closes it (close, __exit__).
+        self._file = tempfile.TemporaryFile(prefix="rq-console-batch-")  # noqa: SIM115
         self.count = 0
 
     def add(self, data: bytes, description: str) -> None:
@@ -76,7 +77,7 @@ class Spool:
     def __enter__(self) -> Spool:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 
@@ -102,31 +103,31 @@ def _lines(stream: BinaryIO) -> Iterator[tuple[int, str | None]]:
             raise BatchFileError(f"line {number} is not UTF-8 text") from None
 
 
-def read_rows(stream: BinaryIO, filename: str) -> Iterator[tuple[int, dict | None, str | None]]:
-    """(line number, raw row, problem) per row: exactly one of row and problem is None. Blank JSON
-    lines are skipped. Raises BatchFileError when the file cannot be read at all."""
+def read_rows(stream: BinaryIO, filename: str) -> Iterator[tuple[int, dict[str, Any] | str]]:
+    """(line number, raw row) per row, or (line number, the problem as text) for a row that cannot be
+    read. Blank JSON lines are skipped. Raises BatchFileError when the file cannot be read at all."""
     if filename.lower().endswith(JSON_SUFFIXES):
         for number, line in _lines(stream):
             if line is None:
-                yield number, None, f"longer than {MAX_LINE_BYTES // 1024} KiB"
+                yield number, f"longer than {MAX_LINE_BYTES // 1024} KiB"
                 continue
             if not line.strip():
                 continue
             try:
                 row = parse_json(line)
             except ValueError as error:
-                yield number, None, str(error)
+                yield number, str(error)
                 continue
             if isinstance(row, dict):
-                yield number, row, None
+                yield number, row
             else:
-                yield number, None, "each line must be a JSON object"
+                yield number, "each line must be a JSON object"
         return
     yield from _csv_rows(stream)
 
 
-def _csv_rows(stream: BinaryIO) -> Iterator[tuple[int, dict | None, str | None]]:
-    def texts():
+def _csv_rows(stream: BinaryIO) -> Iterator[tuple[int, dict[str, Any] | str]]:
+    def texts() -> Iterator[str]:
         for number, line in _lines(stream):
             if line is None:
                 raise BatchFileError(f"line {number} is longer than {MAX_LINE_BYTES // 1024} KiB")
@@ -136,7 +137,7 @@ def _csv_rows(stream: BinaryIO) -> Iterator[tuple[int, dict | None, str | None]]
     try:
         for row in reader:
             # Cells past the header land under None; empty cells mean "use the default".
-            yield reader.line_num, {k: v for k, v in row.items() if k is not None and v not in (None, "")}, None
+            yield reader.line_num, {k: v for k, v in row.items() if k is not None and v not in (None, "")}
     except csv.Error as error:
         raise BatchFileError(f"unreadable CSV (line {reader.line_num}): {error}") from None
 
@@ -149,13 +150,13 @@ def check_file(
     Stops reading at max_rows + 1 rows (report.too_many_rows). Raises BatchFileError."""
     report, spool = BatchReport(), Spool()
     try:
-        for line, raw, problem in read_rows(stream, filename):
+        for line, raw in read_rows(stream, filename):
             if report.rows == max_rows:
                 report.too_many_rows = True
                 break
             report.rows += 1
-            if problem is not None:
-                report.add_errors(line, {"row": problem})
+            if isinstance(raw, str):  # the row's problem
+                report.add_errors(line, {"row": raw})
                 continue
             kwargs, errors = validate_call(spec, raw)
             if errors:

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
@@ -71,17 +73,18 @@ def normalize(expr: str) -> str:
     return MACROS.get(text.lower(), text)
 
 
-def _crontab(expr: str):
+# `crontab` ships no types: its CronTab entry is Any here, used only through _crontab_next.
+def _crontab(expr: str) -> Any:
     import crontab
 
     return crontab.CronTab(expr)
 
 
-def _crontab_next(entry, after: datetime) -> datetime | None:
+def _crontab_next(entry: Any, after: datetime) -> datetime | None:
     """rq-scheduler's reading: the next run strictly after `after` (naive wall time; passing
     default_utc explicitly also avoids crontab's FutureWarning)."""
     moment = entry.next(now=after, return_datetime=True, default_utc=True)
-    return moment.replace(tzinfo=None) if moment is not None else None
+    return moment.replace(tzinfo=None) if isinstance(moment, datetime) else None
 
 
 def _check(expr: str) -> str:
@@ -165,7 +168,7 @@ def _describe(text: str) -> str:
         return ""
     options = Options(locale_code="en_US", use_24hour_time_format=True)
     try:
-        return ExpressionDescriptor(text, options).get_description()
+        return str(ExpressionDescriptor(text, options).get_description())
     except Exception:  # cron-descriptor raises its own exception types for anything it cannot read
         return ""
 
@@ -174,7 +177,7 @@ def _wildcard_hours(expr: str) -> bool:
     return expr.split(" ")[1].startswith("*")
 
 
-def iter_runs(expr: str, tz_name: str = "UTC", now: datetime | None = None):
+def iter_runs(expr: str, tz_name: str = "UTC", now: datetime | None = None) -> Iterator[datetime]:
     """The runs after `now`, as aware datetimes in the zone, forever (see the module's DST rules).
     The expression must be valid."""
     text = _check(expr)
@@ -211,7 +214,7 @@ def iter_runs(expr: str, tz_name: str = "UTC", now: datetime | None = None):
 def next_runs(expr: str, tz_name: str = "UTC", count: int = 5, now: datetime | None = None) -> list[datetime]:
     """The next `count` runs after `now` (default: now) as aware datetimes in `tz_name`.
     Raises CronError for an invalid expression, ValueError for an unknown timezone."""
-    runs = []
+    runs: list[datetime] = []
     for run in iter_runs(expr, tz_name, now):
         runs.append(run)
         if len(runs) >= count:

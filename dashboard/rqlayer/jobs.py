@@ -9,30 +9,20 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import redis
+from redis.client import Pipeline
 
 from dashboard.rqlayer import keys
 from dashboard.rqlayer.decode import text
-from dashboard.rqlayer.rows import (  # noqa: F401  (the row model is read from here too)
-    ROW_FIELDS,
-    Failure,
-    JobRow,
-    broken_note,
-    broken_row,
-    row_from_hash,
-    wrong_type,
-)
-from dashboard.rqlayer.vocabulary import (  # noqa: F401  (valid_job_id and PAGE_SIZES: read from here too)
-    DEFAULT_PAGE_SIZE,
-    FAILURE_STATES,
-    LIVE_STATUSES,
-    PAGE_SIZES,
-    RESULT_TYPES,
-    STATES,
-    lookup_queue_name,
-    valid_job_id,
-)
+from dashboard.rqlayer.rows import ROW_FIELDS, row_from_hash, wrong_type
+
+# Re-exported (`X as X`): views and visibility read the row model and the job-id rule from here.
+from dashboard.rqlayer.rows import Failure as Failure
+from dashboard.rqlayer.rows import JobRow as JobRow
+from dashboard.rqlayer.vocabulary import DEFAULT_PAGE_SIZE, FAILURE_STATES, STATES, lookup_queue_name
+from dashboard.rqlayer.vocabulary import valid_job_id as valid_job_id
 
 
 def read_rows(
@@ -56,9 +46,9 @@ def read_rows(
     ]
 
 
-def _as_fields(reply):
+def _as_fields(reply: list[Any] | Exception) -> dict[str, Any] | Exception:
     """HMGET's list as the dict HGETALL would give ({} for a missing hash); an error passes through."""
-    if wrong_type(reply):
+    if isinstance(reply, Exception):  # wrong_type(reply), spelled so that the type narrows
         return reply
     return {name: value for name, value in zip(ROW_FIELDS, reply, strict=True) if value is not None}
 
@@ -104,7 +94,7 @@ def count_state(connection: redis.Redis, queue: str, state: str) -> int:
         return 0
 
 
-def count_or_zero(reply) -> int:
+def count_or_zero(reply: Any) -> int:
     """A pipelined LLEN/ZCARD reply; an error reply (WRONGTYPE) counts as 0."""
     return 0 if wrong_type(reply) else int(reply)
 
@@ -133,9 +123,12 @@ def ids_at(connection: redis.Redis, queue: str, state: str, offset: int, count: 
     return _member_ids(raw, state)
 
 
-def _raw_ids(connection, queue: str, state: str, offset: int, count: int, order: str):
-    """The LRANGE/ZRANGE/ZREVRANGE for a window (on a client or a pipeline). The queue list read
-    newest first comes back oldest first: callers reverse it."""
+def _raw_ids(
+    connection: redis.Redis | Pipeline, queue: str, state: str, offset: int, count: int, order: str
+) -> list[Any]:
+    """The LRANGE/ZRANGE/ZREVRANGE for a window (on a client or a pipeline, whose reply comes from its
+    execute: redis-py types both alike). The queue list read newest first comes back oldest first:
+    callers reverse it."""
     if state == "queued":
         key = keys.queue(queue)
         if order == "oldest":
@@ -188,7 +181,7 @@ def _count_and_ids(
     return int(total), _member_ids(raw, state)
 
 
-def _member_ids(raw: list, state: str) -> list[str]:
+def _member_ids(raw: list[Any], state: str) -> list[str]:
     ids = [text(member) for member in raw]
     if state == "started":
         # Started-registry members are "<job id>:<execution id>".
@@ -230,7 +223,7 @@ def _parse_failed_cursor(cursor: str | None) -> tuple[str, dict[str, int]]:
         return "+inf", {}
     if not math.isfinite(value):
         return "+inf", {}
-    shown = {}
+    shown: dict[str, int] = {}
     for part in filter(None, rest.split(",")):
         queue, _, count = part.rpartition("=")
         if queue and count.isdigit():
@@ -254,7 +247,7 @@ def read_failed_across_queues(
         )
         pipe.zcard(keys.registry("failed", queue))
     replies = pipe.execute(raise_on_error=False)
-    candidates = []
+    candidates: list[tuple[float, int, int, str, str]] = []
     total = 0
     for index, queue in enumerate(queues):
         total += count_or_zero(replies[2 * index + 1])
@@ -267,7 +260,7 @@ def read_failed_across_queues(
     next_cursor = None
     if len(candidates) > size and chosen:
         last_score = -chosen[-1][0]
-        counts = {}
+        counts: dict[str, int] = {}
         for negative_score, _, _, queue, _ in chosen:
             if -negative_score == last_score:
                 counts[queue] = counts.get(queue, 0) + 1

@@ -8,18 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 import redis
 
 from dashboard.rqlayer import keys
 from dashboard.rqlayer.decode import integer, text
-from dashboard.rqlayer.jobs import (
-    JobRow,
-    broken_note,
-    broken_row,
-    row_from_hash,
-    wrong_type,
-)
+from dashboard.rqlayer.jobs import count_or_zero
 from dashboard.rqlayer.payloads import (
     EMPTY,
     JobCall,
@@ -30,6 +25,7 @@ from dashboard.rqlayer.payloads import (
     decode_exc_info,
     decode_job_data,
 )
+from dashboard.rqlayer.rows import JobRow, broken_note, broken_row, row_from_hash, wrong_type
 from dashboard.rqlayer.vocabulary import LIVE_STATUSES, RESULT_TYPES, STATES
 
 
@@ -75,7 +71,7 @@ class JobDetail:
     failure_ttl: int | None
     ttl_seconds: int | None  # what Redis says is left on the job hash (-1: none)
     retries_left: int | None
-    retry_intervals: list
+    retry_intervals: list[Scalar]
     callbacks: dict[str, str]
     group_id: str
     dependencies: list[Related]
@@ -103,6 +99,12 @@ class JobDetail:
             return max(0.0, (datetime.now(UTC) - start).total_seconds())
         return None
 
+
+# What a JSON list field of the job hash may hold once read (_json_list keeps only these).
+Scalar = str | int | float
+# A results-stream entry as XREVRANGE gives it: (entry id, {field: value}).
+ResultEntry = tuple[bytes, dict[bytes, bytes]]
+_T = TypeVar("_T")
 
 MAX_RELATED = 100
 TEXT_FIELDS = (
@@ -149,8 +151,8 @@ def _read_progress(meta: Shown) -> Progress | None:
         return None
     raw = value["progress"]
     if isinstance(raw, int | float) and not isinstance(raw, bool):
-        percent = float(raw) if raw > 1 else float(raw) * 100
-        return Progress(min(100.0, max(0.0, percent)), None, None, f"{percent:.0f} %")
+        share = float(raw) if raw > 1 else float(raw) * 100
+        return Progress(min(100.0, max(0.0, share)), None, None, f"{share:.0f} %")
     if isinstance(raw, dict):
         done, total = raw.get("done"), raw.get("total")
         percent = raw.get("percent")
@@ -162,7 +164,7 @@ def _read_progress(meta: Shown) -> Progress | None:
     return None
 
 
-def _json_list(raw) -> list:
+def _json_list(raw: bytes | None) -> list[Scalar]:
     import json
 
     try:
@@ -191,20 +193,23 @@ def read_job(connection: redis.Redis, job_id: str, unsafe: bool = False) -> JobD
     pipe.xrevrange(keys.results(job_id), count=10)
     pipe.zscore(keys.RQ_SCHEDULER_JOBS, job_id)
     replies = pipe.execute(raise_on_error=False)
-    raw, ttl, dependency_ids, dependents_total, dependents_scan, results, recurring = (
-        (type(default)() if wrong_type(reply) and default is not None else reply)
-        for reply, default in zip(replies, (None, 0, set(), 0, (0, []), [], None), strict=True)
-    )
-    if wrong_type(raw):
+    raw = replies[0]
+    if isinstance(raw, Exception):
         return broken_detail(job_id, broken_note(raw))
     if not raw:
         return None
-    recurring = None if wrong_type(recurring) else recurring
-    f = {text(k): v for k, v in raw.items()}
+    # Per reply: an error (a key of another type) reads as empty.
+    ttl: int = _or(replies[1], 0)
+    dependency_ids: set[bytes] = _or(replies[2], set())
+    dependents_total = count_or_zero(replies[3])
+    dependents_scan: tuple[int, list[bytes]] = _or(replies[4], (0, []))
+    results: list[ResultEntry] = _or(replies[5], [])
+    recurring: float | None = _or(replies[6], None)
+    f: dict[str, bytes] = {text(k): v for k, v in raw.items()}
     row = row_from_hash(job_id, raw, results[:1], unsafe)
     origin = row.origin
     deps = sorted({text(d) for d in dependency_ids} | {str(d) for d in _json_list(f.get("dependency_ids"))})
-    dependents = sorted(text(d) for d in (dependents_scan or (0, []))[1])[:MAX_RELATED]
+    dependents = sorted(text(d) for d in dependents_scan[1])[:MAX_RELATED]
 
     pipe = connection.pipeline(transaction=False)
     for related in deps + dependents:
@@ -221,7 +226,7 @@ def read_job(connection: redis.Redis, job_id: str, unsafe: bool = False) -> JobD
         if score is not None and not wrong_type(score)
     ]
 
-    attempts = []
+    attempts: list[Attempt] = []
     for _, entry in results:
         attempts.append(
             Attempt(
@@ -258,7 +263,7 @@ def read_job(connection: redis.Redis, job_id: str, unsafe: bool = False) -> JobD
         group_id=text(f.get("group_id")),
         dependencies=[Related(d, s) for d, s in zip(deps, statuses[: len(deps)], strict=True)],
         dependents=[Related(d, s) for d, s in zip(dependents, statuses[len(deps) :], strict=True)],
-        dependents_total=int(dependents_total),
+        dependents_total=dependents_total,
         attempts=attempts,
         traceback=traceback,
         result=result,
@@ -297,7 +302,12 @@ def broken_detail(job_id: str, problem: str) -> JobDetail:
     )
 
 
-def _epoch(raw) -> datetime | None:
+def _or(reply: Any, default: _T) -> _T:
+    """A pipelined reply of the type its command answers, or `default` when Redis answered an error."""
+    return default if wrong_type(reply) else reply
+
+
+def _epoch(raw: bytes | None) -> datetime | None:
     try:
         return datetime.fromtimestamp(float(text(raw)), tz=UTC)
     except (TypeError, ValueError, OverflowError, OSError):

@@ -8,23 +8,18 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import redis
 
 from dashboard.rqlayer import keys
 from dashboard.rqlayer.decode import timestamp
-from dashboard.rqlayer.jobs import (
-    Failure,
-    JobRow,
-    count_state,
-    ids_at,
-    list_queue_names,
-    read_rows,
-)
+from dashboard.rqlayer.jobs import count_state, ids_at, list_queue_names, read_rows
 from dashboard.rqlayer.payloads import decode_b64_exc_string, decode_exc_info, func_name_of
+from dashboard.rqlayer.rows import Failure, JobRow
 from dashboard.rqlayer.vocabulary import BULK_CHUNK, DEFAULT_PAGE_SIZE, FAILURE_STATES, SCAN_CHUNK
 
 CHUNK = SCAN_CHUNK
@@ -51,9 +46,7 @@ class JobFilter:
             haystack = f"{failure.exc_type}: {failure.message}".lower() if failure else ""
             if self.exc.lower() not in haystack:
                 return False
-        if self.args and self.args.lower() not in row.args_preview.lower():
-            return False
-        return True
+        return not self.args or self.args.lower() in row.args_preview.lower()
 
     def as_params(self) -> dict[str, str]:
         return {k: v for k, v in (("func", self.func), ("exc", self.exc), ("args", self.args)) if v}
@@ -197,7 +190,9 @@ def group_failures(
     return result
 
 
-def _group_fields(connection: redis.Redis, ids: list[str]):
+def _group_fields(
+    connection: redis.Redis, ids: list[str]
+) -> Iterator[tuple[str, list[bytes | None], list[Any] | None]]:
     """(id, [ended_at, exc_info, data], newest results entry) for each existing job, one round trip;
     a key of another type or an expired job is skipped."""
     pipe = connection.pipeline(transaction=False)
@@ -212,7 +207,7 @@ def _group_fields(connection: redis.Redis, ids: list[str]):
         yield job_id, fields, None if isinstance(latest, Exception) else latest
 
 
-def _failure(exc_info: bytes | None, latest: list | None) -> Failure | None:
+def _failure(exc_info: bytes | None, latest: list[Any] | None) -> Failure | None:
     try:
         tb = decode_exc_info(exc_info)
         if not tb and latest:
@@ -223,7 +218,8 @@ def _failure(exc_info: bytes | None, latest: list | None) -> Failure | None:
 
 
 GROUPS_CACHE_SECONDS = 15
-_groups_cache: dict[tuple, tuple[float, FailureGroups]] = {}
+# Keyed by (which Redis, which key prefix, window name).
+_groups_cache: dict[tuple[tuple[Hashable, ...], str], tuple[float, FailureGroups]] = {}
 _groups_lock = threading.Lock()
 
 
@@ -249,6 +245,6 @@ def cached_failure_groups(
     return groups
 
 
-def _server_identity(connection: redis.Redis) -> tuple:
-    kwargs = connection.connection_pool.connection_kwargs
+def _server_identity(connection: redis.Redis) -> tuple[Hashable, ...]:
+    kwargs: dict[str, Any] = connection.connection_pool.connection_kwargs
     return kwargs.get("host"), kwargs.get("port"), kwargs.get("path"), kwargs.get("db"), keys.PREFIX

@@ -31,10 +31,13 @@ import types
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, Union
+from typing import TYPE_CHECKING, Any, Literal, Union
 
 # The console's one queue-name rule (a pure module: importing it loads no console code).
 from dashboard.rqlayer.vocabulary import QUEUE_NAME_RULE, valid_queue_name
+
+if TYPE_CHECKING:  # the registry itself needs no RQ at run time (see TaskSpec.retry)
+    from rq import Retry
 
 __all__ = [
     "REQUIRED",
@@ -102,7 +105,7 @@ class TaskSpec:
     params: tuple[TaskParam, ...]
     description: str = ""
 
-    def retry(self):
+    def retry(self) -> Retry | None:
         """Return the ``rq.Retry`` policy for this task, or None if it never retries."""
         if self.retry_max == 0:
             return None

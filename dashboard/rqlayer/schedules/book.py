@@ -15,6 +15,7 @@ from dashboard.rqlayer.schedules.model import (
     MAX_CRON_SCHEDULERS,
     MAX_QUEUES,
     MAX_SCHEDULES,
+    RawHash,
     Schedule,
     ScheduleBook,
     paused_entry,
@@ -49,7 +50,8 @@ def read_schedules(connection: redis.Redis, unsafe: bool = False, now: datetime 
     for name, _ in cron_names:
         pipe.hgetall(keys.cron_scheduler(text(name)))
     replies = iter(pipe.execute())
-    recurring, one_offs = [], []
+    recurring: list[Schedule] = []
+    one_offs: list[Schedule] = []
     for job_id, score in scheduled:
         row = schedule_from_hash(job_id, next(replies), score, unsafe=unsafe, now=now)
         (recurring if row.recurring else one_offs).append(row)
@@ -72,7 +74,7 @@ def read_schedules(connection: redis.Redis, unsafe: bool = False, now: datetime 
     )
 
 
-def _paused_ids(paused_raw: dict, active_ids: set[str]) -> list[tuple[str, float | None, datetime | None]]:
+def _paused_ids(paused_raw: RawHash, active_ids: set[str]) -> list[tuple[str, float | None, datetime | None]]:
     paused = []
     for member, value in list(paused_raw.items())[:MAX_SCHEDULES]:
         job_id = text(member)

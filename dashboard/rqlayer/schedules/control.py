@@ -5,7 +5,10 @@ ScheduleInvalid before anything changed.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any, cast
 
 import redis
 from rq import Queue
@@ -20,12 +23,25 @@ from dashboard.rqlayer.schedules.model import (
     ScheduleInvalid,
     ScheduleNotFound,
     epoch,
+    meta_str,
     paused_entry,
     read_meta,
 )
 from dashboard.rqlayer.schedules.rqscheduler import get_schedule
 from dashboard.rqlayer.schedules.writes import aware, paused_value, refuse_during_pass
 from tasks.registry import get_task
+
+
+@dataclass
+class _Outcome:
+    """What a transaction's callback found, read once the transaction is over. redis-py runs the
+    callback again after a WatchError, so each run starts with `reset()`."""
+
+    error: str = ""
+    score: float | None = None
+
+    def reset(self) -> None:
+        self.error, self.score = "", None
 
 
 def run_now(connection: redis.Redis, schedule_id: str) -> str:
@@ -35,16 +51,19 @@ def run_now(connection: redis.Redis, schedule_id: str) -> str:
     ScheduleNotFound / ScheduleConflict. Cost: one pipelined read, one HMGET and RQ's enqueue (one
     transaction). Guarantee: never unpickles beyond the restricted decoder; the schedule is not written."""
     schedule = get_schedule(connection, schedule_id)
-    refusal = "no such schedule" if schedule is None else schedule.run_refusal
-    if refusal:
-        raise (ScheduleNotFound if schedule is None or not schedule.exists else ScheduleConflict)(refusal)
-    spec = get_task(schedule.func_name)
+    if schedule is None:
+        raise ScheduleNotFound("no such schedule")
+    if schedule.run_refusal:
+        raise (ScheduleConflict if schedule.exists else ScheduleNotFound)(schedule.run_refusal)
+    spec, args, kwargs = get_task(schedule.func_name), schedule.args, schedule.kwargs
+    if spec is None or args is None or kwargs is None:  # ruled out by run_refusal; says so to mypy
+        raise ScheduleConflict("its task or its arguments cannot be read")
     raw = connection.hmget(keys.job(schedule_id), "timeout")
     timeout = integer(raw[0]) or spec.timeout
     job = Queue(schedule.queue or spec.queue, connection=connection).enqueue_call(
         spec.name,
-        args=tuple(schedule.args),
-        kwargs=dict(schedule.kwargs),
+        args=tuple(args),
+        kwargs=dict(kwargs),
         timeout=timeout,
         result_ttl=spec.result_ttl,
         retry=spec.retry(),
@@ -60,29 +79,29 @@ def pause(connection: redis.Redis, schedule_id: str, now: datetime | None = None
     transaction (2-3 reads, 2 writes), retried if a watched key changes. Guarantee: the schedule is in
     exactly one of the zset and the paused hash; refused (ScheduleConflict) while rq-scheduler runs a pass."""
     paused_at = now or datetime.now(UTC)
-    outcome: dict = {}
+    outcome = _Outcome()
 
-    def transaction(pipe):
-        outcome.clear()
+    def transaction(pipe: redis.client.Pipeline) -> None:
+        outcome.reset()
         refuse_during_pass(pipe)
         score = pipe.zscore(keys.RQ_SCHEDULER_JOBS, schedule_id)
         if score is None:
-            outcome["error"] = "paused" if pipe.hexists(keys.paused_schedules(), schedule_id) else "missing"
+            outcome.error = "paused" if pipe.hexists(keys.paused_schedules(), schedule_id) else "missing"
             return
         pipe.multi()
         pipe.zrem(keys.RQ_SCHEDULER_JOBS, schedule_id)
         pipe.hset(keys.paused_schedules(), schedule_id, paused_value(score, paused_at))
-        outcome["score"] = score
+        outcome.score = score
 
     connection.transaction(transaction, keys.RQ_SCHEDULER_JOBS, keys.paused_schedules(), keys.RQ_SCHEDULER_LOCK)
-    if outcome.get("error") == "paused":
+    if outcome.error == "paused":
         raise ScheduleConflict("it is paused already")
-    if outcome.get("error") == "missing":
+    if outcome.error == "missing":
         raise ScheduleNotFound("no such schedule (it may have run for the last time, or been deleted)")
-    return epoch(outcome["score"])
+    return epoch(outcome.score)
 
 
-def _next_after_pause(raw: dict, stored: float | None, now: datetime) -> float:
+def _next_after_pause(raw: Mapping[bytes | str, bytes | str], stored: float | None, now: datetime) -> float:
     f = {text(k): v for k, v in raw.items()}
     meta, safe, _ = read_meta(f)
     now_ts = now.timestamp()
@@ -94,14 +113,15 @@ def _next_after_pause(raw: dict, stored: float | None, now: datetime) -> float:
             raise ScheduleInvalid(
                 f"its stored cron string is not valid ({broken}), so it has no next run: edit or delete the schedule"
             )
-        tz_name = meta.get(META_TIMEZONE) if isinstance(meta.get(META_TIMEZONE), str) else "UTC"
+        tz_name = meta_str(meta, META_TIMEZONE) or "UTC"
         try:
-            return int(cronlib.next_runs(cron_string, tz_name or "UTC", 1, now=now)[0].timestamp())
+            return int(cronlib.next_runs(cron_string, tz_name, 1, now=now)[0].timestamp())
         except ValueError:
             from rq_scheduler.utils import get_next_scheduled_time, to_unix
 
             local = bool(meta.get("use_local_timezone"))
-            return to_unix(get_next_scheduled_time(cron_string, use_local_timezone=local))
+            unix: int = to_unix(get_next_scheduled_time(cron_string, use_local_timezone=local))  # untyped library
+            return unix
     if isinstance(interval, int) and interval > 0 and stored is not None:
         if stored > now_ts:
             return stored
@@ -118,34 +138,39 @@ def resume(connection: redis.Redis, schedule_id: str, now: datetime | None = Non
     transaction (2-3 reads, 2 writes). Guarantee: atomic; ScheduleNotFound when it is not paused or its
     job hash is gone, ScheduleConflict when it is active."""
     now = aware(now or datetime.now(UTC))
-    outcome: dict = {}
+    outcome = _Outcome()
 
-    def transaction(pipe):
-        outcome.clear()
+    def transaction(pipe: redis.client.Pipeline) -> None:
+        outcome.reset()
         raw_entry = pipe.hget(keys.paused_schedules(), schedule_id)
         if raw_entry is None:
-            outcome["error"] = "active" if pipe.zscore(keys.RQ_SCHEDULER_JOBS, schedule_id) is not None else "missing"
+            outcome.error = "active" if pipe.zscore(keys.RQ_SCHEDULER_JOBS, schedule_id) is not None else "missing"
             return
         raw = pipe.hgetall(keys.job(schedule_id))
         if not raw:
-            outcome["error"] = "gone"
+            outcome.error = "gone"
             return
         stored, _ = paused_entry(raw_entry)
         score = _next_after_pause(raw, stored, now)
+        if epoch(score) is None:  # a remembered time out of any calendar's range (written by hand)
+            outcome.error = "invalid"
+            return
         pipe.multi()
         pipe.hdel(keys.paused_schedules(), schedule_id)
         pipe.zadd(keys.RQ_SCHEDULER_JOBS, {schedule_id: score})
-        outcome["score"] = score
+        outcome.score = score
 
     connection.transaction(transaction, keys.paused_schedules(), keys.job(schedule_id))
-    error = outcome.get("error")
-    if error == "active":
+    if outcome.error == "active":
         raise ScheduleConflict("it is not paused")
-    if error == "missing":
+    if outcome.error == "missing":
         raise ScheduleNotFound("no such paused schedule")
-    if error == "gone":
+    if outcome.error == "gone":
         raise ScheduleNotFound("its job data is gone (expired or deleted): delete the schedule")
-    return epoch(outcome["score"])
+    next_run = epoch(outcome.score)
+    if next_run is None:
+        raise ScheduleInvalid("its remembered next run is not a valid time: delete the schedule")
+    return next_run
 
 
 def delete(connection: redis.Redis, schedule_id: str) -> None:
@@ -154,19 +179,19 @@ def delete(connection: redis.Redis, schedule_id: str) -> None:
     Cost: one WATCH/MULTI transaction (3 reads, then the deletion path's writes). Guarantee: nothing
     or everything is removed; a run a worker took meanwhile goes ahead as an ordinary job (ScheduleConflict)."""
     job_key = keys.job(schedule_id)
-    outcome: dict = {}
+    outcome = _Outcome()
 
-    def transaction(pipe):
-        outcome.clear()
+    def transaction(pipe: redis.client.Pipeline) -> None:
+        outcome.reset()
         refuse_during_pass(pipe)
         status, origin = (text(v) for v in pipe.hmget(job_key, "status", "origin"))
         in_zset = pipe.zscore(keys.RQ_SCHEDULER_JOBS, schedule_id) is not None
         in_paused = pipe.hexists(keys.paused_schedules(), schedule_id)
         if not (in_zset or in_paused):
-            outcome["error"] = "missing"
+            outcome.error = "missing"
             return
         if status == "started":
-            outcome["error"] = "started"
+            outcome.error = "started"
             return
         pipe.multi()
         pipe.zrem(keys.RQ_SCHEDULER_JOBS, schedule_id)
@@ -174,17 +199,21 @@ def delete(connection: redis.Redis, schedule_id: str) -> None:
         # The job itself goes through the one deletion path (queue, every registry, group, limit slot).
         actions.delete_in_transaction(connection, pipe, [schedule_id], actions.ANY_STATUS)
 
-    replies = connection.transaction(
-        transaction, job_key, keys.RQ_SCHEDULER_JOBS, keys.paused_schedules(), keys.RQ_SCHEDULER_LOCK
+    # Without value_from_callable, transaction() answers EXEC's replies: a list (redis-py types it wider).
+    replies = cast(
+        list[Any],
+        connection.transaction(
+            transaction, job_key, keys.RQ_SCHEDULER_JOBS, keys.paused_schedules(), keys.RQ_SCHEDULER_LOCK
+        ),
     )
-    if not outcome and text(replies[-1][0]) not in ("ok", "missing"):
+    if not outcome.error and text(replies[-1][0]) not in ("ok", "missing"):
         raise ScheduleConflict(
             "a worker took its last run a moment ago: the schedule is removed, that run goes "
             "ahead and then stays as an ordinary job"
         )
-    if outcome.get("error") == "missing":
+    if outcome.error == "missing":
         raise ScheduleNotFound("no such schedule")
-    if outcome.get("error") == "started":
+    if outcome.error == "started":
         raise ScheduleConflict(
             "a run of this schedule is executing right now: pause it, then delete it when the run ends"
         )
@@ -206,21 +235,20 @@ def reschedule(connection: redis.Redis, schedule_id: str, when: datetime, now: d
         or connection.zscore(keys.RQ_SCHEDULER_JOBS, schedule_id) == score
     ):
         return "rq-scheduler"
-    outcome: dict = {}
+    outcome = _Outcome()
 
-    def transaction(pipe):
-        outcome.clear()
+    def transaction(pipe: redis.client.Pipeline) -> None:
+        outcome.reset()
         raw_entry = pipe.hget(keys.paused_schedules(), schedule_id)
         if raw_entry is None:
-            outcome["found"] = False
+            outcome.error = "missing"
             return
         _, paused_at = paused_entry(raw_entry)
         pipe.multi()
         pipe.hset(keys.paused_schedules(), schedule_id, paused_value(score, paused_at))
-        outcome["found"] = True
 
     connection.transaction(transaction, keys.paused_schedules())
-    if outcome.get("found"):
+    if not outcome.error:
         return "paused"
     origin = text(connection.hget(keys.job(schedule_id), "origin"))
     if origin and connection.zadd(keys.registry("scheduled", origin), {schedule_id: score}, xx=True, ch=True):

@@ -59,7 +59,7 @@ def default_id(name: str) -> str:
     return f"{DEFAULT_ID_PREFIX}{slug}"
 
 
-def _fingerprint(decl) -> str:
+def _fingerprint(decl: DefaultSchedule) -> str:
     data = {
         "task": decl.task,
         "cron": decl.cron,
@@ -73,7 +73,7 @@ def _fingerprint(decl) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def _declaration(item) -> DefaultSchedule:
+def _declaration(item: object) -> DefaultSchedule:
     if isinstance(item, DefaultSchedule):
         return item
     source = item if isinstance(item, Mapping) else vars(item)

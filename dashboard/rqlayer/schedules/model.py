@@ -6,8 +6,10 @@ Redis-free: the readers (rqscheduler, registries, rqcron) build these from raw h
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from dashboard.rqlayer.decode import text
 from dashboard.rqlayer.errors import Conflict, InvalidInput, LayerError, NotFound
@@ -22,6 +24,9 @@ MAX_INTERVAL = 366 * 24 * 3600
 MAX_REPEAT = 1_000_000
 PREVIEW_CHARS = 160
 DEFAULT_ID_PREFIX = "default-"
+
+# A hash as HGETALL answers on the layer's connections (decode_responses=False): bytes to bytes.
+RawHash = Mapping[bytes, bytes]
 
 META_TIMEZONE = "console_timezone"
 META_END = "console_end"
@@ -70,8 +75,8 @@ class Schedule:
     registered: bool = False
     args_preview: str = ""
     args_safe: bool = True
-    kwargs: dict | None = None  # the decoded plain kwargs (edit form), None when not safely readable
-    args: list | None = None
+    kwargs: dict[str, Any] | None = None  # the decoded plain kwargs (edit form), None when not safely readable
+    args: list[Any] | None = None
     description: str = ""
     cron: str = ""
     interval: int | None = None
@@ -224,26 +229,32 @@ def cron_ttl() -> int:
         return 120
 
 
-def epoch(value) -> datetime | None:
+def epoch(value: float | str | bytes | None) -> datetime | None:
+    """A Unix time (a zset score, a JSON number, Redis bytes) as an aware UTC datetime; None when absent
+    or not a time."""
+    if value is None:
+        return None
     try:
         return datetime.fromtimestamp(float(value), tz=UTC)
     except (TypeError, ValueError, OverflowError, OSError):
         return None
 
 
-def _short_repr(value) -> str:
+def _short_repr(value: object) -> str:
     rendered = repr(value)
     return rendered if len(rendered) <= 60 else rendered[:57] + "…"
 
 
-def call_preview(args, kwargs) -> str:
-    parts = [_short_repr(v) for v in args or []]
-    parts += [f"{k}={_short_repr(v)}" for k, v in (kwargs or {}).items()]
+def call_preview(args: object, kwargs: object) -> str:
+    """A short one-line `a, b, key=value` of a decoded call; what is not a list / mapping shows as nothing."""
+    parts = [_short_repr(v) for v in args] if isinstance(args, list | tuple) else []
+    if isinstance(kwargs, Mapping):
+        parts += [f"{k}={_short_repr(v)}" for k, v in kwargs.items()]
     preview = ", ".join(parts)
     return (preview[:PREVIEW_CHARS] + "…") if len(preview) > PREVIEW_CHARS else preview
 
 
-def paused_entry(raw) -> tuple[float | None, datetime | None]:
+def paused_entry(raw: bytes | str | None) -> tuple[float | None, datetime | None]:
     value = text(raw)
     try:
         data = json.loads(value)
@@ -257,7 +268,19 @@ def paused_entry(raw) -> tuple[float | None, datetime | None]:
     return None, None
 
 
-def read_meta(fields: dict) -> tuple[dict, bool, str]:
+def meta_str(meta: Mapping[str, Any], key: str) -> str:
+    """A meta field that must be a string (cron string, zone): "" when absent or of another type."""
+    value = meta.get(key)
+    return value if isinstance(value, str) else ""
+
+
+def meta_int(meta: Mapping[str, Any], key: str) -> int | None:
+    """A meta field that must be an integer (interval, repeat): None when absent or of another type."""
+    value = meta.get(key)
+    return value if isinstance(value, int) else None
+
+
+def read_meta(fields: Mapping[str, Any]) -> tuple[dict[str, Any], bool, str]:
     shown = decode(fields.get("meta"), pretty=False)
     if shown.format == "empty":
         return {}, True, ""

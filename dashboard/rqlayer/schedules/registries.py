@@ -11,11 +11,18 @@ import redis
 from dashboard.rqlayer import keys
 from dashboard.rqlayer.decode import integer, text
 from dashboard.rqlayer.payloads import decode_job_data
-from dashboard.rqlayer.schedules.model import NEXT_DUE_PER_QUEUE, QueueScheduled, Schedule, call_preview, epoch
+from dashboard.rqlayer.schedules.model import (
+    NEXT_DUE_PER_QUEUE,
+    QueueScheduled,
+    RawHash,
+    Schedule,
+    call_preview,
+    epoch,
+)
 from tasks.registry import get_task
 
 
-def builtin_row(job_id: str, raw: dict, score: float, unsafe: bool) -> Schedule:
+def builtin_row(job_id: str, raw: RawHash | None, score: float, unsafe: bool) -> Schedule:
     """One job of RQ's scheduled registry as a one-off row (a retry backoff says so). No Redis;
     never raises on odd data."""
     if not raw:
@@ -54,7 +61,7 @@ def builtin_row(job_id: str, raw: dict, score: float, unsafe: bool) -> Schedule:
     )
 
 
-def queue_head(pipe: Any, queue: str) -> None:
+def queue_head(pipe: redis.client.Pipeline, queue: str) -> None:
     """Queue onto `pipe` the three reads `queues_scheduled` needs for one queue: the registry's size,
     its next few due, and the lock of the worker scheduler that runs it."""
     pipe.zcard(keys.registry("scheduled", queue))

@@ -5,14 +5,17 @@ shown read-only, since their schedule lives in a config file, not in Redis.
 from __future__ import annotations
 
 import json
+from typing import Any, TypeVar
 
 from dashboard.rqlayer import cron as cronlib
 from dashboard.rqlayer.decode import text, timestamp
-from dashboard.rqlayer.schedules.model import CronProcess, Schedule, call_preview, epoch
+from dashboard.rqlayer.schedules.model import CronProcess, RawHash, Schedule, call_preview, epoch
 from tasks.registry import get_task
 
+_Container = TypeVar("_Container", list[Any], dict[str, Any])
 
-def cron_process(name: str, heartbeat: float, raw: dict) -> CronProcess:
+
+def cron_process(name: str, heartbeat: float, raw: RawHash | None) -> CronProcess:
     """An `rq cron` process's hash (its `cron_jobs` JSON) as a CronProcess with one read-only row per
     job. No Redis; odd or missing fields give empty values, never an error."""
     f = {text(k): text(v) for k, v in (raw or {}).items()}
@@ -24,7 +27,8 @@ def cron_process(name: str, heartbeat: float, raw: dict) -> CronProcess:
     for entry in entries if isinstance(entries, list) else []:
         if not isinstance(entry, dict):
             continue
-        expression = entry.get("cron") if isinstance(entry.get("cron"), str) else ""
+        cron = entry.get("cron")
+        expression = cron if isinstance(cron, str) else ""
         interval = entry.get("interval") if isinstance(entry.get("interval"), int) else None
         args, kwargs = _json_value(entry.get("args"), list), _json_value(entry.get("kwargs"), dict)
         func_name = str(entry.get("func_name") or "")
@@ -60,7 +64,8 @@ def cron_process(name: str, heartbeat: float, raw: dict) -> CronProcess:
     )
 
 
-def _json_value(raw, kind):
+def _json_value(raw: object, kind: type[_Container]) -> _Container:
+    """`raw` when it already is a `kind`, else the `kind` its JSON text holds, else an empty one."""
     if isinstance(raw, kind):
         return raw
     if isinstance(raw, str):

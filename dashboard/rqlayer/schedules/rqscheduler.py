@@ -13,7 +13,6 @@ import redis
 from dashboard.rqlayer import cron as cronlib
 from dashboard.rqlayer import keys
 from dashboard.rqlayer.decode import text, timestamp
-from dashboard.rqlayer.jobs import valid_job_id
 from dashboard.rqlayer.payloads import decode_job_data
 from dashboard.rqlayer.schedules.model import (
     ACTIVE_STATUSES,
@@ -21,18 +20,22 @@ from dashboard.rqlayer.schedules.model import (
     META_TIMEZONE,
     OVERDUE_GRACE_SECONDS,
     TERMINAL_STATUSES,
+    RawHash,
     Schedule,
     call_preview,
     epoch,
+    meta_int,
+    meta_str,
     paused_entry,
     read_meta,
 )
+from dashboard.rqlayer.vocabulary import valid_job_id
 from tasks.registry import get_task
 
 
 def schedule_from_hash(
     job_id: str,
-    raw: dict,
+    raw: RawHash | None,
     score: float | None,
     *,
     paused: bool = False,
@@ -66,10 +69,10 @@ def schedule_from_hash(
     else:
         preview, args_safe = call.args.note or "not displayable safely", False
     func_name = call.func_name or text(f.get("description")).split("(", 1)[0]
-    cron_string = meta.get("cron_string") if isinstance(meta.get("cron_string"), str) else ""
-    interval = meta.get("interval") if isinstance(meta.get("interval"), int) else None
-    repeat = meta.get("repeat") if isinstance(meta.get("repeat"), int) else None
-    tz_name = meta.get(META_TIMEZONE) if isinstance(meta.get(META_TIMEZONE), str) else ""
+    cron_string = meta_str(meta, "cron_string")
+    interval = meta_int(meta, "interval")
+    repeat = meta_int(meta, "repeat")
+    tz_name = meta_str(meta, META_TIMEZONE)
     end = meta.get(META_END)
     end_at = timestamp(end) if isinstance(end, str) else None
     notes = [meta_note] if meta_note else []

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import uuid
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -42,6 +42,10 @@ from tasks.registry import TaskSpec, get_task
 # every call (harmless: the behaviour is documented in the package docstring). Set once, narrowly.
 warnings.filterwarnings("ignore", category=FutureWarning, module=r"rq_scheduler\.utils")
 
+# Writes one schedule's job hash through rq-scheduler's Scheduler (given, id, meta). rq_scheduler ships
+# no type information, so its Scheduler is Any to mypy.
+_Write = Callable[[Any, str, dict[str, Any]], None]
+
 
 def new_schedule_id() -> str:
     """A fresh random schedule id ("sched-" + 16 hex digits). No Redis."""
@@ -53,9 +57,14 @@ def aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def _check_common(spec: TaskSpec | None, queue: str, repeat: int | None, schedule_id: str | None) -> str:
+def _registered(spec: TaskSpec | None) -> TaskSpec:
     if spec is None or get_task(spec.name) is None:
         raise ScheduleInvalid("only tasks registered in tasks/ can be scheduled")
+    return spec
+
+
+def _check_common(spec: TaskSpec | None, queue: str, repeat: int | None, schedule_id: str | None) -> str:
+    spec = _registered(spec)
     try:
         queue = actions.validate_queue_name(queue or spec.queue)
     except actions.ActionError as error:
@@ -87,7 +96,7 @@ def _check_id(schedule_id: str) -> None:
 def create_cron(
     connection: redis.Redis,
     spec: TaskSpec,
-    kwargs: dict,
+    kwargs: Mapping[str, Any],
     cron: str,
     tz_name: str,
     queue: str,
@@ -123,7 +132,7 @@ def create_cron(
         repeat = min(repeat, runs) if repeat else runs
         meta[META_END] = end.astimezone(UTC).strftime(RQ_TIME_FORMAT_SECONDS)
 
-    def write(scheduler, sid, meta):
+    def write(scheduler: Any, sid: str, meta: dict[str, Any]) -> None:
         scheduler.cron(
             expression,
             func=spec.name,
@@ -143,7 +152,7 @@ def create_cron(
 def create_interval(
     connection: redis.Redis,
     spec: TaskSpec,
-    kwargs: dict,
+    kwargs: Mapping[str, Any],
     seconds: int,
     queue: str,
     repeat: int | None = None,
@@ -176,7 +185,7 @@ def create_interval(
         repeat = min(repeat, runs) if repeat else runs
         meta[META_END] = end.astimezone(UTC).strftime(RQ_TIME_FORMAT_SECONDS)
 
-    def write(scheduler, sid, meta):
+    def write(scheduler: Any, sid: str, meta: dict[str, Any]) -> None:
         scheduler.schedule(
             first.astimezone(UTC).replace(tzinfo=None),
             func=spec.name,
@@ -208,13 +217,13 @@ def _current_next_run(connection: redis.Redis, schedule_id: str | None, now: dat
     return datetime.fromtimestamp(score, UTC)
 
 
-def _scheduler(connection):
+def _scheduler(connection: redis.client.Pipeline) -> Any:
     from rq_scheduler import Scheduler
 
     return Scheduler(connection=connection)
 
 
-def refuse_during_pass(pipe) -> None:
+def refuse_during_pass(pipe: redis.client.Pipeline) -> None:
     """rq-scheduler holds its lock while it fires due schedules, and then rewrites each job it took
     from memory: a pause, edit or delete written meanwhile would be undone. Its key is watched too,
     so a pass that starts before EXEC fails the transaction and this check refuses on the retry."""
@@ -222,7 +231,9 @@ def refuse_during_pass(pipe) -> None:
         raise ScheduleConflict("rq-scheduler is firing due schedules right now: try again in a moment")
 
 
-def _save(connection: redis.Redis, schedule_id: str | None, queue: str, first: datetime, meta: dict, write) -> str:
+def _save(
+    connection: redis.Redis, schedule_id: str | None, queue: str, first: datetime, meta: dict[str, Any], write: _Write
+) -> str:
     """Write the schedule's job hash through rq-scheduler (onto a MULTI pipeline) and its zset
     entry with the console's first run, in one transaction. An existing id is updated in place:
     refused while a run is queued or running; its pause, its last run's outcome and its mark as a
@@ -233,7 +244,10 @@ def _save(connection: redis.Redis, schedule_id: str | None, queue: str, first: d
     with connection.pipeline(transaction=True) as pipe:
         for _attempt in range(20):
             try:
-                pipe.watch(job_key, keys.paused_schedules(), keys.RQ_SCHEDULER_JOBS, keys.RQ_SCHEDULER_LOCK)
+                # redis-py 8.1 leaves Pipeline.watch unannotated (a library gap, not a wrong call).
+                pipe.watch(  # type: ignore[no-untyped-call]
+                    job_key, keys.paused_schedules(), keys.RQ_SCHEDULER_JOBS, keys.RQ_SCHEDULER_LOCK
+                )
                 refuse_during_pass(pipe)
                 old = pipe.hgetall(job_key)
                 in_zset = pipe.zscore(keys.RQ_SCHEDULER_JOBS, sid) is not None
@@ -289,7 +303,7 @@ class ScheduleRequest:
     """A validated create/edit request."""
 
     spec: TaskSpec | None = None
-    kwargs: dict = field(default_factory=dict)
+    kwargs: dict[str, Any] = field(default_factory=dict)
     kind: str = "cron"
     cron: str = ""
     seconds: int | None = None
@@ -306,10 +320,11 @@ def save(
 ) -> str:
     """Create (or update in place) the schedule a validated request describes (web/schedule_forms.py
     builds it). Cost and guarantee: those of `create_cron` / `create_interval`."""
+    spec = _registered(request.spec)
     if request.kind == "interval":
         return create_interval(
             connection,
-            request.spec,
+            spec,
             request.kwargs,
             int(request.seconds or 0),
             request.queue,
@@ -323,7 +338,7 @@ def save(
         )
     return create_cron(
         connection,
-        request.spec,
+        spec,
         request.kwargs,
         request.cron,
         request.timezone,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import redis
 import rq
@@ -20,6 +21,8 @@ from rq.defaults import DEFAULT_JOB_MONITORING_INTERVAL, DEFAULT_WORKER_TTL
 
 from dashboard.rqlayer import keys
 from dashboard.rqlayer.decode import csv_names, integer, number, text, timestamp
+from dashboard.rqlayer.jobs import count_or_zero
+from dashboard.rqlayer.rows import wrong_type
 from dashboard.rqlayer.vocabulary import PRIORITY_ORDER, REGISTRY_STATES, STATES  # noqa: F401  (STATES: re-export)
 
 # A worker refreshes its heartbeat every job_monitoring_interval while busy (key TTL +60 s) and
@@ -119,7 +122,48 @@ def _queue_order(name: str) -> tuple[int, str]:
 def read_overview(connection: redis.Redis, now: datetime | None = None) -> Overview:
     """Everything the overview page shows, read in three pipelined round trips."""
     now = now or datetime.now(UTC)
+    found = _read_names(connection)
+    raw_queues, workers, rate_limits = _read_details(connection, found, now)
+    enqueued = _oldest_enqueued(connection, raw_queues)
+    listening = _listening(workers)
+    queues = []
+    for raw in raw_queues:
+        oldest = enqueued.get(raw.name)
+        latency = max(0.0, (now - oldest).total_seconds()) if oldest else None
+        queues.append(QueueSummary(raw.name, raw.counts, oldest, latency, listening.get(raw.name, 0)))
+    return Overview(
+        queues=queues,
+        workers=workers,
+        rate_limits=rate_limits,
+        suspended=found.suspended,
+        server=found.server,
+        read_at=now,
+        totals={state: sum(q.counts[state] for q in queues) for state in STATES},
+        broken_keys=found.broken,
+    )
 
+
+@dataclass(frozen=True)
+class _Names:
+    """Round trip 1: what exists (sorted names), whether workers are suspended, the server's info, and
+    the keys of the wrong type met so far (the later rounds add theirs)."""
+
+    queues: list[str]
+    workers: list[str]
+    limits: list[str]
+    suspended: bool
+    server: RedisServer
+    broken: list[str]
+
+
+@dataclass(frozen=True)
+class _RawQueue:
+    name: str
+    counts: dict[str, int]
+    head: bytes | None  # the id of its oldest queued job
+
+
+def _read_names(connection: redis.Redis) -> _Names:
     pipe = connection.pipeline(transaction=False)
     pipe.smembers(keys.queues())
     pipe.smembers(keys.workers())
@@ -131,74 +175,14 @@ def read_overview(connection: redis.Redis, now: datetime | None = None) -> Overv
     replies = pipe.execute(raise_on_error=False)
     # Per item: a planted key of the wrong type is reported and read as empty; the rest still shows.
     names = (keys.queues(), keys.workers(), keys.suspended(), keys.rate_limit_keys(), "", "", "")
-    broken = [name for name, reply in zip(names, replies, strict=True) if _error(reply) and name]
+    broken = [name for name, reply in zip(names, replies, strict=True) if wrong_type(reply) and name]
     queue_keys, worker_keys, suspended, limit_keys, server, memory, clients = (
-        ({} if index >= 4 else set()) if _error(reply) else reply for index, reply in enumerate(replies)
+        ({} if index >= 4 else set()) if wrong_type(reply) else reply for index, reply in enumerate(replies)
     )
-
-    queue_names = sorted((keys.queue_name_from_key(text(k)) for k in queue_keys), key=_queue_order)
-    worker_names = sorted(keys.worker_name_from_key(text(k)) for k in worker_keys)
-    limit_names = sorted(text(k) for k in limit_keys)
-
-    pipe = connection.pipeline(transaction=False)
-    for name in queue_names:
-        pipe.llen(keys.queue(name))
-        for state in REGISTRY_STATES:
-            pipe.zcard(keys.registry(state, name))
-        pipe.lindex(keys.queue(name), 0)
-    for name in worker_names:
-        pipe.hgetall(keys.worker(name))
-        pipe.smembers(keys.worker_executions(name))
-    for key in limit_names:
-        pipe.hget(keys.rate_limit_config(key), "concurrency")
-        pipe.zcard(keys.rate_limit_allowed(key))
-        pipe.zcard(keys.rate_limited(key))
-    replies = iter(pipe.execute(raise_on_error=False))
-
-    raw_queues = []
-    for name in queue_names:
-        counts = {}
-        for state in STATES:
-            reply = next(replies)
-            if _error(reply):
-                broken.append(keys.queue(name) if state == "queued" else keys.registry(state, name))
-            counts[state] = _count(reply)
-        head = next(replies)
-        raw_queues.append((name, counts, None if _error(head) else head))
-    workers = [_worker(name, next(replies), next(replies), now) for name in worker_names]
-    rate_limits = [
-        RateLimitSummary(key, integer(_or_none(next(replies))), _count(next(replies)), _count(next(replies)))
-        for key in limit_names
-    ]
-
-    heads = [(name, text(head)) for name, _, head in raw_queues if head]
-    enqueued = {}
-    if heads:
-        pipe = connection.pipeline(transaction=False)
-        for _, job_id in heads:
-            pipe.hget(keys.job(job_id), "enqueued_at")
-        enqueued = {
-            name: timestamp(_or_none(value))
-            for (name, _), value in zip(heads, pipe.execute(raise_on_error=False), strict=True)
-        }
-
-    listening = {}
-    for worker in workers:
-        if not worker.gone:
-            for queue_name in worker.queues:
-                listening[queue_name] = listening.get(queue_name, 0) + 1
-
-    queues = []
-    for name, counts, _ in raw_queues:
-        oldest = enqueued.get(name)
-        latency = max(0.0, (now - oldest).total_seconds()) if oldest else None
-        queues.append(QueueSummary(name, counts, oldest, latency, listening.get(name, 0)))
-
-    totals = {state: sum(q.counts[state] for q in queues) for state in STATES}
-    return Overview(
-        queues=queues,
-        workers=workers,
-        rate_limits=rate_limits,
+    return _Names(
+        queues=sorted((keys.queue_name_from_key(text(k)) for k in queue_keys), key=_queue_order),
+        workers=sorted(keys.worker_name_from_key(text(k)) for k in worker_keys),
+        limits=sorted(text(k) for k in limit_keys),
         suspended=bool(suspended),
         server=RedisServer(
             version=str(server.get("redis_version", "?")),
@@ -206,27 +190,82 @@ def read_overview(connection: redis.Redis, now: datetime | None = None) -> Overv
             connected_clients=integer(clients.get("connected_clients")),
             uptime_seconds=integer(server.get("uptime_in_seconds")),
         ),
-        read_at=now,
-        totals=totals,
-        broken_keys=broken,
+        broken=broken,
     )
 
 
-def _error(reply) -> bool:
-    """A pipelined reply that is an error (WRONGTYPE from a key of another type), not data."""
-    return isinstance(reply, Exception)
+def _read_details(
+    connection: redis.Redis, found: _Names, now: datetime
+) -> tuple[list[_RawQueue], list[WorkerSummary], list[RateLimitSummary]]:
+    """Round trip 2: each queue's counts and head, each worker's hash and executions, each limit."""
+    pipe = connection.pipeline(transaction=False)
+    for name in found.queues:
+        pipe.llen(keys.queue(name))
+        for state in REGISTRY_STATES:
+            pipe.zcard(keys.registry(state, name))
+        pipe.lindex(keys.queue(name), 0)
+    for name in found.workers:
+        pipe.hgetall(keys.worker(name))
+        pipe.smembers(keys.worker_executions(name))
+    for key in found.limits:
+        pipe.hget(keys.rate_limit_config(key), "concurrency")
+        pipe.zcard(keys.rate_limit_allowed(key))
+        pipe.zcard(keys.rate_limited(key))
+    replies = iter(pipe.execute(raise_on_error=False))
+
+    raw_queues = []
+    for name in found.queues:
+        counts = {}
+        for state in STATES:
+            reply = next(replies)
+            if wrong_type(reply):
+                found.broken.append(keys.queue(name) if state == "queued" else keys.registry(state, name))
+            counts[state] = count_or_zero(reply)
+        head = next(replies)
+        raw_queues.append(_RawQueue(name, counts, None if wrong_type(head) else head))
+    workers = [_worker(name, next(replies), next(replies), now) for name in found.workers]
+    rate_limits = [
+        RateLimitSummary(
+            key, integer(_or_none(next(replies))), count_or_zero(next(replies)), count_or_zero(next(replies))
+        )
+        for key in found.limits
+    ]
+    return raw_queues, workers, rate_limits
 
 
-def _or_none(reply):
-    return None if _error(reply) else reply
+def _oldest_enqueued(connection: redis.Redis, raw_queues: list[_RawQueue]) -> dict[str, datetime | None]:
+    """Round trip 3 (none when every queue is empty): the enqueue time of each queue's head job."""
+    heads = [(raw.name, text(raw.head)) for raw in raw_queues if raw.head]
+    if not heads:
+        return {}
+    pipe = connection.pipeline(transaction=False)
+    for _, job_id in heads:
+        pipe.hget(keys.job(job_id), "enqueued_at")
+    return {
+        name: timestamp(_or_none(value))
+        for (name, _), value in zip(heads, pipe.execute(raise_on_error=False), strict=True)
+    }
 
 
-def _count(reply) -> int:
-    return 0 if _error(reply) else int(reply)
+def _listening(workers: list[WorkerSummary]) -> dict[str, int]:
+    """How many live workers listen on each queue."""
+    listening: dict[str, int] = {}
+    for worker in workers:
+        if not worker.gone:
+            for queue_name in worker.queues:
+                listening[queue_name] = listening.get(queue_name, 0) + 1
+    return listening
 
 
-def _worker(name: str, data, executions, now: datetime) -> WorkerSummary:
-    if _error(data):  # the worker key holds another type: show it as broken, not as a 500
+def _or_none(reply: Any) -> Any:
+    """A pipelined reply, or None in place of an error reply (WRONGTYPE)."""
+    return None if wrong_type(reply) else reply
+
+
+def _worker(
+    name: str, data: dict[bytes, bytes] | Exception, executions: set[bytes] | Exception, now: datetime
+) -> WorkerSummary:
+    if isinstance(data, Exception):  # the worker key holds another type: show it as broken, not as a 500
         return WorkerSummary(
             name=name,
             hostname="",
@@ -245,7 +284,7 @@ def _worker(name: str, data, executions, now: datetime) -> WorkerSummary:
             stale=True,
             gone=True,
         )
-    executions = set() if _error(executions) else executions
+    executions = set() if isinstance(executions, Exception) else executions
     fields = {text(k): v for k, v in data.items()}
     heartbeat = timestamp(fields.get("last_heartbeat"))
     age = (now - heartbeat).total_seconds() if heartbeat else None
@@ -266,9 +305,9 @@ def _worker(name: str, data, executions, now: datetime) -> WorkerSummary:
         last_heartbeat=heartbeat,
         heartbeat_age_seconds=age,
         birth=timestamp(fields.get("birth")),
-        successful_jobs=integer(fields.get("successful_job_count"), 0),
-        failed_jobs=integer(fields.get("failed_job_count"), 0),
-        total_working_seconds=number(fields.get("total_working_time"), 0.0),
+        successful_jobs=integer(fields.get("successful_job_count")) or 0,
+        failed_jobs=integer(fields.get("failed_job_count")) or 0,
+        total_working_seconds=number(fields.get("total_working_time")) or 0.0,
         version=text(fields.get("version")),
         python_version=text(fields.get("python_version")),
         stale=gone or age is None or age > stale_after,

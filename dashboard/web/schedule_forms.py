@@ -6,7 +6,7 @@ the view hands in the submitted mapping and calls the layer with the result.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -32,7 +32,9 @@ def submitted_values(form: Mapping[str, Any]) -> dict[str, str]:
     return values
 
 
-def parse_form(raw: Mapping[str, Any], now: datetime | None = None) -> tuple[ScheduleRequest, dict, dict]:
+def parse_form(
+    raw: Mapping[str, Any], now: datetime | None = None
+) -> tuple[ScheduleRequest, dict[str, str], dict[str, str]]:
     """(request, field errors, parameter errors) from form values. Parameters come as
     `arg-<name>`; every problem is reported at once, each next to its field."""
     now = now or datetime.now(UTC)
@@ -72,7 +74,7 @@ def parse_form(raw: Mapping[str, Any], now: datetime | None = None) -> tuple[Sch
     return request, errors, param_errors
 
 
-def _parse_recurrence(request: ScheduleRequest, get: Any, errors: dict[str, str]) -> None:
+def _parse_recurrence(request: ScheduleRequest, get: Callable[[str], str], errors: dict[str, str]) -> None:
     if request.kind == "cron":
         message = cronlib.validate(get("cron"))
         if message:
@@ -100,7 +102,7 @@ def _parse_repeat(request: ScheduleRequest, raw: str, errors: dict[str, str]) ->
         errors["repeat"] = f"a whole number from 1 to {MAX_REPEAT:,}, or empty to repeat forever"
 
 
-def _parse_dates(request: ScheduleRequest, get: Any, errors: dict[str, str], now: datetime) -> None:
+def _parse_dates(request: ScheduleRequest, get: Callable[[str], str], errors: dict[str, str], now: datetime) -> None:
     if "timezone" in errors:
         return  # a date means nothing without its zone: the zone's error is the one to fix first
     # A cron schedule starts at its next matching time: a first run typed for an interval is ignored.

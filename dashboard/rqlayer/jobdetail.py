@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
 
 import redis
 
@@ -25,7 +24,7 @@ from dashboard.rqlayer.payloads import (
     decode_exc_info,
     decode_job_data,
 )
-from dashboard.rqlayer.rows import JobRow, broken_note, broken_row, row_from_hash, wrong_type
+from dashboard.rqlayer.rows import JobRow, broken_note, broken_row, reply_or, row_from_hash, wrong_type
 from dashboard.rqlayer.vocabulary import LIVE_STATUSES, RESULT_TYPES, STATES
 
 
@@ -104,7 +103,6 @@ class JobDetail:
 Scalar = str | int | float
 # A results-stream entry as XREVRANGE gives it: (entry id, {field: value}).
 ResultEntry = tuple[bytes, dict[bytes, bytes]]
-_T = TypeVar("_T")
 
 MAX_RELATED = 100
 TEXT_FIELDS = (
@@ -199,12 +197,12 @@ def read_job(connection: redis.Redis, job_id: str, unsafe: bool = False) -> JobD
     if not raw:
         return None
     # Per reply: an error (a key of another type) reads as empty.
-    ttl: int = _or(replies[1], 0)
-    dependency_ids: set[bytes] = _or(replies[2], set())
+    ttl: int = reply_or(replies[1], 0)
+    dependency_ids: set[bytes] = reply_or(replies[2], set())
     dependents_total = count_or_zero(replies[3])
-    dependents_scan: tuple[int, list[bytes]] = _or(replies[4], (0, []))
-    results: list[ResultEntry] = _or(replies[5], [])
-    recurring: float | None = _or(replies[6], None)
+    dependents_scan: tuple[int, list[bytes]] = reply_or(replies[4], (0, []))
+    results: list[ResultEntry] = reply_or(replies[5], [])
+    recurring: float | None = reply_or(replies[6], None)
     f: dict[str, bytes] = {text(k): v for k, v in raw.items()}
     row = row_from_hash(job_id, raw, results[:1], unsafe)
     origin = row.origin
@@ -300,11 +298,6 @@ def broken_detail(job_id: str, problem: str) -> JobDetail:
         webhooks="",
         rate_limit_key="",
     )
-
-
-def _or(reply: Any, default: _T) -> _T:
-    """A pipelined reply of the type its command answers, or `default` when Redis answered an error."""
-    return default if wrong_type(reply) else reply
 
 
 def _epoch(raw: bytes | None) -> datetime | None:

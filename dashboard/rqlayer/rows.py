@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import redis
 
@@ -23,6 +23,7 @@ from dashboard.rqlayer.payloads import (
 )
 
 PREVIEW_CHARS = 160
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,12 @@ MAX_DESCRIPTION = 2_000
 def wrong_type(reply: object) -> bool:
     """A pipelined reply that is an error (WRONGTYPE: a planted key of another type), not data."""
     return isinstance(reply, Exception)
+
+
+def reply_or(reply: Any, default: _T) -> _T:
+    """A pipelined reply (typed by the caller as its command answers: redis-py types execute() as
+    list[Any]), or `default` when Redis answered an error instead (wrong_type)."""
+    return default if wrong_type(reply) else reply
 
 
 def broken_note(error: Exception) -> str:

@@ -18,6 +18,7 @@ Flask-free. Usage: python -m dashboard.runner [--procfile Procfile]
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shlex
 import signal
@@ -28,10 +29,11 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
+from types import FrameType
 
 from dashboard import procs, runstate
 from dashboard.runstate import redis_answers
-from dashboard.settings import PROJECT_ROOT, SettingsError, load_settings, mask_url
+from dashboard.settings import PROJECT_ROOT, Settings, SettingsError, load_settings, mask_url
 
 # Seconds a running job gets to finish after Ctrl-C (RQ warm shutdown) before RQ's cold shutdown
 # kills it; RUN_WARM_SHUTDOWN_SECONDS overrides. Each later stage gets GRACE_SECONDS.
@@ -173,10 +175,8 @@ class Supervisor:
             family = procs.descendants(proc.pid)
             _signal_group(proc, signal.SIGKILL)
             procs.kill_all(family)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=2)
-            except subprocess.TimeoutExpired:
-                pass
 
     def _wait(self, alive: list, seconds: float, hurry: bool = True) -> bool:
         deadline = time.monotonic() + seconds
@@ -188,17 +188,13 @@ class Supervisor:
 
 
 def _signal(pid: int, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):  # gone already, or not ours any more
         os.kill(pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _signal_group(proc: subprocess.Popen, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def start_embedded_redis(supervisor: Supervisor, data_dir: Path) -> str:
@@ -278,18 +274,58 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--procfile", default=str(PROJECT_ROOT / "Procfile"))
     args = parser.parse_args(argv)
 
-    env = dict(os.environ)
-    # The Procfile names console scripts (gunicorn, rq, flask) installed beside this interpreter.
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    host = env.setdefault("HOST", "127.0.0.1")
-    env.setdefault("PORT", "8000")
+    env = _child_env()
+    host = env["HOST"]
     try:
         supervisor = Supervisor(_warm_seconds(env), adopt_orphans=True)
     except SettingsError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    _handle_signals(supervisor)
+    data_dir = None
+    try:
+        try:
+            entries = parse_procfile(Path(args.procfile))
+            _check_port(host, env)
+            data_dir = load_settings(env, use_run_state=False).data_dir
+            _refuse_second_console(data_dir)
+            source = choose_redis(env, supervisor)
+            settings = load_settings(env, use_run_state=False)
+            env["CONSOLE_DATA_DIR"] = str(settings.data_dir)
+            env["DATABASE_URL"] = settings.database_url
+        except (SettingsError, ValueError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            supervisor.stop_all()
+            return 2
+        _announce(settings, source, env)
+        failed = _release(entries, env)
+        if failed:
+            supervisor.stop_all()
+            return failed
+        return _supervise(supervisor, entries, host, env)
+    except KeyboardInterrupt:
+        log("stopping… (Ctrl-C again to skip waiting for running jobs)")
+        supervisor.stop_all()
+        log("stopped")
+        return 0
+    finally:
+        if data_dir is not None:
+            runstate.remove_if_mine(data_dir)
 
-    def on_signal(signum, _frame):
+
+def _child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    # The Procfile names console scripts (gunicorn, rq, flask) installed beside this interpreter.
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    env.setdefault("HOST", "127.0.0.1")
+    env.setdefault("PORT", "8000")
+    return env
+
+
+def _handle_signals(supervisor: Supervisor) -> None:
+    """The first Ctrl-C / SIGTERM / SIGHUP stops in order; a second one hurries the stages along."""
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
         if supervisor.stopping.is_set():
             log("stopping faster (second signal)")
             supervisor.hurry.set()
@@ -299,70 +335,64 @@ def main(argv: list[str] | None = None) -> int:
     # Set explicitly: a shell starting `make run` in the background hands us SIGINT as ignored.
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, on_signal)
-    data_dir = None
-    try:
-        try:
-            entries = parse_procfile(Path(args.procfile))
-            port = int(env["PORT"])
-            if not port_is_free(host, port):
-                raise SettingsError(f"PORT: {host}:{port} is already in use; set PORT to a free port")
-            data_dir = load_settings(env, use_run_state=False).data_dir
-            other, why = runstate.live(data_dir)
-            if other:
-                raise SettingsError(
-                    f"another console is running with this data directory: {why}; stop it first or set CONSOLE_DATA_DIR"
-                )
-            source = choose_redis(env, supervisor)
-            settings = load_settings(env, use_run_state=False)
-            env["CONSOLE_DATA_DIR"] = str(settings.data_dir)
-            env["DATABASE_URL"] = settings.database_url
-        except (SettingsError, ValueError) as error:
-            print(f"error: {error}", file=sys.stderr)
-            supervisor.stop_all()
-            return 2
 
-        log(f"Redis:    {mask_url(settings.redis_url)} ({source})")
-        log(f"Database: {mask_url(settings.database_url)}")
-        if not redis_answers(settings.redis_url, timeout=2):
-            log(f"warning: Redis at {mask_url(settings.redis_url)} does not answer yet; pages will say so")
-        state_file = runstate.write(settings.data_dir, {k: env[k] for k in runstate.SHARED})
-        log(f"State:    {state_file} (`make demo` and `flask --app app ...` use this Redis and database)")
 
-        for name, command in entries:
-            if name == "release":
-                log(f"release: {command}")
-                result = subprocess.run(["/bin/sh", "-c", command], cwd=PROJECT_ROOT, env=env)
-                if result.returncode != 0:
-                    print("error: the release step failed (see above); nothing was started", file=sys.stderr)
-                    supervisor.stop_all()
-                    return result.returncode
-        for name, command in entries:
-            if name != "release":
-                supervisor.spawn(name, command, env)
+def _check_port(host: str, env: dict[str, str]) -> None:
+    port = int(env["PORT"])
+    if not port_is_free(host, port):
+        raise SettingsError(f"PORT: {host}:{port} is already in use; set PORT to a free port")
 
-        web = supervisor.children.get("web")
-        url = f"http://{host}:{env['PORT']}/"
-        if web is not None and wait_for_http(url + "healthz", web):
-            log(f"Console:  {url}  (Ctrl-C stops everything)")
-        ticks = 0
-        while True:
-            for name, proc in supervisor.children.items():
-                if proc.poll() is not None:
-                    log(f"{name} exited with code {proc.returncode}: stopping everything")
-                    supervisor.stop_all()
-                    return 1
-            ticks += 1
-            if ticks % 10 == 0:
-                supervisor.reap()
-            time.sleep(0.3)
-    except KeyboardInterrupt:
-        log("stopping… (Ctrl-C again to skip waiting for running jobs)")
-        supervisor.stop_all()
-        log("stopped")
-        return 0
-    finally:
-        if data_dir is not None:
-            runstate.remove_if_mine(data_dir)
+
+def _refuse_second_console(data_dir: Path) -> None:
+    other, why = runstate.live(data_dir)
+    if other:
+        raise SettingsError(
+            f"another console is running with this data directory: {why}; stop it first or set CONSOLE_DATA_DIR"
+        )
+
+
+def _announce(settings: Settings, source: str, env: dict[str, str]) -> None:
+    """Say which Redis and database the processes get, and record them for `make demo` and `flask`."""
+    log(f"Redis:    {mask_url(settings.redis_url)} ({source})")
+    log(f"Database: {mask_url(settings.database_url)}")
+    if not redis_answers(settings.redis_url, timeout=2):
+        log(f"warning: Redis at {mask_url(settings.redis_url)} does not answer yet; pages will say so")
+    state_file = runstate.write(settings.data_dir, {k: env[k] for k in runstate.SHARED})
+    log(f"State:    {state_file} (`make demo` and `flask --app app ...` use this Redis and database)")
+
+
+def _release(entries: list[tuple[str, str]], env: dict[str, str]) -> int:
+    """Run the Procfile's release line(s) once, in order; the exit code of the first that fails, else 0."""
+    for name, command in entries:
+        if name == "release":
+            log(f"release: {command}")
+            result = subprocess.run(["/bin/sh", "-c", command], cwd=PROJECT_ROOT, env=env)
+            if result.returncode != 0:
+                print("error: the release step failed (see above); nothing was started", file=sys.stderr)
+                return result.returncode
+    return 0
+
+
+def _supervise(supervisor: Supervisor, entries: list[tuple[str, str]], host: str, env: dict[str, str]) -> int:
+    """Start every other line and watch them: when one exits, stop everything (exit code 1)."""
+    for name, command in entries:
+        if name != "release":
+            supervisor.spawn(name, command, env)
+    web = supervisor.children.get("web")
+    url = f"http://{host}:{env['PORT']}/"
+    if web is not None and wait_for_http(url + "healthz", web):
+        log(f"Console:  {url}  (Ctrl-C stops everything)")
+    ticks = 0
+    while True:
+        for name, proc in supervisor.children.items():
+            if proc.poll() is not None:
+                log(f"{name} exited with code {proc.returncode}: stopping everything")
+                supervisor.stop_all()
+                return 1
+        ticks += 1
+        if ticks % 10 == 0:
+            supervisor.reap()
+        time.sleep(0.3)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ of init's, so walking /proc from our pid finds every process `make run` started,
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
@@ -75,10 +76,8 @@ def reap_adopted(keep: set[int]) -> None:
     me = os.getpid()
     for pid, (ppid, state) in process_table().items():
         if ppid == me and state == "Z" and pid not in keep:
-            try:
+            with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                pass
 
 
 def kill_all(pids: list[int], sig: int = signal.SIGKILL) -> int:

@@ -19,12 +19,11 @@ from dashboard.rqlayer.payloads import (
     JobCall,
     Shown,
     decode,
-    decode_b64_exc_string,
     decode_b64_value,
-    decode_exc_info,
     decode_job_data,
 )
 from dashboard.rqlayer.rows import JobRow, broken_note, broken_row, reply_or, row_from_hash, wrong_type
+from dashboard.rqlayer.tracebacks import decode_b64_exc_string, decode_exc_info
 from dashboard.rqlayer.vocabulary import LIVE_STATUSES, RESULT_TYPES, STATES
 
 

@@ -380,25 +380,6 @@ def _cut_preview(text: str, cut: bool) -> str:
     return text + " …" if cut else text
 
 
-def decode_exc_info(raw: bytes | None) -> str:
-    """A traceback as text: RQ stores it zlib-compressed (older versions: plain text)."""
-    if not raw:
-        return ""
-    data = decompress(raw, MAX_TEXT * 4)
-    text = (data if data is not None else raw[: MAX_TEXT * 4]).decode("utf-8", errors="replace")
-    return text[:MAX_TEXT]
-
-
-def decode_b64_exc_string(raw: bytes | None) -> str:
-    """The `exc_string` of a results-stream entry: base64 of zlib of the traceback text."""
-    if not raw:
-        return ""
-    try:
-        return decode_exc_info(base64.b64decode(raw))
-    except (ValueError, TypeError):
-        return ""
-
-
 def decode_b64_value(raw: bytes | None, unsafe: bool = False) -> Shown:
     """The `return_value` of a results-stream entry: base64 of the serialized value."""
     if not raw:

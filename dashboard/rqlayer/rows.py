@@ -17,10 +17,9 @@ from dashboard.rqlayer.decode import text, timestamp
 from dashboard.rqlayer.payloads import (
     DECODE_ERRORS,
     JobCall,
-    decode_b64_exc_string,
-    decode_exc_info,
     decode_job_data,
 )
+from dashboard.rqlayer.tracebacks import latest_traceback
 
 PREVIEW_CHARS = 160
 _T = TypeVar("_T")
@@ -151,9 +150,7 @@ def _decoded_row(job_id: str, f: dict[str, Any], latest_result: list[Any] | None
     failure = None
     status = text(f.get("status"))
     if status in ("failed", "stopped"):
-        tb = decode_exc_info(f.get("exc_info"))
-        if not tb and latest_result:
-            tb = decode_b64_exc_string(latest_result[0][1].get(b"exc_string"))
+        tb = latest_traceback(f.get("exc_info"), latest_result)
         failure = Failure.from_traceback(tb) if tb else None
     raw_description = f.get("description")
     description = text(raw_description[: MAX_DESCRIPTION * 4] if raw_description else None)

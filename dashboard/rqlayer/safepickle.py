@@ -13,10 +13,6 @@ far (`Partial`) instead of an error.
 
 from __future__ import annotations
 
-import codecs
-import collections
-import datetime
-import decimal
 import io
 import pickle
 import struct
@@ -24,6 +20,9 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
+
+from dashboard.rqlayer.pickle_allowlist import ALLOWED_CLASSES, check_key, reduce_args_ok
+from dashboard.rqlayer.pickle_allowlist import Refused as Refused
 
 # Python refuses int <-> str conversions above 4300 digits (sys.int_max_str_digits): stay below it,
 # so rendering an int can never raise or take quadratic time.
@@ -33,16 +32,6 @@ MAX_OPS = 50_000  # about 30 ms of pure-Python unpickling
 PREVIEW_OPS = 3_000
 PREVIEW_STR = 200
 MAX_SAME_HASH = 8  # distinct non-text keys of one container sharing a full hash: past this, an attack
-MAX_KEY_NODES = 64  # a dict key or set item is hashed recursively: keep it small
-MAX_DECIMAL_TEXT = 120
-
-
-class Refused(pickle.UnpicklingError):
-    """The pickle is refused: `reason` says why, in words for the page."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 class UnsafePayload(Refused):
@@ -62,94 +51,6 @@ class Partial:
     """What a preview read built before the data or its budget ended: the top-level items, in order."""
 
     items: list[Any]
-
-
-def _plain_scalar(value: object) -> bool:
-    return value is None or isinstance(
-        value,
-        str
-        | bytes
-        | int
-        | float
-        | complex
-        | decimal.Decimal
-        | uuid.UUID
-        | datetime.date
-        | datetime.time
-        | datetime.timedelta
-        | datetime.tzinfo,
-    )
-
-
-def _check_key(value: object) -> None:
-    """A dict key or set item must hash in bounded time: scalars, or small tuples/frozensets of them."""
-    budget = MAX_KEY_NODES
-    pending: list[object] = [value]
-    while pending:
-        item = pending.pop()
-        budget -= 1
-        if budget < 0:
-            raise Refused("a dict key or set item is too large to hash safely")
-        if isinstance(item, tuple | frozenset):
-            pending.extend(item)
-        elif not _plain_scalar(item):
-            raise Refused(f"a dict key or set item of type {type(item).__name__}")
-
-
-def _numbers(args: tuple[Any, ...], limit: int) -> bool:
-    return len(args) <= limit and all(type(a) in (int, float, bool) for a in args)
-
-
-def _reduce_args_ok(func: object, args: tuple[Any, ...]) -> bool:
-    """Allowed constructors, with the only argument shapes pickle writes for them."""
-    if func in (set, frozenset):
-        return args == () or (len(args) == 1 and isinstance(args[0], list | tuple))
-    if func is complex:
-        return _numbers(args, 2)
-    if func in (datetime.datetime, datetime.date, datetime.time):
-        return (
-            len(args) <= 2
-            and isinstance(args[0], bytes | str)
-            and len(args[0]) <= 16
-            and (len(args) == 1 or isinstance(args[1], datetime.tzinfo))
-        )
-    if func is datetime.timedelta:
-        return _numbers(args, 3)
-    if func is datetime.timezone:
-        return (
-            len(args) <= 2
-            and isinstance(args[0], datetime.timedelta)
-            and (len(args) == 1 or (isinstance(args[1], str) and len(args[1]) <= 100))
-        )
-    if func is decimal.Decimal:
-        # Decimal("1e999999999") is cheap to build and print; a huge coefficient is not worth showing.
-        return len(args) == 1 and isinstance(args[0], str) and len(args[0]) <= MAX_DECIMAL_TEXT
-    if func is collections.OrderedDict:
-        return args == ()
-    if func is codecs.encode:  # how protocols 0-2 write bytes
-        return len(args) == 2 and isinstance(args[0], str) and bool(args[1] == "latin1")
-    return False
-
-
-# Plain data only, and nothing that a few bytes can make huge (bytearray(10**9), range(...) fed to a
-# set, Fraction("1e10000000") whose construction is superlinear in the exponent).
-ALLOWED_CLASSES = {
-    ("builtins", "set"): set,
-    ("builtins", "frozenset"): frozenset,
-    ("builtins", "complex"): complex,
-    ("__builtin__", "set"): set,
-    ("__builtin__", "frozenset"): frozenset,
-    ("__builtin__", "complex"): complex,
-    ("datetime", "datetime"): datetime.datetime,
-    ("datetime", "date"): datetime.date,
-    ("datetime", "time"): datetime.time,
-    ("datetime", "timedelta"): datetime.timedelta,
-    ("datetime", "timezone"): datetime.timezone,
-    ("decimal", "Decimal"): decimal.Decimal,
-    ("uuid", "UUID"): uuid.UUID,
-    ("collections", "OrderedDict"): collections.OrderedDict,
-    ("_codecs", "encode"): codecs.encode,
-}
 
 
 # pickle's private helpers (_Unframer, _Stop) have no stubs.
@@ -255,7 +156,7 @@ class BoundedUnpickler(pickle._Unpickler):
     def _insert_ok(self, counts: dict[int, int], key: object) -> None:
         if type(key) is str or type(key) is bytes:
             return  # SipHash with a per-process key: text cannot be made to collide
-        _check_key(key)
+        check_key(key)
         value = hash(key)
         counts[value] = counts.get(value, 0) + 1
         if counts[value] > MAX_SAME_HASH:
@@ -308,7 +209,7 @@ class BoundedUnpickler(pickle._Unpickler):
     def load_reduce(self) -> None:
         args = self.stack.pop()
         func = self.stack[-1]
-        if not isinstance(args, tuple) or not _reduce_args_ok(func, args):
+        if not isinstance(args, tuple) or not reduce_args_ok(func, args):
             raise Refused(f"{getattr(func, '__name__', type(func).__name__)} with unexpected arguments")
         if func in (set, frozenset) and args:
             args = (self._filled({}, list(args[0])),)

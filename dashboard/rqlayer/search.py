@@ -18,8 +18,9 @@ import redis
 from dashboard.rqlayer import keys
 from dashboard.rqlayer.decode import timestamp
 from dashboard.rqlayer.jobs import count_state, ids_at, list_queue_names, read_rows
-from dashboard.rqlayer.payloads import decode_b64_exc_string, decode_exc_info, func_name_of
+from dashboard.rqlayer.payloads import func_name_of
 from dashboard.rqlayer.rows import Failure, JobRow
+from dashboard.rqlayer.tracebacks import latest_traceback
 from dashboard.rqlayer.vocabulary import BULK_CHUNK, DEFAULT_PAGE_SIZE, FAILURE_STATES, SCAN_CHUNK
 
 CHUNK = SCAN_CHUNK
@@ -209,9 +210,7 @@ def _group_fields(
 
 def _failure(exc_info: bytes | None, latest: list[Any] | None) -> Failure | None:
     try:
-        tb = decode_exc_info(exc_info)
-        if not tb and latest:
-            tb = decode_b64_exc_string(latest[0][1].get(b"exc_string"))
+        tb = latest_traceback(exc_info, latest)
         return Failure.from_traceback(tb) if tb else None
     except (ValueError, TypeError, AttributeError, IndexError):
         return None

@@ -54,6 +54,9 @@ bench: $(VENV)/.dev-installed
 	$(PY) benchmarks/pages.py --quick
 	$(PY) benchmarks/bulk_retry.py --quick
 	$(PY) benchmarks/batch_enqueue.py
+	$(PY) benchmarks/hostile_pages.py
+	$(PY) benchmarks/batch_upload_memory.py
+	$(PY) benchmarks/login_timing.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -11,6 +11,7 @@ Pure data, Flask-free: importing it costs nothing and touches no Redis.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 from dashboard.permissions import JOBS_ACT, QUEUES_EMPTY
@@ -160,8 +161,10 @@ def past_tense(name: str) -> str:
     return action.past if action else OPERATION_PAST.get(name, name.replace("-", " ").replace("_", " "))
 
 
+@functools.lru_cache(maxsize=64)  # bounded: a planted status only costs one slot
 def for_status(status: str) -> tuple[Action, ...]:
-    """The actions offered on one job in `status` (row buttons and job page), in catalogue order."""
+    """The actions offered on one job in `status` (row buttons and job page), in catalogue order.
+    Cached: a page asks once per row."""
     return tuple(a for a in ACTIONS.values() if a.single and a.applies_to(status))
 
 

@@ -5,10 +5,14 @@ message; a job that changed state meanwhile gets 409 and is left untouched."""
 
 from __future__ import annotations
 
+import functools
 import time
+from dataclasses import dataclass
 
 from flask import Blueprint, abort, g, redirect, render_template, request, url_for
 from flask import make_response as flask_response
+from jinja2.utils import htmlsafe_json_dumps
+from markupsafe import Markup
 
 from dashboard import audit
 from dashboard.auth import can, requires, safe_next
@@ -28,7 +32,27 @@ bp = Blueprint("actions", __name__)
 @bp.app_context_processor
 def _catalogue():
     # Templates ask the catalogue which actions a status or a state offers, never a literal status set.
-    return {"action_catalogue": catalogue}
+    return {"action_catalogue": catalogue, "row_buttons": row_buttons}
+
+
+@dataclass(frozen=True)
+class RowButton:
+    action: catalogue.Action
+    css: str
+    label: str
+    seen_json: Markup  # {"seen": status} as hx-vals JSON, escaped for an HTML attribute
+
+
+@functools.lru_cache(maxsize=64)  # bounded: a planted status costs one slot, not memory per row
+def row_buttons(status: str) -> tuple[RowButton, ...]:
+    """The buttons of a row in `status`, worked out once per status instead of once per row (a page of
+    500 rows asked the catalogue, built labels and serialised hx-vals 2,000 times)."""
+    seen = htmlsafe_json_dumps({"seen": status})  # Markup: quotes, < > & and ' escaped
+    return tuple(
+        RowButton(a, "danger" if a.destructive else "secondary", a.label_for(status), seen)
+        for a in catalogue.for_status(status)
+        if a.name != "move"
+    )
 
 
 def _expected(action: catalogue.Action) -> tuple[str, ...]:

@@ -79,6 +79,19 @@ def wait_until(predicate, timeout: float = 15, interval: float = 0.05, message: 
         time.sleep(interval)
 
 
+def wait_for_operation(client, started_response, timeout: float = 30) -> str:
+    """The id of the background operation (bulk action or batch) a 202 answer started, once its
+    progress fragment says it is done."""
+    assert started_response.status_code == 202, started_response.status_code
+    op_id = re.search(r'id="bulk-([0-9a-f]+)"', started_response.get_data(as_text=True)).group(1)
+    wait_until(
+        lambda: 'data-status="done"' in client.get(f"/bulk/{op_id}").get_data(as_text=True),
+        timeout=timeout,
+        message=f"operation {op_id} done",
+    )
+    return op_id
+
+
 def csrf_token(client) -> str:
     """The CSRF token of the client's session, as the pages embed it for HTMX."""
     page = client.get("/").get_data(as_text=True)

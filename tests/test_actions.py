@@ -16,7 +16,14 @@ from rq.rate_limit import RateLimit
 from dashboard.rqlayer import actions, bulk, keys
 from dashboard.rqlayer.search import JobFilter
 from tests.fixtures import places, plant_every_state, plant_failed
-from tests.helpers import PROJECT_ROOT, csrf_token, start_job_on_real_worker, wait_until, work_in_process
+from tests.helpers import (
+    PROJECT_ROOT,
+    csrf_token,
+    start_job_on_real_worker,
+    wait_for_operation,
+    wait_until,
+    work_in_process,
+)
 
 # ---------------------------------------------------------------- single jobs, RQ layer
 
@@ -181,12 +188,7 @@ def test_bulk_endpoint_returns_at_once_and_progress_can_be_polled(client, conn):
     plant_failed(conn, 3000)
     response = _post(client, "/failed/retry-all")
     assert response.status_code == 202
-    op_id = response.get_data(as_text=True).split('id="bulk-')[1].split('"')[0]
-    wait_until(
-        lambda: 'data-status="done"' in client.get(f"/bulk/{op_id}").get_data(as_text=True),
-        timeout=30,
-        message="bulk retry done",
-    )
+    op_id = wait_for_operation(client, response)
     assert conn.llen(keys.queue("default")) == 3000
     assert "3,000 jobs retried" in client.get(f"/bulk/{op_id}").get_data(as_text=True)
 

@@ -25,7 +25,7 @@ from tests.fixtures import (
     shared_list_body,
     whole_pickle,
 )
-from tests.helpers import csrf_token, wait_until
+from tests.helpers import csrf_token, wait_for_operation
 
 SLOW = 3.0  # seconds: generous (the machine is shared); before the fix these took 12-25 s or raised
 
@@ -152,17 +152,12 @@ def test_every_page_answers_and_lists_the_bombs(app, client, conn):
 
 
 def test_bulk_retry_all_with_bombs_present(client, conn):
-    # Without wrong-type keys: retrying one is the actions' Lua scripts' business (reported separately).
+    # Decode bombs only; wrong-type keys in a retry-all: tests/test_wrong_type_actions.py.
     ids = plant_bombs(conn, wrong_types=False)
     started = time.monotonic()
     response = client.post("/failed/retry-all", headers={"X-CSRFToken": csrf_token(client)})
     assert response.status_code == 202 and time.monotonic() - started < SLOW
-    op_id = response.get_data(as_text=True).split('id="bulk-')[1].split('"')[0]
-    wait_until(
-        lambda: 'data-status="done"' in client.get(f"/bulk/{op_id}").get_data(as_text=True),
-        timeout=30,
-        message="bulk retry done",
-    )
+    wait_for_operation(client, response)
     assert conn.zcard(keys.registry("failed", BOMB_QUEUE)) == 0
     assert set(ids) <= {member.decode() for member in conn.lrange(keys.queue(BOMB_QUEUE), 0, -1)}
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,7 +13,7 @@ import tasks
 from dashboard.rqlayer import enqueue as enqueuing
 from dashboard.rqlayer import keys
 from dashboard.rqlayer.params import coerce, field_kind, validate_call
-from tests.helpers import csrf_token, wait_until, work_in_process
+from tests.helpers import csrf_token, wait_for_operation, wait_until, work_in_process
 
 EMAIL = "tasks.notifications.send_email_notification"
 REPORT = "tasks.reports.generate_sales_report"
@@ -217,12 +216,7 @@ def test_batch_csv_and_jsonl_enqueue_with_progress(client, conn):
     rows = "\n".join(json.dumps({"days": n % 30 + 1, "region": "north"}) for n in range(2500))
     response = _upload(client, REPORT, rows.encode(), "reports.jsonl")
     assert response.status_code == 202
-    op_id = re.search(r'id="bulk-([0-9a-f]{32})"', response.get_data(as_text=True)).group(1)
-    wait_until(
-        lambda: 'data-status="done"' in client.get(f"/bulk/{op_id}").get_data(as_text=True),
-        timeout=30,
-        message="batch enqueued",
-    )
+    wait_for_operation(client, response)
     assert conn.llen(keys.queue("low")) == 2500
 
     skipped = _upload(client, EMAIL, b"to,subject\na@b.io,x\nnope,\n", "m.csv", skip_bad="1")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dashboard.rqlayer import actions, keys
 from tests.fixtures import BOMB_QUEUE as QUEUE
 from tests.fixtures import plant_bombs
-from tests.helpers import csrf_token, wait_until
+from tests.helpers import csrf_token, wait_for_operation
 
 
 def test_bulk_retry_all_skips_broken_jobs_and_retries_the_rest(client, conn):
@@ -14,12 +14,7 @@ def test_bulk_retry_all_skips_broken_jobs_and_retries_the_rest(client, conn):
     good = [i for i in ids if i != "bomb-string-key"]
     response = client.post("/failed/retry-all", headers={"X-CSRFToken": csrf_token(client)})
     assert response.status_code == 202
-    op_id = response.get_data(as_text=True).split('id="bulk-')[1].split('"')[0]
-    wait_until(
-        lambda: 'data-status="done"' in client.get(f"/bulk/{op_id}").get_data(as_text=True),
-        timeout=30,
-        message="bulk retry done",
-    )
+    wait_for_operation(client, response)
     queued = {member.decode() for member in conn.lrange(keys.queue(QUEUE), 0, -1)}
     assert set(good) <= queued
     assert conn.type(keys.job("bomb-string-key")) == b"string"  # left alone, not "fixed" or lost

@@ -13,7 +13,6 @@ import redis
 
 from dashboard.rqlayer import keys
 from dashboard.rqlayer.decode import integer, text
-from dashboard.rqlayer.jobs import count_or_zero
 from dashboard.rqlayer.payloads import (
     EMPTY,
     JobCall,
@@ -22,7 +21,7 @@ from dashboard.rqlayer.payloads import (
     decode_b64_value,
     decode_job_data,
 )
-from dashboard.rqlayer.rows import JobRow, broken_note, broken_row, reply_or, row_from_hash, wrong_type
+from dashboard.rqlayer.rows import JobRow, broken_note, broken_row, count_or_zero, reply_or, row_from_hash, wrong_type
 from dashboard.rqlayer.tracebacks import decode_b64_exc_string, decode_exc_info
 from dashboard.rqlayer.vocabulary import LIVE_STATUSES, RESULT_TYPES, STATES
 

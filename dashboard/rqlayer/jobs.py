@@ -16,7 +16,7 @@ from redis.client import Pipeline
 
 from dashboard.rqlayer import keys
 from dashboard.rqlayer.decode import text
-from dashboard.rqlayer.rows import ROW_FIELDS, row_from_hash, wrong_type
+from dashboard.rqlayer.rows import ROW_FIELDS, count_or_zero, row_from_hash, wrong_type
 
 # Re-exported (`X as X`): views and visibility read the row model and the job-id rule from here.
 from dashboard.rqlayer.rows import Failure as Failure
@@ -92,11 +92,6 @@ def count_state(connection: redis.Redis, queue: str, state: str) -> int:
         return int(connection.zcard(keys.registry(state, queue)))
     except redis.ResponseError:
         return 0
-
-
-def count_or_zero(reply: Any) -> int:
-    """A pipelined LLEN/ZCARD reply; an error reply (WRONGTYPE) counts as 0."""
-    return 0 if wrong_type(reply) else int(reply)
 
 
 def state_counts(connection: redis.Redis, queue: str) -> dict[str, int]:

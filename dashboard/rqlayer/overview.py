@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 import redis
 import rq
@@ -21,8 +20,7 @@ from rq.defaults import DEFAULT_JOB_MONITORING_INTERVAL, DEFAULT_WORKER_TTL
 
 from dashboard.rqlayer import keys
 from dashboard.rqlayer.decode import csv_names, integer, number, text, timestamp
-from dashboard.rqlayer.jobs import count_or_zero
-from dashboard.rqlayer.rows import wrong_type
+from dashboard.rqlayer.rows import count_or_zero, reply_or, wrong_type
 from dashboard.rqlayer.vocabulary import PRIORITY_ORDER, REGISTRY_STATES, STATES  # noqa: F401  (STATES: re-export)
 
 # A worker refreshes its heartbeat every job_monitoring_interval while busy (key TTL +60 s) and
@@ -226,7 +224,7 @@ def _read_details(
     workers = [_worker(name, next(replies), next(replies), now) for name in found.workers]
     rate_limits = [
         RateLimitSummary(
-            key, integer(_or_none(next(replies))), count_or_zero(next(replies)), count_or_zero(next(replies))
+            key, integer(reply_or(next(replies), None)), count_or_zero(next(replies)), count_or_zero(next(replies))
         )
         for key in found.limits
     ]
@@ -242,7 +240,7 @@ def _oldest_enqueued(connection: redis.Redis, raw_queues: list[_RawQueue]) -> di
     for _, job_id in heads:
         pipe.hget(keys.job(job_id), "enqueued_at")
     return {
-        name: timestamp(_or_none(value))
+        name: timestamp(reply_or(value, None))
         for (name, _), value in zip(heads, pipe.execute(raise_on_error=False), strict=True)
     }
 
@@ -255,11 +253,6 @@ def _listening(workers: list[WorkerSummary]) -> dict[str, int]:
             for queue_name in worker.queues:
                 listening[queue_name] = listening.get(queue_name, 0) + 1
     return listening
-
-
-def _or_none(reply: Any) -> Any:
-    """A pipelined reply, or None in place of an error reply (WRONGTYPE)."""
-    return None if wrong_type(reply) else reply
 
 
 def _worker(

@@ -104,6 +104,11 @@ def reply_or(reply: Any, default: _T) -> _T:
     return default if wrong_type(reply) else reply
 
 
+def count_or_zero(reply: Any) -> int:
+    """A pipelined LLEN/ZCARD reply; an error reply (WRONGTYPE) counts as 0."""
+    return 0 if wrong_type(reply) else int(reply)
+
+
 def broken_note(error: Exception) -> str:
     if isinstance(error, redis.ResponseError) and "WRONGTYPE" in str(error):
         return "cannot be shown: its Redis key holds another type of value (not an RQ job hash)"

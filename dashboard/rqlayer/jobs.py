@@ -21,7 +21,13 @@ from dashboard.rqlayer.rows import ROW_FIELDS, count_or_zero, row_from_hash, wro
 # Re-exported (`X as X`): views and visibility read the row model and the job-id rule from here.
 from dashboard.rqlayer.rows import Failure as Failure
 from dashboard.rqlayer.rows import JobRow as JobRow
-from dashboard.rqlayer.vocabulary import DEFAULT_PAGE_SIZE, FAILURE_STATES, STATES, lookup_queue_name
+from dashboard.rqlayer.vocabulary import (
+    DEFAULT_PAGE_SIZE,
+    FAILURE_STATES,
+    STATES,
+    job_id_of_execution,
+    lookup_queue_name,
+)
 from dashboard.rqlayer.vocabulary import valid_job_id as valid_job_id
 
 
@@ -179,8 +185,7 @@ def _count_and_ids(
 def _member_ids(raw: list[Any], state: str) -> list[str]:
     ids = [text(member) for member in raw]
     if state == "started":
-        # Started-registry members are "<job id>:<execution id>".
-        ids = [member.split(":")[0] for member in ids]
+        ids = [job_id_of_execution(member) for member in ids]
     return ids
 
 

@@ -15,7 +15,7 @@ import redis
 from dashboard.rqlayer import keys
 from dashboard.rqlayer.decode import text
 from dashboard.rqlayer.jobs import list_queue_names
-from dashboard.rqlayer.vocabulary import REGISTRY_STATES, valid_job_id
+from dashboard.rqlayer.vocabulary import REGISTRY_STATES, job_id_of_execution, valid_job_id
 
 MIN_PREFIX = 4
 MAX_IDS_READ = 50_000  # about 5 ms of Redis time, in one pipelined round trip
@@ -64,8 +64,8 @@ def find_by_prefix(connection: redis.Redis, prefix: str) -> PrefixSearch:
         searched += len(reply)
         for member in reply:
             job_id = text(member)
-            if is_started:  # started-registry members are "<job id>:<execution id>"
-                job_id = job_id.rsplit(":", 1)[0]
+            if is_started:
+                job_id = job_id_of_execution(job_id)
             if job_id.startswith(prefix):
                 matches[job_id] = None
     return PrefixSearch(prefix, list(matches)[:MAX_MATCHES], searched, window)

@@ -21,7 +21,7 @@ from rq.defaults import DEFAULT_JOB_MONITORING_INTERVAL, DEFAULT_WORKER_TTL
 from dashboard.rqlayer import keys
 from dashboard.rqlayer.decode import csv_names, integer, number, text, timestamp
 from dashboard.rqlayer.rows import count_or_zero, reply_or, wrong_type
-from dashboard.rqlayer.vocabulary import PRIORITY_ORDER, REGISTRY_STATES, STATES  # noqa: F401  (STATES: re-export)
+from dashboard.rqlayer.vocabulary import PRIORITY_ORDER, REGISTRY_STATES, STATES, job_id_of_execution  # noqa: F401  (STATES: re-export)
 
 # A worker refreshes its heartbeat every job_monitoring_interval while busy (key TTL +60 s) and
 # about every worker_ttl - 15 s while idle (key TTL worker_ttl + 60 s). Past these it is stale.
@@ -283,7 +283,7 @@ def _worker(
     age = (now - heartbeat).total_seconds() if heartbeat else None
     state = text(fields.get("state"), "unknown")
     # RQ 3 lists running executions in a set; RQ 2.x workers wrote a current_job field instead.
-    running = sorted({text(e).split(":")[0] for e in executions})
+    running = sorted({job_id_of_execution(text(e)) for e in executions})
     if not running and fields.get("current_job"):
         running = [text(fields["current_job"])]
     gone = not fields or "death" in fields

@@ -78,6 +78,12 @@ def valid_job_id(job_id: str) -> bool:
     return bool(job_id) and bool(JOB_ID_RE.match(job_id))
 
 
+def job_id_of_execution(member: str) -> str:
+    """The job id of an RQ 3 execution: started-registry members and a worker's executions set hold
+    "<job id>:<execution id>" (job ids carry no colon). A bare job id (RQ 2.x) is returned as is."""
+    return member.split(":", 1)[0]
+
+
 def valid_new_job_id(job_id: str) -> bool:
     """True when the console may give a new job this id (NEW_JOB_ID_RULE)."""
     return bool(job_id) and bool(NEW_JOB_ID_RE.match(job_id))

@@ -47,3 +47,24 @@ def sign_in(page, base_url: str, username: str, password: str) -> None:
     page.fill("#password", password)
     page.click("button[type=submit]")
     page.wait_for_selector(".whoami")
+
+
+AXE_SCRIPT = os.path.join(os.path.dirname(__file__), "vendor", "axe-core-4.14.1.min.js")
+
+
+def axe_violations(page, impacts=("serious", "critical")) -> list[dict]:
+    """Run axe-core (WCAG 2 A/AA rules) on the page as it is; the violations of the given impacts.
+
+    The script is evaluated through the DevTools protocol, which the page's CSP does not govern, so
+    the console never has to serve or allow it.
+    """
+    with open(AXE_SCRIPT, encoding="utf-8") as source:
+        page.evaluate(source.read())
+    result = page.evaluate(
+        """async () => {
+            const r = await axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}});
+            return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+                nodes: v.nodes.slice(0, 5).map(n => n.target.join(' ') + ' :: ' + (n.failureSummary || ''))}));
+        }"""
+    )
+    return [v for v in result if v["impact"] in impacts]

@@ -1,0 +1,1 @@
+// keys: issue 13 work in progress.

@@ -1,0 +1,1 @@
+// live: issue 13 work in progress.

@@ -1,0 +1,1 @@
+// theme: issue 13 work in progress.

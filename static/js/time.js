@@ -1,0 +1,1 @@
+// time: issue 13 work in progress.

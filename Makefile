@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: run test test-fast check demo bench lint typecheck format-check clean-venv browser
+.PHONY: run test test-fast check demo bench lint typecheck format-check clean-venv browser screenshots
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,10 @@ format-check: $(VENV)/.dev-installed
 # mypy: strict on dashboard/rqlayer/, lenient elsewhere (pyproject.toml [tool.mypy]).
 typecheck: $(VENV)/.dev-installed
 	$(PY) -m mypy
+
+# README pictures: docs/screenshots/after/ (before/ was taken from the commit before issue 13).
+screenshots: $(VENV)/.dev-installed browser
+	$(PY) docs/screenshots/take.py after
 
 bench: $(VENV)/.dev-installed
 	$(PY) benchmarks/pages.py --quick

@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import redis
@@ -58,30 +59,44 @@ def _apply(
 @dataclass(frozen=True)
 class Selection:
     """Which jobs: explicit ids, or every job of a state (one queue, or all queues when queue is
-    None) matching a filter."""
+    None) matching a filter. `limit`: act on at most this many (the number an operator confirmed)."""
 
     state: str
     queue: str | None = None
     job_ids: tuple[str, ...] = ()
     job_filter: JobFilter = field(default_factory=JobFilter)
+    limit: int | None = None
 
     def describe(self) -> str:
         if self.job_ids:
             return f"{len(self.job_ids)} selected job(s)"
         where = f"queue {self.queue}" if self.queue else "every queue"
-        filters = ", ".join(f"{k} contains {v!r}" for k, v in self.job_filter.as_params().items())
-        return f"all {self.state} jobs of {where}" + (f" where {filters}" if filters else "")
+        filters = self.job_filter.describe()
+        if self.job_filter.ended_after is not None:
+            since = datetime.fromtimestamp(self.job_filter.ended_after, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+            filters += (", " if filters else "") + f"ended since {since}"
+        limit = f" (at most {self.limit})" if self.limit is not None else ""
+        return f"all {self.state} jobs of {where}" + (f" where {filters}" if filters else "") + limit
 
     def to_json(self) -> str:
         return json.dumps(
-            {"state": self.state, "queue": self.queue, "ids": len(self.job_ids), "filter": self.job_filter.as_params()}
+            {
+                "state": self.state,
+                "queue": self.queue,
+                "ids": len(self.job_ids),
+                "filter": self.job_filter.as_params(),
+                "ended_after": self.job_filter.ended_after,
+                "limit": self.limit,
+            }
         )
 
 
 def estimate(connection: redis.Redis, selection: Selection) -> int:
-    """How many jobs the selection covers now (with a filter: at most this many)."""
+    """How many jobs the selection covers now (with a filter: at most this many; with a limit: it)."""
     if selection.job_ids:
         return len(selection.job_ids)
+    if selection.limit is not None:
+        return selection.limit
     queues = [selection.queue] if selection.queue else list_queue_names(connection)
     return sum(count_state(connection, q, selection.state) for q in queues)
 
@@ -288,6 +303,7 @@ def run(
     expected = act.expected_in(selection.state)
     in_state = set(catalogue.statuses_of(selection.state))
     last = {"stayed": 0}
+    succeeded = 0
     try:
         if act.name == "empty" and selection.state == "queued" and selection.queue:
             _empty_queue(connection, op_id, selection.queue)
@@ -296,7 +312,12 @@ def run(
             if cancel_requested(connection, op_id):
                 finish(connection, op_id, "cancelled", "cancelled by an operator; re-run to finish the rest")
                 return _read_known(connection, op_id)
+            if selection.limit is not None:
+                if succeeded >= selection.limit:
+                    break
+                chunk = chunk[: selection.limit - succeeded]
             result = _apply(connection, act, chunk, options, expected)
+            succeeded += len(result.succeeded)
             # Ids left alone because their job is still in the state stay in the window.
             last["stayed"] = sum(1 for outcome in result.outcomes.values() if outcome in in_state)
             advance(connection, op_id, len(chunk), len(result.succeeded), len(result.skipped))

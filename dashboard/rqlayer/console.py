@@ -22,6 +22,7 @@ Parts (method names are stable: other modules rely on them)
     console.queues.names() -> list[str]                          1 round trip
     console.queues.counts(name) -> dict[state, int]              1 round trip (pipelined)
     console.workers.exists(name) -> bool                         1 round trip
+    console.workers.read(name, now=None) -> WorkerDetail | None  2 round trips (the worker page)
     console.jobs.page(queue, state, page=1, size=50, order="oldest") -> StatePage      2 round trips
     console.jobs.scan(queue, state, job_filter, offset=0, order="oldest", max_rows=50) -> ScanResult
     console.jobs.each(queue, state, job_filter, order="oldest") -> Iterator[JobRow]    (exports)
@@ -66,6 +67,7 @@ import redis
 
 from dashboard.rqlayer import jobdetail, jobs, keys, lookup, search
 from dashboard.rqlayer import overview as overview_reads
+from dashboard.rqlayer import workers as worker_reads
 from dashboard.rqlayer.connection import describe, ping
 from dashboard.rqlayer.errors import NotFound
 from dashboard.rqlayer.vocabulary import DEFAULT_PAGE_SIZE, FAILED_PAGE_SIZE
@@ -212,6 +214,11 @@ class Workers(_Part):
     def exists(self, name: str) -> bool:
         """A worker of that name is registered. Cost: one round trip."""
         return jobs.worker_exists(self._c, name)
+
+    def read(self, name: str, now: datetime | None = None) -> worker_reads.WorkerDetail | None:
+        """One worker, its running jobs (at most worker_reads.MAX_CURRENT_JOBS, with their function) and
+        counters; None for a name no worker can have. Cost: two pipelined round trips. Never writes."""
+        return worker_reads.read_worker(self._c, name, now, unsafe=self._unsafe)
 
 
 class Jobs(_Part):

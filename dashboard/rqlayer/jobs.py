@@ -231,13 +231,37 @@ def _parse_failed_cursor(cursor: str | None) -> tuple[str, dict[str, int]]:
     return score, shown
 
 
-def read_failed_across_queues(
-    connection: redis.Redis, cursor: str | None = None, size: int = 50, unsafe: bool = False
-) -> FailedPage:
-    """Newest failures first across every queue, keyset-paginated on the registry score: a deep page
-    costs one ZREVRANGEBYSCORE per queue, never a walk from the top, and the cursor stays small.
-    Cost: three round trips (the queue names; every queue's window and count in one pipeline; the rows)."""
-    queues = list_queue_names(connection)
+@dataclass(frozen=True)
+class FailedWindow:
+    """The next failures across every queue, newest first, from a cursor (see _parse_failed_cursor)."""
+
+    entries: list[tuple[float, str, str]]  # (score, queue, job id)
+    more: bool  # failures follow the entries
+    total: int  # failures of every queue (ZCARD sum)
+    max_score: str
+    shown: dict[str, int]
+
+    def cursor_after(self, count: int) -> str | None:
+        """The cursor that continues after the first `count` entries; None when nothing follows them."""
+        if count >= len(self.entries) and not self.more:
+            return None
+        if count <= 0:
+            return f"{self.max_score}|" + ",".join(f"{q}={n}" for q, n in sorted(self.shown.items()))
+        last_score = self.entries[count - 1][0]
+        counts: dict[str, int] = {}
+        for score, queue, _ in self.entries[:count]:
+            if score == last_score:
+                counts[queue] = counts.get(queue, 0) + 1
+        if self.max_score != "+inf" and float(self.max_score) == last_score:
+            for queue, shown in self.shown.items():
+                counts[queue] = counts.get(queue, 0) + shown
+        return f"{last_score!r}|" + ",".join(f"{q}={n}" for q, n in sorted(counts.items()))
+
+
+def failed_window(connection: redis.Redis, queues: list[str], cursor: str | None, size: int) -> FailedWindow:
+    """Up to `size` failures after `cursor`, newest first across `queues`, keyset-paginated on the
+    registry score: a deep window costs one ZREVRANGEBYSCORE (and ZCARD) per queue, in one pipeline,
+    never a walk from the top. One round trip."""
     max_score, shown = _parse_failed_cursor(cursor)
     pipe = connection.pipeline(transaction=False)
     for queue in queues:
@@ -255,20 +279,21 @@ def read_failed_across_queues(
         for position, (member, score) in enumerate(members):
             candidates.append((-score, index, position, queue, text(member)))
     candidates.sort()
-    chosen = candidates[:size]
-    rows = read_rows(connection, [job_id for *_, job_id in chosen], unsafe, failures=True)
-    next_cursor = None
-    if len(candidates) > size and chosen:
-        last_score = -chosen[-1][0]
-        counts: dict[str, int] = {}
-        for negative_score, _, _, queue, _ in chosen:
-            if -negative_score == last_score:
-                counts[queue] = counts.get(queue, 0) + 1
-        if max_score != "+inf" and float(max_score) == last_score:
-            for queue, count in shown.items():
-                counts[queue] = counts.get(queue, 0) + count
-        next_cursor = f"{last_score!r}|" + ",".join(f"{q}={n}" for q, n in sorted(counts.items()))
-    return FailedPage([(queue, row) for (*_, queue, _), row in zip(chosen, rows, strict=True)], next_cursor, total)
+    entries = [(-negative, queue, job_id) for negative, _, _, queue, job_id in candidates[:size]]
+    return FailedWindow(entries, len(candidates) > size, total, max_score, shown)
+
+
+def read_failed_across_queues(
+    connection: redis.Redis, cursor: str | None = None, size: int = 50, unsafe: bool = False
+) -> FailedPage:
+    """Newest failures first across every queue, keyset-paginated on the registry score (failed_window),
+    the cursor staying small. Cost: three round trips (the queue names; every queue's window and count
+    in one pipeline; the rows)."""
+    window = failed_window(connection, list_queue_names(connection), cursor, size)
+    rows = read_rows(connection, [job_id for *_, job_id in window.entries], unsafe, failures=True)
+    next_cursor = window.cursor_after(len(window.entries)) if window.more else None
+    rows_by_queue = [(queue, row) for (_, queue, _), row in zip(window.entries, rows, strict=True)]
+    return FailedPage(rows_by_queue, next_cursor, window.total)
 
 
 def job_exists(connection: redis.Redis, job_id: str) -> bool:

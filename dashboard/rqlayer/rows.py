@@ -91,6 +91,8 @@ ROW_FIELDS = (
     "exc_info",
 )
 MAX_DESCRIPTION = 2_000
+# Statuses whose rows carry their failure (exception type and message).
+FAILURE_ROW_STATUSES = ("failed", "stopped")
 
 
 def wrong_type(reply: object) -> bool:
@@ -154,7 +156,7 @@ def _decoded_row(job_id: str, f: dict[str, Any], latest_result: list[Any] | None
     shown_preview, safe = _call_preview(call)
     failure = None
     status = text(f.get("status"))
-    if status in ("failed", "stopped"):
+    if status in FAILURE_ROW_STATUSES:
         tb = latest_traceback(f.get("exc_info"), latest_result)
         failure = Failure.from_traceback(tb) if tb else None
     raw_description = f.get("description")
@@ -162,7 +164,7 @@ def _decoded_row(job_id: str, f: dict[str, Any], latest_result: list[Any] | None
     return JobRow(
         id=job_id,
         exists=True,
-        func_name=call.func_name or _name_from_description(description),
+        func_name=call.func_name or name_from_description(description),
         args_preview=shown_preview,
         args_safe=safe,
         status=status,
@@ -177,6 +179,7 @@ def _decoded_row(job_id: str, f: dict[str, Any], latest_result: list[Any] | None
     )
 
 
-def _name_from_description(description: str) -> str:
+def name_from_description(description: str) -> str:
+    """The function name RQ wrote at the start of a description ("tasks.x.f(1, 2)"), or ""."""
     head = description.split("(", 1)[0]
     return head if head and " " not in head else ""

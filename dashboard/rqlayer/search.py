@@ -16,10 +16,11 @@ from typing import Any
 import redis
 
 from dashboard.rqlayer import keys
-from dashboard.rqlayer.decode import timestamp
+from dashboard.rqlayer.decode import text, timestamp
+from dashboard.rqlayer.errors import InvalidInput
 from dashboard.rqlayer.jobs import count_state, ids_at, list_queue_names, read_rows
 from dashboard.rqlayer.payloads import func_name_of
-from dashboard.rqlayer.rows import Failure, JobRow
+from dashboard.rqlayer.rows import FAILURE_ROW_STATUSES, Failure, JobRow, name_from_description
 from dashboard.rqlayer.tracebacks import latest_traceback
 from dashboard.rqlayer.vocabulary import BULK_CHUNK, DEFAULT_PAGE_SIZE, FAILURE_STATES, SCAN_CHUNK
 
@@ -27,30 +28,85 @@ CHUNK = SCAN_CHUNK
 DEFAULT_BUDGET_SECONDS = 0.25
 
 
+# How a text filter matches: "is" compares the whole key a failure group is made of (the exception
+# type, the function's dotted name) exactly, case-sensitively; "contains" looks for the text anywhere,
+# ignoring case (the exception filter then searches "Type: message").
+MATCH_MODES = ("contains", "is")
+NO_TRACEBACK = "(no traceback)"  # the exception group of a failure without a readable traceback
+UNKNOWN_FUNCTION = "(unknown)"  # the function group of a job whose function name cannot be read
+
+
+def exception_key(row: JobRow) -> str:
+    """The exception group a row belongs to: its exception type, or NO_TRACEBACK."""
+    return row.failure.exc_type if row.failure else NO_TRACEBACK
+
+
+def function_key(row: JobRow) -> str:
+    """The function group a row belongs to: its function's dotted name, or UNKNOWN_FUNCTION."""
+    return row.func_name or UNKNOWN_FUNCTION
+
+
 @dataclass(frozen=True)
 class JobFilter:
+    """Which rows a list shows or a bulk action takes. `func_match` / `exc_match` are MATCH_MODES;
+    `ended_after` (epoch seconds, failure windows) keeps only jobs that ended at or after it (a job
+    without an end time stays, as failure groups count it)."""
+
     func: str = ""
     exc: str = ""
     args: str = ""
+    func_match: str = "contains"
+    exc_match: str = "contains"
+    ended_after: float | None = None
+
+    def __post_init__(self) -> None:
+        for mode in (self.func_match, self.exc_match):
+            if mode not in MATCH_MODES:
+                raise InvalidInput(f"a filter matches with one of {', '.join(MATCH_MODES)}, not {mode[:20]!r}")
 
     @property
     def active(self) -> bool:
-        return bool(self.func or self.exc or self.args)
+        return bool(self.func or self.exc or self.args or self.ended_after is not None)
 
     def matches(self, row: JobRow) -> bool:
         if not row.exists:
             return False
-        if self.func and self.func.lower() not in row.func_name.lower():
+        if self.func and not _matches(self.func, self.func_match, function_key(row), row.func_name):
             return False
         if self.exc:
             failure = row.failure
-            haystack = f"{failure.exc_type}: {failure.message}".lower() if failure else ""
-            if self.exc.lower() not in haystack:
+            haystack = f"{failure.exc_type}: {failure.message}" if failure else ""
+            if not _matches(self.exc, self.exc_match, exception_key(row), haystack):
                 return False
+        if self.ended_after is not None and row.ended_at and row.ended_at.timestamp() < self.ended_after:
+            return False
         return not self.args or self.args.lower() in row.args_preview.lower()
 
     def as_params(self) -> dict[str, str]:
-        return {k: v for k, v in (("func", self.func), ("exc", self.exc), ("args", self.args)) if v}
+        """The filter as URL / form parameters (the window is the caller's: it has a name there)."""
+        params = {k: v for k, v in (("func", self.func), ("exc", self.exc), ("args", self.args)) if v}
+        if self.func and self.func_match != "contains":
+            params["func_match"] = self.func_match
+        if self.exc and self.exc_match != "contains":
+            params["exc_match"] = self.exc_match
+        return params
+
+    def describe(self) -> str:
+        """In words: "exception is 'ValueError', function contains 'send'" ("" when it takes all)."""
+        parts = [
+            f"{label} {mode} {value!r}"
+            for label, mode, value in (
+                ("function", self.func_match, self.func),
+                ("exception", self.exc_match, self.exc),
+                ("arguments", "contain", self.args),
+            )
+            if value
+        ]
+        return ", ".join(parts)
+
+
+def _matches(wanted: str, mode: str, key: str, haystack: str) -> bool:
+    return key == wanted if mode == "is" else wanted.lower() in haystack.lower()
 
 
 @dataclass(frozen=True)
@@ -178,10 +234,12 @@ def group_failures(
                 age = (now - ended).total_seconds() if ended else 0
                 if window_seconds is not None and age > window_seconds:
                     continue
-                failure = _failure(fields[1], latest)
-                exc_key = failure.exc_type if failure else "(no traceback)"
+                # The same keys as a row's (exception_key, function_key): a group's link filters exactly it.
+                failure = _failure(fields[1], latest) if text(fields[3]) in FAILURE_ROW_STATUSES else None
+                exc_key = failure.exc_type if failure else NO_TRACEBACK
                 message = failure.message if failure else ""
-                for groups, key in ((by_exc, exc_key), (by_func, func_name_of(fields[2]) or "(unknown)")):
+                func_key = func_name_of(fields[2]) or name_from_description(text(fields[4])) or UNKNOWN_FUNCTION
+                for groups, key in ((by_exc, exc_key), (by_func, func_key)):
                     group = groups.setdefault(key, Group(key))
                     group.count += 1
                     if not group.newest_id:
@@ -194,11 +252,12 @@ def group_failures(
 def _group_fields(
     connection: redis.Redis, ids: list[str]
 ) -> Iterator[tuple[str, list[bytes | None], list[Any] | None]]:
-    """(id, [ended_at, exc_info, data], newest results entry) for each existing job, one round trip;
+    """(id, [ended_at, exc_info, data, status, description], newest results entry) for each existing job,
+    one round trip;
     a key of another type or an expired job is skipped."""
     pipe = connection.pipeline(transaction=False)
     for job_id in ids:
-        pipe.hmget(keys.job(job_id), "ended_at", "exc_info", "data")
+        pipe.hmget(keys.job(job_id), "ended_at", "exc_info", "data", "status", "description")
         pipe.xrevrange(keys.results(job_id), count=1)
     replies = pipe.execute(raise_on_error=False)
     for index, job_id in enumerate(ids):

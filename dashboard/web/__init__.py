@@ -19,6 +19,7 @@ def register_blueprints(app) -> None:
         queues,
         rendering,
         schedules,
+        workers,
     )
 
     formatting.init_app(app)
@@ -32,6 +33,7 @@ def register_blueprints(app) -> None:
     app.register_blueprint(enqueue.bp)
     app.register_blueprint(bulk.bp)
     app.register_blueprint(schedules.bp)
+    app.register_blueprint(workers.bp)
     app.register_blueprint(admin.bp)
     # The API authenticates with bearer tokens only, never cookies: CSRF cannot apply to it.
     csrf.exempt(api.bp)

@@ -221,7 +221,7 @@ def _read_details(
             counts[state] = count_or_zero(reply)
         head = next(replies)
         raw_queues.append(_RawQueue(name, counts, None if wrong_type(head) else head))
-    workers = [_worker(name, next(replies), next(replies), now) for name in found.workers]
+    workers = [worker_summary(name, next(replies), next(replies), now) for name in found.workers]
     rate_limits = [
         RateLimitSummary(
             key, integer(reply_or(next(replies), None)), count_or_zero(next(replies)), count_or_zero(next(replies))
@@ -255,9 +255,11 @@ def _listening(workers: list[WorkerSummary]) -> dict[str, int]:
     return listening
 
 
-def _worker(
+def worker_summary(
     name: str, data: dict[bytes, bytes] | Exception, executions: set[bytes] | Exception, now: datetime
 ) -> WorkerSummary:
+    """One worker from its HGETALL and its executions' SMEMBERS replies (an error reply: broken). Pure:
+    the overview and the worker page (rqlayer/workers.py) read the same fields the same way."""
     if isinstance(data, Exception):  # the worker key holds another type: show it as broken, not as a 500
         return WorkerSummary(
             name=name,

@@ -33,6 +33,8 @@ Parts (method names are stable: other modules rely on them)
     console.jobs.find_by_prefix(prefix) -> PrefixSearch          2 round trips
     console.jobs.failed(cursor=None, size=50) -> FailedPage      across queues, newest first
     console.jobs.failure_groups(window, window_seconds) -> FailureGroups   cached in process memory
+    console.jobs.failed_matching(job_filter, cursor=None, max_rows=50) -> FailedMatches  bounded scan
+    console.jobs.count_failed(job_filter, cursor=None, exact=False) -> FailedMatches     bounded count
     console.actions.<f>(...)    every function of rqlayer/actions.py taking `connection` first, bound:
                                 retry(ids, ...), cancel, delete, requeue, move, run_now, stop_job,
                                 shutdown_worker, kill_horse, suspend_workers, resume_workers,
@@ -65,7 +67,7 @@ from typing import TYPE_CHECKING, Any
 
 import redis
 
-from dashboard.rqlayer import jobdetail, jobs, keys, lookup, search
+from dashboard.rqlayer import failures, jobdetail, jobs, keys, lookup, search
 from dashboard.rqlayer import overview as overview_reads
 from dashboard.rqlayer import workers as worker_reads
 from dashboard.rqlayer.connection import describe, ping
@@ -278,6 +280,21 @@ class Jobs(_Part):
     def failure_groups(self, window: str, window_seconds: float | None) -> search.FailureGroups:
         """Failures grouped by exception and function, cached a few seconds in this process."""
         return search.cached_failure_groups(self._c, window, window_seconds)
+
+    def failed_matching(
+        self, job_filter: search.JobFilter, cursor: str | None = None, max_rows: int = FAILED_PAGE_SIZE
+    ) -> failures.FailedMatches:
+        """Failures of every queue matching the filter, newest first, from `cursor`: at most `max_rows`,
+        within a short time budget (two round trips per chunk); says where to continue."""
+        return failures.scan_failed(self._c, job_filter, cursor, max_rows=max_rows, unsafe=self._unsafe)
+
+    def count_failed(
+        self, job_filter: search.JobFilter, cursor: str | None = None, exact: bool = False
+    ) -> failures.FailedMatches:
+        """How many failures match, from `cursor`, within a time budget (`exact`: the longer one a
+        confirmation waits for); `.done` says whether the count is complete."""
+        budget = failures.EXACT_COUNT_BUDGET_SECONDS if exact else failures.COUNT_BUDGET_SECONDS
+        return failures.count_failed(self._c, job_filter, cursor, budget_seconds=budget, unsafe=self._unsafe)
 
 
 class Console:

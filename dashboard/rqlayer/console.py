@@ -21,6 +21,7 @@ Parts (method names are stable: other modules rely on them)
     console.queues.require(name) -> str                          same; raises errors.NotFound
     console.queues.names() -> list[str]                          1 round trip
     console.queues.counts(name) -> dict[state, int]              1 round trip (pipelined)
+    console.queues.matching(text, limit) -> QueueMatches         1 round trip (palette, suggestions)
     console.workers.exists(name) -> bool                         1 round trip
     console.workers.read(name, now=None) -> WorkerDetail | None  2 round trips (the worker page)
     console.jobs.page(queue, state, page=1, size=50, order="oldest") -> StatePage      2 round trips
@@ -31,6 +32,7 @@ Parts (method names are stable: other modules rely on them)
     console.jobs.exists(job_id) -> bool                          1 round trip
     console.jobs.status(job_id) -> str | None                    1 round trip
     console.jobs.find_by_prefix(prefix) -> PrefixSearch          2 round trips
+    console.jobs.matching(text, limit) -> JobMatches             exact id or prefix, as rows: at most 4
     console.jobs.failed(cursor=None, size=50) -> FailedPage      across queues, newest first
     console.jobs.failure_groups(window, window_seconds) -> FailureGroups   cached in process memory
     console.jobs.failed_matching(job_filter, cursor=None, max_rows=50) -> FailedMatches  bounded scan
@@ -68,6 +70,7 @@ from typing import TYPE_CHECKING, Any
 import redis
 
 from dashboard.rqlayer import failures, jobdetail, jobs, keys, lookup, search
+from dashboard.rqlayer import matching as typed_text
 from dashboard.rqlayer import overview as overview_reads
 from dashboard.rqlayer import workers as worker_reads
 from dashboard.rqlayer.connection import describe, ping
@@ -211,6 +214,10 @@ class Queues(_Part):
         """The count of each state of one queue (LLEN/ZCARD). Cost: one pipelined round trip."""
         return jobs.state_counts(self._c, name)
 
+    def matching(self, text: str, limit: int) -> typed_text.QueueMatches:
+        """Queue names containing `text` (any case), those starting with it first. Cost: one SMEMBERS."""
+        return typed_text.queues_matching(self._c, text, limit)
+
 
 class Workers(_Part):
     def exists(self, name: str) -> bool:
@@ -272,6 +279,11 @@ class Jobs(_Part):
     def find_by_prefix(self, prefix: str) -> lookup.PrefixSearch:
         """Jobs whose id starts with `prefix`, among a bounded window of each queue and registry."""
         return lookup.find_by_prefix(self._c, prefix)
+
+    def matching(self, text: str, limit: int) -> typed_text.JobMatches:
+        """The job with id `text`, else at most `limit` jobs whose id starts with it, as rows. Bounded:
+        at most four round trips, never a SCAN (see rqlayer/matching.py)."""
+        return typed_text.jobs_matching(self._c, text, limit, self._unsafe)
 
     def failed(self, cursor: str | None = None, size: int = FAILED_PAGE_SIZE) -> jobs.FailedPage:
         """Failures of every queue, newest first, one page from `cursor`."""

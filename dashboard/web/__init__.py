@@ -16,6 +16,7 @@ def register_blueprints(app) -> None:
         health,
         jobs,
         overview,
+        palette,
         queues,
         rendering,
         schedules,
@@ -35,6 +36,7 @@ def register_blueprints(app) -> None:
     app.register_blueprint(schedules.bp)
     app.register_blueprint(workers.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(palette.bp)
     # The API authenticates with bearer tokens only, never cookies: CSRF cannot apply to it.
     csrf.exempt(api.bp)
     app.register_blueprint(api.bp)

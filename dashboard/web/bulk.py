@@ -34,8 +34,9 @@ def start(action: str, selection: bulk.Selection, options: dict):
         op = console.bulk.create(action, selection, options, audited.actor, status="waiting")
     except actions.UnknownQueue as error:  # not an error page: a form that confirms creating the queue
         return flask_response(render_template("partials/bulk_move_confirm.html", queue=error.queue), 409)
-    name, target = f"bulk.{op.action}", op.description[:500]
-    audited(name, target=target, job_count=op.total, outcome="started", detail=f"operation {op.id}")
+    # The target is the queue (the audit log links it; None: every queue); the detail says what it covers.
+    name, target, what = f"bulk.{op.action}", selection.queue, f"{op.description[:400]}; operation {op.id}"
+    audited(name, target=target, job_count=op.total, outcome="started", detail=what)
 
     def ended(end: operations.Ended):
         if not end.ran:
@@ -44,7 +45,7 @@ def start(action: str, selection: bulk.Selection, options: dict):
                 target=target,
                 job_count=0,
                 outcome=end.status.status,
-                detail=f"operation {op.id}: cancelled while waiting",
+                detail=f"{what}: cancelled while waiting",
             )
         else:
             audited(
@@ -52,7 +53,7 @@ def start(action: str, selection: bulk.Selection, options: dict):
                 target=target,
                 job_count=end.status.succeeded,
                 outcome=end.status.status,
-                detail=f"operation {op.id}: {end.status.skipped} left alone",
+                detail=f"{what}: {end.status.skipped} left alone",
                 duration_ms=end.duration_ms,
             )
 

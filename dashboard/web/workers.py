@@ -1,7 +1,7 @@
 """The worker page: one worker's queues, state, running jobs, counters and heartbeat, refreshed live.
 
 Links to a worker are built from one prefix per page (`worker_base`, this blueprint's index URL), so
-a list of 500 rows does not call url_for 500 times: `{{ worker_base ~ name | urlencode }}`."""
+a list of 500 rows does not call url_for 500 times: `{{ worker_base ~ name | url_quoted }}`."""
 
 from __future__ import annotations
 
@@ -9,10 +9,14 @@ from flask import Blueprint, current_app, has_request_context, redirect, url_for
 from flask import make_response as flask_response
 
 from dashboard.extensions import get_console
+from dashboard.web import links
 from dashboard.web.rendering import page_or_partial, wants_fragment
 from dashboard.web.visible import visibility
 
 bp = Blueprint("workers", __name__)
+for _helper in (links.job_link, links.total_href, links.audit_target_href):
+    bp.add_app_template_global(_helper)
+bp.add_app_template_filter(links.url_quoted)
 
 
 @bp.app_context_processor

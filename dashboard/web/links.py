@@ -1,0 +1,68 @@
+"""Where a name leads: the URL of what a template or a message names (a job, a worker, a queue's tab, an
+audit target). Pure helpers over url_for; templates reach them as globals (registered by workers.py).
+
+Lists build links from one prefix per page (`worker_base`), never url_for per row; these helpers are for
+a handful of links a page (messages, totals, audit rows)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from urllib.parse import quote
+
+from flask import url_for
+from markupsafe import Markup
+
+from dashboard.rqlayer.overview import Overview
+from dashboard.rqlayer.vocabulary import lookup_queue_name, valid_job_id
+
+# Totals of the whole Redis that have a page of their own, across queues.
+_TOTAL_PAGES = {"failed": ("queues.failed", {}), "scheduled": ("schedules.index", {})}
+
+
+@lru_cache(maxsize=512)  # bounded: a list names few workers, a planted name costs one slot
+def url_quoted(name: str) -> str:
+    """`name` as a URL path segment (the |url_quoted filter): rows write `worker_base ~ name | url_quoted`,
+    one cached lookup a row instead of url_for or urlencode's work."""
+    return quote(name, safe="")
+
+
+def job_link(job_id: str) -> Markup:
+    """The job id as a link to its page, for messages: `<a class="job-link" href="/jobs/<id>">id</a>`."""
+    return Markup('<a class="job-link mono" href="{}">{}</a>').format(url_for("jobs.detail", job_id=job_id), job_id)
+
+
+def job_message(job_id: str, before: str, after: str = "") -> Markup:
+    """A message naming a job: `before` + the id as a link + `after`, the texts escaped."""
+    return Markup("{}{}{}").format(before, job_link(job_id), after)
+
+
+def total_href(overview: Overview, state: str) -> str | None:
+    """Where the overview's total of `state` leads: its own page (failed, scheduled), else the state's
+    tab of the one queue holding such jobs; None when several queues share it (their row links)."""
+    if state in _TOTAL_PAGES:
+        endpoint, args = _TOTAL_PAGES[state]
+        return url_for(endpoint, **args)
+    holders = [q.name for q in overview.queues if q.counts.get(state)]
+    if len(holders) == 1 or (not holders and len(overview.queues) == 1):
+        return url_for("queues.state", name=(holders or [overview.queues[0].name])[0], state=state)
+    return None
+
+
+def audit_target_href(action: str, target: str | None) -> str | None:
+    """The page of an audit entry's target, by the kind its action names: job.* a job (a batch: its
+    task's form), schedule.* a schedule's row, worker.* a worker, bulk.* / queue.* a queue. None for
+    targets without a page (accounts, tokens, operations) or that no such thing could have."""
+    if not target:
+        return None
+    kind = action.split(".", 1)[0]
+    if action == "job.enqueue_batch":
+        return url_for("enqueue.form", task_name=target)
+    if kind == "job" and valid_job_id(target):
+        return url_for("jobs.detail", job_id=target)
+    if kind == "schedule" and valid_job_id(target):
+        return url_for("schedules.index") + "#schedule-" + target
+    if kind == "worker" and lookup_queue_name(target):
+        return url_for("workers.detail", name=target)
+    if kind in ("bulk", "queue", "jobs") and lookup_queue_name(target) and action != "bulk.cancel":
+        return url_for("queues.state", name=target, state="queued")
+    return None

@@ -23,6 +23,26 @@ class SettingsError(ValueError):
 
 
 @dataclass(frozen=True)
+class TelemetrySettings:
+    """What bounds the worker extension's data in Redis (seconds / entries)."""
+
+    metrics_retention: int = 7200
+    events_maxlen: int = 100_000
+    events_max_age: int = 86_400
+
+
+def load_telemetry_settings(env=None) -> TelemetrySettings:
+    """METRICS_RETENTION (s, per-minute metrics expire after it), EVENTS_MAXLEN (stream cap, ~),
+    EVENTS_MAX_AGE (s, older events are trimmed). Workers call this: it imports nothing else."""
+    env = os.environ if env is None else env
+    return TelemetrySettings(
+        metrics_retention=_number(env, "METRICS_RETENTION", 7200, 120, 7 * 86400, int),
+        events_maxlen=_number(env, "EVENTS_MAXLEN", 100_000, 100, 10_000_000, int),
+        events_max_age=_number(env, "EVENTS_MAX_AGE", 86_400, 60, 30 * 86400, int),
+    )
+
+
+@dataclass(frozen=True)
 class Settings:
     redis_url: str
     database_url: str
@@ -38,6 +58,7 @@ class Settings:
     login_max_failures: int
     login_lockout_seconds: int
     login_max_failures_per_address: int = 20
+    telemetry: TelemetrySettings = TelemetrySettings()
 
 
 def redis_source(env=None) -> str:
@@ -170,4 +191,5 @@ def load_settings(env=None, use_run_state: bool = True) -> Settings:
         login_max_failures=_number(env, "LOGIN_MAX_FAILURES", 5, 1, 1000, int),
         login_lockout_seconds=_number(env, "LOGIN_LOCKOUT_SECONDS", 300, 1, 86400, int),
         login_max_failures_per_address=_number(env, "LOGIN_MAX_FAILURES_PER_ADDRESS", 20, 1, 100000, int),
+        telemetry=load_telemetry_settings(env),
     )

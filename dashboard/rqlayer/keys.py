@@ -152,3 +152,20 @@ def group(group_id: str) -> str:
 def worker_commands(name: str) -> str:
     """The pub/sub channel a worker listens on for commands (stop-job, shutdown, kill-horse)."""
     return f"{PREFIX}:pubsub:{name}"
+
+
+# Telemetry written by the worker extension (dashboard/rqlayer/telemetry/): per-minute metrics and one
+# event stream. Queue and function names never appear in these keys (a series is named by a digest).
+def metrics_minute(minute: int, series_id: str) -> str:
+    """Hash of one series' counters for one minute (`minute` = epoch seconds // 60); expires."""
+    return f"{PREFIX}:console:metrics:{minute}:{series_id}"
+
+
+def metrics_series() -> str:
+    """Zset of the series seen recently: JSON [queue, function or null] -> last minute written."""
+    return f"{PREFIX}:console:metrics-series"
+
+
+def events() -> str:
+    """The capped stream of job lifecycle events (workers) and console actions."""
+    return f"{PREFIX}:console:events"

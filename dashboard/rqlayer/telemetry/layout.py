@@ -1,0 +1,77 @@
+"""How telemetry is laid out in Redis: series names, name bounds, minutes and histogram buckets.
+
+A *series* is one (queue, function) pair, or a queue's total (function = None). Its per-minute hash
+is `keys.metrics_minute(minute, series_id)` where `series_id` is a digest of the series' JSON name, so
+no queue or function name, however long or strange, ever becomes part of a key or a field. Fields of
+a minute hash (all integers, durations in microseconds):
+
+    f x r s       finished, failed, retried, stopped executions
+    rs rm b<i>    run time: sum, max, count in run bucket i   (ended_at - started_at)
+    ws wm q<i>    queue wait: sum, max, count in wait bucket i (started_at - enqueued_at)
+
+Bucket i counts observations <= EDGES[i] (and > EDGES[i-1]); the last index counts the rest (+Inf).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from bisect import bisect_left
+
+# Prometheus' default buckets plus 30 s and 60 s (seconds).
+RUN_EDGES: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+# Waiting in a queue can take much longer than running.
+WAIT_EDGES: tuple[float, ...] = (*RUN_EDGES, 300.0, 1800.0, 3600.0)
+
+OUTCOMES = {"finished": "f", "failed": "x", "retried": "r", "stopped": "s"}
+RUN_SUM, RUN_MAX, RUN_BUCKET = "rs", "rm", "b"
+WAIT_SUM, WAIT_MAX, WAIT_BUCKET = "ws", "wm", "q"
+
+# Queue and function names are data: longer ones are cut and made unique with a digest of the whole.
+NAME_LIMIT = 200
+# The series index keeps at most this many series (the most recently written ones).
+SERIES_CAP = 5000
+
+
+def bound(text: str | None, limit: int = NAME_LIMIT) -> str:
+    """`text` if it is at most `limit` characters, else a prefix + "~" + 16 hex digits of its digest."""
+    text = text or ""
+    if len(text) <= limit:
+        return text
+    digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
+    return text[: limit - 17] + "~" + digest
+
+
+def series_member(queue: str, function: str | None) -> str:
+    """The series' name as stored in the series index: JSON [queue, function or null]."""
+    return json.dumps([bound(queue), None if function is None else bound(function)], separators=(",", ":"))
+
+
+def series_id(member: str) -> str:
+    return hashlib.blake2b(member.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
+
+
+def parse_member(raw: bytes | str) -> tuple[str, str | None] | None:
+    """(queue, function or None) from an index member; None for anything that is not one of ours."""
+    try:
+        value = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not (isinstance(value, list) and len(value) == 2 and isinstance(value[0], str)):
+        return None
+    if value[1] is not None and not isinstance(value[1], str):
+        return None
+    return value[0], value[1]
+
+
+def minute_of(epoch_seconds: float) -> int:
+    return int(epoch_seconds // 60)
+
+
+def bucket(seconds: float, edges: tuple[float, ...]) -> int:
+    """Index of the bucket that counts `seconds` (len(edges) for the overflow bucket)."""
+    return bisect_left(edges, seconds)
+
+
+def micros(seconds: float) -> int:
+    return max(0, round(seconds * 1_000_000))

@@ -129,8 +129,8 @@ def _int(raw: Mapping[bytes, bytes], name: str) -> int:
         return 0
 
 
-def _histogram(raw: Mapping[bytes, bytes], prefix: str, sum_f: str, max_f: str, edges: tuple[float, ...]) -> Histogram:
-    counts = tuple(max(0, _int(raw, f"{prefix}{i}")) for i in range(len(edges) + 1))
+def _histogram(raw: Mapping[bytes, bytes], field: str, sum_f: str, max_f: str, edges: tuple[float, ...]) -> Histogram:
+    counts = tuple(max(0, _int(raw, f"{field}{i}")) for i in range(len(edges) + 1))
     return Histogram(edges, counts, _int(raw, sum_f), _int(raw, max_f))
 
 

@@ -21,6 +21,7 @@ from dashboard.permissions import JOBS_ACT, WORKERS_CONTROL
 from dashboard.rqlayer import actions, catalogue
 from dashboard.rqlayer.errors import LayerError
 from dashboard.rqlayer.vocabulary import valid_job_id
+from dashboard.web import changes
 from dashboard.web import jobs as job_views
 from dashboard.web.formatting import ago
 from dashboard.web.rendering import ERROR, SUCCESS, WARNING, notify
@@ -80,9 +81,10 @@ def _conflict_message(job_id: str, outcome: str, verb: str) -> str:
     return message
 
 
-def _answer(job_id: str, message: str, status: int, ok: bool):
+def _answer(job_id: str, message: str, status: int, ok: bool, gone: bool = False):
     """Row actions (HTMX aimed at a row) get the fresh row plus the message out of band; forms get
-    the message flashed and a redirect."""
+    the message flashed and a redirect. HTMX answers also tell the page what changed (changes.py), so
+    its counts refresh, the selection clears, and a deleted job's row (`gone`) leaves the list."""
     if request.htmx and (request.htmx.target or "").startswith("row-"):
         row = get_console().jobs.rows([job_id], failures=True)[0]
         html = render_template(
@@ -92,10 +94,10 @@ def _answer(job_id: str, message: str, status: int, ok: bool):
             ok=ok,
             state=request.form.get("state", ""),
         )
-        return flask_response(html, status)
+        return _told(flask_response(html, status), job_id, message, ok, row.origin, gone)
     if request.htmx:
         html = render_template("partials/flash_message.html", message=message, ok=ok)
-        return flask_response(html, status)
+        return _told(flask_response(html, status), job_id, message, ok, "", gone)
     notify(message, SUCCESS if ok else ERROR)
     if not ok:
         # The job page itself, with the message, answered as the conflict it is.
@@ -151,9 +153,17 @@ def job_action(job_id, action):
         if act.name == "delete" and not (request.htmx and (request.htmx.target or "").startswith("row-")):
             notify(message, SUCCESS)
             return _redirect_after_delete()
-        return _answer(job_id, message, 200, ok=True)
+        return _answer(job_id, message, 200, ok=True, gone=act.name == "delete")
     audit.action(f"job.{act.name}", target=job_id, job_count=0, outcome="conflict", detail=outcome, started=started)
     return _answer(job_id, _conflict_message(job_id, outcome, act.past), 409 if outcome != "missing" else 404, ok=False)
+
+
+def _told(response, job_id: str, message: str, ok: bool, queue: str, gone: bool):
+    # The body already shows the message (#flash out of band, or the fragment itself): shown=True.
+    removed = (job_id,) if gone else ()
+    return changes.tell_page(
+        response, message=message, affected=int(ok), ok=ok, queue=queue, ids=(job_id,), removed=removed, shown=True
+    )
 
 
 def _redirect_after_delete():

@@ -12,18 +12,43 @@ from dashboard.permissions import JOBS_ACT, QUEUES_EMPTY
 from dashboard.rqlayer import actions, bulk, catalogue, operations
 from dashboard.rqlayer.search import JobFilter
 from dashboard.rqlayer.vocabulary import valid_job_id
-from dashboard.web.params import checked_state
+from dashboard.web import changes
+from dashboard.web.params import checked_state, filter_fields
 
 bp = Blueprint("bulk", __name__)
 MAX_EXPLICIT_IDS = 10_000
 
 
 def _filter_from_form() -> JobFilter:
-    return JobFilter(**{name: request.form.get(name, "").strip()[:200] for name in ("func", "exc", "args")})
+    """The filter a bulk form carries (texts and match modes, as the list showed it); 400 when malformed."""
+    return JobFilter(**filter_fields(request.form))
 
 
 def _progress(status: bulk.BulkStatus, code: int = 200):
-    return flask_response(render_template("partials/bulk_progress.html", op=status), code)
+    """The progress fragment; once the operation has ended, it also tells the page what changed (the
+    polling that reads it stops there, so the page hears it once): the list and counts refresh."""
+    response = flask_response(render_template("partials/bulk_progress.html", op=status), code)
+    if status.finished:
+        changes.tell_page(
+            response,
+            message=_ended_message(status),
+            affected=status.succeeded,
+            ok=status.status == "done",
+            scope=changes.BULK,
+        )
+    return response
+
+
+def _ended_message(status: bulk.BulkStatus) -> str:
+    jobs = f"{status.succeeded:,} job{'s' if status.succeeded != 1 else ''} {status.done_verb}"
+    left = f"; {status.skipped:,} left alone (they changed meanwhile)" if status.skipped else ""
+    if status.status == "done":
+        return f"Finished {status.description}: {jobs}{left}."
+    if status.status == "cancelled":
+        return f"Cancelled {status.description}: {jobs} before it stopped{left}."
+    if status.status == "interrupted":
+        return f"Interrupted {status.description} (the console process stopped): {jobs}. Run it again to finish."
+    return f"Failed {status.description}: {status.message or 'see the audit log'}. {jobs}."
 
 
 def start(action: str, selection: bulk.Selection, options: dict):

@@ -2,20 +2,7 @@
 (function () {
   "use strict";
 
-  // Live regions ([data-poll]) skip their refresh while the tab is hidden, and refresh at once
-  // when it becomes visible again: no wasted requests in background tabs, no stale view on return.
-  document.addEventListener("htmx:beforeRequest", function (event) {
-    var elt = event.detail.elt;
-    if (document.hidden && elt && elt.hasAttribute && elt.hasAttribute("data-poll")) {
-      event.preventDefault();
-    }
-  });
-  document.addEventListener("visibilitychange", function () {
-    if (document.hidden || !window.htmx) return;
-    document.querySelectorAll("[data-poll]").forEach(function (elt) {
-      window.htmx.trigger(elt, "refresh");
-    });
-  });
+  // Live regions ([data-poll]) are refreshed by static/js/live.js (one scheduler, paused in hidden tabs).
 
   // The "Redis unreachable" page reloads itself once the health check answers 200.
   function watchHealth(elt) {
@@ -102,6 +89,18 @@ document.addEventListener("submit", function (event) {
     }
   });
   document.addEventListener("htmx:afterSwap", refresh);
+  // After any action (live.js's `rqc:jobs-changed`, sent by the action endpoints) the selection clears:
+  // checkboxes, "all matching" mode and the counts in the buttons. Deferred so it runs after the swap.
+  document.addEventListener("rqc:jobs-changed", function () {
+    setTimeout(function () {
+      boxes().forEach(function (b) { b.checked = false; });
+      var pageBox = document.getElementById("select-page");
+      if (pageBox) pageBox.checked = false;
+      if (form()) form().elements.all.value = "0";
+      lastChecked = null;
+      refresh();
+    }, 0);
+  });
   // The confirmation states exactly what will happen, and to how many jobs.
   document.addEventListener("htmx:confirm", function (event) {
     var elt = event.detail.elt;

@@ -36,7 +36,7 @@ def test_the_page_of_a_real_busy_worker_shows_its_queues_state_job_and_counters(
         assert "tests.jobfuncs.sleep_for</a>" in body and "func=tests.jobfuncs.sleep_for" in body
         assert str(process.pid) in body, "the worker's pid (the burst worker runs in that process)"
         assert "RQ version" in body and "3." in body and "Last heartbeat" in body and "<time datetime=" in body
-        assert "data-poll" in body and 'hx-trigger="every ' in body, "the page refreshes itself"
+        assert "data-poll" in body and 'hx-trigger="refresh"' in body, "the page refreshes itself (live.js's scheduler)"
 
         fragment = client.get(f"/workers/{name}", headers={"HX-Request": "true"})
         assert fragment.status_code == 200 and "<html" not in text(fragment) and job.id in text(fragment)

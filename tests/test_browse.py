@@ -205,7 +205,7 @@ def test_progress_from_meta_is_a_progress_bar(conn, client, data_dir):
     SimpleWorker([Queue("low", connection=conn)], connection=conn).work(burst=True)
     detail = jobdetail.read_job(conn, job.id)
     assert detail.progress.percent == 100.0 and detail.progress.label == "10 of 10"
-    assert '<progress max="100" value="100.0">' in client.get(f"/jobs/{job.id}").get_data(as_text=True)
+    assert '<progress max="100" value="100.0"' in client.get(f"/jobs/{job.id}").get_data(as_text=True)
 
 
 def test_rq2_failure_with_exc_info_in_the_hash(conn, client):

@@ -79,7 +79,7 @@ def test_a_missing_queue_answers_404_json_from_the_api(client_as, accounts, conn
 
 
 def _banners(html: str) -> list[tuple[str, str]]:
-    flash = re.search(r'<div id="flash">(.*?)</div>\s*</main>|<div id="flash">(.*?)\n', html, re.S)
+    flash = re.search(r'<div id="flash"[^>]*>(.*?)</div>\s*</main>|<div id="flash"[^>]*>(.*?)\n', html, re.S)
     body = (flash.group(1) or flash.group(2)) if flash else ""
     return re.findall(r'class="banner (banner-\w+)"[^>]*>([^<]*)<', body)
 

@@ -46,7 +46,7 @@ def sign_in(page, base_url: str, username: str, password: str) -> None:
     page.fill("#username", username)
     page.fill("#password", password)
     page.click("button[type=submit]")
-    page.wait_for_selector(".whoami")
+    page.wait_for_selector(".whoami", state="attached")  # hidden in the closed menu on a phone
 
 
 AXE_SCRIPT = os.path.join(os.path.dirname(__file__), "vendor", "axe-core-4.14.1.min.js")

@@ -276,3 +276,36 @@ def page(chromium):
     page.js_errors = errors
     yield page
     context.close()
+
+
+@pytest.fixture(scope="module")
+def hostile_site(private_redis, tmp_path_factory):
+    """One app and one live server for a whole module (the layout and theme tests), over a Redis
+    holding every state, 30 failures, hostile-long jobs on LONG_QUEUE, schedules and users."""
+    import warnings
+
+    from dashboard.rqlayer import search
+    from tests.browser import LiveServer
+    from tests.fixtures import plant_every_state, plant_failed, plant_hostile, plant_schedules, seed_users
+
+    connection = redis.Redis.from_url(private_redis.url)
+    connection.flushall()
+    search._groups_cache.clear()
+    base = tmp_path_factory.mktemp("site")
+    (base / "data").mkdir()
+    app = build_app(make_env(private_redis.url, f"sqlite:///{base / 'console.db'}", base / "data"))
+    seed_users(app)
+    planted = plant_every_state(connection)
+    plant_failed(connection, 30, prefix="f")
+    hostile = plant_hostile(connection)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # rq_scheduler's own deprecation notices
+        schedule_id = plant_schedules(connection)
+    server = LiveServer(app)
+    yield {"url": server.url, "hostile": hostile, "planted": planted, "schedule": schedule_id}
+    server.stop()
+    connection.close()
+    with app.app_context():
+        from dashboard.extensions import db
+
+        db.engine.dispose()

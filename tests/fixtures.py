@@ -252,3 +252,66 @@ def seed_users(app) -> None:
             db.session.add(User(username=name, role=role, password_hash=password_hash()))
             audit.record("test", "user.create", target=name, detail=f"role={role}", commit=False)
         db.session.commit()
+
+
+# ---------------------------------------------------------------- hostile-long data (layout tests)
+
+LONG_FUNC = "tests.jobfuncs." + "a_function_with_a_name_nobody_should_write_" * 5  # over 200 characters
+LONG_ARG = "x" * 5000
+LONG_MESSAGE = "the upstream service answered with something nobody expected " * 20
+LONG_QUEUE = "reports-for-the-finance-department-eu-west"
+LONG_ID = "hostile-" + "0123456789abcdef" * 4
+CLEANUP_TASK = "tasks.maintenance.cleanup_old_files"
+
+
+def plant_hostile(conn) -> dict[str, str]:
+    """One job per state on LONG_QUEUE with a 200-character function name, a 5000-character argument,
+    a 120-character worker name and, when failed, a long exception message; written as RQ writes them.
+    Returns {state: job id}."""
+    now = datetime.now(UTC)
+    stamp = (now - timedelta(minutes=3)).strftime(FMT)
+    traceback = 'Traceback (most recent call last):\n  File "x.py", line 1, in <module>\nValueError: ' + LONG_MESSAGE
+    data = zlib.compress(pickle.dumps((LONG_FUNC, None, (LONG_ARG,), {"note": "y" * 300})))
+    ids = {}
+    pipe = conn.pipeline(transaction=False)
+    for state in ("queued", "started", "deferred", "scheduled", "finished", "failed", "canceled"):
+        job_id = f"{LONG_ID}-{state}"
+        ids[state] = job_id
+        fields = {
+            "status": state,
+            "origin": LONG_QUEUE,
+            "data": data,
+            "description": LONG_FUNC + "(...)",
+            "created_at": stamp,
+            "enqueued_at": stamp,
+            "timeout": 60,
+        }
+        if state in ("started", "finished", "failed", "canceled"):
+            fields.update(started_at=stamp, worker_name="worker-" + "w" * 120)
+        if state in ("finished", "failed"):
+            fields["ended_at"] = now.strftime(FMT)
+        if state == "failed":
+            fields["exc_info"] = zlib.compress(traceback.encode())
+        pipe.hset(keys.job(job_id), mapping=fields)
+        if state == "queued":
+            pipe.rpush(keys.queue(LONG_QUEUE), job_id)
+        else:
+            pipe.zadd(keys.registry(state, LONG_QUEUE), {job_id: now.timestamp() + 3600})
+    pipe.sadd(keys.queues(), keys.queue(LONG_QUEUE))
+    pipe.execute()
+    return ids
+
+
+def plant_schedules(conn) -> str:
+    """A recurring schedule made by the console (returned), an rq-scheduler entry with a hostile
+    function and arguments (unregistered), and a one-off: the Schedules page's three tables."""
+    from rq_scheduler import Scheduler
+
+    from dashboard.rqlayer import schedules
+    from tasks.registry import get_task
+
+    sid = schedules.create_cron(conn, get_task(CLEANUP_TASK), {"dry_run": True}, "0 8 * * 1-5", "Europe/Paris", "low")
+    scheduler = Scheduler(connection=conn)
+    scheduler.cron("*/5 * * * *", func=LONG_FUNC, args=[LONG_ARG], queue_name=LONG_QUEUE, id="hostile-schedule")
+    scheduler.enqueue_in(timedelta(hours=2), CLEANUP_TASK, dry_run=True)
+    return sid

@@ -4,6 +4,7 @@ refresh selector remembered per browser, and the page telling the truth right af
 from __future__ import annotations
 
 import re
+import time
 
 from playwright.sync_api import expect
 from rq import Queue
@@ -94,6 +95,17 @@ def test_degraded_while_redis_is_down_then_live_again(chromium, sqlite_url, data
         expect(page.locator("#live-state")).to_have_text("Degraded · Redis unreachable", timeout=5_000)
         expect(page.locator("#live-indicator")).to_have_attribute("data-state", "degraded")
         redis_server = PrivateRedis(redis_server.port)
+        expect(page.locator("#live-state")).to_have_text("Live", timeout=5_000)
+
+        # A slow answer (held back here for 1.7 s) degrades too, and says how slow.
+        def slow(route):
+            if route.request.headers.get("hx-request"):
+                time.sleep(1.7)
+            route.continue_()
+
+        page.route(re.compile(r"/$"), slow)
+        expect(page.locator("#live-state")).to_have_text(re.compile(r"^Degraded · slow \(\d+\.\d s\)$"), timeout=6_000)
+        page.unroute(re.compile(r"/$"))
         expect(page.locator("#live-state")).to_have_text("Live", timeout=5_000)
     finally:
         context.close()

@@ -54,7 +54,9 @@
     // Only a change of state touches the polite live region: a screen reader hears "Paused", not every tick.
     if (indicator.getAttribute("data-state") !== s[0]) indicator.setAttribute("data-state", s[0]);
     if (stateEl.textContent !== s[1]) stateEl.textContent = s[1];
-    ageEl.textContent = "· updated " + age(Date.now() - lastOk) + " ago";
+    var since = age(Date.now() - lastOk);
+    ageEl.textContent = "· updated " + since + " ago";
+    indicator.title = "Last successful refresh " + since + " ago";
   }
 
   // ---------------------------------------------------------------- the scheduler
@@ -104,6 +106,8 @@
     if (!isRegion(elt) || !event.detail.xhr || event.detail.xhr.status !== 503) return;
     var swap = (elt.getAttribute("hx-swap") || "innerHTML").split(" ")[0];
     if (event.detail.target !== elt || swap !== "innerHTML") event.detail.shouldSwap = false;
+    // Already showing it: swapping the same alert in again would have screen readers repeat it each poll.
+    if (elt.querySelector("#redis-down")) event.detail.shouldSwap = false;
   });
   document.addEventListener("htmx:afterRequest", function (event) {
     var elt = event.detail.elt;

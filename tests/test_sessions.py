@@ -307,11 +307,11 @@ def test_last_use_is_recorded_at_most_once_a_minute(app, client):
     assert api_status(app, secret) == 200
     assert utcnow() - last_used() < timedelta(seconds=30), "a minute later it is written again"
     shown = re.search(
-        r'<tr data-token="poller">.*?<td class="last-used">([^<]+)</td>',
+        r'<tr data-token="poller">.*?<td class="last-used"><time datetime="[^"]+" title="([^"]+)">',
         client.get("/admin/users").get_data(as_text=True),
         re.S,
     )
-    assert shown and re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", shown.group(1)), "shown on the users page"
+    assert shown and re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", shown.group(1)), "shown on the users page"
 
 
 # ---------------------------------------------------------------- the same SQL on SQLite and PostgreSQL

@@ -45,6 +45,17 @@ def timestamp(value: bytes | str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def epoch(value: float | str | bytes | None) -> datetime | None:
+    """A Unix time (a zset score, a JSON number, Redis bytes) as an aware UTC datetime; None when absent
+    or not a time (an error reply included)."""
+    if value is None:
+        return None
+    try:
+        return datetime.fromtimestamp(float(value), tz=UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None
+
+
 def integer(value: bytes | str | None, default: int | None = None) -> int | None:
     try:
         return int(float(text(value)))

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import redis
 
 from dashboard.rqlayer import keys
-from dashboard.rqlayer.decode import integer, text
+from dashboard.rqlayer.decode import epoch, integer, text
 from dashboard.rqlayer.payloads import (
     EMPTY,
     JobCall,
@@ -81,6 +81,8 @@ class JobDetail:
     rate_limit_key: str
     in_registries: list[str] = field(default_factory=list)
     recurring: bool = False  # the job of an rq-scheduler schedule (same id at every run)
+    run_at: datetime | None = None  # when it is due: its scheduled-registry score, else rq-scheduler's
+    dependencies_total: int = 0  # parents in all (dependencies lists at most MAX_RELATED of them)
 
     @property
     def live(self) -> bool:
@@ -183,11 +185,12 @@ def read_job(connection: redis.Redis, job_id: str, unsafe: bool = False) -> JobD
     pipe = connection.pipeline(transaction=False)
     pipe.hgetall(keys.job(job_id))
     pipe.ttl(keys.job(job_id))
-    pipe.smembers(keys.job_dependencies(job_id))
+    pipe.sscan(keys.job_dependencies(job_id), 0, count=MAX_RELATED)
     pipe.scard(keys.job_dependents(job_id))
     pipe.sscan(keys.job_dependents(job_id), 0, count=MAX_RELATED)
     pipe.xrevrange(keys.results(job_id), count=10)
     pipe.zscore(keys.RQ_SCHEDULER_JOBS, job_id)
+    pipe.scard(keys.job_dependencies(job_id))
     replies = pipe.execute(raise_on_error=False)
     raw = replies[0]
     if isinstance(raw, Exception):
@@ -196,7 +199,7 @@ def read_job(connection: redis.Redis, job_id: str, unsafe: bool = False) -> JobD
         return None
     # Per reply: an error (a key of another type) reads as empty.
     ttl: int = reply_or(replies[1], 0)
-    dependency_ids: set[bytes] = reply_or(replies[2], set())
+    dependency_scan: tuple[int, list[bytes]] = reply_or(replies[2], (0, []))
     dependents_total = count_or_zero(replies[3])
     dependents_scan: tuple[int, list[bytes]] = reply_or(replies[4], (0, []))
     results: list[ResultEntry] = reply_or(replies[5], [])
@@ -204,7 +207,9 @@ def read_job(connection: redis.Redis, job_id: str, unsafe: bool = False) -> JobD
     f: dict[str, bytes] = {text(k): v for k, v in raw.items()}
     row = row_from_hash(job_id, raw, results[:1], unsafe)
     origin = row.origin
-    deps = sorted({text(d) for d in dependency_ids} | {str(d) for d in _json_list(f.get("dependency_ids"))})
+    all_deps = {text(d) for d in dependency_scan[1]} | {str(d) for d in _json_list(f.get("dependency_ids"))}
+    dependencies_total = max(count_or_zero(replies[7]), len(all_deps))
+    deps = sorted(all_deps)[:MAX_RELATED]
     dependents = sorted(text(d) for d in dependents_scan[1])[:MAX_RELATED]
 
     pipe = connection.pipeline(transaction=False)
@@ -221,6 +226,7 @@ def read_job(connection: redis.Redis, job_id: str, unsafe: bool = False) -> JobD
         for state, score in zip(registry_states, scores, strict=True)
         if score is not None and not wrong_type(score)
     ]
+    run_at = epoch(scores[registry_states.index("scheduled")]) or epoch(recurring)
 
     attempts: list[Attempt] = []
     for _, entry in results:
@@ -267,6 +273,8 @@ def read_job(connection: redis.Redis, job_id: str, unsafe: bool = False) -> JobD
         rate_limit_key=text(f.get("rate_limit_key")),
         in_registries=in_registries,
         recurring=recurring is not None,
+        run_at=run_at,
+        dependencies_total=dependencies_total,
     )
 
 

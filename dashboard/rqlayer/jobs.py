@@ -8,14 +8,14 @@ outside payloads.py's restricted reader, and nothing writes.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import redis
 from redis.client import Pipeline
 
 from dashboard.rqlayer import keys
-from dashboard.rqlayer.decode import text
+from dashboard.rqlayer.decode import epoch, text
 from dashboard.rqlayer.rows import ROW_FIELDS, count_or_zero, row_from_hash, wrong_type
 
 # Re-exported (`X as X`): views and visibility read the row model and the job-id rule from here.
@@ -32,10 +32,16 @@ from dashboard.rqlayer.vocabulary import valid_job_id as valid_job_id
 
 
 def read_rows(
-    connection: redis.Redis, job_ids: list[str], unsafe: bool = False, failures: bool = False
+    connection: redis.Redis,
+    job_ids: list[str],
+    unsafe: bool = False,
+    failures: bool = False,
+    run_at_key: str | None = None,
 ) -> list[JobRow]:
     """Rows for these ids, in order, in one pipelined round trip. With `failures`, each job's newest
-    results-stream entry is read too: RQ 3 keeps the traceback there, not in the job hash."""
+    results-stream entry is read too: RQ 3 keeps the traceback there, not in the job hash. With
+    `run_at_key` (a scheduled registry), each job's score there becomes its row's run_at (ZSCORE per id,
+    same round trip)."""
     if not job_ids:
         return []
     pipe = connection.pipeline(transaction=False)
@@ -43,13 +49,18 @@ def read_rows(
         pipe.hmget(keys.job(job_id), ROW_FIELDS)
         if failures:
             pipe.xrevrange(keys.results(job_id), count=1)
+        if run_at_key:
+            pipe.zscore(run_at_key, job_id)
     # Per item: one planted key of the wrong type must not fail the whole page.
     replies = pipe.execute(raise_on_error=False)
-    step = 2 if failures else 1
-    return [
+    step = 1 + failures + bool(run_at_key)
+    rows = [
         row_from_hash(job_id, _as_fields(replies[step * i]), replies[step * i + 1] if failures else None, unsafe)
         for i, job_id in enumerate(job_ids)
     ]
+    if run_at_key:
+        rows = [replace(row, run_at=epoch(replies[step * i + step - 1])) for i, row in enumerate(rows)]
+    return rows
 
 
 def _as_fields(reply: list[Any] | Exception) -> dict[str, Any] | Exception:
@@ -159,7 +170,8 @@ def read_state_page(
     clamped = min(max(1, page), pages)
     if clamped != page and total:
         raw = ids_at(connection, queue, state, (clamped - 1) * size, size, order)
-    rows = read_rows(connection, raw, unsafe, failures=state in FAILURE_STATES)
+    run_at_key = keys.registry(state, queue) if state == "scheduled" else None
+    rows = read_rows(connection, raw, unsafe, failures=state in FAILURE_STATES, run_at_key=run_at_key)
     return StatePage(queue, state, rows, total, clamped, size, order)
 
 

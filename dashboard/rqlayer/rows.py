@@ -69,6 +69,7 @@ class JobRow:
     worker_name: str = ""
     failure: Failure | None = None
     problem: str = ""  # why this job cannot be shown (wrong key type, undecodable data): the row says so
+    run_at: datetime | None = None  # when a scheduled job is due (its scheduled-registry score), if read
 
     @property
     def duration_seconds(self) -> float | None:

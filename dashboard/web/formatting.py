@@ -101,6 +101,12 @@ def when(moment: datetime | None, show: str = "rel", zone: str | None = None, no
     return Markup(f'<time datetime="{iso}Z" title="{exact_text}"{attrs}>{text}</time>')  # noqa: S704
 
 
+def server_time() -> str:
+    """Now on the server's clock, as time.js reads it (<meta name="rqc-server-time">) to count relative
+    times on the same clock as the server."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds")[:23] + "Z"
+
+
 def number(value: int | None) -> str:
     return "—" if value is None else f"{value:,}"
 
@@ -110,6 +116,7 @@ def init_app(app) -> None:
 
     app.add_template_global(field_kind)
     app.add_template_global(default_text)
+    app.add_template_global(server_time)
     app.add_template_filter(duration)
     app.add_template_filter(ago)
     app.add_template_filter(exact)

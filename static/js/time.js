@@ -6,15 +6,28 @@
 // Shows (data-show): absent = relative text; "both" = relative · wall time; "abs" = wall time only.
 // data-tz="Europe/Paris" (a schedule's own zone) adds " · 09:00 Europe/Paris" when that wall time
 // differs from the one shown. <html data-time-tick="<ms>"> overrides the 15 s tick (tests).
+// Only UTC times ("…Z", as the filter writes them) are touched: a <time> with an offset (the cron preview's
+// runs in the zone being edited) already says what it means.
 (function () {
   'use strict';
 
   var KEY = 'rqc-tz';
+  var SELECTOR = 'time[datetime$="Z"]';
   var TICK_MS = 15000;
   var BROWSER_ZONE = (function () {
     try { return Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC'; } catch (e) { return 'UTC'; }
   })();
   var formats = {};
+  // The server's clock when it rendered the page (<meta name="rqc-server-time">): relative times are
+  // counted on the server's clock, so a browser whose clock is off does not show "in 5 s" for a fresh
+  // heartbeat. Differences under 2 s (mostly the page's own load time) are ignored.
+  var skew = (function () {
+    var meta = document.querySelector('meta[name="rqc-server-time"]');
+    var server = meta ? Date.parse(meta.getAttribute('content') || '') : NaN;
+    var off = isNaN(server) ? 0 : server - Date.now();
+    return Math.abs(off) < 2000 ? 0 : off;
+  })();
+  function current() { return new Date(Date.now() + skew); }
 
   function stored() {
     try { return window.localStorage.getItem(KEY) === 'utc' ? 'utc' : 'local'; } catch (e) { return 'local'; }
@@ -125,8 +138,8 @@
   // Every <time> in root (a swapped fragment, or the whole document): text, title, focusability.
   function renderWithin(root) {
     if (!root || !root.querySelectorAll) return;
-    var now = new Date();
-    var list = root.tagName === 'TIME' ? [root] : root.querySelectorAll('time[datetime]');
+    var now = current();
+    var list = root.tagName === 'TIME' ? (root.matches(SELECTOR) ? [root] : []) : root.querySelectorAll(SELECTOR);
     for (var i = 0; i < list.length; i++) render(list[i], now, true);
   }
 
@@ -135,14 +148,14 @@
   var lastDay = '';
   function tick() {
     if (document.hidden) return;
-    var now = new Date();
+    var now = current();
     var day = format(shownZone(), 'date').format(now);
     if (day !== lastDay) {
       lastDay = day;
       renderWithin(document);
       return;
     }
-    var list = document.querySelectorAll('time[datetime]');
+    var list = document.querySelectorAll(SELECTOR);
     for (var i = 0; i < list.length; i++) {
       if (list[i].getAttribute('data-show') !== 'abs') render(list[i], now, false);
     }
@@ -158,13 +171,13 @@
     mode = next === 'utc' ? 'utc' : 'local';
     try { window.localStorage.setItem(KEY, mode); } catch (e) { /* private mode: this page only */ }
     syncControl();
-    lastDay = format(shownZone(), 'date').format(new Date());
+    lastDay = format(shownZone(), 'date').format(current());
     renderWithin(document);
   }
 
   function start() {
     syncControl();
-    lastDay = format(shownZone(), 'date').format(new Date());
+    lastDay = format(shownZone(), 'date').format(current());
     renderWithin(document);
     var control = document.getElementById('time-zone-mode');
     if (control) control.addEventListener('change', function () { setMode(control.value); });

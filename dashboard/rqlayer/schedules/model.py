@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from dashboard.rqlayer.decode import epoch as epoch  # re-exported: schedules read it from here
 from dashboard.rqlayer.decode import text
 from dashboard.rqlayer.errors import Conflict, InvalidInput, LayerError, NotFound
 from dashboard.rqlayer.payloads import decode
@@ -227,17 +228,6 @@ def cron_ttl() -> int:
         return int(DEFAULT_CRON_SCHEDULER_TTL)
     except ImportError:  # pragma: no cover — older RQ has no rq cron
         return 120
-
-
-def epoch(value: float | str | bytes | None) -> datetime | None:
-    """A Unix time (a zset score, a JSON number, Redis bytes) as an aware UTC datetime; None when absent
-    or not a time."""
-    if value is None:
-        return None
-    try:
-        return datetime.fromtimestamp(float(value), tz=UTC)
-    except (TypeError, ValueError, OverflowError, OSError):
-        return None
 
 
 def _short_repr(value: object) -> str:

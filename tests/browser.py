@@ -52,8 +52,9 @@ def sign_in(page, base_url: str, username: str, password: str) -> None:
 AXE_SCRIPT = os.path.join(os.path.dirname(__file__), "vendor", "axe-core-4.14.1.min.js")
 
 
-def axe_violations(page, impacts=("serious", "critical")) -> list[dict]:
-    """Run axe-core (WCAG 2 A/AA rules) on the page as it is; the violations of the given impacts.
+def axe_violations(page, impacts=("serious", "critical"), rules: tuple[str, ...] = ()) -> list[dict]:
+    """Run axe-core (WCAG 2 A/AA rules, or only the named `rules`) on the page as it is; the
+    violations of the given impacts.
 
     The script is evaluated through the DevTools protocol, which the page's CSP does not govern, so
     the console never has to serve or allow it.
@@ -61,10 +62,13 @@ def axe_violations(page, impacts=("serious", "critical")) -> list[dict]:
     with open(AXE_SCRIPT, encoding="utf-8") as source:
         page.evaluate(source.read())
     result = page.evaluate(
-        """async () => {
-            const r = await axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}});
+        """async (rules) => {
+            const only = rules.length ? {type: 'rule', values: rules}
+                                      : {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']};
+            const r = await axe.run(document, {runOnly: only});
             return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
                 nodes: v.nodes.slice(0, 5).map(n => n.target.join(' ') + ' :: ' + (n.failureSummary || ''))}));
-        }"""
+        }""",
+        list(rules),
     )
     return [v for v in result if v["impact"] in impacts]

@@ -103,7 +103,8 @@ def test_job_endpoints_act_audit_and_answer_409_on_stale_state(app, client_as, c
     )
     body = row.get_data(as_text=True)
     assert row.status_code == 200 and f'id="row-{failed}"' in body and "canceled" in body
-    assert "hx-swap-oob" in body and f"Job {failed} canceled." in body
+    link = f'<a class="job-link mono" href="/jobs/{failed}">{failed}</a>'
+    assert "hx-swap-oob" in body and f"Job {link} canceled." in body
 
     with app.app_context():
         actions_logged = [(e.actor, e.action, e.outcome) for e in AuditEvent.query.order_by(AuditEvent.id)]

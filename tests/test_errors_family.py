@@ -81,7 +81,8 @@ def test_a_missing_queue_answers_404_json_from_the_api(client_as, accounts, conn
 def _banners(html: str) -> list[tuple[str, str]]:
     flash = re.search(r'<div id="flash"[^>]*>(.*?)</div>\s*</main>|<div id="flash"[^>]*>(.*?)\n', html, re.S)
     body = (flash.group(1) or flash.group(2)) if flash else ""
-    return re.findall(r'class="banner (banner-\w+)"[^>]*>([^<]*)<', body)
+    found = re.findall(r'class="banner (banner-\w+)"[^>]*>(.*?)</div>', body, re.S)
+    return [(banner, re.sub(r"<[^>]+>", "", text)) for banner, text in found]  # messages may hold links
 
 
 def test_flash_messages_are_coloured_by_their_category_not_their_words(client_as, conn):

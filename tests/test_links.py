@@ -110,3 +110,51 @@ def test_a_bulk_operation_is_audited_against_its_queue(client, conn, app):
         started = AuditEvent.query.filter_by(action="bulk.retry", outcome="started").one()
     assert started.target == "default" and "3 selected job(s)" in started.detail
     assert re.search(r"operation [0-9a-f]+", started.detail)
+
+
+# ---------------------------------------------------------------- the job id in every action message
+
+
+def _hx(client, target: str) -> dict:
+    return {"X-CSRFToken": csrf_token(client), "HX-Request": "true", "HX-Target": target}
+
+
+def test_row_action_messages_name_the_job_as_a_link(client, conn):
+    import json
+
+    job = Queue("default", connection=conn).enqueue("tests.jobfuncs.add", 1, 2)
+    link = f'<a class="job-link mono" href="/jobs/{job.id}">{job.id}</a>'
+    done = client.post(f"/jobs/{job.id}/cancel", data={"state": "queued"}, headers=_hx(client, f"row-{job.id}"))
+    assert done.status_code == 200 and f"Job {link} canceled." in raw(done)
+    event = json.loads(done.headers["HX-Trigger"])["rqc:jobs-changed"]
+    assert event["message"] == f"Job {job.id} canceled.", "the page event carries plain text"
+
+    refused = client.post(f"/jobs/{job.id}/cancel", data={"state": "queued"}, headers=_hx(client, f"row-{job.id}"))
+    assert refused.status_code == 409 and f"Job {link}: Nothing done: the job is canceled now" in raw(refused)
+
+    flash = client.post(f"/jobs/{job.id}/delete", data={"seen": "canceled"}, headers=_hx(client, "job-actions"))
+    assert flash.status_code in (200, 204) or "HX-Redirect" in flash.headers
+
+
+def test_form_action_messages_flash_the_job_link_on_the_next_page(client, conn):
+    job = Queue("default", connection=conn).enqueue("tests.jobfuncs.add", 1, 2)
+    done = client.post(f"/jobs/{job.id}/cancel", data={"seen": "queued"}, headers={"X-CSRFToken": csrf_token(client)})
+    assert done.status_code == 303
+    page = raw(client.get(done.headers["Location"]))
+    assert f'Job <a class="job-link mono" href="/jobs/{job.id}">{job.id}</a> canceled.' in page
+
+    token = {"X-CSRFToken": csrf_token(client)}
+    missing = client.post("/jobs/no-such-job/retry", data={"seen": "failed"}, headers=token)
+    assert missing.status_code == 404
+    assert 'Job <a class="job-link mono" href="/jobs/no-such-job">no-such-job</a>: No such job any more' in raw(missing)
+
+
+def test_worker_command_messages_link_the_worker(client, conn):
+    name = "<b>w&amp;"
+    _plant_worker(conn, name)
+    done = client.post("/workers/%3Cb%3Ew&amp;/shutdown", headers={"X-CSRFToken": csrf_token(client)})
+    assert done.status_code == 303
+    page = raw(client.get("/"))
+    link = re.search(r'<a class="worker-link mono" href="(/workers/[^"]+)">&lt;b&gt;w&amp;amp;</a>', page)
+    assert link and "<b>w" not in page, "the worker named as a link, escaped"
+    assert client.get(link.group(1).replace("&amp;", "&")).status_code == 200, "the link leads to its page"

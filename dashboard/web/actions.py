@@ -24,6 +24,7 @@ from dashboard.rqlayer.vocabulary import valid_job_id
 from dashboard.web import changes
 from dashboard.web import jobs as job_views
 from dashboard.web.formatting import ago
+from dashboard.web.links import naming_job, worker_link
 from dashboard.web.rendering import ERROR, SUCCESS, WARNING, notify
 from dashboard.web.visible import visibility
 
@@ -84,7 +85,9 @@ def _conflict_message(job_id: str, outcome: str, verb: str) -> str:
 def _answer(job_id: str, message: str, status: int, ok: bool, gone: bool = False):
     """Row actions (HTMX aimed at a row) get the fresh row plus the message out of band; forms get
     the message flashed and a redirect. HTMX answers also tell the page what changed (changes.py), so
-    its counts refresh, the selection clears, and a deleted job's row (`gone`) leaves the list."""
+    its counts refresh, the selection clears, and a deleted job's row (`gone`) leaves the list. The
+    message names the job as a link (links.naming_job); the page event carries it as plain text."""
+    message = naming_job(job_id, message)
     if request.htmx and (request.htmx.target or "").startswith("row-"):
         row = get_console().jobs.rows([job_id], failures=True)[0]
         html = render_template(
@@ -94,10 +97,10 @@ def _answer(job_id: str, message: str, status: int, ok: bool, gone: bool = False
             ok=ok,
             state=request.form.get("state", ""),
         )
-        return _told(flask_response(html, status), job_id, message, ok, row.origin, gone)
+        return _told(flask_response(html, status), job_id, message.striptags(), ok, row.origin, gone)
     if request.htmx:
         html = render_template("partials/flash_message.html", message=message, ok=ok)
-        return _told(flask_response(html, status), job_id, message, ok, "", gone)
+        return _told(flask_response(html, status), job_id, message.striptags(), ok, "", gone)
     notify(message, SUCCESS if ok else ERROR)
     if not ok:
         # The job page itself, with the message, answered as the conflict it is.
@@ -151,7 +154,7 @@ def job_action(job_id, action):
         if outcome == "ok:rate_limited":
             message += " Its concurrency limit is full: it waits, held back, for a free slot."
         if act.name == "delete" and not (request.htmx and (request.htmx.target or "").startswith("row-")):
-            notify(message, SUCCESS)
+            notify(naming_job(job_id, message), SUCCESS)
             return _redirect_after_delete()
         return _answer(job_id, message, 200, ok=True, gone=act.name == "delete")
     audit.action(f"job.{act.name}", target=job_id, job_count=0, outcome="conflict", detail=outcome, started=started)
@@ -246,11 +249,18 @@ def worker_command(name, command):
     result = calls[command](name)
     audit.action(f"worker.{command}", target=name, outcome="ok" if result.delivered else "undelivered")
     if not result.delivered:
-        notify(f"Worker {name} did not receive the command: it is not listening (gone or stale).", WARNING)
+        notify(
+            Markup("Worker {} did not receive the command: it is not listening (gone or stale).").format(
+                worker_link(name)
+            ),
+            WARNING,
+        )
         return redirect(url_for("overview.index"), code=303)
     notify(
-        f"Warm shutdown sent to {name}: it finishes its current job, then exits."
-        if command == "shutdown"
-        else f"Kill sent to {name}: its current job fails as 'work-horse terminated'; the worker goes on."
+        (
+            Markup("Warm shutdown sent to {}: it finishes its current job, then exits.")
+            if command == "shutdown"
+            else Markup("Kill sent to {}: its current job fails as &#39;work-horse terminated&#39;; it goes on.")
+        ).format(worker_link(name))
     )
     return redirect(url_for("overview.index"), code=303)

@@ -15,6 +15,9 @@ from dashboard.rqlayer import batchfile, operations
 from dashboard.rqlayer import enqueue as enqueuing
 from dashboard.rqlayer.params import PARAM_PREFIX, coerce, form_values, validate_call
 from dashboard.rqlayer.vocabulary import valid_job_id
+from dashboard.web.links import job_message
+from dashboard.web.queue_fields import unconfirmed_new_queue
+from dashboard.web.rendering import SUCCESS, notify
 
 bp = Blueprint("enqueue", __name__)
 
@@ -30,7 +33,15 @@ def _spec(name: str):
     return spec
 
 
-def _render_form(spec, values: dict, options: dict, errors: dict, option_errors: dict, status: int = 200):
+def _render_form(
+    spec,
+    values: dict,
+    options: dict,
+    errors: dict,
+    option_errors: dict,
+    status: int = 200,
+    new_queue: str | None = None,
+):
     # Parameter and option errors stay in two dicts: a parameter may share an option's name.
     html = render_template(
         "pages/enqueue_form.html",
@@ -41,6 +52,7 @@ def _render_form(spec, values: dict, options: dict, errors: dict, option_errors:
         option_errors=option_errors,
         queues=get_console().queues.names(),
         param_prefix=PARAM_PREFIX,
+        new_queue=new_queue,
     )
     return flask_response(html, status)
 
@@ -107,11 +119,15 @@ def submit(task_name):
     options, option_errors = console.enqueue.validate_options(spec, request.form)
     if errors or option_errors:
         return _render_form(spec, raw, request.form.to_dict(), errors, option_errors, 422)
+    new_queue = unconfirmed_new_queue(options.queue)
+    if new_queue:  # a confirmation step, not an error: the form again, with "Create queue X and enqueue"
+        return _render_form(spec, raw, request.form.to_dict(), {}, {}, 409, new_queue=new_queue)
     try:
         job_id = console.enqueue.enqueue(spec, kwargs, options)
     except ValueError as error:
         return _render_form(spec, raw, request.form.to_dict(), {}, {"job_id": str(error)}, 422)
     audit.action("job.enqueue", target=job_id, job_count=1, detail=f"{spec.name} on {options.queue}")
+    notify(job_message(job_id, "Job ", f" enqueued on queue {options.queue}."), SUCCESS)
     target = url_for("jobs.detail", job_id=job_id)
     if request.htmx:
         response = flask_response("", 200)
@@ -134,6 +150,7 @@ def batch_form(task_name):
         options={"queue": spec.queue},
         errors={},
         max_rows=batchfile.MAX_ROWS,
+        queues=get_console().queues.names(),
     )
 
 
@@ -144,14 +161,16 @@ def batch_submit(task_name):
     console = get_console()
     upload = request.files.get("file")
 
-    def refuse(message: str, status: int = 422, report=None, errors=None):
+    def refuse(message: str, status: int = 422, report=None, errors=None, new_queue: str | None = None):
         html = render_template(
             "pages/enqueue_batch.html",
             spec=spec,
             report=report,
             options=request.form,
-            errors=errors or {"file": message},
+            errors={} if new_queue else errors or {"file": message},
             max_rows=batchfile.MAX_ROWS,
+            queues=console.queues.names(),
+            new_queue=new_queue,
         )
         return flask_response(html, status)
 
@@ -163,6 +182,9 @@ def batch_submit(task_name):
         option_errors["queue"] = "batches are enqueued now, without dependencies or custom ids"
     if option_errors:
         return refuse("", errors=option_errors)
+    new_queue = unconfirmed_new_queue(options.queue)
+    if new_queue:  # asked before the file is read: nothing is checked or spooled for a typo
+        return refuse("", 409, new_queue=new_queue)
     try:
         # Werkzeug has spooled the upload to a temporary file: it is read as a stream, never whole.
         report, spool = batchfile.check_file(upload.stream, upload.filename, spec, options)

@@ -36,6 +36,22 @@ def job_message(job_id: str, before: str, after: str = "") -> Markup:
     return Markup("{}{}{}").format(before, job_link(job_id), after)
 
 
+def naming_job(job_id: str, message: str) -> Markup:
+    """An action's message naming its job as a link: a leading "Job <id>" becomes "Job <link>"; any other
+    message gets "Job <link>: " in front. `message` is text (escaped here); Markup passes as it is."""
+    if isinstance(message, Markup):
+        return message
+    lead = f"Job {job_id}"
+    if message.startswith(lead):
+        return job_message(job_id, "Job ", message[len(lead) :])
+    return job_message(job_id, "Job ", ": " + message)
+
+
+def worker_link(name: str) -> Markup:
+    """A worker's name as a link to its page, for messages."""
+    return Markup('<a class="worker-link mono" href="{}">{}</a>').format(url_for("workers.detail", name=name), name)
+
+
 def total_href(overview: Overview, state: str) -> str | None:
     """Where the overview's total of `state` leads: its own page (failed, scheduled), else the state's
     tab of the one queue holding such jobs; None when several queues share it (their row links)."""

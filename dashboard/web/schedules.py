@@ -23,6 +23,8 @@ from dashboard.rqlayer import cron, jobs, schedules
 from dashboard.rqlayer.enqueue import parse_run_at
 from dashboard.rqlayer.errors import Conflict, LayerError, NotFound
 from dashboard.web import schedule_forms as forms
+from dashboard.web.links import job_message
+from dashboard.web.queue_fields import unconfirmed_new_queue
 from dashboard.web.rendering import ERROR, SUCCESS, notify, page_or_partial
 from dashboard.web.visible import visibility
 from tasks.registry import all_tasks, get_task
@@ -96,6 +98,7 @@ def _form_page(
     param_errors: dict | None = None,
     message: str = "",
     status: int = 200,
+    new_queue: str | None = None,
 ):
     spec = get_task(values.get("task", "")) if values.get("task") else None
     cron_text = values.get("cron", "")
@@ -109,6 +112,7 @@ def _form_page(
         schedule=schedule,
         message=message,
         queue_names=get_console().queues.names(),
+        new_queue=new_queue,
         zones=COMMON_ZONES,
         preview=forms.cron_preview(cron_text, values.get("timezone", "UTC")) if cron_text else None,
     )
@@ -185,6 +189,9 @@ def _submit(schedule: schedules.Schedule | None):
             message="Nothing saved: correct the fields marked below.",
             status=422,
         )
+    new_queue = unconfirmed_new_queue(parsed.queue, known=schedule.queue if schedule else "")
+    if new_queue:  # a confirmation step: the form again, with "Create queue X and save"; nothing saved
+        return _form_page(values, schedule=schedule, status=409, new_queue=new_queue)
     action = "schedule.update" if schedule else "schedule.create"
     started = time.monotonic()
     try:
@@ -244,7 +251,7 @@ def run_now(schedule_id):
         "schedule.run_now",
         get_console().schedules.run_now,
         lambda job_id: (
-            f"Run of schedule {schedule_id} queued now as job {job_id}; the schedule is unchanged.",
+            job_message(job_id, f"Run of schedule {schedule_id} queued now as job ", "; the schedule is unchanged."),
             f"job {job_id}",
         ),
     )
@@ -298,5 +305,8 @@ def reschedule(schedule_id):
         schedule_id,
         "schedule.reschedule",
         lambda i: get_console().schedules.reschedule(i, when),
-        lambda where: (f"Job {schedule_id} rescheduled to {in_zone(when, tz_name)}.", f"{where}: {when.isoformat()}"),
+        lambda where: (
+            job_message(schedule_id, "Job ", f" rescheduled to {in_zone(when, tz_name)}."),
+            f"{where}: {when.isoformat()}",
+        ),
     )

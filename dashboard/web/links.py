@@ -16,7 +16,7 @@ from dashboard.rqlayer.overview import Overview
 from dashboard.rqlayer.vocabulary import lookup_queue_name, valid_job_id
 
 # Totals of the whole Redis that have a page of their own, across queues.
-_TOTAL_PAGES = {"failed": ("queues.failed", {}), "scheduled": ("schedules.index", {})}
+_TOTAL_PAGES: dict[str, str] = {"failed": "queues.failed", "scheduled": "schedules.index"}
 
 
 @lru_cache(maxsize=512)  # bounded: a list names few workers, a planted name costs one slot
@@ -56,8 +56,7 @@ def total_href(overview: Overview, state: str) -> str | None:
     """Where the overview's total of `state` leads: its own page (failed, scheduled), else the state's
     tab of the one queue holding such jobs; None when several queues share it (their row links)."""
     if state in _TOTAL_PAGES:
-        endpoint, args = _TOTAL_PAGES[state]
-        return url_for(endpoint, **args)
+        return url_for(_TOTAL_PAGES[state])
     holders = [q.name for q in overview.queues if q.counts.get(state)]
     if len(holders) == 1 or (not holders and len(overview.queues) == 1):
         return url_for("queues.state", name=(holders or [overview.queues[0].name])[0], state=state)

@@ -91,8 +91,9 @@ def min_id(settings: TelemetrySettings, now: float | None = None) -> str:
 def append_event(
     target: Redis | Pipeline, type_: str, settings: TelemetrySettings | None = None, **fields: Any
 ) -> None:
-    """Append one event (XADD MAXLEN ~ + XTRIM MINID ~): 2 commands, added to `target` when it is a
-    pipeline (they run with it), else sent in one round trip. `fields` as for `event_fields`."""
+    """Append one event (XADD MAXLEN ~ + XTRIM MINID ~ in one EVAL): added to `target` when it is a
+    pipeline (it runs with it), else sent in one round trip. `fields` as for `event_fields`; an
+    unwritable stream is ignored, never raised."""
     settings = settings or TelemetrySettings()
     flat = event_fields(type_, **fields)
     commands = target if isinstance(target, Pipeline) else target.pipeline(transaction=False)
@@ -101,12 +102,19 @@ def append_event(
         commands.execute()
 
 
+# XADD MAXLEN ~ then (when a min id is given) XTRIM MINID ~, through redis.pcall: an event that cannot be
+# written (the key holds another type, a Redis older than 6.2) must never fail the transaction it rides in.
+APPEND = """
+redis.pcall('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(ARGV, 3))
+if ARGV[2] ~= '' then redis.pcall('XTRIM', KEYS[1], 'MINID', '~', ARGV[2]) end
+return 1
+"""
+
+
 def add_event_commands(pipe: Pipeline, flat: Sequence[str], settings: TelemetrySettings, trim_age: bool = True) -> None:
-    """XADD MAXLEN ~ (and XTRIM MINID ~ unless `trim_age` is False) added to `pipe`."""
-    stream = keys.events()
-    pipe.xadd(stream, dict(zip(flat[::2], flat[1::2], strict=True)), maxlen=settings.events_maxlen, approximate=True)
-    if trim_age:
-        pipe.xtrim(stream, minid=min_id(settings), approximate=True)
+    """One EVAL added to `pipe`: XADD MAXLEN ~ (and XTRIM MINID ~ unless `trim_age` is False)."""
+    oldest = min_id(settings) if trim_age else ""
+    pipe.eval(APPEND, 1, keys.events(), str(settings.events_maxlen), oldest, *flat)
 
 
 def _text(raw: bytes | str) -> str:

@@ -12,6 +12,7 @@ def register_blueprints(app) -> None:
         auth,
         bulk,
         enqueue,
+        failed,
         formatting,
         health,
         jobs,
@@ -33,6 +34,7 @@ def register_blueprints(app) -> None:
     app.register_blueprint(actions.bp)
     app.register_blueprint(enqueue.bp)
     app.register_blueprint(bulk.bp)
+    app.register_blueprint(failed.bp)
     app.register_blueprint(schedules.bp)
     app.register_blueprint(workers.bp)
     app.register_blueprint(admin.bp)

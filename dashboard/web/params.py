@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from flask import abort, request
 
 from dashboard.rqlayer.errors import NotFound
-from dashboard.rqlayer.search import JobFilter
+from dashboard.rqlayer.search import MATCH_MODES, JobFilter
 from dashboard.rqlayer.vocabulary import DEFAULT_PAGE_SIZE, MAX_FILTER_CHARS, ORDERS, PAGE_SIZES, STATES
 from dashboard.web.visible import visibility
 
@@ -41,12 +42,7 @@ def list_params() -> ListParams:
     order = request.args.get("order", "oldest")
     if order not in ORDERS:
         abort(400, description=f"order must be one of {', '.join(ORDERS)}")
-    texts = {}
-    for name in ("func", "exc", "args"):
-        value = request.args.get(name, "").strip()
-        if len(value) > MAX_FILTER_CHARS:
-            abort(400, description=f"{name} filter is limited to {MAX_FILTER_CHARS} characters")
-        texts[name] = value
+    texts = filter_fields(request.args)
     visible = visibility()
     if texts["args"] and not visible.values:
         # Matching on hidden values would reveal them one guess at a time.
@@ -59,6 +55,23 @@ def list_params() -> ListParams:
         job_filter=visible.job_filter(JobFilter(**texts)),
         offset=_int_arg("offset", 0, 0, 10**12),
     )
+
+
+def filter_fields(source: Mapping[str, str]) -> dict[str, str]:
+    """The filter's texts and match modes from a query string or a form, checked: a text over
+    MAX_FILTER_CHARS or a mode that is not one of MATCH_MODES is a 400 naming the field."""
+    fields = {}
+    for name in ("func", "exc", "args"):
+        value = source.get(name, "").strip()
+        if len(value) > MAX_FILTER_CHARS:
+            abort(400, description=f"{name} filter is limited to {MAX_FILTER_CHARS} characters")
+        fields[name] = value
+    for name in ("func_match", "exc_match"):
+        mode = source.get(name, "") or "contains"
+        if mode not in MATCH_MODES:
+            abort(400, description=f"{name} must be one of {', '.join(MATCH_MODES)}, got {mode[:40]!r}")
+        fields[name] = mode
+    return fields
 
 
 def checked_state(state: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 from dataclasses import replace
@@ -13,13 +14,12 @@ from flask import Blueprint, Response, abort, render_template, request, stream_w
 from dashboard.extensions import get_console
 from dashboard.rqlayer import jobs
 from dashboard.rqlayer.vocabulary import FAILED_PAGE_SIZE, STATES
+from dashboard.web.failed import FAILURE_WINDOWS, WINDOW_WORDS, failed_query, failure_window, group_query
 from dashboard.web.params import checked_state, list_params
 from dashboard.web.rendering import page_or_partial, wants_fragment
 from dashboard.web.visible import visibility
 
 bp = Blueprint("queues", __name__)
-
-FAILURE_WINDOWS = {"hour": 3600, "day": 86400, "week": 7 * 86400, "all": None}
 
 
 @bp.get("/queues/<name>/<state>")
@@ -145,35 +145,51 @@ def _csv_safe(value):
 
 @bp.get("/failed")
 def failed():
-    """The dead-letter view: failures of every queue, newest first. O(page): the groups by exception
-    and function are their own fragment (failed_groups), loaded once the page is shown."""
-    window = _failure_window()
+    """The dead-letter view: failures of every queue, newest first. Unfiltered it is O(page) (keyset
+    cursor), the groups by exception and function being their own fragment (failed_groups); filtered
+    (exactly or containing, within the window) it scans from the cursor in bounded steps, and the
+    fragment=scan requests continue filling the page."""
+    query = failed_query()
     cursor = request.args.get("cursor") or None
     visible = visibility()
-    listing = get_console().jobs.failed(cursor=cursor, size=FAILED_PAGE_SIZE)
-    listing = replace(listing, rows=[(queue, visible.row(row)) for queue, row in listing.rows])
-    return page_or_partial(
-        "pages/failed.html",
-        "partials/failed_body.html",
+    console = get_console()
+    listing = matches = None
+    if query.active:
+        found = int(request.args.get("found", "0")) if request.args.get("found", "").isdigit() else 0
+        matches = console.jobs.failed_matching(
+            query.job_filter, cursor=cursor, max_rows=max(1, FAILED_PAGE_SIZE - found)
+        )
+        rows = [(queue, visible.row(row)) for queue, row in matches.rows]
+    else:
+        listing = console.jobs.failed(cursor=cursor, size=FAILED_PAGE_SIZE)
+        rows = [(queue, visible.row(row)) for queue, row in listing.rows]
+    context = dict(
         listing=listing,
-        window=window,
+        matches=matches,
+        rows=rows,
+        query=query,
+        window=query.window,
         windows=list(FAILURE_WINDOWS),
+        window_words=WINDOW_WORDS,
         cursor=cursor,
+        page_size=FAILED_PAGE_SIZE,
         show_values=visible.values,
     )
+    if request.args.get("fragment") == "scan" and wants_fragment():
+        return render_template("partials/failed_scan.html", **context)
+    return page_or_partial("pages/failed.html", "partials/failed_body.html", **context)
 
 
 @bp.get("/failed/groups")
 def failed_groups():
     """Failures grouped by exception and by function: computed at most every few seconds for all
     console process's threads (cached in its memory for a few seconds), so loading it often reads nothing."""
-    window = _failure_window()
+    window = failure_window(request.args)
     groups = visibility().failure_groups(get_console().jobs.failure_groups(window, FAILURE_WINDOWS[window]))
-    return render_template("partials/failed_groups.html", groups=groups, window=window)
-
-
-def _failure_window() -> str:
-    window = request.args.get("window", "day")
-    if window not in FAILURE_WINDOWS:
-        abort(400, description=f"window must be one of {', '.join(FAILURE_WINDOWS)}")
-    return window
+    return render_template(
+        "partials/failed_groups.html",
+        groups=groups,
+        window=window,
+        window_words=WINDOW_WORDS,
+        group_query=functools.partial(group_query, window),
+    )

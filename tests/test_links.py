@@ -158,3 +158,18 @@ def test_worker_command_messages_link_the_worker(client, conn):
     link = re.search(r'<a class="worker-link mono" href="(/workers/[^"]+)">&lt;b&gt;w&amp;amp;</a>', page)
     assert link and "<b>w" not in page, "the worker named as a link, escaped"
     assert client.get(link.group(1).replace("&amp;", "&")).status_code == 200, "the link leads to its page"
+
+
+def test_schedules_name_their_queue_as_a_link(client, conn):
+    form = {
+        "task": "tasks.maintenance.cleanup_old_files",
+        "kind": "cron",
+        "cron": "0 8 * * 1-5",
+        "timezone": "UTC",
+        "queue": "",
+        "arg-max_age_hours": "24",
+        "arg-dry_run": "true",
+    }
+    assert client.post("/schedules", data=form, headers={"X-CSRFToken": csrf_token(client)}).status_code == 303
+    body = raw(client.get("/schedules"))
+    assert '<td class="mono"><a href="/queues/low/queued">low</a></td>' in body

@@ -23,11 +23,15 @@ def plant_groups(conn) -> dict[str, list[str]]:
     """ValueError × a.b (3), MyValueError × a.bc (2), ValueError × a.bc (1), all failed a minute ago."""
     ended = (datetime.now(UTC) - timedelta(minutes=1)).strftime(FMT)
     return {
-        "vb": plant_raw(conn, "default", "failed", 3, prefix="vb", func="a.b", exc_info=_tb("ValueError: bad"), ended_at=ended),
+        "vb": plant_raw(
+            conn, "default", "failed", 3, prefix="vb", func="a.b", exc_info=_tb("ValueError: bad"), ended_at=ended
+        ),
         "mv": plant_raw(
             conn, "default", "failed", 2, prefix="mv", func="a.bc", exc_info=_tb("MyValueError: worse"), ended_at=ended
         ),
-        "vc": plant_raw(conn, "low", "failed", 1, prefix="vc", func="a.bc", exc_info=_tb("ValueError: bad"), ended_at=ended),
+        "vc": plant_raw(
+            conn, "low", "failed", 1, prefix="vc", func="a.bc", exc_info=_tb("ValueError: bad"), ended_at=ended
+        ),
     }
 
 
@@ -218,12 +222,14 @@ def test_queue_page_filters_match_exactly_or_contain(client, conn):
     exact = client.get(
         "/queues/default/failed?func=a.b&func_match=is&fragment=scan", headers={"HX-Request": "true"}
     ).get_data(as_text=True)
-    contains = client.get(
-        "/queues/default/failed?func=a.b&fragment=scan", headers={"HX-Request": "true"}
-    ).get_data(as_text=True)
+    contains = client.get("/queues/default/failed?func=a.b&fragment=scan", headers={"HX-Request": "true"}).get_data(
+        as_text=True
+    )
     assert "3 matches" in exact and "5 matches" in contains
     page = client.get("/queues/default/failed?func=a.b&func_match=is").get_data(as_text=True)
     assert '<option value="is" selected' in page
     assert 'name="func_match" value="is"' in page  # the bulk form carries the mode
-    op_id = wait_for_operation(client, post(client, "/queues/default/failed/bulk", action="retry", all="1", func="a.b", func_match="is"))
+    op_id = wait_for_operation(
+        client, post(client, "/queues/default/failed/bulk", action="retry", all="1", func="a.b", func_match="is")
+    )
     assert "Finished: 3 jobs retried" in client.get(f"/bulk/{op_id}").get_data(as_text=True)

@@ -104,7 +104,9 @@ def test_no_page_is_wider_than_the_window_at_1366_or_390_px_in_either_theme(chro
     sign_in(page, hostile_site["url"], "alice", PASSWORD)
     problems = []
     for path in pages_to_check(hostile_site):
-        page.goto(hostile_site["url"] + path)
+        response = page.goto(hostile_site["url"] + path)
+        expected = 404 if path in ("/no/such/page", "/jobs/no-such-job") else 200
+        assert response.status == expected, f"{path} answered {response.status}"
         if path == "/failed":
             page.wait_for_selector("#groups-coverage")  # the groups load after the page
         problems += check_both_widths_and_themes(page, path)

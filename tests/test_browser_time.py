@@ -116,6 +116,12 @@ def test_kolkata_local_times_utc_switch_live_relative_text_and_scheduled_and_def
         expect(waits).to_contain_text("Waits for its parent job to finish")
         expect(waits.locator(f"a[href='/jobs/{parent.id}']")).to_have_text(parent.id)
         expect(waits.locator(".badge")).to_have_text("queued")
+        # ... and its row in the deferred tab names the parent too.
+        page.goto(f"{live_server.url}/queues/default/deferred")
+        expect(page.locator("#jobs thead")).to_contain_text("Waits for")
+        expect(page.locator(f"#row-{child.id} td.waits-for a[href='/jobs/{parent.id}']")).to_have_attribute(
+            "title", parent.id
+        )
         assert errors == [], errors
     finally:
         context.close()

@@ -16,7 +16,7 @@ from redis.client import Pipeline
 
 from dashboard.rqlayer import keys
 from dashboard.rqlayer.decode import epoch, text
-from dashboard.rqlayer.rows import ROW_FIELDS, count_or_zero, row_from_hash, wrong_type
+from dashboard.rqlayer.rows import ROW_FIELDS, count_or_zero, reply_or, row_from_hash, wrong_type
 
 # Re-exported (`X as X`): views and visibility read the row model and the job-id rule from here.
 from dashboard.rqlayer.rows import Failure as Failure
@@ -37,11 +37,13 @@ def read_rows(
     unsafe: bool = False,
     failures: bool = False,
     run_at_key: str | None = None,
+    parents: bool = False,
 ) -> list[JobRow]:
     """Rows for these ids, in order, in one pipelined round trip. With `failures`, each job's newest
     results-stream entry is read too: RQ 3 keeps the traceback there, not in the job hash. With
-    `run_at_key` (a scheduled registry), each job's score there becomes its row's run_at (ZSCORE per id,
-    same round trip)."""
+    `run_at_key` (a scheduled registry), each job's score there becomes its row's run_at (ZSCORE per id).
+    With `parents`, each row names a few of the jobs it waits for (SSCAN of a few + SCARD per id). All in
+    the same round trip: O(page)."""
     if not job_ids:
         return []
     pipe = connection.pipeline(transaction=False)
@@ -49,18 +51,39 @@ def read_rows(
         pipe.hmget(keys.job(job_id), ROW_FIELDS)
         if failures:
             pipe.xrevrange(keys.results(job_id), count=1)
-        if run_at_key:
+    if run_at_key:
+        for job_id in job_ids:
             pipe.zscore(run_at_key, job_id)
+    if parents:
+        for job_id in job_ids:
+            pipe.sscan(keys.job_dependencies(job_id), 0, count=PARENTS_IN_ROW)
+            pipe.scard(keys.job_dependencies(job_id))
     # Per item: one planted key of the wrong type must not fail the whole page.
     replies = pipe.execute(raise_on_error=False)
-    step = 1 + failures + bool(run_at_key)
+    step = 2 if failures else 1
     rows = [
         row_from_hash(job_id, _as_fields(replies[step * i]), replies[step * i + 1] if failures else None, unsafe)
         for i, job_id in enumerate(job_ids)
     ]
+    extra = replies[step * len(rows) :]
     if run_at_key:
-        rows = [replace(row, run_at=epoch(replies[step * i + step - 1])) for i, row in enumerate(rows)]
+        rows = [replace(row, run_at=epoch(score)) for row, score in zip(rows, extra, strict=False)]
+        extra = extra[len(rows) :]
+    if parents:
+        rows = [_with_parents(row, extra[2 * i], extra[2 * i + 1]) for i, row in enumerate(rows)]
     return rows
+
+
+PARENTS_IN_ROW = 3
+
+
+def _with_parents(row: JobRow, scan: Any, total: Any) -> JobRow:
+    """The row with the first few ids of the jobs it waits for (sorted) and how many there are."""
+    count = count_or_zero(total)
+    if not row.exists or not count:
+        return row
+    found: tuple[int, list[bytes]] = reply_or(scan, (0, []))
+    return replace(row, waits_for=tuple(sorted(text(m) for m in found[1])[:PARENTS_IN_ROW]), waits_for_total=count)
 
 
 def _as_fields(reply: list[Any] | Exception) -> dict[str, Any] | Exception:
@@ -171,7 +194,9 @@ def read_state_page(
     if clamped != page and total:
         raw = ids_at(connection, queue, state, (clamped - 1) * size, size, order)
     run_at_key = keys.registry(state, queue) if state == "scheduled" else None
-    rows = read_rows(connection, raw, unsafe, failures=state in FAILURE_STATES, run_at_key=run_at_key)
+    rows = read_rows(
+        connection, raw, unsafe, failures=state in FAILURE_STATES, run_at_key=run_at_key, parents=state == "deferred"
+    )
     return StatePage(queue, state, rows, total, clamped, size, order)
 
 

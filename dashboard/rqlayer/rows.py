@@ -70,6 +70,8 @@ class JobRow:
     failure: Failure | None = None
     problem: str = ""  # why this job cannot be shown (wrong key type, undecodable data): the row says so
     run_at: datetime | None = None  # when a scheduled job is due (its scheduled-registry score), if read
+    waits_for: tuple[str, ...] = ()  # a deferred job's first few parents (ids), if read
+    waits_for_total: int = 0  # and how many parents it has in all
 
     @property
     def duration_seconds(self) -> float | None:

@@ -8,7 +8,7 @@ import re
 from playwright.sync_api import expect
 from rq import Queue
 
-from tests.browser import sign_in
+from tests.browser import axe_violations, sign_in
 from tests.fixtures import PASSWORD, plant_raw
 
 
@@ -182,3 +182,32 @@ def test_jump_box_offers_the_match_and_selecting_it_navigates(page, live_server,
     expect(page.locator("#jump-listbox")).to_be_hidden()
     expect(box).to_have_value(job.id[:8])
     assert page.js_errors == [], page.js_errors
+
+
+def test_overlays_and_suggestions_pass_the_accessibility_audit(page, live_server, conn):
+    job = Queue("emails", connection=conn).enqueue("tests.jobfuncs.add", 1, 2)
+    sign_in(page, live_server.url, "alice", PASSWORD)
+    ready(page)
+    mine = ("#shortcuts-help", "#palette", "#jump-", ".key-", ".palette", "#key-pending")
+
+    def violations() -> list[dict]:
+        return [v for v in axe_violations(page) if any(m in node for node in v["nodes"] for m in mine)]
+
+    for theme in ("light", "dark"):
+        page.evaluate(f"document.documentElement.setAttribute('data-theme', '{theme}')")
+        page.keyboard.press("?")
+        expect(page.locator("#shortcuts-help")).to_be_visible()
+        assert violations() == [], (theme, "help")
+        page.keyboard.press("Escape")
+        page.keyboard.press("Control+k")
+        expect(page.locator("#palette-listbox [role=option]").first).to_be_visible()
+        page.keyboard.press("ArrowDown")
+        assert violations() == [], (theme, "palette")
+        page.keyboard.press("Escape")
+        box = page.locator("#jump-input")
+        box.fill("")
+        box.press_sequentially(job.id[:8])
+        expect(page.locator("#jump-listbox [role=option]")).to_be_visible()
+        page.keyboard.press("ArrowDown")
+        assert violations() == [], (theme, "jump box")
+        box.blur()

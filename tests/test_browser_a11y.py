@@ -164,6 +164,14 @@ def test_every_page_passes_the_audit(page, live_server, console_with_data, theme
         page.goto(live_server.url + path)
         page.wait_for_selector(ready)
         audit(page, name, findings)
+
+    # A bulk action's progress bar, its result and the selection toolbar in use (changes the data: last).
+    page.goto(live_server.url + "/queues/default/failed")
+    page.check("#select-page")
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.click('#bulk-form button[value="retry"]')
+    expect(page.locator('.bulk-progress[data-status="done"]')).to_be_visible(timeout=10_000)
+    audit(page, "queue: after a bulk retry", findings)
     assert page.evaluate(SHOWN_THEME)["dark"] is (scheme == "dark")
 
     assert not findings, f"accessibility findings in the {theme} theme:\n" + readable(findings)

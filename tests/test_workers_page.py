@@ -126,3 +126,26 @@ def test_a_viewer_sees_the_worker_page(client_as, conn):
     conn.hset(keys.worker("w-viewer"), mapping={"state": "idle", "queues": "default"})
     conn.sadd(keys.workers(), keys.worker("w-viewer"))
     assert client_as("viewer").get("/workers/w-viewer").status_code == 200
+
+
+def test_admins_control_the_worker_from_its_page_and_come_back_to_it(client_as, conn):
+    from tests.helpers import csrf_token
+
+    conn.hset(keys.worker("w-ctl"), mapping={"state": "busy", "queues": "default"})
+    conn.sadd(keys.workers(), keys.worker("w-ctl"))
+    conn.sadd(keys.worker_executions("w-ctl"), "job-x:exec-1")
+    admin, operator = client_as("admin"), client_as("operator")
+    body = text(admin.get("/workers/w-ctl"))
+    assert 'action="/workers/w-ctl/shutdown"' in body and 'action="/workers/w-ctl/kill-horse"' in body
+    assert 'name="next" value="/workers/w-ctl"' in body
+    assert 'id="worker-controls"' not in text(operator.get("/workers/w-ctl")), "only with the permission"
+
+    answer = admin.post(
+        "/workers/w-ctl/shutdown", data={"next": "/workers/w-ctl"}, headers={"X-CSRFToken": csrf_token(admin)}
+    )
+    assert answer.status_code == 303 and answer.headers["Location"].endswith("/workers/w-ctl")
+    assert "did not receive the command" in text(admin.get("/workers/w-ctl")), "nobody listens: it says so"
+    away = admin.post(
+        "/workers/w-ctl/shutdown", data={"next": "https://evil.example/"}, headers={"X-CSRFToken": csrf_token(admin)}
+    )
+    assert away.headers["Location"].endswith("/"), "never an open redirect"

@@ -255,7 +255,7 @@ def worker_command(name, command):
             ),
             WARNING,
         )
-        return redirect(url_for("overview.index"), code=303)
+        return redirect(safe_next(request.form.get("next")), code=303)
     notify(
         (
             Markup("Warm shutdown sent to {}: it finishes its current job, then exits.")
@@ -263,4 +263,4 @@ def worker_command(name, command):
             else Markup("Kill sent to {}: its current job fails as &#39;work-horse terminated&#39;; it goes on.")
         ).format(worker_link(name))
     )
-    return redirect(url_for("overview.index"), code=303)
+    return redirect(safe_next(request.form.get("next")), code=303)  # the overview, or the worker page

@@ -141,6 +141,16 @@ def test_new_york_wall_time_and_a_paris_schedule_in_both_zones(chromium, live_se
         expect(enqueued).to_have_text(f"2 h ago · {wall(moment, 'America/New_York')}")
         assert re.search(r"\b(EST|EDT) · ", enqueued.get_attribute("title") or ""), "EST or EDT in the title"
 
+        # Times in a region the page refreshes by itself are rendered again after each swap.
+        page.goto(f"{live_server.url}/")
+        oldest = "#queues tr[data-queue='default'] time"
+        expect(page.locator(oldest)).to_have_attribute("title", re.compile(r"\b(EST|EDT) · "))
+        page.evaluate("selector => { document.querySelector(selector).dataset.seen = '1'; }", oldest)
+        swapped = "selector => { const t = document.querySelector(selector); return t && !t.dataset.seen; }"
+        page.wait_for_function(swapped, arg=oldest)
+        expect(page.locator(oldest)).to_have_attribute("title", re.compile(r"\b(EST|EDT) · "))
+        expect(page.locator(oldest)).to_have_text("2 h ago")
+
         # The schedule's next run: relative · the operator's wall time · the schedule's own zone's.
         page.goto(f"{live_server.url}/schedules")
         shown = page.locator(f"#schedule-{sid} .next-run time")

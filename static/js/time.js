@@ -5,7 +5,7 @@
 //
 // Shows (data-show): absent = relative text; "both" = relative · wall time; "abs" = wall time only.
 // data-tz="Europe/Paris" (a schedule's own zone) adds " · 09:00 Europe/Paris" when that wall time
-// differs from the one shown. <html data-time-tick="<ms>"> overrides the 15 s tick (tests).
+// differs from the one shown.
 // Only UTC times ("…Z", as the filter writes them) are touched: a <time> with an offset (the cron preview's
 // runs in the zone being edited) already says what it means.
 (function () {
@@ -181,13 +181,12 @@
     renderWithin(document);
     var control = document.getElementById('time-zone-mode');
     if (control) control.addEventListener('change', function () { setMode(control.value); });
+    // htmx:load fires on every element htmx inserts (polled regions, action answers, out-of-band parts).
     document.addEventListener('htmx:load', function (event) { renderWithin(event.target); });
-    document.addEventListener('htmx:afterSettle', function (event) { renderWithin(event.target); });
     document.addEventListener('visibilitychange', function () { if (!document.hidden) tick(); });
     // Another tab changed the setting: follow it.
     window.addEventListener('storage', function (event) { if (event.key === KEY) setMode(stored()); });
-    var every = parseInt(document.documentElement.getAttribute('data-time-tick') || '', 10);
-    window.setInterval(tick, every > 0 ? every : TICK_MS);
+    window.setInterval(tick, TICK_MS);
   }
 
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start);

@@ -12,6 +12,7 @@ from tests.fixtures import CLEANUP_TASK, LONG_FUNC, LONG_QUEUE, PASSWORD
 
 DESKTOP = {"width": 1366, "height": 900}
 PHONE = {"width": 390, "height": 844}
+TABLETS = ({"width": 1024, "height": 768}, {"width": 820, "height": 1180})
 
 # Where the page sticks out of the window, to name the culprit in the failure message: the element
 # reaching furthest right that no scroll box clips (else, when only clipped ones do, the furthest).
@@ -87,13 +88,16 @@ def assert_fits(page, label: str) -> None:
 
 def check_both_widths_and_themes(page, label: str) -> list[str]:
     """The page as loaded, at 1366 px and at 390 px, in the light and in the dark theme (themes change
-    colours only, so the theme is switched in place rather than by a reload)."""
+    colours only, so the theme is switched in place rather than by a reload), and at two tablet widths."""
     problems = []
     for viewport in (DESKTOP, PHONE):
         page.set_viewport_size(viewport)
         for theme in ("light", "dark"):
             page.evaluate("t => document.documentElement.setAttribute('data-theme', t)", theme)
             problems.append(overflow(page, f"{label} at {viewport['width']} px, {theme}"))
+    for viewport in TABLETS:  # the widths between, where lower-priority columns step aside
+        page.set_viewport_size(viewport)
+        problems.append(overflow(page, f"{label} at {viewport['width']} px, dark"))
     page.set_viewport_size(DESKTOP)
     return [p for p in problems if p]
 

@@ -12,12 +12,12 @@ from rq.command import send_stop_job_command
 from dashboard.rqlayer import keys
 from tests.browser import axe_violations, sign_in
 from tests.conftest import PASSWORD
-from tests.fixtures import plant_raw
-from tests.helpers import start_job_on_real_worker
+from tests.fixtures import plant_failed
+from tests.helpers import start_job_on_real_worker, wait_until
 
 
 def test_overview_worker_name_and_count_lead_to_the_worker_page_and_the_tab(page, live_server, conn, redis_url):
-    plant_raw(conn, "default", "failed", 2, prefix="bf")
+    plant_failed(conn, 2, prefix="bf")  # RQ-like scores: the worker's clean-up keeps them
     job = Queue("default", connection=conn).enqueue("tests.jobfuncs.sleep_for", 60)
     worker = start_job_on_real_worker(conn, redis_url, job.id)
     try:
@@ -32,6 +32,9 @@ def test_overview_worker_name_and_count_lead_to_the_worker_page_and_the_tab(page
         expect(page.locator("[data-worker-state]")).to_have_text("busy")
         expect(page.locator("#worker-queues a")).to_have_text(["default"])
         assert axe_violations(page) == []
+        page.set_viewport_size({"width": 390, "height": 800})  # a phone: the page is never wider than it
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        page.set_viewport_size({"width": 1400, "height": 900})
 
         running.locator(f'a[href="/jobs/{job.id}"]').click()
         expect(page.locator("#job-id")).to_contain_text(job.id)
@@ -41,6 +44,7 @@ def test_overview_worker_name_and_count_lead_to_the_worker_page_and_the_tab(page
         send_stop_job_command(conn, job.id)  # the worker page follows by itself: nothing runs any more
         expect(page.locator("#worker-idle, #worker-missing")).to_be_visible(timeout=15_000)
 
+        wait_until(lambda: conn.zcard(keys.registry("failed", "default")) == 3, message="the stopped job failed")
         page.goto(live_server.url + "/")
         page.locator('#queues tr[data-queue="default"] td[data-state="failed"] a').click()
         expect(page).to_have_url(f"{live_server.url}/queues/default/failed")

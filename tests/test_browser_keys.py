@@ -58,16 +58,25 @@ def test_slash_help_and_g_go_and_nothing_while_typing(page, live_server):
     assert page.js_errors == [], page.js_errors
 
 
-def test_viewer_gets_only_its_pages(page, live_server):
+def test_viewer_gets_only_its_pages_and_j_o_on_overview_queue_rows(page, live_server, conn):
+    plant_raw(conn, "aaa-first", "queued", 1, prefix="ov")
     sign_in(page, live_server.url, "vera", PASSWORD)
     ready(page)
     expect(page.locator('#shortcuts-help [data-go-key="s"]')).to_have_count(1)
     expect(page.locator('#shortcuts-help [data-go-key="u"]')).to_have_count(0)
+    first = page.locator("#main tr[data-queue]").first
+    name = first.get_attribute("data-queue")
+    page.keyboard.press("j")
+    expect(first).to_have_class(re.compile(r"\brow-cursor\b"))
+    page.keyboard.press("o")
+    expect(page).to_have_url(re.compile(f"/queues/{name}/queued$"))
+    ready(page)
     page.keyboard.press("g")
     page.keyboard.press("u")  # not a page this role may open: nothing happens
     page.keyboard.press("g")
     page.keyboard.press("s")
     expect(page).to_have_url(re.compile(r"/schedules$"))
+    assert page.js_errors == [], page.js_errors
 
 
 def test_j_k_x_and_enter_on_job_rows(page, live_server, conn):
@@ -94,18 +103,6 @@ def test_j_k_x_and_enter_on_job_rows(page, live_server, conn):
     page.keyboard.press("Enter")
     expect(page).to_have_url(re.compile(f"/jobs/{first_id}$"))
     assert page.js_errors == [], page.js_errors
-
-
-def test_j_and_o_on_the_overview_queue_rows(page, live_server, conn):
-    plant_raw(conn, "aaa-first", "queued", 1, prefix="ov")
-    sign_in(page, live_server.url, "vera", PASSWORD)
-    ready(page)
-    first = page.locator("#main tr[data-queue]").first
-    name = first.get_attribute("data-queue")
-    page.keyboard.press("j")
-    expect(first).to_have_class(re.compile(r"\brow-cursor\b"))
-    page.keyboard.press("o")
-    expect(page).to_have_url(re.compile(f"/queues/{name}/queued$"))
 
 
 def test_palette_finds_a_queue_and_a_job_prefix(page, live_server, conn):

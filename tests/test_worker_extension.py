@@ -162,3 +162,8 @@ def test_a_stock_worker_still_works_and_the_readers_say_no_data(redis_url, conn)
     assert series.read_queues(conn) == []
     assert window(conn, "default").ended == 0 and not series.read_series(conn, "default").has_data
     assert read_events(conn).events == []
+
+
+def test_make_run_and_the_procfile_start_the_extension_worker():
+    line = next(x for x in (PROJECT_ROOT / "Procfile").read_text().splitlines() if x.startswith("worker:"))
+    assert f"-w {FORKING} " in line

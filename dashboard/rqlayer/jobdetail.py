@@ -234,8 +234,8 @@ def read_job(connection: redis.Redis, job_id: str, unsafe: bool = False) -> JobD
             Attempt(
                 outcome=RESULT_TYPES.get(entry.get(b"type", b""), "unknown"),
                 worker_name=text(entry.get(b"worker_name")),
-                started_at=_epoch(entry.get(b"execution_started_at")),
-                ended_at=_epoch(entry.get(b"execution_ended_at")),
+                started_at=epoch(entry.get(b"execution_started_at")),
+                ended_at=epoch(entry.get(b"execution_ended_at")),
                 traceback=decode_b64_exc_string(entry.get(b"exc_string")),
                 result=decode_b64_value(entry.get(b"return_value"), unsafe) if entry.get(b"return_value") else None,
             )
@@ -304,10 +304,3 @@ def broken_detail(job_id: str, problem: str) -> JobDetail:
         webhooks="",
         rate_limit_key="",
     )
-
-
-def _epoch(raw: bytes | None) -> datetime | None:
-    try:
-        return datetime.fromtimestamp(float(text(raw)), tz=UTC)
-    except (TypeError, ValueError, OverflowError, OSError):
-        return None

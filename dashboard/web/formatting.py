@@ -34,6 +34,7 @@ def duration(seconds: float | None) -> str:
 
 
 def ago(moment: datetime | None, now: datetime | None = None) -> str:
+    """Plain text for messages (flash, audit detail); pages show times through `when`."""
     if moment is None:
         return "—"
     now = now or datetime.now(UTC)
@@ -43,10 +44,6 @@ def ago(moment: datetime | None, now: datetime | None = None) -> str:
     if delta < 1:
         return "just now"
     return f"{duration(delta)} ago"
-
-
-def exact(moment: datetime | None) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M:%S UTC") if moment else ""
 
 
 def relative(seconds: float) -> str:
@@ -118,7 +115,5 @@ def init_app(app) -> None:
     app.add_template_global(default_text)
     app.add_template_global(server_time)
     app.add_template_filter(duration)
-    app.add_template_filter(ago)
-    app.add_template_filter(exact)
-    app.add_template_filter(when)
+    app.add_template_filter(when)  # the one filter for absolute times (no |ago or |exact: they bypass time.js)
     app.add_template_filter(number)

@@ -162,6 +162,14 @@ def test_new_york_wall_time_and_a_paris_schedule_in_both_zones(chromium, live_se
         page.select_option("#time-zone-mode", "utc")
         in_utc = re.escape(wall(next_run, "UTC"))
         expect(shown).to_have_text(re.compile(rf"^in .+ · {in_utc} UTC · {re.escape(paris)} Europe/Paris$"))
+
+        # A new schedule's zone field offers the operator's own zone; the preview follows it.
+        page.goto(f"{live_server.url}/schedules/new")
+        page.fill("#cron", "0 8 * * *")
+        expect(page.locator("#next-runs li")).to_have_count(5)
+        page.click("button.use-my-zone:has-text('Use my timezone (America/New_York)')")
+        expect(page.locator("#timezone")).to_have_value("America/New_York")
+        expect(page.locator("#cron-preview")).to_contain_text("Next 5 runs in America/New_York")
         assert errors == [], errors
     finally:
         context.close()

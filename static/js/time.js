@@ -161,6 +161,30 @@
     }
   }
 
+  // Zone fields (the schedule form's, the enqueue form's "in timezone"): a button fills in the browser's
+  // zone, so "09:00" can mean the operator's 09:00 without typing an IANA name.
+  function offerZone(root) {
+    if (BROWSER_ZONE === 'UTC' || !root.querySelectorAll) return;
+    var inputs = root.querySelectorAll('#timezone, #opt-timezone');
+    for (var i = 0; i < inputs.length; i++) {
+      var input = inputs[i];
+      if (input.rqcZoneOffer) continue;
+      input.rqcZoneOffer = true;
+      var button = document.createElement('button');
+      button.type = 'button';
+      button.className = 'secondary small use-my-zone';
+      button.textContent = 'Use my timezone (' + BROWSER_ZONE + ')';
+      button.addEventListener('click', (function (field) {
+        return function () {
+          field.value = BROWSER_ZONE;
+          field.dispatchEvent(new Event('input', {bubbles: true}));
+          field.dispatchEvent(new Event('change', {bubbles: true}));
+        };
+      })(input));
+      input.insertAdjacentElement('afterend', button);
+    }
+  }
+
   function syncControl() {
     var control = document.getElementById('time-zone-mode');
     if (control && control.value !== mode) control.value = mode;
@@ -179,10 +203,11 @@
     syncControl();
     lastDay = format(shownZone(), 'date').format(current());
     renderWithin(document);
+    offerZone(document);
     var control = document.getElementById('time-zone-mode');
     if (control) control.addEventListener('change', function () { setMode(control.value); });
     // htmx:load fires on every element htmx inserts (polled regions, action answers, out-of-band parts).
-    document.addEventListener('htmx:load', function (event) { renderWithin(event.target); });
+    document.addEventListener('htmx:load', function (event) { renderWithin(event.target); offerZone(event.target); });
     document.addEventListener('visibilitychange', function () { if (!document.hidden) tick(); });
     // Another tab changed the setting: follow it.
     window.addEventListener('storage', function (event) { if (event.key === KEY) setMode(stored()); });

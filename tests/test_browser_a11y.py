@@ -44,6 +44,7 @@ OWN_CHECKS = """() => {
     for (const el of document.querySelectorAll('[tabindex]')) {
         if (el.tabIndex > 0) problems.push('positive tabindex on ' + el.outerHTML.slice(0, 80));
     }
+    if (document.querySelectorAll('nav [aria-current=page]').length > 2) problems.push('several current pages');
     const skip = document.querySelector('a.skip-link');
     if (!skip || skip.getAttribute('href') !== '#main') problems.push('no skip link to #main');
     const flash = document.getElementById('flash');
@@ -164,6 +165,8 @@ def test_every_page_passes_the_audit(page, live_server, console_with_data, theme
         page.goto(live_server.url + path)
         page.wait_for_selector(ready)
         audit(page, name, findings)
+    current = page.locator('nav[aria-label="Main"] [aria-current="page"]')
+    expect(current).to_have_text("Audit")  # the last page audited: the nav says where the operator is
 
     # A bulk action's progress bar, its result and the selection toolbar in use (changes the data: last).
     page.goto(live_server.url + "/queues/default/failed")

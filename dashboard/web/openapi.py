@@ -41,6 +41,15 @@ _LIST_PARAMS = [
         "schema": {"type": "string", "maxLength": 200},
         "description": "Exception type or message contains (failed jobs).",
     },
+    *(
+        {
+            "name": f"{name}_match",
+            "in": "query",
+            "schema": {"type": "string", "enum": ["contains", "is"], "default": "contains"},
+            "description": f"How `{name}` matches: 'contains' (any case) or 'is' (the whole {what}, exactly).",
+        }
+        for name, what in (("func", "function name"), ("exc", "exception type"))
+    ),
     {
         "name": "args",
         "in": "query",

@@ -233,3 +233,17 @@ def test_queue_page_filters_match_exactly_or_contain(client, conn):
         client, post(client, "/queues/default/failed/bulk", action="retry", all="1", func="a.b", func_match="is")
     )
     assert "Finished: 3 jobs retried" in client.get(f"/bulk/{op_id}").get_data(as_text=True)
+
+
+def test_the_api_filters_exactly_too(client, conn, app):
+    from dashboard import accounts
+
+    plant_groups(conn)
+    with app.app_context():
+        _, secret = accounts.create_token("reader", "viewer")
+    auth = {"Authorization": f"Bearer {secret}"}
+    exact = client.get("/api/v1/queues/default/jobs/failed?func=a.b&func_match=is", headers=auth).json
+    assert sorted(job["id"] for job in exact["jobs"]) == ["vb0000000", "vb0000001", "vb0000002"]
+    assert exact["filter"] == {"func": "a.b", "func_match": "is"}
+    assert len(client.get("/api/v1/queues/default/jobs/failed?func=a.b", headers=auth).json["jobs"]) == 5
+    assert client.get("/api/v1/queues/default/jobs/failed?func=a.b&func_match=like", headers=auth).status_code == 400

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from rq import Queue
 
 from dashboard.rqlayer import failures, keys, search
-from tests.fixtures import FMT, plant_raw
+from tests.fixtures import FMT, plant_failed, plant_raw
 from tests.helpers import csrf_token, post, wait_for_operation, wait_until, work_in_process
 
 
@@ -247,3 +247,16 @@ def test_the_api_filters_exactly_too(client, conn, app):
     assert exact["filter"] == {"func": "a.b", "func_match": "is"}
     assert len(client.get("/api/v1/queues/default/jobs/failed?func=a.b", headers=auth).json["jobs"]) == 5
     assert client.get("/api/v1/queues/default/jobs/failed?func=a.b&func_match=like", headers=auth).status_code == 400
+
+
+def test_groups_without_a_traceback_or_a_function_name_filter_exactly_too(client, conn):
+    plant_groups(conn)
+    plant_failed(conn, 4, prefix="notb")  # written without exc_info: the "(no traceback)" group
+    plant_raw(conn, "default", "failed", 2, prefix="nofunc", func="", description="", exc_info=_tb("OSError: x"))
+    html = client.get("/failed/groups?window=all").get_data(as_text=True)
+    assert "Retry this group (4)" in html.split(f'data-group="{search.NO_TRACEBACK}"')[1].split("</tr>")[0]
+    assert "Retry this group (2)" in html.split(f'data-group="{search.UNKNOWN_FUNCTION}"')[1].split("</tr>")[0]
+    listed = _whole_list(client, "/failed?window=all&exc=%28no+traceback%29&exc_match=is")
+    assert _shown_ids(listed) == {f"notb{n:06d}" for n in range(4)} and _count(listed) == (4, True)
+    listed = _whole_list(client, "/failed?window=all&func=%28unknown%29&func_match=is")
+    assert _shown_ids(listed) == {"nofunc0000000", "nofunc0000001"}

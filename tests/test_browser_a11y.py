@@ -175,6 +175,17 @@ def test_every_page_passes_the_audit(page, live_server, console_with_data, theme
     current = page.locator('nav[aria-label="Main"] [aria-current="page"]')
     expect(current).to_have_text("Audit")  # the last page audited: the nav says where the operator is
 
+    # A task form refused with a field error: the field says it is invalid and points at the message.
+    page.goto(f"{live_server.url}/enqueue/{CLEANUP}")
+    page.fill("#arg-max_age_hours", "soon")
+    seen = len(page.js_errors)
+    page.click("main form button[type=submit]")
+    field = page.locator("#arg-max_age_hours")
+    expect(field).to_have_attribute("aria-invalid", "true")
+    assert page.locator("#" + field.get_attribute("aria-describedby")).inner_text().strip(), "the error is described"
+    audit(page, "task form with a field error", findings)
+    page.js_errors[seen:] = [e for e in page.js_errors[seen:] if "status of 422" not in e]
+
     # The keyboard overlays, open: the command palette with matches, then the shortcut help.
     page.click('button[data-open-dialog="palette"]')
     page.fill("#palette-input", "def")

@@ -12,7 +12,7 @@ from rq import Queue, Worker
 from dashboard.rqlayer import schedules
 from tasks.registry import get_task
 from tests.browser import axe_violations, sign_in
-from tests.fixtures import PASSWORD, plant_every_state
+from tests.fixtures import PASSWORD, plant_every_state, plant_raw
 from tests.helpers import work_in_process
 
 CLEANUP = "tasks.maintenance.cleanup_old_files"
@@ -106,6 +106,7 @@ def console_with_data(conn):
     Queue("low", connection=conn).enqueue("tests.jobfuncs.fail", "disk quota exceeded")
     work_in_process(conn, ["low"])
     failed_id = Queue("low", connection=conn).failed_job_registry.get_job_ids()[0]
+    plant_raw(conn, "default", "queued", 3, prefix="a11y")  # ids a11y0000000..2: a prefix matching several
     worker = Worker(["default", "low"], connection=conn, name="a11y-worker")
     worker.register_birth()
     schedule_id = schedules.create_cron(
@@ -131,6 +132,7 @@ def pages_to_audit(data: dict) -> list[tuple[str, str, str]]:
         ("/admin/users", "/admin/users", "main table"),
         ("worker page", "/workers/a11y-worker", "main h1"),
         ("unknown job", "/jobs/no-such-job", "main h1"),
+        ("id prefix matching several jobs", "/jobs/search?q=a11y00000", "#job-matches li"),
         ("not found page", "/queues/default/no-such-state", "main h1"),
         ("/admin/users", "/admin/users", "main table"),
         ("/admin/audit", "/admin/audit", "main table"),

@@ -36,7 +36,7 @@ def test_enqueue_to_a_new_queue_asks_first_and_enqueues_only_when_confirmed(clie
     asked = post(client, f"/enqueue/{EMAIL}", **_email(queue="hihg"))
     body = raw(asked)
     assert asked.status_code == 409
-    assert 'id="new-queue-confirm"' in body and "<strong class=\"mono\">hihg</strong> does not exist" in body
+    assert 'id="new-queue-confirm"' in body and '<strong class="mono">hihg</strong> does not exist' in body
     assert 'name="confirm_queue" value="hihg"' in body and "Create queue 'hihg' and enqueue" in body
     assert 'value="ops@example.com"' in body, "the form comes back filled in"
     assert body.index('id="new-queue-confirm"') > body.index(">Enqueue</button>"), (

@@ -714,12 +714,13 @@ def plant_events(app, events):
 
 
 def audit_table(response) -> list[tuple[str, str, str]]:
-    """(when, who, action) of every row shown."""
+    """(when as its <time datetime>, who, action) of every row shown."""
     body = response.get_data(as_text=True)
-    return [
-        tuple(html.unescape(c) for c in row)
-        for row in re.findall(r'<tr data-action="[^"]*">\s*<td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td>', body)
-    ]
+    row = (
+        r'<tr data-action="[^"]*">\s*<td><time datetime="([^"]*)"[^>]*>[^<]*</time></td>'
+        r"<td>([^<]*)</td><td>([^<]*)</td>"
+    )
+    return [tuple(html.unescape(c) for c in cells) for cells in re.findall(row, body)]
 
 
 def test_audit_page_newest_first(app, client):

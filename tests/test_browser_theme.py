@@ -52,6 +52,22 @@ def test_the_system_theme_is_the_default(chromium, hostile_site):
         context.close()
 
 
+def test_the_sign_in_page_has_the_toggle_at_any_width(chromium, hostile_site):
+    for width in (1366, 390):
+        context = chromium.new_context(viewport={"width": width, "height": 844}, color_scheme="light")
+        page = context.new_page()
+        page.goto(hostile_site["url"] + "/login")
+        toggle = page.locator("#theme-toggle")
+        expect(toggle).to_be_visible()
+        toggle.click()
+        expect(page.locator("html")).to_have_attribute("data-theme", "light")
+        toggle.click()
+        expect(page.locator("html")).to_have_attribute("data-theme", "dark")
+        assert body_bg(page) == DARK_BG, width
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), width
+        context.close()
+
+
 def test_the_toggle_cycles_system_light_dark_and_is_remembered(chromium, hostile_site):
     context = chromium.new_context(viewport={"width": 1366, "height": 900}, color_scheme="dark")
     page = context.new_page()

@@ -61,6 +61,8 @@ bench: $(VENV)/.dev-installed
 	$(PY) benchmarks/hostile_pages.py
 	$(PY) benchmarks/batch_upload_memory.py
 	$(PY) benchmarks/login_timing.py
+	$(PY) benchmarks/worker_overhead.py
+	$(PY) benchmarks/metrics_memory.py
 
 clean-venv:
 	rm -rf $(VENV)

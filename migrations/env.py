@@ -39,9 +39,12 @@ target_db = current_app.extensions["migrate"].db
 
 
 def get_metadata():
-    if hasattr(target_db, "metadatas"):
-        return target_db.metadatas[None]
-    return target_db.metadata
+    # The console's models (Flask-SQLAlchemy) and the history tables (plain Core: dashboard/history is
+    # Flask-free, the collector and the benchmarks use it without an app).
+    from dashboard.history.models import metadata as history_metadata
+
+    models = target_db.metadatas[None] if hasattr(target_db, "metadatas") else target_db.metadata
+    return [models, history_metadata]
 
 
 def run_migrations_offline():

@@ -9,7 +9,17 @@ import sqlalchemy
 
 from tests.helpers import PROJECT_ROOT, make_env
 
-TABLES = {"users", "api_tokens", "audit_events", "alembic_version"}
+TABLES = {
+    "users",
+    "api_tokens",
+    "audit_events",
+    "alembic_version",
+    "job_outcomes",
+    "job_outcome_attributes",
+    "metric_rollups",
+    "error_groups",
+    "schedule_notes",
+}
 
 
 def _flask(env, *args):

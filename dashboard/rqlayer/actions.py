@@ -15,10 +15,11 @@ from datetime import UTC, datetime
 
 import redis
 
-from dashboard.rqlayer import catalogue, keys
+from dashboard.rqlayer import catalogue, feed, keys
 from dashboard.rqlayer.catalogue import ANY_STATUS, CANCELABLE, DELETABLE, RETRYABLE, RUNNABLE_NOW, statuses_of
 from dashboard.rqlayer.decode import text
 from dashboard.rqlayer.errors import Conflict, InvalidInput, NotFound
+from dashboard.rqlayer.jobs import read_rows
 from dashboard.rqlayer.scripts import Scripts, args
 from dashboard.rqlayer.vocabulary import ACTION_CHUNK, QUEUE_NAME_RULE, rq_time, valid_queue_name
 
@@ -145,23 +146,33 @@ def perform(
     position: str | None = None,
     target: str = "",
     create: bool = False,
+    actor: str | None = None,
 ) -> ActionResult:
     """Apply the catalogue's action `name` to jobs still in one of the `expected` statuses (default:
     every status the action applies to). `position` (front / back) defaults to the action's own;
     `target` and `create` are the move's. The one entry point of single-job and bulk actions.
-    Cost and guarantee: those of the action's function below (one atomic script per 500 ids)."""
+    With an `actor` (single-job actions), each job acted on gets one event in the event stream
+    (feed.ACTION_TYPES); bulk chunks pass None: their operation appends one summary at its end.
+    Cost and guarantee: those of the action's function below (one atomic script per 500 ids); with an
+    actor, one pipelined read of the jobs' queue and function before, one append after a success."""
     action = catalogue.get(name)
     if action.script is None:
         raise ActionError(f"{action.name} is not a script action")
     expected = action.statuses if expected is None else expected
     front = (position or action.default_position) == "front"
+    facts = feed.job_facts(read_rows(connection, job_ids)) if actor is not None else {}
     if action.name == "retry":
-        return retry(connection, job_ids, expected, at_front=front)
-    if action.name == "requeue":
-        return requeue(connection, job_ids, front=front)
-    if action.name == "move":
-        return move(connection, job_ids, target, front=front, create=create)
-    return _run(connection, action.script, _statuses(expected), job_ids)
+        result = retry(connection, job_ids, expected, at_front=front)
+    elif action.name == "requeue":
+        result = requeue(connection, job_ids, front=front)
+    elif action.name == "move":
+        target = target_queue_name(connection, target, create)
+        result = move(connection, job_ids, target, front=front, create=True)
+    else:
+        result = _run(connection, action.script, _statuses(expected), job_ids)
+    if actor is not None and result.succeeded:
+        feed.record_job_action(connection, action.name, actor, result.succeeded, facts, target=target)
+    return result
 
 
 def validate_queue_name(name: str) -> str:
@@ -212,9 +223,10 @@ def _publish(connection: redis.Redis, worker: str, payload: dict[str, str]) -> i
     return int(connection.publish(keys.worker_commands(worker), json.dumps(payload)))
 
 
-def stop_job(connection: redis.Redis, job_id: str) -> CommandResult:
+def stop_job(connection: redis.Redis, job_id: str, actor: str | None = None) -> CommandResult:
     """Ask the worker running `job_id` to stop it (RQ's stop-job command, sent without unpickling
-    the job). delivered == 0 means no worker received it."""
+    the job). delivered == 0 means no worker received it. With an `actor`, a delivered command is
+    recorded in the event stream (stop_requested; the worker's own `stopped` follows)."""
     status, worker = connection.hmget(keys.job(job_id), "status", "worker_name")
     if status is None:
         raise NotFound("no such job")
@@ -223,7 +235,11 @@ def stop_job(connection: redis.Redis, job_id: str) -> CommandResult:
     worker = text(worker)
     if not worker:
         raise Conflict("the job records no worker to send the command to")
-    return CommandResult(_publish(connection, worker, {"command": "stop-job", "job_id": job_id}), worker)
+    result = CommandResult(_publish(connection, worker, {"command": "stop-job", "job_id": job_id}), worker)
+    if actor is not None and result.delivered:
+        facts = feed.job_facts(read_rows(connection, [job_id]))
+        feed.record_job_action(connection, "stop", actor, [job_id], facts, worker=worker)
+    return result
 
 
 def shutdown_worker(connection: redis.Redis, worker: str) -> CommandResult:

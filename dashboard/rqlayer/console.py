@@ -46,6 +46,8 @@ Parts (method names are stable: other modules rely on them)
     console.enqueue.<f>(...)    likewise for rqlayer/enqueue.py (validate_options, enqueue, enqueue_batch)
     console.schedules.<f>(...)  likewise for rqlayer/schedules (read_schedules, get_schedule, health,
                                 save, run_now, pause, resume, delete, reschedule, register_defaults)
+    console.events              feed.EventFeed: .poll(after, wait, types, queue, function) -> Poll,
+                                .latest(); long polls wait on a small pool of their own, bounded
 
 A bound part fills in `connection` and, when the function takes one, `unsafe` from the policy, so
 `console.bulk.run(op_id, action, selection, options)` is `bulk.run(connection, op_id, ..., unsafe=...)`.
@@ -75,6 +77,7 @@ from dashboard.rqlayer import overview as overview_reads
 from dashboard.rqlayer import workers as worker_reads
 from dashboard.rqlayer.connection import describe, ping
 from dashboard.rqlayer.errors import NotFound
+from dashboard.rqlayer.feed import EventFeed
 from dashboard.rqlayer.vocabulary import DEFAULT_PAGE_SIZE, FAILED_PAGE_SIZE
 
 if TYPE_CHECKING:
@@ -328,6 +331,7 @@ class Console:
         self.operations = BoundModule(self, "dashboard.rqlayer.operations")
         self.enqueue = BoundModule(self, "dashboard.rqlayer.enqueue")
         self.schedules = BoundModule(self, "dashboard.rqlayer.schedules")
+        self.events = EventFeed(connection)
 
     def ping(self) -> bool:
         """True when Redis answers. Cost: one PING; never raises."""

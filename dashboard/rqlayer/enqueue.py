@@ -23,7 +23,7 @@ from rq.job import Dependency, Job
 from rq.serializers import DefaultSerializer
 from rq.utils import get_call_string
 
-from dashboard.rqlayer import actions, cron, keys
+from dashboard.rqlayer import actions, cron, feed, keys
 from dashboard.rqlayer.payloads import RestrictedSerializer
 from dashboard.rqlayer.vocabulary import NEW_JOB_ID_RULE, rq_time, valid_job_id, valid_new_job_id
 from tasks.registry import TaskSpec
@@ -213,9 +213,23 @@ class _CommonOptions(TypedDict):
     retry: Retry | None
 
 
-def enqueue(connection: redis.Redis, spec: TaskSpec, kwargs: dict[str, Any], options: EnqueueOptions) -> str:
+def enqueue(
+    connection: redis.Redis,
+    spec: TaskSpec,
+    kwargs: dict[str, Any],
+    options: EnqueueOptions,
+    actor: str | None = None,
+) -> str:
     """Enqueue one validated call of a registered task; returns the job id. Raises ValueError when
-    a custom id was taken in the meantime."""
+    a custom id was taken in the meantime. With an `actor`, the new job gets an `enqueued` event in
+    the event stream (one more round trip, after success; never raises)."""
+    job_id = _enqueue(connection, spec, kwargs, options)
+    if actor is not None:
+        feed.record(connection, feed.ENQUEUED, actor, job_id=job_id, queue=options.queue, function=spec.name)
+    return job_id
+
+
+def _enqueue(connection: redis.Redis, spec: TaskSpec, kwargs: dict[str, Any], options: EnqueueOptions) -> str:
     # RQ fetches dependency jobs while enqueueing: the restricted serializer keeps that safe.
     queue = Queue(options.queue, connection=connection, serializer=RestrictedSerializer)
     common = _CommonOptions(

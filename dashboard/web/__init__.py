@@ -12,6 +12,7 @@ def register_blueprints(app) -> None:
         auth,
         bulk,
         enqueue,
+        events,
         failed,
         formatting,
         health,
@@ -39,6 +40,7 @@ def register_blueprints(app) -> None:
     app.register_blueprint(workers.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(palette.bp)
+    app.register_blueprint(events.bp)
     # The API authenticates with bearer tokens only, never cookies: CSRF cannot apply to it.
     csrf.exempt(api.bp)
     app.register_blueprint(api.bp)

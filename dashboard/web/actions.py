@@ -132,6 +132,7 @@ def job_action(job_id, action):
                 position=request.form.get("position") or None,
                 target=target_queue,
                 create=request.form.get("create_queue") == "1",
+                actor=audit.auditor().actor,
             )
             .outcomes[job_id]
         )
@@ -181,7 +182,7 @@ def _redirect_after_delete():
 def stop(job_id):
     started = time.monotonic()
     try:
-        result = get_console().actions.stop_job(job_id)
+        result = get_console().actions.stop_job(job_id, actor=audit.auditor().actor)
     except LayerError as error:
         audit.action("job.stop", target=job_id, job_count=0, outcome="conflict", detail=str(error))
         return _answer(job_id, f"Nothing done: {error}.", error.status, ok=False)

@@ -206,7 +206,7 @@ def enqueue_job():
     if errors:
         return jsonify(error="validation", message="Nothing was enqueued.", fields=errors), 422
     try:
-        job_id = console.enqueue.enqueue(spec, kwargs, parsed)
+        job_id = console.enqueue.enqueue(spec, kwargs, parsed, actor=audit.auditor().actor)
     except ValueError as error:
         return jsonify(error="validation", message="Nothing was enqueued.", fields={"options.job_id": str(error)}), 422
     audit.action("job.enqueue", target=job_id, job_count=1, detail=f"{spec.name} on {parsed.queue} (API)")

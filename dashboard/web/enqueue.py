@@ -123,7 +123,7 @@ def submit(task_name):
     if new_queue:  # a confirmation step, not an error: the form again, with "Create queue X and enqueue"
         return _render_form(spec, raw, request.form.to_dict(), {}, {}, 409, new_queue=new_queue)
     try:
-        job_id = console.enqueue.enqueue(spec, kwargs, options)
+        job_id = console.enqueue.enqueue(spec, kwargs, options, actor=audit.auditor().actor)
     except ValueError as error:
         return _render_form(spec, raw, request.form.to_dict(), {}, {"job_id": str(error)}, 422)
     audit.action("job.enqueue", target=job_id, job_count=1, detail=f"{spec.name} on {options.queue}")
@@ -214,6 +214,8 @@ def _start_batch(
         report.valid,
         audited.actor,
         status="waiting",
+        queue=options.queue,
+        function=spec.name,
     )
     skipped = report.rows - report.valid
     # Recorded before the first chunk: if this process dies mid-way, the audit still shows the batch.

@@ -8,6 +8,7 @@ done, the page with the message and the status of the layer error's family (dash
 
 from __future__ import annotations
 
+import functools
 import time
 from datetime import UTC, datetime
 
@@ -249,7 +250,7 @@ def run_now(schedule_id):
     return _act(
         schedule_id,
         "schedule.run_now",
-        get_console().schedules.run_now,
+        functools.partial(get_console().schedules.run_now, actor=audit.auditor().actor),
         lambda job_id: (
             job_message(job_id, f"Run of schedule {schedule_id} queued now as job ", "; the schedule is unchanged."),
             f"job {job_id}",

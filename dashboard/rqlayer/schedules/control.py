@@ -13,7 +13,7 @@ from typing import Any, cast
 import redis
 from rq import Queue
 
-from dashboard.rqlayer import actions, keys
+from dashboard.rqlayer import actions, feed, keys
 from dashboard.rqlayer import cron as cronlib
 from dashboard.rqlayer.decode import integer, text
 from dashboard.rqlayer.schedules.model import (
@@ -44,12 +44,13 @@ class _Outcome:
         self.error, self.score = "", None
 
 
-def run_now(connection: redis.Redis, schedule_id: str) -> str:
+def run_now(connection: redis.Redis, schedule_id: str, actor: str | None = None) -> str:
     """Enqueue one extra run of the schedule's task on its queue now, as a fresh job (new id), so
     the schedule itself (its id, next run, repeat count) is untouched. Returns the new job's id.
     Only what `Schedule.run_refusal` allows (registered task, arguments read safely), else
     ScheduleNotFound / ScheduleConflict. Cost: one pipelined read, one HMGET and RQ's enqueue (one
-    transaction). Guarantee: never unpickles beyond the restricted decoder; the schedule is not written."""
+    transaction); with an `actor`, one more for its `schedule_run_now` event (never raises). Guarantee:
+    never unpickles beyond the restricted decoder; the schedule is not written."""
     schedule = get_schedule(connection, schedule_id)
     if schedule is None:
         raise ScheduleNotFound("no such schedule")
@@ -70,6 +71,9 @@ def run_now(connection: redis.Redis, schedule_id: str) -> str:
         meta={META_SCHEDULE: schedule_id},
         description=f"run now of schedule {schedule_id}: {schedule.description}"[:500],
     )
+    if actor is not None:
+        fields = {"job_id": job.id, "queue": job.origin, "function": spec.name, "extra": {"schedule": schedule_id}}
+        feed.record(connection, feed.SCHEDULE_RUN_NOW, actor, **fields)
     return job.id
 
 

@@ -127,7 +127,7 @@ class VisibleFilter(JobFilter):
         object.__setattr__(self, "_visibility", visibility)
 
     def matches(self, row: JobRow) -> bool:
-        return super().matches(self._visibility.row(row))
+        return self.matches_group(row) and self.matches_text(self._visibility.row(row))
 
 
 @dataclass(frozen=True)

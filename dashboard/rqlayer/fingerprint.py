@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import re
-
-from dashboard.rqlayer.rows import Failure
+from collections.abc import Sequence
 
 MAX_MESSAGE_CHARS = 2_000  # what normalisation reads of a message; the rest never changes a group
 MAX_NORMALISED_CHARS = 500  # what a normalised message keeps (the group's title)
 MAX_TRACEBACK_CHARS = 200_000  # the tail of a traceback that frames are read from (innermost last)
 MAX_TYPE_CHARS = 200
+FRAMES = 3  # innermost frames in a fingerprint
+FINGERPRINT = re.compile(r"[0-9a-f]{32}")  # what fingerprint() returns: check a fingerprint from outside with it
 NO_TRACEBACK_TYPE = "(no traceback)"  # the type a failure without a readable traceback is grouped under
 
 # Order matters: a URL holds a path and numbers, an e-mail address a domain, a UUID hex digits.
@@ -94,7 +95,7 @@ def _frame_name(path: str, function: str) -> str:
     return f"{name}:{function.strip()}"
 
 
-def top_frames(traceback_text: str, n: int = 3) -> list[str]:
+def top_frames(traceback_text: str, n: int = FRAMES) -> list[str]:
     """The `n` innermost frames of a Python traceback as "file-basename:function" (no directories, no
     line numbers: moving code or deploying elsewhere keeps them), outermost of them first. Only the last
     traceback of a chained one counts (the exception that was raised). Reads at most the last
@@ -113,18 +114,46 @@ def fingerprint(exc_type: str, message: str, traceback_text: str) -> str:
     """32 hex digits: blake2b of the exception type, the normalised message and the innermost frames.
     Equal for the same bug with other ids, numbers, paths or line numbers; cost linear in the bounded
     inputs (see normalise_message, top_frames)."""
-    parts = [exc_type.strip()[:MAX_TYPE_CHARS], normalise_message(message), *top_frames(traceback_text)]
+    return fingerprint_of_frames(exc_type, message, top_frames(traceback_text))
+
+
+def fingerprint_of_frames(exc_type: str, message: str, frames: Sequence[str]) -> str:
+    """fingerprint() when the frames were read already (a row keeps them: rows.Failure.frames)."""
+    parts = [exc_type.strip()[:MAX_TYPE_CHARS], normalise_message(message), *frames[-FRAMES:]]
     return hashlib.blake2b("\x1f".join(parts).encode("utf-8", errors="replace"), digest_size=16).hexdigest()
+
+
+def exception_line(traceback_text: str) -> tuple[str, str] | None:
+    """(type, message) from the exception line of a Python traceback: the first unindented line after
+    the last frame (later lines are the rest of a multi-line message, or notes); None for empty text.
+    A line that is no "Type: message" is ("Error", the line)."""
+    lines = traceback_text[-MAX_TRACEBACK_CHARS:].strip().splitlines()
+    if not lines:
+        return None
+    last_frame = max((i for i, line in enumerate(lines) if line.startswith('  File "')), default=-1)
+    tail = [line for line in lines[last_frame + 1 :] if line.strip() and not line.startswith((" ", "\t"))]
+    if last_frame < 0 or not tail:  # no frames: the last line is the best guess
+        tail = [line for line in lines if line.strip()][-1:]
+    first = tail[0].strip()
+    exc_type, sep, message = first.partition(": ")
+    if not sep:
+        exc_type, message = first.rstrip(":"), ""
+    if " " in exc_type or not exc_type:
+        return "Error", first
+    return exc_type, message
 
 
 def exception_of(traceback_text: str) -> tuple[str, str]:
     """(exception type, message) of a traceback as RQ stores it; (NO_TRACEBACK_TYPE, "") without one."""
-    failure = Failure.from_traceback(traceback_text) if traceback_text.strip() else None
-    return (failure.exc_type, failure.message) if failure else (NO_TRACEBACK_TYPE, "")
+    return exception_line(traceback_text) or (NO_TRACEBACK_TYPE, "")
 
 
 def traceback_fingerprint(traceback_text: str) -> str:
     """The fingerprint of a failure known only by its traceback text (a job hash's exc_info): its
-    exception line gives type and message. A failure without a traceback has one fingerprint of its own."""
+    exception line gives type and message. A failure without a traceback has one fingerprint of its own
+    (NO_TRACEBACK_FINGERPRINT)."""
     exc_type, message = exception_of(traceback_text)
     return fingerprint(exc_type, message, traceback_text)
+
+
+NO_TRACEBACK_FINGERPRINT = fingerprint_of_frames(NO_TRACEBACK_TYPE, "", ())

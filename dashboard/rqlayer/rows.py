@@ -14,6 +14,7 @@ import redis
 
 from dashboard.rqlayer import preview
 from dashboard.rqlayer.decode import text, timestamp
+from dashboard.rqlayer.fingerprint import exception_line, top_frames
 from dashboard.rqlayer.payloads import (
     DECODE_ERRORS,
     JobCall,
@@ -29,25 +30,15 @@ _T = TypeVar("_T")
 class Failure:
     exc_type: str
     message: str
+    # The innermost frames ("file:function", fingerprint.top_frames): with type and message, the
+    # failure's error group (fingerprint.fingerprint_of_frames). Empty when not read from a traceback.
+    frames: tuple[str, ...] = ()
 
     @classmethod
     def from_traceback(cls, tb: str) -> Failure | None:
-        """The exception line of a Python traceback: the first unindented line after the last frame
-        (later lines are the rest of a multi-line message, or notes)."""
-        lines = tb.strip().splitlines()
-        if not lines:
-            return None
-        last_frame = max((i for i, line in enumerate(lines) if line.startswith('  File "')), default=-1)
-        tail = [line for line in lines[last_frame + 1 :] if line.strip() and not line.startswith((" ", "\t"))]
-        if last_frame < 0 or not tail:  # no frames: the last line is the best guess
-            tail = [line for line in lines if line.strip()][-1:]
-        first = tail[0].strip()
-        exc_type, sep, message = first.partition(": ")
-        if not sep:
-            exc_type, message = first.rstrip(":"), ""
-        if " " in exc_type or not exc_type:
-            return cls(exc_type="Error", message=first)
-        return cls(exc_type=exc_type, message=message)
+        """The exception line of a Python traceback (fingerprint.exception_line) and its innermost frames."""
+        line = exception_line(tb)
+        return cls(exc_type=line[0], message=line[1], frames=tuple(top_frames(tb))) if line else None
 
 
 @dataclass(frozen=True)

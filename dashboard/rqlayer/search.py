@@ -18,6 +18,7 @@ import redis
 from dashboard.rqlayer import keys
 from dashboard.rqlayer.decode import text, timestamp
 from dashboard.rqlayer.errors import InvalidInput
+from dashboard.rqlayer.fingerprint import NO_TRACEBACK_FINGERPRINT, NO_TRACEBACK_TYPE, fingerprint_of_frames
 from dashboard.rqlayer.jobs import count_state, ids_at, list_queue_names, read_rows
 from dashboard.rqlayer.payloads import func_name_of
 from dashboard.rqlayer.rows import FAILURE_ROW_STATUSES, Failure, JobRow, name_from_description
@@ -32,13 +33,21 @@ DEFAULT_BUDGET_SECONDS = 0.25
 # type, the function's dotted name) exactly, case-sensitively; "contains" looks for the text anywhere,
 # ignoring case (the exception filter then searches "Type: message").
 MATCH_MODES = ("contains", "is")
-NO_TRACEBACK = "(no traceback)"  # the exception group of a failure without a readable traceback
+NO_TRACEBACK = NO_TRACEBACK_TYPE  # the exception group of a failure without a readable traceback
 UNKNOWN_FUNCTION = "(unknown)"  # the function group of a job whose function name cannot be read
 
 
 def exception_key(row: JobRow) -> str:
     """The exception group a row belongs to: its exception type, or NO_TRACEBACK."""
     return row.failure.exc_type if row.failure else NO_TRACEBACK
+
+
+def fingerprint_key(row: JobRow) -> str:
+    """The error group (fingerprint.py) a failed row belongs to; NO_TRACEBACK_FINGERPRINT without a traceback."""
+    failure = row.failure
+    if failure is None:
+        return NO_TRACEBACK_FINGERPRINT
+    return fingerprint_of_frames(failure.exc_type, failure.message, failure.frames)
 
 
 def function_key(row: JobRow) -> str:
@@ -50,7 +59,8 @@ def function_key(row: JobRow) -> str:
 class JobFilter:
     """Which rows a list shows or a bulk action takes. `func_match` / `exc_match` are MATCH_MODES;
     `ended_after` (epoch seconds, failure windows) keeps only jobs that ended at or after it (a job
-    without an end time stays, as failure groups count it)."""
+    without an end time stays, as failure groups count it). `fingerprint` (32 hex digits) keeps only the
+    failures of that error group (/errors)."""
 
     func: str = ""
     exc: str = ""
@@ -58,6 +68,7 @@ class JobFilter:
     func_match: str = "contains"
     exc_match: str = "contains"
     ended_after: float | None = None
+    fingerprint: str = ""
 
     def __post_init__(self) -> None:
         for mode in (self.func_match, self.exc_match):
@@ -66,9 +77,18 @@ class JobFilter:
 
     @property
     def active(self) -> bool:
-        return bool(self.func or self.exc or self.args or self.ended_after is not None)
+        return bool(self.func or self.exc or self.args or self.fingerprint or self.ended_after is not None)
 
     def matches(self, row: JobRow) -> bool:
+        return self.matches_group(row) and self.matches_text(row)
+
+    def matches_group(self, row: JobRow) -> bool:
+        """The error-group part alone (VisibleFilter matches it on the whole row: a group's fingerprint
+        is shown to every role, as an identity, while the texts are matched as the role sees them)."""
+        return row.exists and (not self.fingerprint or fingerprint_key(row) == self.fingerprint)
+
+    def matches_text(self, row: JobRow) -> bool:
+        """Every part but the error group."""
         if not row.exists:
             return False
         if self.func and not _matches(self.func, self.func_match, function_key(row), row.func_name):
@@ -84,7 +104,8 @@ class JobFilter:
 
     def as_params(self) -> dict[str, str]:
         """The filter as URL / form parameters (the window is the caller's: it has a name there)."""
-        params = {k: v for k, v in (("func", self.func), ("exc", self.exc), ("args", self.args)) if v}
+        pairs = (("func", self.func), ("exc", self.exc), ("args", self.args), ("fingerprint", self.fingerprint))
+        params = {k: v for k, v in pairs if v}
         if self.func and self.func_match != "contains":
             params["func_match"] = self.func_match
         if self.exc and self.exc_match != "contains":
@@ -99,6 +120,7 @@ class JobFilter:
                 ("function", self.func_match, self.func),
                 ("exception", self.exc_match, self.exc),
                 ("arguments", "contain", self.args),
+                ("error group", "is", self.fingerprint),
             )
             if value
         ]

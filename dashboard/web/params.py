@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from flask import abort, request
 
 from dashboard.rqlayer.errors import NotFound
+from dashboard.rqlayer.fingerprint import FINGERPRINT
 from dashboard.rqlayer.search import MATCH_MODES, JobFilter
 from dashboard.rqlayer.vocabulary import DEFAULT_PAGE_SIZE, MAX_FILTER_CHARS, ORDERS, PAGE_SIZES, STATES
 from dashboard.web.visible import visibility
@@ -71,7 +72,16 @@ def filter_fields(source: Mapping[str, str]) -> dict[str, str]:
         if mode not in MATCH_MODES:
             abort(400, description=f"{name} must be one of {', '.join(MATCH_MODES)}, got {mode[:40]!r}")
         fields[name] = mode
+    fields["fingerprint"] = fingerprint_param(source)
     return fields
+
+
+def fingerprint_param(source: Mapping[str, str]) -> str:
+    """An error group's fingerprint (32 lowercase hex digits, rqlayer/fingerprint.py) or ""; else 400."""
+    value = source.get("fingerprint", "").strip()
+    if value and not FINGERPRINT.fullmatch(value):
+        abort(400, description="fingerprint must be 32 hexadecimal digits (an error group's id)")
+    return value
 
 
 def checked_state(state: str) -> str:

@@ -44,7 +44,10 @@ job_outcomes = sa.Table(
     sa.UniqueConstraint("job_id", "attempt", name="uq_job_outcomes_job_attempt"),
     sa.Index("ix_job_outcomes_ended", "ended_at", "id"),
     sa.Index("ix_job_outcomes_queue", "queue", "ended_at", "id"),
+    # "This queue's (this function's) failures", the links other pages make: one exact range each.
+    sa.Index("ix_job_outcomes_queue_status", "queue", "status", "ended_at", "id"),
     sa.Index("ix_job_outcomes_function", "function", "ended_at", "id"),
+    sa.Index("ix_job_outcomes_function_status", "function", "status", "ended_at", "id"),
     sa.Index("ix_job_outcomes_status", "status", "ended_at", "id"),
     sa.Index("ix_job_outcomes_fingerprint", "fingerprint", "ended_at", "id"),
     sa.Index("ix_job_outcomes_worker", "worker", "ended_at", "id"),

@@ -190,6 +190,14 @@ def history_page(
 ) -> HistoryPage:
     """One page of outcomes in `window` matching `filters`, newest first, after the cursor `after`.
     Cost: one indexed SELECT of size + 1 rows (see the module docstring)."""
+    rows = [_row(r) for r in conn.execute(page_statement(window, filters, after, size))]
+    more = len(rows) > size
+    rows = rows[:size]
+    return HistoryPage(rows, encode_cursor(rows[-1].ended_at, rows[-1].outcome_id) if more else None)
+
+
+def page_statement(window: Window, filters: Filters, after: str | None = None, size: int = PAGE_SIZE) -> sa.Select:
+    """The SELECT history_page runs (size + 1 rows), for it and for EXPLAIN (benchmarks/history.py)."""
     if not 1 <= size <= MAX_PAGE_SIZE:
         raise BadQuery(f"size must be between 1 and {MAX_PAGE_SIZE}")
     position = decode_cursor(after) if after else None
@@ -212,17 +220,13 @@ def history_page(
         # A row comparison: one index range on both backends (not `a < x OR (a = x AND b < y)`).
         bound = sa.tuple_(sa.literal(position[0], sa.DateTime()), sa.literal(position[1], sa.BigInteger()))
         conditions.append(sa.tuple_(ended_at, row_id) < bound)
-    statement = (
+    return (
         sa.select(*_COLUMNS)
         .select_from(source)
         .where(*conditions)
         .order_by(ended_at.desc(), row_id.desc())
         .limit(size + 1)
     )
-    rows = [_row(r) for r in conn.execute(statement)]
-    more = len(rows) > size
-    rows = rows[:size]
-    return HistoryPage(rows, encode_cursor(rows[-1].ended_at, rows[-1].outcome_id) if more else None)
 
 
 def any_outcomes(conn: sa.Connection) -> bool:

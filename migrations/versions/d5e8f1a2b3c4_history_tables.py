@@ -42,7 +42,9 @@ def upgrade():
     for name, columns in (
         ('ix_job_outcomes_ended', ['ended_at', 'id']),
         ('ix_job_outcomes_queue', ['queue', 'ended_at', 'id']),
+        ('ix_job_outcomes_queue_status', ['queue', 'status', 'ended_at', 'id']),
         ('ix_job_outcomes_function', ['function', 'ended_at', 'id']),
+        ('ix_job_outcomes_function_status', ['function', 'status', 'ended_at', 'id']),
         ('ix_job_outcomes_status', ['status', 'ended_at', 'id']),
         ('ix_job_outcomes_fingerprint', ['fingerprint', 'ended_at', 'id']),
         ('ix_job_outcomes_worker', ['worker', 'ended_at', 'id']),
@@ -120,6 +122,7 @@ def downgrade():
     op.drop_index('ix_job_outcome_attributes_lookup', table_name='job_outcome_attributes')
     op.drop_table('job_outcome_attributes')
     for name in ('ix_job_outcomes_worker', 'ix_job_outcomes_fingerprint', 'ix_job_outcomes_status',
-                 'ix_job_outcomes_function', 'ix_job_outcomes_queue', 'ix_job_outcomes_ended'):
+                 'ix_job_outcomes_function_status', 'ix_job_outcomes_function', 'ix_job_outcomes_queue_status',
+                 'ix_job_outcomes_queue', 'ix_job_outcomes_ended'):
         op.drop_index(name, table_name='job_outcomes')
     op.drop_table('job_outcomes')

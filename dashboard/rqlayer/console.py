@@ -30,6 +30,7 @@ Parts (method names are stable: other modules rely on them)
     console.jobs.rows(job_ids, failures=False) -> list[JobRow]   1 round trip
     console.jobs.detail(job_id) -> JobDetail | None              2 round trips
     console.jobs.exists(job_id) -> bool                          1 round trip
+    console.jobs.existing(job_ids) -> set[str]                   1 round trip (pipelined EXISTS)
     console.jobs.status(job_id) -> str | None                    1 round trip
     console.jobs.find_by_prefix(prefix) -> PrefixSearch          2 round trips
     console.jobs.matching(text, limit) -> JobMatches             exact id or prefix, as rows: at most 4
@@ -272,6 +273,11 @@ class Jobs(_Part):
     def exists(self, job_id: str) -> bool:
         """Cost: one EXISTS."""
         return jobs.job_exists(self._c, job_id)
+
+    def existing(self, job_ids: list[str]) -> set[str]:
+        """Which of these ids still have a job (history rows link to live jobs). Cost: one pipelined
+        round trip of EXISTS."""
+        return jobs.existing_jobs(self._c, job_ids)
 
     def status(self, job_id: str) -> str | None:
         """The status field of the job hash, or None. Cost: one HGET."""

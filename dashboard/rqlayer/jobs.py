@@ -338,6 +338,19 @@ def job_exists(connection: redis.Redis, job_id: str) -> bool:
     return valid_job_id(job_id) and bool(connection.exists(keys.job(job_id)))
 
 
+def existing_jobs(connection: redis.Redis, job_ids: list[str]) -> set[str]:
+    """Which of these ids still have a job hash (history rows link to the live job only while it exists).
+    Cost: one pipelined round trip of EXISTS per id (none for no ids, or ids no job can have); a key per
+    command, so it works on Redis Cluster too."""
+    candidates = [job_id for job_id in dict.fromkeys(job_ids) if valid_job_id(job_id)]
+    if not candidates:
+        return set()
+    pipe = connection.pipeline(transaction=False)
+    for job_id in candidates:
+        pipe.exists(keys.job(job_id))
+    return {job_id for job_id, found in zip(candidates, pipe.execute(), strict=True) if found}
+
+
 def worker_exists(connection: redis.Redis, name: str) -> bool:
     """Registered in RQ's workers set (one SISMEMBER); a worker that died uncleanly still is, until RQ's
     clean-up, so commands to it can still say "not listening"."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dashboard.rqlayer import feed
 from dashboard.rqlayer.vocabulary import DEFAULT_PAGE_SIZE, ORDERS, PAGE_SIZES, STATES
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
@@ -63,6 +64,61 @@ _LIST_PARAMS = [
         "description": "With a filter: where the scan continues (next_offset of the previous answer).",
     },
 ]
+
+_EVENT = {
+    "type": "object",
+    "required": ["id", "type", "job_id", "queue", "function", "at"],
+    "properties": {
+        "id": {"type": "string", "description": "Stream id, e.g. 1700000000000-0"},
+        "type": {"type": "string", "enum": sorted(feed.TYPES)},
+        "job_id": {"type": "string", "description": "Empty for a bulk operation's summary"},
+        "queue": {"type": "string"},
+        "function": {"type": "string"},
+        "at": {"type": "string", "format": "date-time"},
+        "at_ms": {"type": "integer"},
+        "worker": {"type": "string"},
+        "exc_type": {"type": "string", "description": "failed events: the exception type (never its message)"},
+        "actor": {"type": "string", "description": "console actions: who acted"},
+        "extra": {"type": "object", "additionalProperties": {"type": "string"}},
+    },
+}
+_EVENTS_PATH = {
+    "get": {
+        "summary": "Job events after a cursor, long-polled: worker lifecycle events and console actions",
+        "description": "Pass the answer's `cursor` back as `after`: no event is returned twice, and the cursor "
+        "moves past events the filters leave out. Without `after` the feed starts now. With `wait` the answer "
+        "comes as soon as an event matches, or after `wait` seconds; `busy` says the server had no free waiting "
+        "slot and answered at once: poll again a little later.",
+        "parameters": [
+            {"name": "after", "in": "query", "schema": {"type": "string", "pattern": "^[0-9]+-[0-9]+$"}},
+            {"name": "wait", "in": "query", "schema": {"type": "number", "minimum": 0, "maximum": feed.MAX_WAIT}},
+            {"name": "queue", "in": "query", "schema": {"type": "string", "maxLength": 200}},
+            {"name": "function", "in": "query", "schema": {"type": "string", "maxLength": 200}},
+            {
+                "name": "type",
+                "in": "query",
+                "schema": {"type": "string"},
+                "description": "Comma-separated event types (see Event.type).",
+            },
+        ],
+        "responses": {
+            "200": _response(
+                "Events, oldest first",
+                {
+                    "type": "object",
+                    "properties": {
+                        "events": {"type": "array", "items": _EVENT},
+                        "cursor": {"type": "string"},
+                        "more": {"type": "boolean", "description": "more events are ready: poll again at once"},
+                        "busy": {"type": "boolean"},
+                    },
+                },
+            ),
+            "400": _response("A malformed cursor, wait or type", _ERROR),
+            **_ERRORS,
+        },
+    }
+}
 
 
 def openapi_document() -> dict:
@@ -212,5 +268,6 @@ def openapi_document() -> dict:
                     "responses": {"200": _response("The job"), "404": _response("No such job", _ERROR), **_ERRORS},
                 }
             },
+            "/events": _EVENTS_PATH,
         },
     }

@@ -80,7 +80,7 @@ def port_is_free(host: str, port: int) -> bool:
 # Stop order: the console and the workers first (they talk to Redis while they stop: a worker
 # deregisters, a running job finishes or is killed), then the schedulers, the embedded Redis last.
 # A Procfile line not named here stops with the first stage.
-STOP_STAGES = (("web", "worker"), ("scheduler",), ("redis",))
+STOP_STAGES = (("web", "worker", "history"), ("scheduler",), ("redis",))
 
 
 def _stage_of(name: str) -> int:

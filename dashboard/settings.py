@@ -7,6 +7,7 @@ anything, so a bad value is reported once, in one line, naming the variable.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,39 @@ def load_telemetry_settings(env=None) -> TelemetrySettings:
 
 
 @dataclass(frozen=True)
+class HistorySettings:
+    """The SQL history collector (dashboard/history): promoted meta keys and retentions (seconds, days)."""
+
+    attributes: tuple[str, ...] = ()
+    minutes_retention: int = 48 * 3600
+    hours_retention: int = 90 * 86400
+    retention_days: int = 30
+
+
+HISTORY_ATTRIBUTE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
+MAX_HISTORY_ATTRIBUTES = 10
+
+
+def load_history_settings(env=None) -> HistorySettings:
+    """HISTORY_ATTRIBUTES (comma list of job `meta` keys copied into SQL as search attributes, at most 10),
+    HISTORY_MINUTES_RETENTION (s, default 48 h), HISTORY_HOURS_RETENTION (s, default 90 d),
+    HISTORY_RETENTION_DAYS (job outcomes, default 30)."""
+    env = os.environ if env is None else env
+    names = tuple(dict.fromkeys(n.strip() for n in env.get("HISTORY_ATTRIBUTES", "").split(",") if n.strip()))
+    bad = [n for n in names if not HISTORY_ATTRIBUTE.match(n)]
+    if bad:
+        raise SettingsError(f"HISTORY_ATTRIBUTES: {bad[0][:40]!r} is not a meta key name ({HISTORY_ATTRIBUTE.pattern})")
+    if len(names) > MAX_HISTORY_ATTRIBUTES:
+        raise SettingsError(f"HISTORY_ATTRIBUTES: at most {MAX_HISTORY_ATTRIBUTES} keys, got {len(names)}")
+    return HistorySettings(
+        attributes=names,
+        minutes_retention=_number(env, "HISTORY_MINUTES_RETENTION", 48 * 3600, 3600, 90 * 86400, int),
+        hours_retention=_number(env, "HISTORY_HOURS_RETENTION", 90 * 86400, 86400, 5 * 366 * 86400, int),
+        retention_days=_number(env, "HISTORY_RETENTION_DAYS", 30, 1, 3660, int),
+    )
+
+
+@dataclass(frozen=True)
 class Settings:
     redis_url: str
     database_url: str
@@ -59,6 +93,7 @@ class Settings:
     login_lockout_seconds: int
     login_max_failures_per_address: int = 20
     telemetry: TelemetrySettings = TelemetrySettings()
+    history: HistorySettings = HistorySettings()
 
 
 def redis_source(env=None) -> str:
@@ -192,4 +227,5 @@ def load_settings(env=None, use_run_state: bool = True) -> Settings:
         login_lockout_seconds=_number(env, "LOGIN_LOCKOUT_SECONDS", 300, 1, 86400, int),
         login_max_failures_per_address=_number(env, "LOGIN_MAX_FAILURES_PER_ADDRESS", 20, 1, 100000, int),
         telemetry=load_telemetry_settings(env),
+        history=load_history_settings(env),
     )

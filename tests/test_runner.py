@@ -17,9 +17,9 @@ from dashboard.settings import SettingsError
 from tests.helpers import PROJECT_ROOT, RunnerProcess, ctrl_c, free_port, start_embedded_runner, wait_until
 
 
-def test_procfile_lists_release_web_worker_scheduler():
+def test_procfile_lists_release_web_worker_scheduler_history():
     names = [name for name, _ in parse_procfile(PROJECT_ROOT / "Procfile")]
-    assert names == ["release", "web", "worker", "scheduler"]
+    assert names == ["release", "web", "worker", "scheduler", "history"]
 
 
 def test_bad_procfile_line_is_named(tmp_path):

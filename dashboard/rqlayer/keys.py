@@ -169,3 +169,15 @@ def metrics_series() -> str:
 def events() -> str:
     """The capped stream of job lifecycle events (workers) and console actions."""
     return f"{PREFIX}:console:events"
+
+
+# The history collector (dashboard/history): its status for the history page, and its cursors (registry
+# sweep positions, rollup minutes, when each periodic task is next due).
+def history_collector() -> str:
+    """Hash: the collector's last batch, lag, pending, gap and error (telemetry/consumer.py)."""
+    return f"{PREFIX}:console:history-collector"
+
+
+def history_state() -> str:
+    """Hash: the collector's cursors and due times (field names are the collector's own)."""
+    return f"{PREFIX}:console:history-state"

@@ -1,0 +1,93 @@
+"""Writing job outcomes to SQL: a batch in the caller's transaction, idempotent on (job_id, attempt).
+
+INSERT ... ON CONFLICT (job_id, attempt) DO NOTHING RETURNING (PostgreSQL and SQLite >= 3.35 dialect
+inserts; SQLAlchemy sends it as multi-row VALUES): only the rows really inserted come back, so a replayed
+batch inserts nothing and the caller counts (error groups, registry rollups) only what is new. Promoted
+attributes go to job_outcome_attributes for the inserted rows. Cost: one or a few statements per batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from dashboard.history.models import MESSAGE, NAME, job_outcome_attributes, job_outcomes
+from dashboard.rqlayer.telemetry.outcome import Outcome
+
+_EPOCH = datetime(1970, 1, 1)
+
+
+def naive_utc(ms: int | None) -> datetime | None:
+    """Epoch milliseconds as the naive UTC datetime the console's tables store."""
+    return None if ms is None else _EPOCH + timedelta(milliseconds=ms)
+
+
+def dialect_insert(connection: sa.Connection, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
+    """The dialect's INSERT (for ON CONFLICT): PostgreSQL's or SQLite's."""
+    if connection.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def _row(outcome: Outcome) -> dict[str, object]:
+    return {
+        "job_id": outcome.job_id[:NAME],
+        "attempt": outcome.attempt,
+        "queue": outcome.queue[:NAME],
+        "function": outcome.function[:NAME],
+        "status": outcome.status,
+        "enqueued_at": naive_utc(outcome.enqueued_ms),
+        "started_at": naive_utc(outcome.started_ms),
+        "ended_at": naive_utc(outcome.ended_ms),
+        "wait_us": outcome.wait_us,
+        "run_us": outcome.run_us,
+        "worker": outcome.worker[:NAME],
+        "exc_type": outcome.exc_type[:NAME] if outcome.exc_type else None,
+        "exc_message": outcome.exc_message[:MESSAGE] if outcome.exc_message is not None else None,
+        "fingerprint": outcome.fingerprint,
+        "source": outcome.source,
+    }
+
+
+def write_outcomes(connection: sa.Connection, outcomes: Sequence[Outcome]) -> list[Outcome]:
+    """Insert the outcomes not in SQL yet (and their attributes), in the caller's transaction; returns the
+    ones inserted. Duplicates inside the batch count once."""
+    unique: dict[tuple[str, int], Outcome] = {}
+    for outcome in outcomes:
+        unique.setdefault((outcome.job_id[:NAME], outcome.attempt), outcome)
+    if not unique:
+        return []
+    t = job_outcomes
+    statement = (
+        dialect_insert(connection, t)
+        .on_conflict_do_nothing(index_elements=[t.c.job_id, t.c.attempt])
+        .returning(t.c.id, t.c.job_id, t.c.attempt)
+    )
+    inserted: list[tuple[int, Outcome]] = []
+    rows = [_row(o) for o in unique.values()]
+    for row in connection.execute(statement, rows):
+        inserted.append((row.id, unique[(row.job_id, row.attempt)]))
+    attributes = [
+        {"outcome_id": outcome_id, "name": name, "value": value, "ended_at": naive_utc(outcome.ended_ms)}
+        for outcome_id, outcome in inserted
+        for name, value in outcome.attributes.items()
+    ]
+    if attributes:
+        connection.execute(sa.insert(job_outcome_attributes), attributes)
+    return [outcome for _, outcome in inserted]
+
+
+def prune_outcomes(connection: sa.Connection, before: datetime, chunk: int = 5000) -> int:
+    """Delete up to `chunk` outcomes that ended before `before` (oldest first) and their attributes
+    (explicitly: SQLite enforces no ON DELETE CASCADE without its pragma). Uses ix_job_outcomes_ended."""
+    t = job_outcomes
+    ids = list(connection.scalars(sa.select(t.c.id).where(t.c.ended_at < before).order_by(t.c.ended_at).limit(chunk)))
+    if not ids:
+        return 0
+    a = job_outcome_attributes
+    connection.execute(sa.delete(a).where(a.c.outcome_id.in_(ids)))
+    connection.execute(sa.delete(t).where(t.c.id.in_(ids)))
+    return len(ids)

@@ -140,6 +140,12 @@ def cron_scheduler(name: str) -> str:
     return f"{PREFIX}:cron_scheduler:{name}"
 
 
+def cron_job_history(name: str) -> str:
+    """RQ 3's history of one `rq cron` entry (zset: id of each job it enqueued -> enqueue epoch; RQ keeps
+    the newest DEFAULT_CRON_JOB_HISTORY_LIMIT, 1,000)."""
+    return f"{PREFIX}:cron_job:{name}:jobs"
+
+
 # Keys only the Lua action scripts touch (their Lua spelling is generated from these: rqlayer/scripts.py).
 def job_executions(job_id: str) -> str:
     return f"{PREFIX}:executions:{job_id}"

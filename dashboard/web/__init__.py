@@ -21,6 +21,7 @@ def register_blueprints(app) -> None:
         palette,
         queues,
         rendering,
+        schedule_page,
         schedules,
         workers,
     )
@@ -37,6 +38,7 @@ def register_blueprints(app) -> None:
     app.register_blueprint(bulk.bp)
     app.register_blueprint(failed.bp)
     app.register_blueprint(schedules.bp)
+    app.register_blueprint(schedule_page.bp)
     app.register_blueprint(workers.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(palette.bp)

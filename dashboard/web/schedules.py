@@ -18,7 +18,8 @@ from flask import make_response as flask_response
 from dashboard import audit
 from dashboard.auth import requires
 from dashboard.errors import layer_status
-from dashboard.extensions import get_console
+from dashboard.extensions import db, get_console
+from dashboard.history import schedule_notes
 from dashboard.permissions import SCHEDULES_MANAGE
 from dashboard.rqlayer import cron, jobs, schedules
 from dashboard.rqlayer.enqueue import parse_run_at
@@ -60,8 +61,11 @@ def in_zone(moment: datetime | None, tz_name: str | None = None) -> str:
 
 def _page_context() -> dict:
     part = get_console().schedules
+    book = visibility().schedule_book(part.read_schedules())
     return {
-        "book": visibility().schedule_book(part.read_schedules()),
+        "book": book,
+        # Operators' names for the rows (schedule_notes), one primary-key lookup per 500 ids.
+        "notes": schedule_notes.get_notes(db.session.connection(), [s.id for s in book.all()]),
         "health": part.health(),
         "poll_seconds": current_app.config["CONSOLE"].poll_seconds,
         "max_schedules": schedules.MAX_SCHEDULES,

@@ -6,6 +6,7 @@ Which module holds what:
     rqscheduler  reader of rq-scheduler's schedules (one job hash -> Schedule; get_schedule)
     registries   reader of RQ's own scheduled registries (delayed jobs, retry backoffs)
     rqcron       reader of RQ 3 `rq cron` processes (read-only)
+    entry        one schedule by id from any source, and the job ids of its runs (its page)
     book         the Schedules page's whole read, pipelined (read_schedules, list_schedules)
     health       are the schedulers running (banners)
     writes       create / edit rq-scheduler schedules (create_cron, create_interval, save)
@@ -56,6 +57,7 @@ from dashboard.rqlayer.schedules.model import (
     ScheduleInvalid,
     ScheduleNotFound,
 )
+from dashboard.rqlayer.schedules.entry import cron_run_ids, find_schedule
 from dashboard.rqlayer.schedules.rqscheduler import get_schedule
 from dashboard.rqlayer.schedules.writes import ScheduleRequest, create_cron, create_interval, new_schedule_id, save
 
@@ -80,8 +82,10 @@ __all__ = [
     "SchedulerHealth",
     "create_cron",
     "create_interval",
+    "cron_run_ids",
     "default_id",
     "delete",
+    "find_schedule",
     "get_schedule",
     "health",
     "list_schedules",

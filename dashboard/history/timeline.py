@@ -104,11 +104,11 @@ class Timeline:
 
 @dataclass
 class _Acc:
-    """What one bucket accumulates (across minutes and series)."""
+    """What one bucket accumulates (across minutes and series); depth/age: queue -> (sample time, value)."""
 
     point: series.Point
     seen: bool = False
-    depth: dict[str, tuple[int, int]] | None = None  # queue -> (sample bucket, depth)
+    depth: dict[str, tuple[int, int]] | None = None
     age: dict[str, tuple[int, float]] | None = None
 
 
@@ -144,6 +144,7 @@ def _empty(bucket: int) -> series.Point:
 
 
 def redis_client(source: Any) -> Redis:
+    """The redis.Redis client of `source`: a client, or the front door (console.connection)."""
     return source if isinstance(source, Redis) else source.connection
 
 
@@ -207,30 +208,96 @@ def _redis_points(
     return found
 
 
-def _bucket_of(epoch: int, start: int, step: int) -> int:
-    return start + (epoch - start) // step * step
+@dataclass(frozen=True)
+class _Item:
+    """One minute (Redis or SQL) or hour (SQL) of one queue's series, before folding into buckets."""
+
+    queue: str
+    at: int
+    point: series.Point
+    depth: int | None = None
+    age: float | None = None
 
 
-def _add(acc: dict[int, _Acc], start: int, step: int, row_bucket: int, point: series.Point) -> _Acc | None:
-    bucket = _bucket_of(row_bucket, start, step)
-    slot = acc.get(bucket)
-    if slot is None:
-        return None
-    slot.point = slot.point + point
-    slot.seen = True
-    return slot
+@dataclass(frozen=True)
+class _Gathered:
+    window: str
+    step: int
+    buckets: range
+    items: list[_Item]
+    sources: frozenset[str]
+    missing: str | None
 
 
-def _sample(slot: _Acc, queue: str, bucket: int, depth: int | None, age: float | None) -> None:
-    """Gauges keep the newest sample of each queue in the bucket; queues add up (depth) or max (age)."""
+def _gather(
+    connection: Redis,
+    sql: sa.Connection,
+    queue: str | None,
+    function: str | None,
+    window: str,
+    now: float,
+    settings: TelemetrySettings,
+) -> _Gathered:
+    if window not in WINDOWS:
+        raise ValueError(f"window must be one of {', '.join(WINDOWS)}")
+    seconds, step, resolution = WINDOWS[window]
+    last = int(now) // step * step
+    start = last - seconds + step
+    where = _selection(queue, function)
+    rows = _sql_rows(sql, resolution, start, last + step, where)
+    if resolution == "h":
+        newest = max((int(r.bucket) for r in rows), default=start - 3600)
+        tail = max(newest + 3600, int(now) - _MINUTE_FALLBACK_SECONDS)
+        rows += _sql_rows(sql, "m", tail, last + step, where)
+    redis_points: dict[tuple[str, int], series.Point] = {}
+    if window == "1h":
+        redis_points = _redis_points(connection, queue, function, start, now, settings)
+    elif window == "24h":
+        newest_sql = _newest_bucket(sql, "m", start, where)
+        since = start if newest_sql is None else newest_sql + 60
+        redis_points = _redis_points(connection, queue, function, since, now, settings)
+    items = [_Item(q, minute, point) for (q, minute), point in redis_points.items()]
+    sources = {"extension"} if items else set()
+    for row in rows:
+        if row.resolution == "m" and (row.queue, int(row.bucket)) in redis_points:
+            continue  # Redis holds that minute: the same data, fresher
+        items.append(_Item(row.queue, int(row.bucket), _row_point(row), row.depth, row.oldest_age_s))
+        sources.add(row.source if row.source in ("extension", "registry") else "extension")
+    missing = []
+    if not series.telemetry_present(connection):
+        missing.append(EXTENSION_HINT)
+    if seconds > settings.metrics_retention and not _collector_writes(sql, start):
+        missing.append(COLLECTOR_HINT)
+    buckets = range(start, last + step, step)
+    return _Gathered(window, step, buckets, items, frozenset(sources), "; ".join(missing) or None)
+
+
+def _fold(gathered: _Gathered, items: Iterable[_Item]) -> Timeline:
+    """The items summed into the window's buckets; gauges keep each queue's newest sample in a bucket
+    (queues' depths add up, their oldest ages take the max)."""
+    step, start = gathered.step, gathered.buckets.start
+    acc = {b: _Acc(_empty(b)) for b in gathered.buckets}
+    for item in items:
+        slot = acc.get(start + (item.at - start) // step * step)
+        if slot is None:
+            continue
+        slot.point = slot.point + item.point
+        slot.seen = True
+        _sample(slot, item.queue, item.at, item.depth, item.age)
+    sources = gathered.sources
+    source = "extension" if "extension" in sources else ("registry" if sources else "none")
+    return Timeline(gathered.window, step, _finish(gathered.buckets, acc), source, gathered.missing)
+
+
+def _sample(slot: _Acc, queue: str, at: int, depth: int | None, age: float | None) -> None:
     if depth is not None:
         slot.depth = slot.depth or {}
-        if queue not in slot.depth or slot.depth[queue][0] <= bucket:
-            slot.depth[queue] = (bucket, int(depth))
+        if queue not in slot.depth or slot.depth[queue][0] <= at:
+            slot.depth[queue] = (at, int(depth))
     if age is not None:
         slot.age = slot.age or {}
-        if queue not in slot.age or slot.age[queue][0] <= bucket:
-            slot.age[queue] = (bucket, float(age))
+        if queue not in slot.age or slot.age[queue][0] <= at:
+            slot.age[queue] = (at, float(age))
 
 
 def _finish(buckets: Iterable[int], acc: dict[int, _Acc]) -> tuple[TimelinePoint, ...]:
@@ -273,48 +340,23 @@ def read_timeline(
 ) -> Timeline:
     """The selection's buckets over `window` (see the module docstring for sources and cost).
     ValueError for an unknown window."""
-    if window not in WINDOWS:
-        raise ValueError(f"window must be one of {', '.join(WINDOWS)}")
-    connection = redis_client(redis)
-    settings = settings or TelemetrySettings()
     now = time.time() if now is None else now
-    seconds, step, resolution = WINDOWS[window]
-    last = int(now) // step * step
-    start = last - seconds + step
-    buckets = range(start, last + step, step)
-    acc = {b: _Acc(_empty(b)) for b in buckets}
-    where = _selection(queue, function)
-    sources: set[str] = set()
+    gathered = _gather(redis_client(redis), sql, queue, function, window, now, settings or TelemetrySettings())
+    return _fold(gathered, gathered.items)
 
-    rows = _sql_rows(sql, resolution, start, last + step, where)
-    if resolution == "h":
-        newest = max((int(r.bucket) for r in rows), default=start - 3600)
-        tail = max(newest + 3600, int(now) - _MINUTE_FALLBACK_SECONDS)
-        rows += _sql_rows(sql, "m", tail, last + step, where)
 
-    redis_points: dict[tuple[str, int], series.Point] = {}
-    if window == "1h":
-        redis_points = _redis_points(connection, queue, function, start, now, settings)
-    elif window == "24h":
-        newest_sql = _newest_bucket(sql, "m", start, where)
-        since = start if newest_sql is None else newest_sql + 60
-        redis_points = _redis_points(connection, queue, function, since, now, settings)
-    for (row_queue, minute), point in redis_points.items():
-        if _add(acc, start, step, minute, point):
-            sources.add("extension")
-
-    for row in rows:
-        if row.resolution == "m" and (row.queue, int(row.bucket)) in redis_points:
-            continue  # Redis holds that minute: the same data, fresher
-        slot = _add(acc, start, step, int(row.bucket), _row_point(row))
-        if slot is not None:
-            sources.add(row.source if row.source in ("extension", "registry") else "extension")
-            _sample(slot, row.queue, int(row.bucket), row.depth, row.oldest_age_s)
-
-    missing = []
-    if not series.telemetry_present(connection):
-        missing.append(EXTENSION_HINT)
-    if seconds > settings.metrics_retention and not _collector_writes(sql, start):
-        missing.append(COLLECTOR_HINT)
-    source = "extension" if "extension" in sources else ("registry" if sources else "none")
-    return Timeline(window, step, _finish(buckets, acc), source, "; ".join(missing) or None)
+def read_queue_timelines(
+    redis: Any,
+    sql: sa.Connection,
+    window: str = "1h",
+    now: float | None = None,
+    settings: TelemetrySettings | None = None,
+) -> tuple[Timeline, dict[str, Timeline]]:
+    """Every queue's total summed, and each queue's own (the overview's chart and sparklines), from ONE
+    read of the same cost as read_timeline(queue=None). Queue names as the writer bounded them."""
+    now = time.time() if now is None else now
+    gathered = _gather(redis_client(redis), sql, None, None, window, now, settings or TelemetrySettings())
+    by_queue: dict[str, list[_Item]] = {}
+    for item in gathered.items:
+        by_queue.setdefault(item.queue, []).append(item)
+    return _fold(gathered, gathered.items), {q: _fold(gathered, items) for q, items in by_queue.items()}

@@ -15,6 +15,7 @@ def register_blueprints(app) -> None:
         events,
         failed,
         formatting,
+        functions,
         health,
         jobs,
         overview,
@@ -42,6 +43,8 @@ def register_blueprints(app) -> None:
     app.register_blueprint(workers.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(palette.bp)
+    app.register_blueprint(functions.bp)
+    app.register_blueprint(functions.api_bp)  # GET /api/v1/metrics: bearer tokens, like api.bp
     app.register_blueprint(events.bp)
     # The API authenticates with bearer tokens only, never cookies: CSRF cannot apply to it.
     csrf.exempt(api.bp)

@@ -47,6 +47,12 @@ def naming_job(job_id: str, message: str) -> Markup:
     return job_message(job_id, "Job ", ": " + message)
 
 
+def function_link(name: str) -> Markup:
+    """A function's name as a link to its page (/functions/<name>, any string quoted as one segment)."""
+    href = url_for("functions.index") + "/" + url_quoted(name)
+    return Markup('<a class="function-link mono" href="{}">{}</a>').format(href, name)
+
+
 def worker_link(name: str) -> Markup:
     """A worker's name as a link to its page, for messages."""
     return Markup('<a class="worker-link mono" href="{}">{}</a>').format(url_for("workers.detail", name=name), name)

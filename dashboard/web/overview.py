@@ -9,6 +9,7 @@ from flask import Blueprint, current_app
 from dashboard.extensions import get_console
 from dashboard.rqlayer.overview import Overview
 from dashboard.rqlayer.vocabulary import STATES
+from dashboard.web.functions import overview_charts
 from dashboard.web.rendering import page_or_partial
 
 bp = Blueprint("overview", __name__)
@@ -40,4 +41,5 @@ def index():
         suspension=suspension_progress(overview),
         states=STATES,
         poll_seconds=current_app.config["CONSOLE"].poll_seconds,
+        charts=overview_charts(),
     )

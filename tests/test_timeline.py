@@ -145,5 +145,6 @@ def test_the_function_list_and_whether_a_function_was_seen(conn, sql):
     assert by_name["f2"].finished == 5 and by_name["f3"].ended == 0 and listed.extension
     assert function_seen(conn, sql, "f1") and function_seen(conn, sql, "f3", queues=["c"])
     assert not function_seen(conn, sql, "f3") and not function_seen(conn, sql, "never")
-    sql.execute(job_outcomes.insert().values(job_id="j", queue="x", function="f4", status="finished", ended_at=sa.func.now()))
+    outcome = dict(job_id="j", queue="x", function="f4", status="finished", ended_at=sa.func.now())
+    sql.execute(job_outcomes.insert().values(**outcome))
     assert function_seen(conn, sql, "f4")

@@ -72,9 +72,9 @@ def list_functions(
     pairs = [n for n in series.known_series(connection) if n[1] is not None][:REDIS_PAIRS]
     in_redis = set()
     for s in series.read_many(connection, pairs, 60, now, settings):
-        assert s.function is not None
-        in_redis.add((s.queue, s.function))
-        found.setdefault(s.function, FunctionSummary(s.function)).add(s.queue, s.total())
+        name = s.function or ""
+        in_redis.add((s.queue, name))
+        found.setdefault(name, FunctionSummary(name)).add(s.queue, s.total())
     t = metric_rollups.c
     hour_ago = int(now) // 60 * 60 - 3540
     sums = [sa.func.sum(getattr(t, name)).label(name) for name in _COUNTS]

@@ -124,6 +124,9 @@ def surfaces(w) -> list[tuple[str, dict, bool]]:
         ("/", HX, False),
         ("/api/v1/queues", "api", False),
         ("/api/v1/workers", "api", False),
+        ("/history?window=30d", {}, False),
+        ("/history?status=failed", HX, False),
+        ("/api/v1/history?window=30d", "api", False),
         (f"/jobs/search?q={f}", {}, False),
     ]
     return out

@@ -14,6 +14,7 @@ What it holds
                            worker_extension): pages show only what exists. Computed once, no Redis.
     console.redis_url      the URL as it may be shown (password masked)
     console.ping() -> bool one round trip; never raises
+    console.collector_status() -> CollectorStatus   the history collector's heartbeat and lag, 1 round trip
 
 Parts (method names are stable: other modules rely on them)
     console.overview.read(now=None) -> Overview                  one pipelined read of everything
@@ -82,6 +83,7 @@ from dashboard.rqlayer.feed import EventFeed
 from dashboard.rqlayer.vocabulary import DEFAULT_PAGE_SIZE, FAILED_PAGE_SIZE
 
 if TYPE_CHECKING:
+    from dashboard.rqlayer.telemetry.consumer import CollectorStatus
     from tasks.registry import TaskSpec
 
 
@@ -342,3 +344,10 @@ class Console:
     def ping(self) -> bool:
         """True when Redis answers. Cost: one PING; never raises."""
         return ping(self.connection)
+
+    def collector_status(self) -> CollectorStatus:
+        """What the history collector last said about itself (running, lag), for the history page.
+        Cost: one HGETALL."""
+        from dashboard.rqlayer.telemetry.consumer import collector_status
+
+        return collector_status(self.connection)

@@ -17,6 +17,7 @@ def register_blueprints(app) -> None:
         formatting,
         functions,
         health,
+        history,
         jobs,
         overview,
         palette,
@@ -41,6 +42,7 @@ def register_blueprints(app) -> None:
     app.register_blueprint(schedules.bp)
     app.register_blueprint(schedule_page.bp)
     app.register_blueprint(workers.bp)
+    app.register_blueprint(history.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(palette.bp)
     app.register_blueprint(functions.bp)

@@ -220,6 +220,15 @@ def enqueue_job():
     return response
 
 
+@bp.get("/history")
+@requires(VIEW)
+def history():
+    """Job outcomes from SQL by window and filters, newest first, keyset pages (web/history.py)."""
+    from dashboard.web.history import api_page
+
+    return jsonify(api_page(request.args))
+
+
 @bp.get("/openapi.json")
 def openapi():
     """The API's description; public, like any API documentation (it holds no data)."""

@@ -168,6 +168,47 @@ _METRICS_PATH = {
 }
 
 
+def _query(name: str, description: str, **schema) -> dict:
+    return {"name": name, "in": "query", "schema": {"type": "string", **schema}, "description": description}
+
+
+_HISTORY_PARAMS = [
+    _query("window", "The last 15m, 1h, 6h, 24h, 7d or 30d (default 1h)", enum=["15m", "1h", "6h", "24h", "7d", "30d"]),
+    _query("from", "Start (ISO 8601, UTC unless it has an offset); replaces window", format="date-time"),
+    _query("to", "End, exclusive (ISO 8601); with only `to`, the window ends then", format="date-time"),
+    _query("queue", "Queue name, exactly", maxLength=200),
+    _query("function", "Function name, exactly", maxLength=200),
+    _query("status", "Outcome", enum=["finished", "failed", "retried", "stopped", "abandoned"]),
+    _query("fingerprint", "Error fingerprint (error group id)", maxLength=32),
+    _query("worker", "Worker name, exactly", maxLength=200),
+    _query("attr", "One promoted meta attribute, `name:value` (403 for roles that may not see job meta)"),
+    _query("after", "The `next` cursor of the previous page (opaque; an edited one is a 400)"),
+    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}},
+]
+_TIME = {"type": ["string", "null"], "format": "date-time"}
+_OUTCOME = {
+    "type": "object",
+    "properties": {
+        "outcome_id": {"type": "integer"},
+        "job_id": {"type": "string"},
+        "queue": {"type": "string"},
+        "function": {"type": "string"},
+        "status": {"type": "string", "enum": ["finished", "failed", "retried", "stopped", "abandoned"]},
+        "enqueued_at": _TIME,
+        "started_at": _TIME,
+        "ended_at": {"type": "string", "format": "date-time"},
+        "wait_seconds": {"type": ["number", "null"]},
+        "run_seconds": {"type": ["number", "null"]},
+        "worker": {"type": "string"},
+        "exc_type": {"type": ["string", "null"]},
+        "exc_message": {"type": ["string", "null"], "description": "null when hidden for the role"},
+        "fingerprint": {"type": ["string", "null"]},
+        "source": {"type": "string", "description": "stream (worker extension) or registry (swept)"},
+        "job_exists": {"type": "boolean", "description": "the job is still in Redis (GET /jobs/{job_id})"},
+    },
+}
+
+
 def openapi_document() -> dict:
     return {
         "openapi": "3.1.0",
@@ -187,6 +228,7 @@ def openapi_document() -> dict:
                     "required": ["error", "message"],
                     "properties": {"error": {"type": "string"}, "message": {"type": "string"}},
                 },
+                "Outcome": _OUTCOME,
                 "JobRow": {
                     "type": "object",
                     "properties": {
@@ -304,6 +346,31 @@ def openapi_document() -> dict:
                                 "properties": {"error": {"type": "string"}, "fields": {"type": "object"}},
                             },
                         ),
+                        **_ERRORS,
+                    },
+                }
+            },
+            "/history": {
+                "get": {
+                    "summary": "Job outcomes kept in SQL, newest first: a window, exact filters, keyset pages "
+                    "(never OFFSET, never a count); exception messages only for roles that see job values",
+                    "parameters": _HISTORY_PARAMS,
+                    "responses": {
+                        "200": _response(
+                            "Outcomes",
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "outcomes": {"type": "array", "items": {"$ref": "#/components/schemas/Outcome"}},
+                                    "next": {
+                                        "type": ["string", "null"],
+                                        "description": "cursor of the next (older) page, for `after`",
+                                    },
+                                },
+                            },
+                        ),
+                        "400": _response("Bad window, filter, limit or cursor", _ERROR),
+                        "403": _response("attr asked by a role that may not see job meta", _ERROR),
                         **_ERRORS,
                     },
                 }

@@ -7,10 +7,12 @@
    transaction), 200 (queue, function) pairs (20 queues x 10 functions) for each of 120 minutes, 12 executions
    per pair and minute: finished, failed, retried and stopped, run times and queue waits spread over the
    histogram buckets (a busier minute than most, so more fields per hash);
-3. measures INFO used_memory before and after, and MEMORY USAGE summed over the keys written;
+3. measures INFO used_memory before and after (the minute hashes, the series index, and the monotonic
+   totals the same EVAL keeps for Prometheus: one hash without a TTL + its index), and MEMORY USAGE of
+   each kind of key;
 4. prints the figures and, last, `RESULT series=200 minutes=120 redis_bytes=<n>` (the used_memory delta).
 
-Events are left out (event=()): the stream has its own cap (EVENTS_MAXLEN); one event's size is printed.
+Events are left out (event=""): the stream has its own cap (EVENTS_MAXLEN); one event's size is printed.
 `--quick` writes 30 minutes and scales nothing: for a fast look only.
 """
 
@@ -111,6 +113,9 @@ def main() -> int:
             if len(sample_fields) < 3:
                 sample_fields.append(client.hlen(key))
         index_bytes = int(client.memory_usage(keys.metrics_series(), samples=0) or 0)
+        totals_bytes = int(client.memory_usage(keys.metrics_totals(), samples=0) or 0)
+        totals_fields = int(client.hlen(keys.metrics_totals()))
+        totals_index_bytes = int(client.memory_usage(keys.metrics_totals_index(), samples=0) or 0)
         ttls = {
             client.ttl(key) > 0 for key in client.scan_iter(match=keys.metrics_minute(0, "*").replace(":0:", ":*:"))
         }
@@ -131,6 +136,10 @@ def main() -> int:
         print(f"fields per hash (sample): {sample_fields}; every minute hash has a TTL: {ttls == {True}}")
         print(f"MEMORY USAGE summed over the minute hashes: {total:,} bytes ({total / max(count, 1):.0f} a hash)")
         print(f"series index: {index_bytes:,} bytes")
+        print(
+            f"totals (no TTL, at most SERIES_CAP series): hash {totals_bytes:,} bytes ({totals_fields:,} fields),"
+            f" index {totals_index_bytes:,} bytes"
+        )
         print(f"used_memory delta: {delta:,} bytes ({delta / 1e6:.2f} MB; target < 10 MB)")
         print(f"one event in the stream (first entry, incl. the stream's overhead): {stream_bytes:,} bytes")
         print(f"RESULT series={series} minutes={minutes} redis_bytes={delta}")

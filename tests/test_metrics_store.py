@@ -9,7 +9,7 @@ import time
 import pytest
 
 from dashboard.rqlayer import keys
-from dashboard.rqlayer.telemetry import layout, metrics, series
+from dashboard.rqlayer.telemetry import events, layout, metrics, series
 from dashboard.rqlayer.telemetry.metrics import MetricsWriter
 from dashboard.settings import SettingsError, TelemetrySettings, load_telemetry_settings
 
@@ -128,7 +128,7 @@ def test_a_telemetry_key_of_the_wrong_type_fails_nothing(conn):
     conn.set(keys.events(), "not a stream")
     pipe = conn.pipeline()
     pipe.set("other", "1")
-    MetricsWriter().record_end(pipe, queue="q", function="f", outcome="finished", ended_at=NOW, event=["type", "x"])
+    MetricsWriter().record_end(pipe, queue="q", function="f", outcome="finished", ended_at=NOW, event="finished")
     assert pipe.execute() == [True, 1]
     assert series.read_series(conn, "q", None, minutes=1, now=NOW).points[-1].finished == 1
     assert series.read_series(conn, "q", "f", minutes=1, now=NOW).points[-1].finished == 0  # unreadable: zeros
@@ -169,3 +169,83 @@ def test_retention_settings_are_validated():
     for name, bad in (("METRICS_RETENTION", "5"), ("EVENTS_MAXLEN", "lots"), ("EVENTS_MAX_AGE", "-1")):
         with pytest.raises(SettingsError, match=name):
             load_telemetry_settings({name: bad})
+
+
+def test_totals_are_monotonic_sums_without_a_ttl(conn):
+    writer = MetricsWriter(TelemetrySettings(metrics_retention=600))
+    write(conn, writer, 3, queue="q", function="f", outcome="finished", ended_at=NOW - 3600, run_s=0.003, wait_s=2)
+    write(conn, writer, 2, queue="q", function="f", outcome="failed", ended_at=NOW, run_s=0.7)
+    write(conn, writer, 1, queue="q", function="g", outcome="retried", ended_at=NOW, wait_s=0.01)
+    write(conn, writer, 1, queue="q", function="g", outcome="stopped", ended_at=NOW)
+    assert conn.ttl(keys.metrics_totals()) == -1 and conn.ttl(keys.metrics_totals_index()) == -1
+
+    totals = {(q, f): p for q, f, p in series.read_totals(conn)}
+    assert list(totals) == [("q", None), ("q", "f"), ("q", "g")]  # the queue's total first
+    f, g, total = totals["q", "f"], totals["q", "g"], totals["q", None]
+    assert (f.finished, f.failed, g.retried, g.stopped) == (3, 2, 1, 1)
+    assert (total.finished, total.failed, total.retried, total.stopped) == (3, 2, 1, 1)
+    assert f.run.count == 5 and f.run.sum_us == 3 * 3000 + 2 * 700_000 and f.run.max_us == 0  # no maxima
+    assert f.run.counts[layout.bucket(0.003, layout.RUN_EDGES)] == 3 and f.wait.count == 3
+    assert (
+        total.wait.counts[layout.bucket(0.01, layout.WAIT_EDGES)] == 1 and total.wait.sum_us == 3 * 2_000_000 + 10_000
+    )
+    # The minute index forgot the hour-old minute (10 minutes' retention); the totals did not.
+    assert series.read_series(conn, "q", "f", minutes=10, now=NOW).total().finished == 0
+
+
+def test_the_totals_keep_at_most_series_cap_series(conn, monkeypatch):
+    monkeypatch.setattr(layout, "SERIES_CAP", 6)
+    writer = MetricsWriter()
+    for n in range(10):
+        write(conn, writer, 1, queue="q", function=f"f{n}", outcome="finished", ended_at=NOW + n, run_s=0.01)
+    names = [(q, f) for q, f, _ in series.read_totals(conn)]
+    assert conn.zcard(keys.metrics_totals_index()) == 6
+    assert names == [("q", None)] + [("q", f"f{n}") for n in range(5, 10)]  # the newest five and the queue
+    prefixes = {name.split(b":")[0] for name in conn.hkeys(keys.metrics_totals())}
+    assert prefixes == {layout.totals_id(layout.series_member(q, f)).encode() for q, f in names}
+
+
+def test_read_totals_on_a_redis_without_telemetry_or_with_broken_keys(conn):
+    assert series.read_totals(conn) == []
+    conn.set(keys.metrics_totals(), "not a hash")
+    write(conn, MetricsWriter(), 1, queue="q", function="f", outcome="finished", ended_at=NOW)
+    assert series.read_totals(conn) == []  # unreadable, never an error
+    assert series.read_series(conn, "q", "f", minutes=1, now=NOW).points[-1].finished == 1
+
+
+def test_an_end_event_carries_what_a_history_row_needs(conn):
+    writer = MetricsWriter()
+    write(
+        conn,
+        writer,
+        1,
+        queue="q",
+        function="f",
+        outcome="failed",
+        ended_at=NOW,
+        run_s=1.5,
+        wait_s=0.25,
+        event="failed",
+        job_id="j1",
+        worker="w1",
+        exc_type="KeyError",
+        started_at=NOW - 1.5,
+        enqueued_at=NOW - 1.75,
+    )
+    write(conn, writer, 1, queue="q", function="f", outcome="stopped", ended_at=NOW, event="stopped", job_id="j2")
+    failed, stopped = events.read_events(conn).events
+    assert (failed.type, failed.job_id, failed.queue, failed.function, failed.worker) == (
+        "failed",
+        "j1",
+        "q",
+        "f",
+        "w1",
+    )
+    assert failed.exc_type == "KeyError" and failed.at == int(NOW * 1000)
+    assert failed.extra == {
+        "started_at": str(int((NOW - 1.5) * 1000)),
+        "enqueued_at": str(int((NOW - 1.75) * 1000)),
+        "run_us": "1500000",
+        "wait_us": "250000",
+    }
+    assert stopped.extra == {}  # unknown times are left out

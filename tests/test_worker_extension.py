@@ -4,9 +4,11 @@ order with their fields, and stock workers keep working with the readers saying 
 
 from __future__ import annotations
 
+import pickle
 import subprocess
 import sys
 import time
+from datetime import timedelta
 
 from rq import Queue, Retry
 from rq.command import send_stop_job_command
@@ -15,6 +17,7 @@ from rq.job import Job, JobStatus
 from dashboard.rqlayer import keys
 from dashboard.rqlayer.telemetry import layout, series
 from dashboard.rqlayer.telemetry.events import read_events
+from dashboard.rqlayer.telemetry.funcname import peek_function
 from dashboard.rqlayer.telemetry.worker import ConsoleSimpleWorker
 from tests.helpers import PROJECT_ROOT, run_burst_worker, wait_until
 
@@ -65,9 +68,17 @@ def test_the_forking_worker_counts_finished_and_failed_exactly(redis_url, conn):
     for job in bad:
         assert [e.type for e in events[job.id]] == ["started", "failed"]
         assert events[job.id][1].exc_type == "RuntimeError"
-    first = events[ok[0].id][1]
+    started, first = events[ok[0].id]
     assert (first.queue, first.function, first.worker) == ("default", "tests.jobfuncs.add", ended.worker_name)
     assert ended.ended_at.timestamp() * 1000 - 1 <= first.at <= ended.ended_at.timestamp() * 1000 + 1
+    # End events carry the times a history row needs; started events only the core fields.
+    assert started.extra == {} and (started.function, started.worker) == (first.function, first.worker)
+    ms = {name: int(getattr(ended, name).timestamp() * 1000) for name in ("started_at", "enqueued_at")}
+    assert {k: int(first.extra[k]) for k in ms} == ms
+    assert int(first.extra["run_us"]) == (ended.ended_at - ended.started_at) // timedelta(microseconds=1)
+    assert int(first.extra["wait_us"]) == (ended.started_at - ended.enqueued_at) // timedelta(microseconds=1)
+    failure = events[bad[0].id][1]
+    assert set(failure.extra) == {"started_at", "enqueued_at", "run_us", "wait_us"}  # no exception message
     assert series.telemetry_present(conn)
 
 
@@ -167,3 +178,21 @@ def test_a_stock_worker_still_works_and_the_readers_say_no_data(redis_url, conn)
 def test_make_run_and_the_procfile_start_the_extension_worker():
     line = next(x for x in (PROJECT_ROOT / "Procfile").read_text().splitlines() if x.startswith("worker:"))
     assert f"-w {FORKING} " in line
+
+
+def test_the_function_name_is_read_from_job_data_without_unpickling(conn):
+    queue = Queue("default", connection=conn)
+    for name in ("tests.jobfuncs.add", "x" * 300, "ünï.cödé", "x" * 70_000):
+        job = Job.fetch(queue.enqueue(name, 1, k=2).id, connection=conn)
+        assert peek_function(job.data) == name == job.func_name
+    for protocol in (2, 3, 4, 5):
+        assert peek_function(pickle.dumps(("a.b", None, (), {}), protocol=protocol)) == "a.b"
+
+    class Boom:
+        def __reduce__(self):
+            return (print, ("unpickled!",))
+
+    # Data whose first element is not a string (or is not pickle at all) gives None; nothing is run.
+    for data in (pickle.dumps((Boom(), None, (), {})), b'["a.b", null, [], {}]', b"", b"\x80\x05", None):
+        assert peek_function(data) is None
+    assert peek_function(pickle.dumps(("a" * 300, None), protocol=5)[:20]) is None  # cut short

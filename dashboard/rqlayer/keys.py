@@ -172,6 +172,16 @@ def metrics_series() -> str:
     return f"{PREFIX}:console:metrics-series"
 
 
+def metrics_totals() -> str:
+    """Hash of every series' monotonic totals (Prometheus counters): "<totals id>:<field>" -> integer."""
+    return f"{PREFIX}:console:metrics-totals"
+
+
+def metrics_totals_index() -> str:
+    """Zset of the series that have totals (at most SERIES_CAP): JSON [queue, function or null] -> minute."""
+    return f"{PREFIX}:console:metrics-totals-series"
+
+
 def events() -> str:
     """The capped stream of job lifecycle events (workers) and console actions."""
     return f"{PREFIX}:console:events"

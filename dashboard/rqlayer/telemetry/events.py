@@ -2,7 +2,16 @@
 
 Each entry's fields: `type`, `job_id`, `queue`, `function`, `at` (epoch milliseconds), `worker`,
 `exc_type` (failures), plus a few optional extra fields (console actions: `actor`, `count`, ...).
-Worker types: started, finished, failed, retry_scheduled, stopped, abandoned. The stream is capped
+Worker types: started, finished, failed, retry_scheduled, stopped, abandoned.
+
+The worker's END events (every type but `started`, written by metrics.record_end.lua in RQ's own
+end-of-job transaction) carry what one SQL history row needs without the job hash (a finished job
+may already be gone, result_ttl=0), as extra fields, each omitted when unknown:
+    started_at, enqueued_at   epoch milliseconds (decimal strings); `at` is when the execution ended
+    run_us                    ended - started, whole microseconds
+    wait_us                   started - enqueued, whole microseconds
+The exception's type is `exc_type`; its message is never put in the stream (it is in the failed
+job's hash, `exc_info`). `started` events have the core fields only. The stream is capped
 by length (XADD MAXLEN ~ EVENTS_MAXLEN) and by age (XTRIM MINID ~ now - EVENTS_MAX_AGE), both
 approximate: Redis trims whole nodes, so a little more than the cap can remain.
 """

@@ -9,7 +9,15 @@ a minute hash (all integers, durations in microseconds):
     rs rm b<i>    run time: sum, max, count in run bucket i   (ended_at - started_at)
     ws wm q<i>    queue wait: sum, max, count in wait bucket i (started_at - enqueued_at)
 
-Bucket i counts observations <= EDGES[i] (and > EDGES[i-1]); the last index counts the rest (+Inf).
+Bucket i counts observations <= EDGES[i] (and > EDGES[i-1]); the last index counts the rest (+Inf),
+compared in whole microseconds (the worker's script compares `micros(seconds)` with EDGES_US).
+
+Monotonic totals (for Prometheus counters) live in ONE hash, `keys.metrics_totals()`, with the minute
+hash's fields except the maxima, each prefixed by the series' totals id (`totals_id(member)` + ":",
+e.g. `0123456789abcdef:f`); it has no TTL. Its index `keys.metrics_totals_index()` (zset: series
+member -> last minute written) keeps at most SERIES_CAP series: when it trims one, the script deletes
+that series' fields too, so the hash is bounded by SERIES_CAP x TOTAL_FIELDS fields. The totals id is
+a SHA-1 prefix (the one digest Redis' Lua has: the script derives it from the member when it trims).
 """
 
 from __future__ import annotations
@@ -23,9 +31,20 @@ RUN_EDGES: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2
 # Waiting in a queue can take much longer than running.
 WAIT_EDGES: tuple[float, ...] = (*RUN_EDGES, 300.0, 1800.0, 3600.0)
 
+RUN_EDGES_US: tuple[int, ...] = tuple(round(edge * 1_000_000) for edge in RUN_EDGES)
+WAIT_EDGES_US: tuple[int, ...] = tuple(round(edge * 1_000_000) for edge in WAIT_EDGES)
+
 OUTCOMES = {"finished": "f", "failed": "x", "retried": "r", "stopped": "s"}
 RUN_SUM, RUN_MAX, RUN_BUCKET = "rs", "rm", "b"
 WAIT_SUM, WAIT_MAX, WAIT_BUCKET = "ws", "wm", "q"
+# Every field a series can have in the totals hash (after its "<totals id>:" prefix).
+TOTAL_FIELDS: tuple[str, ...] = (
+    *OUTCOMES.values(),
+    RUN_SUM,
+    WAIT_SUM,
+    *(f"{RUN_BUCKET}{i}" for i in range(len(RUN_EDGES) + 1)),
+    *(f"{WAIT_BUCKET}{i}" for i in range(len(WAIT_EDGES) + 1)),
+)
 
 # Queue and function names are data: longer ones are cut and made unique with a digest of the whole.
 NAME_LIMIT = 200
@@ -51,6 +70,13 @@ def series_id(member: str) -> str:
     return hashlib.blake2b(member.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
 
 
+def totals_id(member: bytes | str) -> str:
+    """The prefix of a series' fields in the totals hash: 16 hex digits of SHA-1 of its index member
+    (what the script computes with redis.sha1hex; not a security digest)."""
+    raw = member if isinstance(member, bytes) else member.encode("utf-8", "surrogatepass")
+    return hashlib.sha1(raw, usedforsecurity=False).hexdigest()[:16]
+
+
 def parse_member(raw: bytes | str) -> tuple[str, str | None] | None:
     """(queue, function or None) from an index member; None for anything that is not one of ours."""
     try:
@@ -69,8 +95,9 @@ def minute_of(epoch_seconds: float) -> int:
 
 
 def bucket(seconds: float, edges: tuple[float, ...]) -> int:
-    """Index of the bucket that counts `seconds` (len(edges) for the overflow bucket)."""
-    return bisect_left(edges, seconds)
+    """Index of the bucket that counts `seconds` (len(edges) for the overflow bucket), compared in whole
+    microseconds as the worker's script does."""
+    return bisect_left([round(edge * 1_000_000) for edge in edges], micros(seconds))
 
 
 def micros(seconds: float) -> int:

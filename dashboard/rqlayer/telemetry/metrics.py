@@ -1,15 +1,20 @@
 """The per-minute metrics writer: the commands the worker adds to RQ's own pipelines.
 
 One job execution that ends costs ONE extra command in the transaction RQ already sends (an EVAL of
-record_end.lua: it updates the (queue, function) series and the queue's total for the minute, the
-series index and the event stream, see layout.py for the fields). EVAL, not EVALSHA: a script cache
-flushed by a Redis restart can never fail the worker's transaction with NOSCRIPT.
+record_end.lua: it updates the (queue, function) series and the queue's total for the minute and in
+the monotonic totals, the series indexes and the event stream, see layout.py for the fields). EVAL,
+not EVALSHA: a script cache flushed by a Redis restart can never fail the worker's transaction with
+NOSCRIPT (the body costs the worker a copy of ~2 KB, Redis a SHA-1 of it: a few microseconds).
+
+Why the split between `plan` and `add_end`: a forking worker runs each job in a fresh work horse, where
+every line of Python run for the first time costs page faults (copy-on-write of the code, objects and
+caches it touches), so everything that can be known before the fork is prepared once in the worker
+(`plan`: bounded names, series ids, cached across jobs) and the horse only adds timestamps.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from pathlib import Path
 
 from redis import Redis
@@ -17,31 +22,67 @@ from redis.client import Pipeline
 
 from dashboard.rqlayer import keys
 from dashboard.rqlayer.telemetry import layout
-from dashboard.rqlayer.telemetry.events import min_id
+from dashboard.rqlayer.telemetry.events import APPEND
 from dashboard.settings import TelemetrySettings
 
 
 def _script() -> str:
     lines = Path(__file__).with_name("record_end.lua").read_text().splitlines()
-    return "\n".join(line for line in lines if not line.lstrip().startswith("--"))
+    body = "\n".join(line.strip() for line in lines if line.strip() and not line.lstrip().startswith("--"))
+    return (
+        body.replace("__RUN_EDGES__", ",".join(map(str, layout.RUN_EDGES_US)))
+        .replace("__WAIT_EDGES__", ",".join(map(str, layout.WAIT_EDGES_US)))
+        .replace("__TOTAL_FIELDS__", ",".join(f"'{name}'" for name in layout.TOTAL_FIELDS))
+    )
 
 
 RECORD_END = _script()
 
 
+def _ms(epoch: float | None) -> str:
+    return "" if epoch is None else str(int(epoch * 1000))
+
+
+def _us(seconds: float | None) -> str:
+    return "" if seconds is None else str(layout.micros(seconds))
+
+
+class Plan:
+    """What one execution's telemetry needs that is known before it runs (bounded names, series
+    members and ids, the started event's arguments). `function` is None when it was not known then."""
+
+    __slots__ = ("id", "job_id", "queue", "function", "pair", "total", "started")
+
+    def __init__(
+        self,
+        id_: str,
+        job_id: str,
+        queue: str,
+        function: str | None,
+        pair: tuple[str, str] | None,
+        total: tuple[str, str],
+        started: tuple[str, ...] | None,
+    ) -> None:
+        self.id, self.job_id, self.queue, self.function = id_, job_id, queue, function
+        self.pair, self.total, self.started = pair, total, started
+
+
 class MetricsWriter:
-    """Adds the commands for one ended execution to a pipeline (or sends them on a connection)."""
+    """Adds the commands for one execution to a pipeline (or sends them on a connection)."""
 
     def __init__(self, settings: TelemetrySettings | None = None) -> None:
         self.settings = settings or TelemetrySettings()
         self._ttl = str(self.settings.metrics_retention)
         self._keep_minutes = max(1, self.settings.metrics_retention // 60)
         self._maxlen = str(self.settings.events_maxlen)
+        self._max_age_ms = str(self.settings.events_max_age * 1000)
         self._cap = str(layout.SERIES_CAP)
+        self._static = (keys.metrics_series(), keys.events(), keys.metrics_totals(), keys.metrics_totals_index())
         self._members: dict[tuple[str, str | None], tuple[str, str]] = {}
+        self._names: dict[str, str] = {}
 
     def _series(self, queue: str, function: str | None) -> tuple[str, str]:
-        """(member, id) of a series, remembered for the most recent few hundred series."""
+        """(member, id) of a series, remembered for the most recent thousand series."""
         found = self._members.get((queue, function))
         if found is None:
             member = layout.series_member(queue, function)
@@ -51,51 +92,103 @@ class MetricsWriter:
             self._members[(queue, function)] = found
         return found
 
-    def end_args(
+    def _bound(self, name: str) -> str:
+        """layout.bound for names that repeat (queues, functions, workers), remembered."""
+        found = self._names.get(name)
+        if found is None:
+            if len(self._names) > 1000:
+                self._names.clear()
+            found = self._names[name] = layout.bound(name)
+        return found
+
+    def plan(self, job_id: str, queue: str, function: str | None, worker: str) -> Plan:
+        """Prepare one execution (before a forking worker forks). O(1), cached across jobs."""
+        started = None
+        if function is not None:
+            started = self.started_args(job_id, queue, function, worker)
+        pair = None if function is None else self._series(queue, function)
+        total = self._series(queue, None)
+        return Plan(job_id, layout.bound(job_id), self._bound(queue), function, pair, total, started)
+
+    def started_args(self, job_id: str, queue: str, function: str, worker: str) -> tuple[str, ...]:
+        """The EVAL arguments of a `started` event but its time: add "at", <epoch ms> (events.APPEND)."""
+        b = self._bound
+        return (
+            APPEND,
+            "1",
+            self._static[1],
+            self._maxlen,
+            "",
+            "type",
+            "started",
+            "job_id",
+            layout.bound(job_id),
+            "queue",
+            b(queue),
+            "function",
+            b(function),
+            "worker",
+            b(worker),
+            "exc_type",
+            "",
+        )
+
+    def add_end(
         self,
-        *,
-        queue: str,
+        target: Pipeline | Redis,
+        plan: Plan,
         function: str,
         outcome: str,
+        *,
         ended_at: float | None = None,
-        run_s: float | None = None,
-        wait_s: float | None = None,
-        event: Sequence[str] = (),
-    ) -> list[str]:
-        """The EVAL arguments after the script and numkeys (4 KEYS, then ARGV) for one ended execution.
-        `outcome` is one of layout.OUTCOMES; `event` is an events.event_fields list (or nothing)."""
+        run_us: str = "",
+        wait_us: str = "",
+        event: str = "",
+        worker: str = "",
+        exc_type: str = "",
+        started_ms: str = "",
+        enqueued_ms: str = "",
+    ) -> None:
+        """Add (to a pipeline) or send (on a connection) the one EVAL for an ended execution: `outcome`
+        is one of layout.OUTCOMES, `event` the event type ("" = no event); durations in whole
+        microseconds and times in epoch milliseconds as decimal strings ("" = unknown). O(1) in Redis
+        (a few dozen hash fields, two zset entries, one XADD)."""
         ended_at = time.time() if ended_at is None else ended_at
-        minute = layout.minute_of(ended_at)
-        member, sid = self._series(queue, function)
-        total_member, total_id = self._series(queue, None)
-        run_us = wait_us = ""
-        run_field = wait_field = ""
-        if run_s is not None:
-            run_us = str(layout.micros(run_s))
-            run_field = layout.RUN_BUCKET + str(layout.bucket(run_s, layout.RUN_EDGES))
-        if wait_s is not None:
-            wait_us = str(layout.micros(wait_s))
-            wait_field = layout.WAIT_BUCKET + str(layout.bucket(wait_s, layout.WAIT_EDGES))
-        return [
-            keys.metrics_minute(minute, sid),
-            keys.metrics_minute(minute, total_id),
-            keys.metrics_series(),
-            keys.events(),
+        minute = int(ended_at // 60)
+        pair = plan.pair if plan.pair is not None else self._series(plan.queue, function)
+        total = plan.total
+        static = self._static
+        target.execute_command(  # type: ignore[no-untyped-call] # not eval: 2 fewer functions to fault in
+            "EVAL",
+            RECORD_END,
+            6,
+            keys.metrics_minute(minute, pair[1]),
+            keys.metrics_minute(minute, total[1]),
+            static[0],
+            static[1],
+            static[2],
+            static[3],
             self._ttl,
             str(minute),
-            member,
-            total_member,
+            pair[0],
+            total[0],
             self._cap,
             str(minute - self._keep_minutes),
             layout.OUTCOMES[outcome],
             run_us,
-            run_field,
             wait_us,
-            wait_field,
             self._maxlen,
-            min_id(self.settings, ended_at),
-            *event,
-        ]
+            self._max_age_ms,
+            str(int(ended_at * 1000)),
+            event,
+            plan.job_id,
+            plan.queue,
+            self._bound(function),
+            self._bound(worker),
+            exc_type if len(exc_type) <= layout.NAME_LIMIT else layout.bound(exc_type),
+            started_ms,
+            enqueued_ms,
+        )
 
     def record_end(
         self,
@@ -107,11 +200,25 @@ class MetricsWriter:
         ended_at: float | None = None,
         run_s: float | None = None,
         wait_s: float | None = None,
-        event: Sequence[str] = (),
+        event: str = "",
+        job_id: str = "",
+        worker: str = "",
+        exc_type: str = "",
+        started_at: float | None = None,
+        enqueued_at: float | None = None,
     ) -> None:
-        """Add (to a pipeline) or send (on a connection) the one EVAL for an ended execution;
-        arguments as for `end_args`. O(1) in Redis (a few hash fields, one zset entry, one XADD)."""
-        args = self.end_args(
-            queue=queue, function=function, outcome=outcome, ended_at=ended_at, run_s=run_s, wait_s=wait_s, event=event
+        """`add_end` from plain values (seconds, epoch seconds): for tests, benchmarks and collectors."""
+        self.add_end(
+            target,
+            self.plan(job_id, queue, function, worker),
+            function,
+            outcome,
+            ended_at=ended_at,
+            run_us=_us(run_s),
+            wait_us=_us(wait_s),
+            event=event,
+            worker=worker,
+            exc_type=exc_type,
+            started_ms=_ms(started_at),
+            enqueued_ms=_ms(enqueued_at),
         )
-        target.eval(RECORD_END, 4, *args)

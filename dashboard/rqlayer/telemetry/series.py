@@ -233,3 +233,35 @@ def telemetry_present(connection: Redis) -> bool:
     """Whether any extension worker wrote metrics within the retention (one EXISTS): pages say
     "start workers with -w dashboard.rqlayer.telemetry.worker.ConsoleWorker" when it is False."""
     return bool(connection.exists(keys.metrics_series()))
+
+
+def _grouped(raw: Mapping[bytes, bytes]) -> dict[bytes, dict[bytes, bytes]]:
+    """The totals hash's "<totals id>:<field>" entries, grouped by totals id."""
+    grouped: dict[bytes, dict[bytes, bytes]] = {}
+    for name, value in raw.items():
+        prefix, sep, field_name = name.partition(b":")
+        if sep:
+            grouped.setdefault(prefix, {})[field_name] = value
+    return grouped
+
+
+def read_totals(connection: Redis) -> list[tuple[str, str | None, Point]]:
+    """Every series' monotonic totals since it was first written (Prometheus counters): (queue,
+    function or None for the queue's total, Point with `minute` 0 and no maxima), sorted by name.
+    One pipelined round trip: ZREVRANGE of the totals index + HGETALL of the totals hash, both bounded
+    by layout.SERIES_CAP series. A series the index trimmed (beyond the cap) is gone from both; on a
+    Redis written only by stock workers the list is empty."""
+    pipe = connection.pipeline(transaction=False)
+    pipe.zrevrange(keys.metrics_totals_index(), 0, layout.SERIES_CAP - 1)
+    pipe.hgetall(keys.metrics_totals())
+    members, raw = pipe.execute(raise_on_error=False)
+    if not isinstance(members, list) or not isinstance(raw, dict):
+        return []
+    grouped = _grouped(raw)
+    found = []
+    for member in members:
+        name = layout.parse_member(member)
+        if name is not None:
+            fields = grouped.get(layout.totals_id(member).encode(), {})
+            found.append((name[0], name[1], _point(0, fields)))
+    return sorted(found, key=lambda row: (row[0], row[1] is not None, row[1] or ""))

@@ -5,9 +5,13 @@
 
 They behave exactly like RQ's `Worker` / `SimpleWorker`; telemetry rides in the transactions RQ
 already sends, so it costs no extra round trip per job:
+- before the job runs (in the worker, before a forking worker forks) `execute_job` prepares its
+  telemetry once (`MetricsWriter.plan`: bounded names, series ids, the started event; the function
+  name read from the job's data without unpickling it, funcname.py), so the work horse, where code
+  run for the first time costs copy-on-write page faults, only adds timestamps;
 - the `started` event is one XADD in the pipeline of `prepare_job_execution` (through `heartbeat`,
   the first call that receives that pipeline);
-- the end of an execution is one EVAL (metrics/record_end.lua) in the pipeline of
+- the end of an execution is one EVAL (record_end.lua) in the pipeline of
   `handle_job_success` / `handle_job_failure` / `handle_job_retry` (through `cleanup_execution`,
   which all three call with their pipeline). A WatchError retry of RQ's transaction re-adds it, so
   each execution is counted once, when RQ's own transaction commits.
@@ -20,11 +24,12 @@ Imports only the Flask-free layer.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from datetime import datetime
+import time
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any
 
+from redis import Redis
 from redis.client import Pipeline
 from rq import SimpleWorker, Worker
 from rq.exceptions import AbandonedJobError
@@ -34,24 +39,23 @@ from rq.queue import Queue
 from rq.registry import StartedJobRegistry
 from rq.worker.base import BaseWorker
 
-from dashboard.rqlayer.telemetry.events import add_event_commands, event_fields
-from dashboard.rqlayer.telemetry.metrics import MetricsWriter
+from dashboard.rqlayer.telemetry.funcname import peek_function
+from dashboard.rqlayer.telemetry.metrics import MetricsWriter, Plan
 from dashboard.settings import load_telemetry_settings
 
 log = logging.getLogger(__name__)
+MICROSECOND = timedelta(microseconds=1)
 
 
-@dataclass(frozen=True)
-class _Ending:
-    job_id: str
-    outcome: str  # layout.OUTCOMES key
-    event: str  # events.WORKER_TYPES member
-
-
-def _seconds(later: datetime | None, earlier: datetime | None) -> float | None:
+def _us(later: datetime | None, earlier: datetime | None) -> str:
+    """Whole microseconds from `earlier` to `later` (never negative), "" when either is unknown."""
     if later is None or earlier is None:
-        return None
-    return max(0.0, (later - earlier).total_seconds())
+        return ""
+    return str(max(0, (later - earlier) // MICROSECOND))
+
+
+def _ms(moment: datetime | None) -> str:
+    return "" if moment is None else str(int(moment.timestamp() * 1000))
 
 
 def function_name(job: Job) -> str:
@@ -62,17 +66,40 @@ def function_name(job: Job) -> str:
         return "<undecodable>"
 
 
+def _peeked(job: Job) -> str | None:
+    try:
+        return peek_function(job.data)
+    except Exception:  # noqa: BLE001 - RQ reports data it cannot read; telemetry asks RQ later
+        return None
+
+
 class TelemetryMixin(BaseWorker):
     """The overrides shared by ConsoleWorker and ConsoleSimpleWorker (put it first in the bases)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.telemetry = MetricsWriter(load_telemetry_settings())
+        self._tm_plan: Plan | None = None
         self._tm_starting: Job | None = None
-        self._tm_ending: _Ending | None = None
+        self._tm_ending: tuple[str, str, str] | None = None  # job id, layout.OUTCOMES key, event type
         self._tm_exc_type = ""
         # First in the chain, and it always lets the others run.
         self._exc_handlers.insert(0, self._tm_exception_handler)
+
+    # -- before the job (the worker itself, before a forking worker forks) ------------------------
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        try:
+            self._tm_plan = self.telemetry.plan(job.id, job.origin, _peeked(job), self.name)
+        except Exception:
+            self._tm_plan = None
+            log.exception("telemetry: could not prepare job %s", job.id)
+        super().execute_job(job, queue)
+
+    def _tm_plan_of(self, job: Job) -> Plan:
+        plan = self._tm_plan
+        if plan is None or plan.id != job.id:  # not the job execute_job prepared (an abandoned one)
+            plan = self.telemetry.plan(job.id, job.origin, _peeked(job), self.name)
+        return plan
 
     # -- started ---------------------------------------------------------------------------------
     def prepare_job_execution(self, job: Job, remove_from_intermediate_queue: bool = False) -> None:
@@ -88,10 +115,11 @@ class TelemetryMixin(BaseWorker):
         if job is None or pipeline is None:
             return
         try:
-            fields = event_fields(
-                "started", job_id=job.id, queue=job.origin, function=function_name(job), worker=self.name
-            )
-            add_event_commands(pipeline, fields, self.telemetry.settings, trim_age=False)
+            started = self._tm_plan_of(job).started
+            if started is None:
+                started = self.telemetry.started_args(job.id, job.origin, function_name(job), self.name)
+            # execute_command, not eval: two fewer redis-py functions for a work horse to fault in.
+            pipeline.execute_command("EVAL", *started, "at", str(int(time.time() * 1000)))  # type: ignore[no-untyped-call]
         except Exception:
             log.exception("telemetry: could not record the start of job %s", job.id)
 
@@ -99,7 +127,7 @@ class TelemetryMixin(BaseWorker):
     def handle_job_success(
         self, job: Job, queue: Queue, started_job_registry: StartedJobRegistry, execution: Execution
     ) -> None:
-        self._tm_ending = _Ending(job.id, "finished", "finished")
+        self._tm_ending = (job.id, "finished", "finished")
         try:
             super().handle_job_success(job, queue, started_job_registry, execution)
         finally:
@@ -115,11 +143,11 @@ class TelemetryMixin(BaseWorker):
     ) -> None:
         # The same decision RQ's handle_job_failure takes, read before it clears _stopped_job_id.
         if self._stopped_job_id == job.id:
-            self._tm_ending = _Ending(job.id, "stopped", "stopped")
+            self._tm_ending = (job.id, "stopped", "stopped")
         elif job.should_retry:
-            self._tm_ending = _Ending(job.id, "retried", "retry_scheduled")
+            self._tm_ending = (job.id, "retried", "retry_scheduled")
         else:
-            self._tm_ending = _Ending(job.id, "failed", "failed")
+            self._tm_ending = (job.id, "failed", "failed")
         try:
             super().handle_job_failure(job, queue, started_job_registry, exc_string, execution)
         finally:
@@ -129,10 +157,10 @@ class TelemetryMixin(BaseWorker):
         self, job: Job, queue: Queue, retry: Retry, started_job_registry: StartedJobRegistry, execution: Execution
     ) -> None:
         if job.number_of_retries and job.number_of_retries >= retry.max:
-            self._tm_ending = _Ending(job.id, "failed", "failed")
+            self._tm_ending = (job.id, "failed", "failed")
             self._tm_exc_type = "MaxRetriesExceeded"
         else:
-            self._tm_ending = _Ending(job.id, "retried", "retry_scheduled")
+            self._tm_ending = (job.id, "retried", "retry_scheduled")
         try:
             super().handle_job_retry(job, queue, retry, started_job_registry, execution)
         finally:
@@ -141,10 +169,10 @@ class TelemetryMixin(BaseWorker):
     def cleanup_execution(self, job: Job, pipeline: Pipeline, execution: Execution | None = None) -> None:
         super().cleanup_execution(job, pipeline, execution)
         ending = self._tm_ending
-        if ending is None or ending.job_id != job.id:
+        if ending is None or ending[0] != job.id:
             return
         try:
-            self._record_end(pipeline, job, ending.outcome, ending.event, self._tm_exc_type)
+            self._record_end(pipeline, job, ending[1], ending[2], self._tm_exc_type)
         except Exception:
             log.exception("telemetry: could not record the end of job %s", job.id)
 
@@ -152,28 +180,22 @@ class TelemetryMixin(BaseWorker):
         super().handle_work_horse_killed(job, retpid, ret_val, rusage)  # type: ignore[no-untyped-call]
         self._tm_exc_type = "WorkHorseTerminated"
 
-    def _record_end(self, target: Any, job: Job, outcome: str, event: str, exc_type: str) -> None:
-        ended = job.ended_at
-        ended_at = ended.timestamp() if ended is not None else None
-        queue_name, function = job.origin, function_name(job)
-        fields = event_fields(
-            event,
-            job_id=job.id,
-            queue=queue_name,
-            function=function,
+    def _record_end(self, target: Pipeline | Redis, job: Job, outcome: str, event: str, exc_type: str) -> None:
+        plan = self._tm_plan_of(job)
+        ended, started, enqueued = job.ended_at, job.started_at, job.enqueued_at
+        self.telemetry.add_end(
+            target,
+            plan,
+            plan.function if plan.function is not None else function_name(job),
+            outcome,
+            ended_at=None if ended is None else ended.timestamp(),
+            run_us=_us(ended, started),
+            wait_us=_us(started, enqueued),
+            event=event,
             worker=self.name,
             exc_type=exc_type,
-            at_ms=None if ended_at is None else int(ended_at * 1000),
-        )
-        self.telemetry.record_end(
-            target,
-            queue=queue_name,
-            function=function,
-            outcome=outcome,
-            ended_at=ended_at,
-            run_s=_seconds(job.ended_at, job.started_at),
-            wait_s=_seconds(job.started_at, job.enqueued_at),
-            event=fields,
+            started_ms=_ms(started),
+            enqueued_ms=_ms(enqueued),
         )
 
     # -- exception handler: remembers the exception type; reports abandoned jobs --------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dashboard.rqlayer import feed
 from dashboard.rqlayer.vocabulary import DEFAULT_PAGE_SIZE, ORDERS, PAGE_SIZES, STATES
+from dashboard.web.openapi_metrics import metrics_path
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 
@@ -115,53 +116,6 @@ _EVENTS_PATH = {
                 },
             ),
             "400": _response("A malformed cursor, wait or type", _ERROR),
-            **_ERRORS,
-        },
-    }
-}
-
-_METRIC_POINT_FIELDS = ("finished", "failed", "retried", "stopped")
-_SECONDS_FIELDS = ("run_p50", "run_p95", "run_max", "wait_p50", "wait_p95")
-_SECONDS = {"type": ["number", "null"], "description": "seconds"}
-_METRICS_PATH = {
-    "get": {
-        "summary": "Throughput, run time and queue wait over a window, in buckets (the charts' data)",
-        "description": "1h: one-minute buckets (the worker extension's metrics in Redis, filled from the SQL "
-        "rollups); 24h: 10-minute buckets; 7d and 30d: hours (the SQL rollups the history collector writes). "
-        "Without `queue` and `function`: every queue's total. Buckets before the first data point have null "
-        "values; later empty buckets are zeros. `missing` says what to run when nothing writes this data.",
-        "parameters": [
-            {"name": "window", "in": "query", "schema": {"type": "string", "enum": ["1h", "24h", "7d", "30d"]}},
-            {"name": "queue", "in": "query", "schema": {"type": "string"}},
-            {"name": "function", "in": "query", "schema": {"type": "string"}},
-        ],
-        "responses": {
-            "200": _response(
-                "The buckets, oldest first",
-                {
-                    "type": "object",
-                    "properties": {
-                        "window": {"type": "string"},
-                        "step_seconds": {"type": "integer"},
-                        "source": {"type": "string", "enum": ["extension", "registry", "none"]},
-                        "missing": {"type": ["string", "null"]},
-                        "points": {
-                            "type": "array",
-                            "items": {
-                                "type": "object",
-                                "properties": {
-                                    "bucket": {"type": "integer", "description": "bucket start, epoch seconds"},
-                                    **{k: {"type": ["integer", "null"]} for k in _METRIC_POINT_FIELDS},
-                                    **{k: _SECONDS for k in _SECONDS_FIELDS},
-                                    "depth": {"type": ["integer", "null"]},
-                                    "oldest_age_s": {"type": ["number", "null"]},
-                                },
-                            },
-                        },
-                    },
-                },
-            ),
-            "400": _response("An unknown window", _ERROR),
             **_ERRORS,
         },
     }
@@ -383,6 +337,6 @@ def openapi_document() -> dict:
                 }
             },
             "/events": _EVENTS_PATH,
-            "/metrics": _METRICS_PATH,
+            "/metrics": metrics_path(_response, _ERROR, _ERRORS),
         },
     }

@@ -116,7 +116,7 @@ def _percentiles(line: Timeline, chart_id: str, title: str, prefix: str, with_ma
                 f"{prefix}_{name}",
                 name,
                 token,
-                _values(points, lambda p, key=f"{prefix}_{name}": _seconds(getattr(p, key))),
+                tuple(_seconds(getattr(p, f"{prefix}_{name}")) if p.has_data else None for p in points),
                 dash=name == "max",
             )
             for name, token in names

@@ -208,13 +208,14 @@ def pages(data: Data, now: datetime) -> list[tuple[str, object, Filters, str | N
     ]
 
 
-def plan(conn: sa.Connection, statement: sa.Select) -> tuple[str, str]:
-    """What EXPLAIN says of the page's own statement: ("ordered", indexes) for one index range read in
+def plan(conn: sa.Connection, statement: sa.Select) -> tuple[str, str, float, int]:
+    """What EXPLAIN ANALYZE says of the page's own statement: ("ordered", indexes) for index ranges read in
     order (no sort at all); ("bitmap", ...) when PostgreSQL chose to collect the exact matches of an index
-    range and sort only those (top-N; it does so when they are few); ("CHECK", ...) for anything else
-    (a sequential scan, or no index)."""
+    range and sort only those (top-N; it does so when they are few); ("CHECK", ...) for anything else (a
+    sequential scan, or no index); then the server's own time (planning + execution) and buffers touched."""
     compiled = statement.compile(dialect=conn.dialect)
-    (doc,) = conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + compiled.string, compiled.params).scalar()
+    sql = "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + compiled.string
+    (doc,) = conn.exec_driver_sql(sql, compiled.params).scalar()
     nodes, stack = [], [doc["Plan"]]
     while stack:
         node = stack.pop()
@@ -222,14 +223,18 @@ def plan(conn: sa.Connection, statement: sa.Select) -> tuple[str, str]:
         stack.extend(node.get("Plans", []))
     kinds = {n["Node Type"] for n in nodes}
     indexes = ",".join(sorted({n["Index Name"] for n in nodes if "Index Name" in n}))
+    server_ms = doc.get("Planning Time", 0.0) + doc.get("Execution Time", 0.0)
+    buffers = doc["Plan"].get("Shared Hit Blocks", 0) + doc["Plan"].get("Shared Read Blocks", 0)
     if not indexes or "Seq Scan" in kinds:
-        return "CHECK", f"{indexes or 'no index'} ({' + '.join(sorted(kinds))})"
+        return "CHECK", f"{indexes or 'no index'} ({' + '.join(sorted(kinds))})", server_ms, buffers
     if "Sort" in kinds:
-        return ("bitmap", indexes) if "Bitmap Index Scan" in kinds else ("CHECK", f"{indexes} + Sort")
-    return "ordered", indexes
+        kind, shown = ("bitmap", indexes) if "Bitmap Index Scan" in kinds else ("CHECK", f"{indexes} + Sort")
+        return kind, shown, server_ms, buffers
+    return "ordered", indexes, server_ms, buffers
 
 
-def time_pages(engine: sa.Engine, data: Data, now: datetime) -> list[tuple[str, int, float, float, str, str]]:
+def time_pages(engine: sa.Engine, data: Data, now: datetime) -> list[tuple]:
+    """(label, rows, median ms, max ms, plan kind, indexes, server ms, buffers) per page."""
     results = []
     with engine.connect() as conn:
         for label, window, filters, cursor, follow in pages(data, now):
@@ -241,8 +246,8 @@ def time_pages(engine: sa.Engine, data: Data, now: datetime) -> list[tuple[str, 
                 page = history_page(conn, window, filters, after=cursor)
                 times.append((time.perf_counter() - started) * 1000)
                 count = len(page.rows)
-            ok, used = plan(conn, page_statement(window, filters, cursor))
-            results.append((label, count, statistics.median(times[1:]), max(times[1:]), ok, used))
+            kind, used, server_ms, buffers = plan(conn, page_statement(window, filters, cursor))
+            results.append((label, count, statistics.median(times[1:]), max(times[1:]), kind, used, server_ms, buffers))
     return results
 
 
@@ -274,10 +279,11 @@ def main() -> int:
             f"({loaded / load_s:,.0f} rows/s); indexes + VACUUM ANALYZE {index_s:.1f} s; database {size}"
         )
         results = time_pages(engine, data, now)
-        print(f"\n{'page':<36} {'rows':>5} {'median ms':>10} {'max ms':>8}  plan")
-        for label, count, median, worst, ok, used in results:
-            print(f"{label:<36} {count:>5} {median:>10.2f} {worst:>8.2f}  {PLAN_WORDS.get(ok, ok)}: {used}")
-        bad = [label for label, *_rest, ok, _used in results if ok == "CHECK"]
+        print(f"\n{'page':<36} {'rows':>5} {'median ms':>10} {'max ms':>8} {'server ms':>10} {'buffers':>8}  plan")
+        for label, count, median, worst, kind, used, server_ms, buffers in results:
+            words = f"{PLAN_WORDS.get(kind, kind)}: {used}"
+            print(f"{label:<36} {count:>5} {median:>10.2f} {worst:>8.2f} {server_ms:>10.2f} {buffers:>8}  {words}")
+        bad = [r[0] for r in results if r[4] == "CHECK"]
         print(
             "\nplans: every page reads index ranges, none sorts the window"
             if not bad

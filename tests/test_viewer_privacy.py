@@ -120,6 +120,7 @@ def surfaces(w) -> list[tuple[str, dict, bool]]:
         ("/failed?window=all", {}, True),
         ("/schedules", {}, True),
         ("/schedules", HX, True),
+        (f"/schedules/{w['recurring']}", {}, True),
         ("/", {}, False),
         ("/", HX, False),
         ("/api/v1/queues", "api", False),

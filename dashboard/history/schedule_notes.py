@@ -11,6 +11,7 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -18,9 +19,15 @@ from sqlalchemy.engine import Connection
 from dashboard.history.models import schedule_notes
 from dashboard.history.outcomes import dialect_insert
 
-NAME_MAX = schedule_notes.c.name.type.length or 120
-DESCRIPTION_MAX = schedule_notes.c.description.type.length or 2000
-ACTOR_MAX = schedule_notes.c.updated_by.type.length or 72
+
+def _length(column: sa.Column) -> int:
+    return int(cast(sa.String, column.type).length or 0)
+
+
+# The columns' own lengths (models.py): the form and the database can never disagree.
+NAME_MAX = _length(schedule_notes.c.name)
+DESCRIPTION_MAX = _length(schedule_notes.c.description)
+ACTOR_MAX = _length(schedule_notes.c.updated_by)
 LOOKUP_CHUNK = 500  # ids per IN (...) when the Schedules list asks for the names of its rows
 
 
@@ -83,14 +90,16 @@ def save_note(
     errors = validate(name, description)
     if errors:
         raise ValueError(next(iter(errors.values())))
+    clean_name, clean_description = clean(name, False), clean(description, True)
+    at = (now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None)
     values = {
         "schedule_id": schedule_id,
-        "name": clean(name, False),
-        "description": clean(description, True),
-        "updated_at": (now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None),
+        "name": clean_name,
+        "description": clean_description,
+        "updated_at": at,
         "updated_by": actor[:ACTOR_MAX],
     }
     insert = dialect_insert(conn, schedule_notes).values(**values)
     changed = {k: insert.excluded[k] for k in ("name", "description", "updated_at", "updated_by")}
     conn.execute(insert.on_conflict_do_update(index_elements=[schedule_notes.c.schedule_id], set_=changed))
-    return ScheduleNote(schedule_id, values["name"], values["description"], values["updated_at"], values["updated_by"])
+    return ScheduleNote(schedule_id, clean_name, clean_description, at, actor[:ACTOR_MAX])

@@ -5,13 +5,14 @@ a list of 500 rows does not call url_for 500 times: `{{ worker_base ~ name | url
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, has_request_context, redirect, url_for
+from flask import Blueprint, current_app, has_request_context, redirect, render_template, request, url_for
 from flask import make_response as flask_response
 
 from dashboard.extensions import get_console
 from dashboard.web import links
 from dashboard.web.rendering import page_or_partial, wants_fragment
 from dashboard.web.visible import visibility
+from dashboard.web.worker_history import worker_history_context
 
 bp = Blueprint("workers", __name__)
 for _helper in (links.job_link, links.total_href, links.audit_target_href):
@@ -33,8 +34,11 @@ def index():
 
 @bp.get("/workers/<path:name>")
 def detail(name: str):
+    if request.args.get("part") == "history":  # the history section's own poll (SQL only, no Redis)
+        return render_template("partials/worker_history.html", name=name, history=worker_history_context(name))
     worker = get_console().workers.read(name)
     found = worker is not None and worker.found
+    history = worker_history_context(name) if worker is not None and not wants_fragment() else None
     html = page_or_partial(
         "pages/worker.html",
         "partials/worker_detail.html",
@@ -43,7 +47,9 @@ def detail(name: str):
         registered=worker is not None and worker.registered,
         current_jobs=visibility().rows(list(worker.current_jobs)) if found and worker else [],
         poll_seconds=current_app.config["CONSOLE"].poll_seconds,
+        history=history,
     )
     # A poll that finds the worker gone swaps in the "gone" notice (200: htmx swaps only 2xx); a page
-    # asked for a worker that does not exist is a 404.
-    return flask_response(html, 200 if found or wants_fragment() else 404)
+    # asked for a worker that does not exist is a 404, unless the history knows it (a worker that is gone).
+    known = found or wants_fragment() or bool(history and history["recent"])
+    return flask_response(html, 200 if known else 404)

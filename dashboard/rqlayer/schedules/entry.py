@@ -13,6 +13,8 @@ How runs map to a schedule (checked in the sources of rq-scheduler 0.14 and RQ 3
 
 from __future__ import annotations
 
+from typing import cast
+
 import redis
 
 from dashboard.rqlayer import keys
@@ -35,7 +37,10 @@ def find_schedule(connection: redis.Redis, schedule_id: str, unsafe: bool = Fals
     found = get_schedule(connection, schedule_id, unsafe=unsafe)
     if found is not None:
         return found
-    names = connection.zrange(keys.cron_schedulers(), 0, MAX_CRON_SCHEDULERS - 1, desc=True, withscores=True)
+    names = cast(
+        list[tuple[bytes, float]],
+        connection.zrange(keys.cron_schedulers(), 0, MAX_CRON_SCHEDULERS - 1, desc=True, withscores=True),
+    )
     if not names:
         return None
     pipe = connection.pipeline(transaction=False)
@@ -52,7 +57,7 @@ def cron_run_ids(connection: redis.Redis, name: str, limit: int = MAX_CRON_RUNS)
     """The ids of the jobs the `rq cron` entry `name` enqueued, newest first (RQ keeps the newest 1,000).
     Cost: one ZRANGE of at most `limit` members. Guarantee: read-only; a key of another type is []."""
     try:
-        members = connection.zrange(keys.cron_job_history(name), 0, max(0, limit - 1), desc=True)
+        members = cast(list[bytes], connection.zrange(keys.cron_job_history(name), 0, max(0, limit - 1), desc=True))
     except redis.ResponseError:  # WRONGTYPE: written by something else
         return []
     return [job_id for job_id in (text(m) for m in members) if valid_job_id(job_id)]

@@ -12,6 +12,7 @@ def register_blueprints(app) -> None:
         auth,
         bulk,
         enqueue,
+        errors,
         events,
         failed,
         formatting,
@@ -39,6 +40,8 @@ def register_blueprints(app) -> None:
     app.register_blueprint(enqueue.bp)
     app.register_blueprint(bulk.bp)
     app.register_blueprint(failed.bp)
+    app.register_blueprint(errors.bp)
+    app.register_blueprint(errors.api_bp)  # GET /api/v1/error-groups: bearer tokens, like api.bp
     app.register_blueprint(schedules.bp)
     app.register_blueprint(schedule_page.bp)
     app.register_blueprint(workers.bp)

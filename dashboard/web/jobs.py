@@ -6,6 +6,7 @@ from flask import Blueprint, abort, current_app, redirect, render_template, requ
 
 from dashboard.extensions import get_console
 from dashboard.rqlayer import lookup
+from dashboard.rqlayer.fingerprint import traceback_fingerprint
 from dashboard.rqlayer.vocabulary import valid_job_id
 from dashboard.visibility import is_hidden
 from dashboard.web.code import enqueue_snippet, split_traceback
@@ -35,6 +36,8 @@ def job_page(job_id: str) -> tuple[str, int]:
     job = console.jobs.detail(job_id)
     if job is None:
         return _missing(job_id, "No job with this id: it never existed, or it expired and was removed.")
+    # Its error group (/errors), from the whole traceback before the role's view of it hides the message.
+    error_group = traceback_fingerprint(job.traceback) if job.traceback and job.row.failure else ""
     visible = visibility()
     job = visible.job(job)
     return page_or_partial(
@@ -44,6 +47,7 @@ def job_page(job_id: str) -> tuple[str, int]:
         visible=visible,
         snippet=enqueue_snippet(job),
         frames=split_traceback(job.traceback),
+        error_group=error_group,
         enqueueable=visible.values and console.tasks.is_registered(job.call.func_name) and not job.call.args.value,
         poll_seconds=current_app.config["CONSOLE"].poll_seconds,
     ), 200

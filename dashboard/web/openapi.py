@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dashboard.rqlayer import feed
 from dashboard.rqlayer.vocabulary import DEFAULT_PAGE_SIZE, ORDERS, PAGE_SIZES, STATES
+from dashboard.web.errors_openapi import ERROR_GROUPS_PATH
 from dashboard.web.openapi_metrics import metrics_path
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
@@ -199,7 +200,11 @@ def openapi_document() -> dict:
                         "worker_name": {"type": "string"},
                         "failure": {
                             "type": ["object", "null"],
-                            "properties": {"exc_type": {"type": "string"}, "message": {"type": "string"}},
+                            "properties": {
+                                "exc_type": {"type": "string"},
+                                "message": {"type": ["string", "null"]},
+                                "frames": {"type": "array", "items": {"type": "string"}},  # innermost, file:function
+                            },
                         },
                     },
                 },
@@ -337,6 +342,7 @@ def openapi_document() -> dict:
                 }
             },
             "/events": _EVENTS_PATH,
+            "/error-groups": ERROR_GROUPS_PATH,
             "/metrics": metrics_path(_response, _ERROR, _ERRORS),
         },
     }

@@ -1,0 +1,279 @@
+"""Error groups from SQL: failures grouped by fingerprint (rqlayer/fingerprint.py), their trend, where they
+happen, and the status an operator gives them (resolve, ignore, reopen).
+
+The collector writes the groups (count, first/last seen, resolved -> regressed); this module reads them and
+changes only their status. Costs, all bounded whatever the history holds:
+- `list_groups`: one SELECT of at most size + 1 groups, newest last_seen first, keyset on
+  (last_seen, fingerprint) over the (status, last_seen) / (last_seen) indexes; never OFFSET, never a count.
+- `trends` / `affected`: one aggregate each over the (fingerprint, ended_at, id) index range of the page's
+  groups in the window: O(outcomes of those groups in the window), at most `buckets` (trend) or
+  AFFECTED_LIMIT (functions, queues) rows back per group.
+- `set_status`: one UPDATE by primary key, then one SELECT of the row.
+
+Flask-free: takes a SQLAlchemy Connection (or Session); the caller commits. Times are naive UTC in the
+table and aware UTC in the read models.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
+
+from dashboard.history.models import error_groups, job_outcomes
+from dashboard.history.queries import BadQuery
+
+STATUSES = ("open", "regressed", "resolved", "ignored")
+TABS = (*STATUSES, "all")
+# What each operator action sets.
+ACTIONS = {"resolve": "resolved", "ignore": "ignored", "reopen": "open"}
+PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
+AFFECTED_LIMIT = 20
+# Trend windows: (bucket seconds, buckets).
+TREND_WINDOWS = {"24h": (3600, 24), "30d": (86400, 30)}
+_CURSOR = re.compile(r"^(\d{1,17})\.([0-9a-f]{32})$")
+_EPOCH = datetime(1970, 1, 1)
+
+Sql = Connection | Session
+
+
+class GroupNotFound(LookupError):
+    """No error group has this fingerprint."""
+
+
+@dataclass(frozen=True)
+class ErrorGroup:
+    fingerprint: str
+    exc_type: str
+    message: str  # the normalised message (placeholders for ids, numbers, ...)
+    count: int
+    first_seen: datetime
+    last_seen: datetime
+    status: str
+    status_changed_at: datetime | None = None
+    status_changed_by: str = ""
+    resolved_at: datetime | None = None
+    regressed_at: datetime | None = None
+    sample_job_id: str = ""
+    sample_traceback: str = ""  # read by get_group only (lists leave it out: it can be large)
+
+
+@dataclass(frozen=True)
+class GroupPage:
+    groups: list[ErrorGroup]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class Trend:
+    """Failures per bucket, oldest first, zeros included; `start` is the first bucket's start (aware UTC)."""
+
+    window: str
+    start: datetime
+    bucket_seconds: int
+    counts: list[int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts)
+
+    @property
+    def peak(self) -> int:
+        return max(self.counts, default=0)
+
+    def bucket_start(self, index: int) -> datetime:
+        return self.start + timedelta(seconds=self.bucket_seconds * index)
+
+    def bars(self, height: int = 20, width: int = 4, gap: int = 1) -> list[dict[str, int]]:
+        """SVG geometry per bucket (x, y, w, h, n) scaled to the peak; a bucket with failures is never flat."""
+        scale = height / self.peak if self.peak else 0.0
+        out = []
+        for index, count in enumerate(self.counts):
+            h = max(1, round(count * scale)) if count else 0
+            out.append({"x": index * (width + gap), "y": height - h, "w": width, "h": h, "n": count})
+        return out
+
+
+@dataclass(frozen=True)
+class Affected:
+    """The functions and queues a group's failures came from in a window, most failures first."""
+
+    functions: list[tuple[str, int]]
+    queues: list[tuple[str, int]]
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
+
+
+def _naive(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+
+
+_LIST_COLUMNS = [c for c in error_groups.c if c.name != "sample_traceback"]
+
+
+def _group(row: Any, traceback: str = "") -> ErrorGroup:
+    return ErrorGroup(
+        fingerprint=row.fingerprint,
+        exc_type=row.exc_type or "",
+        message=row.message or "",
+        count=int(row.count or 0),
+        first_seen=_aware(row.first_seen) or datetime.now(UTC),
+        last_seen=_aware(row.last_seen) or datetime.now(UTC),
+        status=row.status if row.status in STATUSES else "open",
+        status_changed_at=_aware(row.status_changed_at),
+        status_changed_by=row.status_changed_by or "",
+        resolved_at=_aware(row.resolved_at),
+        regressed_at=_aware(row.regressed_at),
+        sample_job_id=row.sample_job_id or "",
+        sample_traceback=traceback,
+    )
+
+
+def encode_cursor(group: ErrorGroup) -> str:
+    micros = (_naive(group.last_seen) - _EPOCH) // timedelta(microseconds=1)
+    return f"{micros}.{group.fingerprint}"
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    match = _CURSOR.match(cursor)
+    if not match:
+        raise BadQuery("after must be a cursor from a previous page of error groups")
+    try:
+        last_seen = _EPOCH + timedelta(microseconds=int(match.group(1)))
+    except OverflowError as error:
+        raise BadQuery("after is out of range") from error
+    return last_seen, match.group(2)
+
+
+def checked_status(status: str | None) -> str:
+    """A TABS value ("" and None are "all"); else BadQuery."""
+    status = status or "all"
+    if status not in TABS:
+        raise BadQuery(f"status must be one of {', '.join(TABS)}, got {status[:40]!r}")
+    return status
+
+
+def list_groups(conn: Sql, status: str = "all", after: str | None = None, size: int = PAGE_SIZE) -> GroupPage:
+    """Groups with `status` (or all), newest last_seen first, after `after` (a previous page's
+    next_cursor). One SELECT of at most size + 1 rows (the extra one says there is a next page)."""
+    status = checked_status(status)
+    size = max(1, min(size, MAX_PAGE_SIZE))
+    t = error_groups
+    query = sa.select(*_LIST_COLUMNS)
+    if status != "all":
+        query = query.where(t.c.status == status)
+    if after:
+        last_seen, fingerprint = decode_cursor(after)
+        query = query.where(
+            sa.or_(t.c.last_seen < last_seen, sa.and_(t.c.last_seen == last_seen, t.c.fingerprint < fingerprint))
+        )
+    rows = conn.execute(query.order_by(t.c.last_seen.desc(), t.c.fingerprint.desc()).limit(size + 1)).all()
+    groups = [_group(row) for row in rows[:size]]
+    return GroupPage(groups, encode_cursor(groups[-1]) if len(rows) > size else None)
+
+
+def get_group(conn: Sql, fingerprint: str) -> ErrorGroup | None:
+    """One group with its sample traceback, or None. One SELECT by primary key."""
+    row = conn.execute(sa.select(error_groups).where(error_groups.c.fingerprint == fingerprint)).first()
+    return _group(row, row.sample_traceback or "") if row is not None else None
+
+
+def _bucket_of(dialect: str, column: Any, seconds: int) -> Any:
+    """The bucket number (epoch seconds // seconds) of a naive-UTC datetime column, in the dialect's words."""
+    if dialect == "postgresql":
+        return sa.cast(sa.func.floor(sa.extract("epoch", column) / seconds), sa.BigInteger)
+    return sa.cast(sa.func.strftime("%s", column), sa.Integer) / seconds
+
+
+def _dialect(conn: Sql) -> str:
+    return conn.get_bind().dialect.name if isinstance(conn, Session) else conn.dialect.name
+
+
+def trends(
+    conn: Sql, fingerprints: Sequence[str], window: str = "24h", now: datetime | None = None
+) -> dict[str, Trend]:
+    """Each group's failures per hour over the last 24 h ("24h") or per day over the last 30 days ("30d"),
+    the current bucket last. One aggregate over the fingerprint index (module docstring)."""
+    if window not in TREND_WINDOWS:
+        raise BadQuery(f"trend window must be one of {', '.join(TREND_WINDOWS)}")
+    seconds, buckets = TREND_WINDOWS[window]
+    now_epoch = int((now or datetime.now(UTC)).timestamp())
+    first = now_epoch // seconds - (buckets - 1)
+    start = datetime.fromtimestamp(first * seconds, UTC)
+    counts = {fp: [0] * buckets for fp in fingerprints}
+    if fingerprints:
+        t = job_outcomes
+        bucket = _bucket_of(_dialect(conn), t.c.ended_at, seconds).label("bucket")
+        rows = conn.execute(
+            sa.select(t.c.fingerprint, bucket, sa.func.count().label("n"))
+            .where(t.c.fingerprint.in_(list(fingerprints)), t.c.ended_at >= _naive(start))
+            .group_by(t.c.fingerprint, bucket)
+        ).all()
+        for row in rows:
+            index = int(row.bucket) - first
+            if 0 <= index < buckets and row.fingerprint in counts:
+                counts[row.fingerprint][index] += int(row.n)
+    return {fp: Trend(window, start, seconds, counts[fp]) for fp in fingerprints}
+
+
+def affected(
+    conn: Sql, fingerprints: Sequence[str], since: datetime, limit: int = AFFECTED_LIMIT
+) -> dict[str, Affected]:
+    """Per group, the functions and the queues its failures since `since` came from, most first, at most
+    `limit` of each: two aggregates (GROUP BY fingerprint and name, ranked per group in SQL)."""
+    found: dict[str, dict[str, list[tuple[str, int]]]] = {fp: {"function": [], "queue": []} for fp in fingerprints}
+    if fingerprints:
+        t = job_outcomes
+        for name in ("function", "queue"):
+            column = t.c[name]
+            n = sa.func.count().label("n")
+            ranked = (
+                sa.select(
+                    t.c.fingerprint,
+                    column.label("name"),
+                    n,
+                    sa.func.row_number()
+                    .over(partition_by=t.c.fingerprint, order_by=(sa.func.count().desc(), column))
+                    .label("rank"),
+                )
+                .where(t.c.fingerprint.in_(list(fingerprints)), t.c.ended_at >= _naive(since))
+                .group_by(t.c.fingerprint, column)
+                .subquery()
+            )
+            rows = conn.execute(
+                sa.select(ranked.c.fingerprint, ranked.c.name, ranked.c.n)
+                .where(ranked.c.rank <= limit)
+                .order_by(ranked.c.fingerprint, ranked.c.rank)
+            ).all()
+            for row in rows:
+                found[row.fingerprint][name].append((row.name or "", int(row.n)))
+    return {fp: Affected(found[fp]["function"], found[fp]["queue"]) for fp in fingerprints}
+
+
+def set_status(conn: Sql, fingerprint: str, action: str, actor: str, now: datetime | None = None) -> ErrorGroup:
+    """Resolve, ignore or reopen a group (ACTIONS), saying who and when; resolving stores resolved_at =
+    now (a failure after it makes the collector mark the group regressed). Raises GroupNotFound, or
+    BadQuery for an unknown action. The caller commits."""
+    if action not in ACTIONS:
+        raise BadQuery(f"action must be one of {', '.join(ACTIONS)}")
+    moment = _naive(now or datetime.now(UTC))
+    values: dict[str, Any] = {"status": ACTIONS[action], "status_changed_at": moment, "status_changed_by": actor[:72]}
+    if action == "resolve":
+        values["resolved_at"] = moment
+    t = error_groups
+    result = conn.execute(sa.update(t).where(t.c.fingerprint == fingerprint).values(**values))
+    if not getattr(result, "rowcount", 0):
+        raise GroupNotFound(fingerprint)
+    group = get_group(conn, fingerprint)
+    if group is None:  # deleted between the two statements
+        raise GroupNotFound(fingerprint)
+    return group

@@ -29,7 +29,7 @@ def seen(conn):
     return HOSTILE
 
 
-def test_a_seen_function_with_a_hostile_name_has_its_page_and_unknown_ones_are_404(client_as, seen):
+def test_a_seen_function_with_a_hostile_name_has_its_page_and_unknown_ones_are_404(client_as, seen, conn):
     client = client_as("admin")
     response = client.get("/functions/" + quote(seen, safe=""))
     body = response.get_data(as_text=True)
@@ -46,6 +46,10 @@ def test_a_seen_function_with_a_hostile_name_has_its_page_and_unknown_ones_are_4
     for window in ("24h", "7d", "30d"):
         assert client.get("/functions/" + quote(seen, safe="") + f"?window={window}").status_code == 200
     assert client.get("/functions/" + quote(seen, safe="") + "?window=2h").status_code == 400
+
+    for odd in ("/leading", "a//b", "trailing/", "line\nbreak"):  # any string names a function: one page each
+        MetricsWriter().record_end(conn, queue="default", function=odd, outcome="finished")
+        assert odd.encode() in client.get("/functions/" + quote(odd, safe="")).data
 
     viewer = client_as("viewer")
     assert viewer.get("/functions/never.ran").status_code == 404

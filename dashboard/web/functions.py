@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, abort, current_app, has_request_context, jsonify, render_template, request, url_for
 from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.routing import PathConverter
 
 from dashboard.auth import requires
 from dashboard.extensions import db, get_console
@@ -22,6 +23,17 @@ from dashboard.web import chartdata, links
 
 bp = Blueprint("functions", __name__)
 bp.add_app_template_global(links.function_link)
+
+
+class NameConverter(PathConverter):
+    """Any non-empty string, slashes included, even a leading one (Werkzeug's path refuses "/a")."""
+
+    regex = r"[\s\S]+?"
+    part_isolating = False
+
+
+# Recorded before the routes below, so the converter exists when their rules are added.
+bp.record_once(lambda state: state.app.url_map.converters.setdefault("name", NameConverter))
 api_bp = Blueprint("metrics_api", __name__, url_prefix="/api/v1")
 
 WINDOW_WORDS = {"1h": "last hour", "24h": "last 24 hours", "7d": "last 7 days", "30d": "last 30 days"}
@@ -86,7 +98,7 @@ def index():
     return render_template("pages/functions.html", listing=listing)
 
 
-@bp.get("/functions/<path:name>")
+@bp.get("/functions/<name:name>", merge_slashes=False)  # a name is data: "a//b" is not "a/b"
 def detail(name: str):
     window = checked_window()
     console = get_console()

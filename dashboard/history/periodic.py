@@ -27,7 +27,7 @@ from dashboard.history.rollups import copy_minutes, count_registry, point_row, p
 from dashboard.rqlayer.overview import read_overview
 from dashboard.rqlayer.telemetry import layout
 from dashboard.rqlayer.telemetry.consumer import write_state
-from dashboard.rqlayer.telemetry.minutes import read_minutes
+from dashboard.rqlayer.telemetry.minutes import active_series, read_minutes
 from dashboard.rqlayer.telemetry.sweep import sweep
 from dashboard.settings import HistorySettings, TelemetrySettings
 
@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 INTERVALS = {"sweep": 10, "minutes": 15, "hours": 60, "depth": 60, "prune": 600}
 GRACE = 5  # seconds after a minute ends before it counts as complete (a worker's commit may land late)
 RECOPY = 2  # minutes copied again on each pass
-MINUTES_PER_PASS = 30
+READS_PER_PASS = 20_000  # minute hashes read from Redis per pass, at most
 HOURS_PER_PASS = 6
 PRUNE_CHUNKS = 5
 
@@ -85,18 +85,19 @@ def run_sweep(ctx: Context) -> int:
 
 
 def run_minutes(ctx: Context) -> int:
+    """Copy the completed minutes since the cursor (RECOPY again), at most READS_PER_PASS hashes a pass."""
     last = layout.minute_of(ctx.now - GRACE) - 1
     keep = min(ctx.telemetry.metrics_retention, ctx.history.minutes_retention) // 60
     start = max(ctx.cursor("rollup:minute") - RECOPY + 1, last - keep + 1)
-    end = min(last, start + MINUTES_PER_PASS - 1)
+    names = active_series(ctx.redis, start)
+    span = max(1, min(keep, READS_PER_PASS // max(1, len(names))))
+    end = min(last, start + span - 1)
     if end < start:
         return 0
-    rows = [
-        point_row(q, f, minute, point) for q, f, minute, point in read_minutes(ctx.redis, start, end, ctx.telemetry)
-    ]
-    if rows:
+    found = read_minutes(ctx.redis, start, end, ctx.telemetry, names)
+    if found:
         with ctx.engine.begin() as sql:
-            copy_minutes(sql, rows)
+            copy_minutes(sql, [point_row(q, f, minute, point) for q, f, minute, point in found])
     write_state(ctx.redis, {"rollup:minute": end})
     if end < last:
         ctx.behind.add("minutes")
@@ -104,15 +105,18 @@ def run_minutes(ctx: Context) -> int:
 
 
 def run_hours(ctx: Context) -> int:
+    """Rebuild the current and the previous hour, and up to HOURS_PER_PASS older hours from the cursor
+    (hours whose minutes were written while the collector was away)."""
     current = int(ctx.now) // 3600 * 3600
     oldest = (int(ctx.now) - ctx.history.minutes_retention) // 3600 * 3600
-    start = max(ctx.cursor("rollup:hour"), oldest)
-    hours = list(range(start, current + 1, 3600))[:HOURS_PER_PASS]
+    raw = ctx.state.get("rollup:hour")
+    start = max(ctx.cursor("rollup:hour"), oldest) if raw else current - 3600
+    backlog = list(range(start, current - 3600, 3600))[:HOURS_PER_PASS]
     with ctx.engine.begin() as sql:
-        roll_hours(sql, hours)
-    final = min(hours[-1], current - 3600) if hours else start
-    write_state(ctx.redis, {"rollup:hour": max(start, final)})
-    if hours and hours[-1] < current:
+        roll_hours(sql, [*backlog, current - 3600, current])
+    done = backlog[-1] + 3600 if backlog else current - 3600
+    write_state(ctx.redis, {"rollup:hour": done})
+    if done < current - 3600:
         ctx.behind.add("hours")
     return 0
 

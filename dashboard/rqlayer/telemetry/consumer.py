@@ -136,8 +136,8 @@ class StreamReader:
         self._next_claim = 0.0
 
     def read(self) -> Batch:
-        """One batch: own pending entries first, then claimed ones (every 30 s at most), then new ones
-        (blocking up to block_ms). One round trip each (XINFO x2 ride with XREADGROUP)."""
+        """One batch: own pending entries first, then claimed ones (a round every claim_idle_ms, 30 s at
+        most), then new ones (blocking up to block_ms). One round trip each (XINFO x2 ride with XREADGROUP)."""
         stream = keys.events()
         if not self._own_pending_done:
             reply = self._group_read({stream: "0"}, None)
@@ -165,7 +165,10 @@ class StreamReader:
 
     def _group_read(self, streams: dict[str, str], block: int | None) -> Any:
         try:
-            return self.connection.xreadgroup(GROUP, self.consumer, dict(streams.items()), count=self.count, block=block)
+            reply = self.connection.xreadgroup(
+                GROUP, self.consumer, dict(streams.items()), count=self.count, block=block
+            )
+            return reply
         except ResponseError as error:
             if "NOGROUP" not in str(error):
                 raise
@@ -183,8 +186,8 @@ class StreamReader:
             ensure_group(self.connection)
             return []
         self._claim_cursor = text(reply[0]) or "0-0"
-        if self._claim_cursor == "0-0":
-            self._next_claim = time.monotonic() + 30
+        if self._claim_cursor == "0-0":  # a full round of the pending list: again in a while
+            self._next_claim = time.monotonic() + min(30.0, self.claim_idle_ms / 1000)
         return _entries(reply[1])
 
     def ack(self, ids: Sequence[str]) -> None:

@@ -29,13 +29,18 @@ def active_series(connection: Redis, since_minute: int) -> list[tuple[str, str |
 
 
 def read_minutes(
-    connection: Redis, first: int, last: int, settings: TelemetrySettings | None = None
+    connection: Redis,
+    first: int,
+    last: int,
+    settings: TelemetrySettings | None = None,
+    names: list[tuple[str, str | None]] | None = None,
 ) -> list[tuple[str, str | None, int, Point]]:
     """(queue, function or None, minute start in epoch seconds, point) for the minutes first..last
-    (`minute` numbers: epoch seconds // 60) that saw an execution; empty minutes are left out."""
+    (`minute` numbers: epoch seconds // 60) that saw an execution; empty minutes are left out. `names`:
+    the series to read (default: active_series since `first`)."""
     if last < first:
         return []
-    names = active_series(connection, first)
+    names = active_series(connection, first) if names is None else names
     minutes = last - first + 1
     step = max(1, min(MAX_LIMIT, MAX_READS // minutes))
     found = []

@@ -4,15 +4,15 @@ pipeline: `JOB_FIELDS` of the hash, XREVRANGE COUNT 1 of the results stream for 
 
 `attempt` is the execution's start in epoch milliseconds (0 when unknown): with the job id it is the
 idempotency key of the history, so the same execution seen twice (a replayed event, the registry sweep)
-is one row. Every time here is epoch milliseconds computed exactly (integer arithmetic on microseconds),
-so the stream and the sweep derive the same attempt from the same RQ timestamp.
+is one row. Times are epoch milliseconds, all computed by `epoch_ms` (the worker's formula), so the stream
+and the sweep derive the same attempt from the same RQ timestamp.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from dashboard.rqlayer.decode import timestamp
@@ -38,8 +38,6 @@ JOB_FIELDS = ("started_at", "enqueued_at", "ended_at", "exc_info", "meta")
 MESSAGE_LIMIT = 1000
 TRACEBACK_LIMIT = 20_000
 ATTRIBUTE_LIMIT = 200
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MS = timedelta(milliseconds=1)
 
 
 @dataclass(frozen=True)
@@ -66,11 +64,12 @@ class Outcome:
 
 
 def epoch_ms(moment: datetime | None) -> int | None:
-    """Exact epoch milliseconds (floor) of an aware datetime: no float rounding, so equal timestamps always
-    give equal attempts."""
+    """Epoch milliseconds of an aware datetime, computed exactly as the worker extension writes `started_at`
+    into its end events (int(timestamp() * 1000)): equal datetimes always give equal attempts, so an
+    execution seen by the stream and by the registry sweep gets one key."""
     if moment is None:
         return None
-    return (moment - _EPOCH) // _MS
+    return int(moment.timestamp() * 1000)
 
 
 def hash_ms(raw: bytes | str | None) -> int | None:

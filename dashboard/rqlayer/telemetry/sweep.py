@@ -2,7 +2,8 @@
 registries, read from the job hashes without unpickling (Flask-free).
 
 Each (registry, queue) has a cursor "<score>:<skip>" (the registries are zsets scored by expiry time,
-now + TTL, so with one TTL they grow at the end): a pass reads the entries from the cursor on, at most
+now + TTL in whole seconds, so with one TTL they grow at the end; `skip` counts the entries swept at that
+score): a pass reads the entries from the cursor on, at most
 `per_queue` of each and `limit` in all, in two round trips (ZRANGEBYSCORE of every registry in one
 pipeline; HMGET of the hashes + XREVRANGE COUNT 1 of failures' results in another). Entries that ended
 less than `min_age_ms` ago stop their registry's pass (picked up next time): the stream, read first, has
@@ -44,6 +45,7 @@ FIELDS = (
     "meta",
 )
 MAX_QUEUES = 500
+SETTLE_MS = 2000
 _US = timedelta(microseconds=1)
 
 
@@ -142,7 +144,7 @@ def sweep(
     scanned = 0
     for registry, queue, take in chosen:
         score, skip = _cursor(state.get(cursor_field(registry, queue)))
-        fresh = False
+        fresh, settled = False, True
         for member, member_score in take:
             fields = hash_fields(next(replies), FIELDS)
             result = next(replies) if registry == "failed" else None
@@ -159,8 +161,11 @@ def sweep(
                 outcomes.append(outcome)
             scanned += 1
             new_score = repr(float(member_score))
-            skip = skip + 1 if new_score == score or float(new_score) == float(score) else 1
+            skip = skip + 1 if float(new_score) == float(score) else 1
             score = new_score
+            settled = ended is None or (epoch_ms(ended) or 0) <= now_ms - SETTLE_MS
         if take:
-            cursors[cursor_field(registry, queue)] = f"{score}:{skip}"
+            # RQ scores in whole seconds and orders equal scores by id: a job that ends in the same second
+            # as the last one swept may sort before it. Until that second is SETTLE_MS old, read it again.
+            cursors[cursor_field(registry, queue)] = f"{score}:{skip if settled else 0}"
     return SweepResult(outcomes, cursors, scanned)

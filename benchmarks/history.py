@@ -32,8 +32,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import psycopg  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 import support  # noqa: E402
+from sqlalchemy.dialects import postgresql  # noqa: E402
 
 from dashboard.history import models  # noqa: E402
 from dashboard.history.queries import Filters, encode_cursor, history_page, page_statement, resolve_window  # noqa: E402
@@ -208,33 +210,61 @@ def pages(data: Data, now: datetime) -> list[tuple[str, object, Filters, str | N
     ]
 
 
-def plan(conn: sa.Connection, statement: sa.Select) -> tuple[str, str, float, int]:
-    """What EXPLAIN ANALYZE says of the page's own statement: ("ordered", indexes) for index ranges read in
-    order (no sort at all); ("bitmap", ...) when PostgreSQL chose to collect the exact matches of an index
-    range and sort only those (top-N; it does so when they are few); ("CHECK", ...) for anything else (a
-    sequential scan, or no index); then the server's own time (planning + execution) and buffers touched."""
-    compiled = statement.compile(dialect=conn.dialect)
-    sql = "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + compiled.string
-    (doc,) = conn.exec_driver_sql(sql, compiled.params).scalar()
+def _plan_nodes(doc: dict) -> tuple[set[str], str]:
     nodes, stack = [], [doc["Plan"]]
     while stack:
         node = stack.pop()
         nodes.append(node)
         stack.extend(node.get("Plans", []))
-    kinds = {n["Node Type"] for n in nodes}
-    indexes = ",".join(sorted({n["Index Name"] for n in nodes if "Index Name" in n}))
+    return {n["Node Type"] for n in nodes}, ",".join(sorted({n["Index Name"] for n in nodes if "Index Name" in n}))
+
+
+def _kind(kinds: set[str], indexes: str) -> str:
+    """ "ordered": index ranges read in order, no sort at all; "bitmap": PostgreSQL collects the exact
+    matches of an index range and sorts only those (top-N; it does so when they are few); "CHECK":
+    anything else (a sequential scan, no index, a sort over something else)."""
+    if not indexes or "Seq Scan" in kinds:
+        return "CHECK"
+    if "Sort" in kinds:
+        return "bitmap" if "Bitmap Index Scan" in kinds else "CHECK"
+    return "ordered"
+
+
+def plan(conn: sa.Connection, statement: sa.Select) -> tuple[str, str, float, int]:
+    """EXPLAIN ANALYZE of the page's own statement: its kind (see _kind), the indexes used, the server's
+    own time (planning + execution) and the buffers touched."""
+    compiled = statement.compile(dialect=conn.dialect)
+    sql = "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + compiled.string
+    (doc,) = conn.exec_driver_sql(sql, compiled.params).scalar()
+    kinds, indexes = _plan_nodes(doc)
     server_ms = doc.get("Planning Time", 0.0) + doc.get("Execution Time", 0.0)
     buffers = doc["Plan"].get("Shared Hit Blocks", 0) + doc["Plan"].get("Shared Read Blocks", 0)
-    if not indexes or "Seq Scan" in kinds:
-        return "CHECK", f"{indexes or 'no index'} ({' + '.join(sorted(kinds))})", server_ms, buffers
-    if "Sort" in kinds:
-        kind, shown = ("bitmap", indexes) if "Bitmap Index Scan" in kinds else ("CHECK", f"{indexes} + Sort")
-        return kind, shown, server_ms, buffers
-    return "ordered", indexes, server_ms, buffers
+    shown = indexes if _kind(kinds, indexes) != "CHECK" else f"{indexes or 'no index'} ({' + '.join(sorted(kinds))})"
+    return _kind(kinds, indexes), shown, server_ms, buffers
+
+
+def generic_plan(conn: sa.Connection, statement: sa.Select) -> str:
+    """The kind of plan PostgreSQL would cache for the statement prepared (psycopg prepares a query run
+    five times on a connection): the plan for unknown values, forced with plan_cache_mode. Shown for the
+    record: history_page forbids such plans (SET LOCAL plan_cache_mode = force_custom_plan)."""
+    compiled = statement.compile(dialect=postgresql.psycopg.dialect(paramstyle="numeric_dollar"))
+    values = [compiled.params[name] for name in compiled.positiontup or ()]
+    raw = conn.connection.driver_connection
+    with psycopg.ClientCursor(raw) as cur:
+        cur.execute("PREPARE bench_page AS " + compiled.string)
+        try:
+            cur.execute("SET plan_cache_mode = force_generic_plan")
+            placeholders = ", ".join(["%s"] * len(values))
+            cur.execute(f"EXPLAIN (FORMAT JSON) EXECUTE bench_page({placeholders})", values)
+            (doc,) = cur.fetchone()[0]
+        finally:
+            cur.execute("DEALLOCATE bench_page")
+            cur.execute("RESET plan_cache_mode")
+    return _kind(*_plan_nodes(doc))
 
 
 def time_pages(engine: sa.Engine, data: Data, now: datetime) -> list[tuple]:
-    """(label, rows, median ms, max ms, plan kind, indexes, server ms, buffers) per page."""
+    """(label, rows, median ms, max ms, plan kind, indexes, server ms, buffers, generic plan kind) per page."""
     results = []
     with engine.connect() as conn:
         for label, window, filters, cursor, follow in pages(data, now):
@@ -246,8 +276,11 @@ def time_pages(engine: sa.Engine, data: Data, now: datetime) -> list[tuple]:
                 page = history_page(conn, window, filters, after=cursor)
                 times.append((time.perf_counter() - started) * 1000)
                 count = len(page.rows)
-            kind, used, server_ms, buffers = plan(conn, page_statement(window, filters, cursor))
-            results.append((label, count, statistics.median(times[1:]), max(times[1:]), kind, used, server_ms, buffers))
+            statement = page_statement(window, filters, cursor)
+            kind, used, server_ms, buffers = plan(conn, statement)
+            generic = generic_plan(conn, statement)
+            median, worst = statistics.median(times[1:]), max(times[1:])
+            results.append((label, count, median, worst, kind, used, server_ms, buffers, generic))
     return results
 
 
@@ -280,10 +313,10 @@ def main() -> int:
         )
         results = time_pages(engine, data, now)
         print(f"\n{'page':<36} {'rows':>5} {'median ms':>10} {'max ms':>8} {'server ms':>10} {'buffers':>8}  plan")
-        for label, count, median, worst, kind, used, server_ms, buffers in results:
-            words = f"{PLAN_WORDS.get(kind, kind)}: {used}"
+        for label, count, median, worst, kind, used, server_ms, buffers, generic in results:
+            words = f"{PLAN_WORDS.get(kind, kind)}: {used}; generic: {generic}"
             print(f"{label:<36} {count:>5} {median:>10.2f} {worst:>8.2f} {server_ms:>10.2f} {buffers:>8}  {words}")
-        bad = [r[0] for r in results if r[4] == "CHECK"]
+        bad = [r[0] for r in results if "CHECK" in (r[4], r[8])]
         print(
             "\nplans: every page reads index ranges, none sorts the window"
             if not bad

@@ -190,7 +190,13 @@ def history_page(
 ) -> HistoryPage:
     """One page of outcomes in `window` matching `filters`, newest first, after the cursor `after`.
     Cost: one indexed SELECT of size + 1 rows (see the module docstring)."""
-    rows = [_row(r) for r in conn.execute(page_statement(window, filters, after, size))]
+    statement = page_statement(window, filters, after, size)
+    if conn.dialect.name == "postgresql":
+        # psycopg prepares a statement run 5 times on a connection, and PostgreSQL may then cache a plan
+        # for unknown values, which misjudges correlated filters (a function is on one queue) and can sort
+        # a whole window. Planned with the values every time, in this transaction: ~0.1 ms more.
+        conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
+    rows = [_row(r) for r in conn.execute(statement)]
     more = len(rows) > size
     rows = rows[:size]
     return HistoryPage(rows, encode_cursor(rows[-1].ended_at, rows[-1].outcome_id) if more else None)
@@ -225,7 +231,9 @@ def page_statement(window: Window, filters: Filters, after: str | None = None, s
         .select_from(source)
         .where(*conditions)
         .order_by(ended_at.desc(), row_id.desc())
-        .limit(size + 1)
+        # Written into the SQL, not bound: a plan PostgreSQL caches for a prepared statement (generic,
+        # values unknown) still knows the scan stops after size + 1 rows, so it keeps the ordered range.
+        .limit(sa.literal_column(str(size + 1), sa.Integer()))
     )
 
 

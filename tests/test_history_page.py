@@ -151,7 +151,7 @@ def test_rows_live_links_filters_pages_privacy_and_the_api(site, conn):
         assert admin.get("/history?" + bad).status_code == 400, bad
         api = admin.get("/api/v1/history?" + bad, headers=tokens["admin"])
         assert api.status_code == 400 and api.get_json()["error"], bad
-    for bad in ("limit=0", "limit=501", "limit=ten"):
+    for bad in ("limit=0", "limit=501", "limit=ten", "limit=%C2%B2"):
         assert admin.get("/api/v1/history?" + bad, headers=tokens["admin"]).status_code == 400, bad
 
     # The API: the same rows, keyset pages through `next`, messages null for a viewer.

@@ -95,7 +95,13 @@ def test_windows_newest_first_and_their_errors(conn):
     assert job_ids(history_page(conn, resolve_window("6h", end=zoned), Filters())) == ["h2"]
     only_from = resolve_window(start=(NOW - timedelta(minutes=20)).isoformat() + "Z")
     assert only_from.end is None and job_ids(history_page(conn, only_from, Filters())) == ["future", "m10"]
-    for bad in ({"window": "2h"}, {"start": "yesterday"}, {"start": "2026-12-02", "end": "2026-12-01"}):
+    for bad in (
+        {"window": "2h"},
+        {"start": "yesterday"},
+        {"start": "2026-12-02", "end": "2026-12-01"},
+        {"end": "0001-01-01T00:10"},
+        {"start": "2026-12-01T10:00" + "0" * 40},
+    ):
         with pytest.raises(BadQuery):
             resolve_window(**bad)
 

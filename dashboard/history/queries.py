@@ -137,7 +137,10 @@ def resolve_window(
     if not start and not end:
         return Window(name, now - WINDOWS[name])
     end_at = _parse_time("to", end) if end else None
-    start_at = _parse_time("from", start) if start else (end_at or now) - WINDOWS[name]
+    try:
+        start_at = _parse_time("from", start) if start else (end_at or now) - WINDOWS[name]
+    except OverflowError:  # `to` in year 1 minus the window
+        raise BadQuery("'to' is too early") from None
     if end_at is not None and end_at <= start_at:
         raise BadQuery("'from' must be before 'to'")
     return Window("custom", start_at, end_at)

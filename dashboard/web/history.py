@@ -125,7 +125,7 @@ def index():
 def api_page(source: Mapping[str, str]) -> dict:
     """GET /api/v1/history's answer: {"outcomes": [...], "next": cursor | null} (api.py routes it)."""
     raw = (source.get("limit") or str(PAGE_SIZE)).strip()
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE_SIZE:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_PAGE_SIZE:
         abort(400, description=f"limit must be a whole number from 1 to {MAX_PAGE_SIZE}")
     query = history_query(source)
     result = read_history(query, size=int(raw))

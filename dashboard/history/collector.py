@@ -89,7 +89,7 @@ class Collector:
     def collect_batch(self) -> int:
         try:
             batch = self.reader.read()
-            self.last_read = len(batch.entries)
+            self.last_read = len(batch.ids)
             written = self._write(batch)
         except Exception as error:
             self.reader._own_pending_done = False  # whatever was read stays pending: read it again first
@@ -124,8 +124,8 @@ class Collector:
     def _report(self, batch: Batch, written: int) -> None:
         now = time.time()
         fields: dict[str, Any] = {"heartbeat_at": now, "consumer": self.consumer, "pid": os.getpid()}
-        if batch.entries:
-            fields.update(last_batch_at=now, batch_size=len(batch.entries), batch_written=written)
+        if batch.ids:
+            fields.update(last_batch_at=now, batch_size=len(batch.ids), batch_written=written)
         info = batch.info
         if info is not None:
             lag, capped = self._lag_after(batch, info.lag)
@@ -138,7 +138,7 @@ class Collector:
         self.last_status = fields
 
     def _lag_after(self, batch: Batch, before: int | None) -> tuple[int | None, bool]:
-        read = len(batch.entries)
+        read = len(batch.ids)
         if before is not None:
             return max(0, before - read), False
         if read < self.reader.count:

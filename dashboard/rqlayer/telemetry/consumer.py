@@ -62,30 +62,31 @@ class StreamInfo:
 @dataclass
 class Batch:
     """Entries read in one call: `origin` is "pending" (this consumer's, re-read), "claimed" (another
-    consumer's) or "new". An entry whose fields are None was trimmed while pending: acknowledged, counted lost."""
+    consumer's) or "new". `ids`: every entry (all are acknowledged); `end_events`: the worker end events
+    among them (the rest is ignored); `lost`: entries trimmed while pending (no fields left)."""
 
-    entries: list[tuple[str, Event | None]]
+    ids: list[str]
+    end_events: list[Event]
     origin: str
     info: StreamInfo | None = None
-
-    @property
-    def ids(self) -> list[str]:
-        return [entry_id for entry_id, _ in self.entries]
-
-    @property
-    def end_events(self) -> list[Event]:
-        return [e for _, e in self.entries if e is not None and e.type in END_TYPES]
-
-    @property
-    def lost(self) -> int:
-        return sum(1 for _, e in self.entries if e is None)
+    lost: int = 0
 
 
-def _entries(raw: Any) -> list[tuple[str, Event | None]]:
-    found: list[tuple[str, Event | None]] = []
+_END = {kind.encode() for kind in END_TYPES}
+
+
+def _batch(raw: Any, origin: str, info: StreamInfo | None = None) -> Batch:
+    """Only end events are decoded (a started event or a console action costs one dict lookup)."""
+    ids: list[str] = []
+    events: list[Event] = []
+    lost = 0
     for entry_id, fields in cast(Entries, raw or []):
-        found.append((text(entry_id), _event(entry_id, fields) if fields else None))
-    return found
+        ids.append(text(entry_id))
+        if not fields:
+            lost += 1
+        elif fields.get(b"type") in _END:
+            events.append(_event(entry_id, fields))
+    return Batch(ids, events, origin, info, lost)
 
 
 def ensure_group(connection: Redis) -> None:
@@ -141,14 +142,14 @@ class StreamReader:
         stream = keys.events()
         if not self._own_pending_done:
             reply = self._group_read({stream: "0"}, None)
-            entries = _entries(reply[0][1]) if reply else []
-            if entries:
-                return Batch(entries, "pending")
+            batch = _batch(reply[0][1] if reply else [], "pending")
+            if batch.ids:
+                return batch
             self._own_pending_done = True
         if time.monotonic() >= self._next_claim:
             claimed = self._claim()
-            if claimed:
-                return Batch(claimed, "claimed")
+            if claimed.ids:
+                return claimed
         pipe = self.connection.pipeline(transaction=False)
         pipe.xinfo_stream(stream)
         pipe.xinfo_groups(stream)
@@ -158,10 +159,9 @@ class StreamReader:
             if "NOGROUP" not in str(read_reply):
                 raise read_reply
             ensure_group(self.connection)  # the stream was deleted: start again
-            return Batch([], "new")
+            return Batch([], [], "new")
         info = _stream_info(info_reply, groups_reply if isinstance(groups_reply, list) else [])
-        entries = _entries(read_reply[0][1]) if read_reply else []
-        return Batch(entries, "new", info)
+        return _batch(read_reply[0][1] if read_reply else [], "new", info)
 
     def _group_read(self, streams: dict[str, str], block: int | None) -> Any:
         try:
@@ -175,7 +175,7 @@ class StreamReader:
             ensure_group(self.connection)
             return []
 
-    def _claim(self) -> list[tuple[str, Event | None]]:
+    def _claim(self) -> Batch:
         try:
             reply = self.connection.xautoclaim(
                 keys.events(), GROUP, self.consumer, self.claim_idle_ms, start_id=self._claim_cursor, count=self.count
@@ -184,11 +184,11 @@ class StreamReader:
             if "NOGROUP" not in str(error):
                 raise
             ensure_group(self.connection)
-            return []
+            return Batch([], [], "claimed")
         self._claim_cursor = text(reply[0]) or "0-0"
         if self._claim_cursor == "0-0":  # a full round of the pending list: again in a while
             self._next_claim = time.monotonic() + min(30.0, self.claim_idle_ms / 1000)
-        return _entries(reply[1])
+        return _batch(reply[1], "claimed")
 
     def ack(self, ids: Sequence[str]) -> None:
         """XACK the ids (after the SQL commit). O(len(ids))."""

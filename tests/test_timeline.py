@@ -148,3 +148,16 @@ def test_the_function_list_and_whether_a_function_was_seen(conn, sql):
     outcome = dict(job_id="j", queue="x", function="f4", status="finished", ended_at=sa.func.now())
     sql.execute(job_outcomes.insert().values(**outcome))
     assert function_seen(conn, sql, "f4")
+
+
+def test_one_read_gives_every_queue_and_hostile_rows_never_break_it(conn, sql):
+    writer = MetricsWriter()
+    for queue, n in (("a", 2), ("b", 3)):
+        for _ in range(n):
+            writer.record_end(conn, queue=queue, function="f", outcome="finished", ended_at=NOW - 300, run_s=0.01)
+    rollup(sql, "m", NOW // 60 * 60 - 1200, queue="c", finished=4, run_buckets="1,x,-3,,9" * 40, wait_buckets="junk")
+    total, per_queue = timeline.read_queue_timelines(conn, sql, now=NOW)
+    assert total.totals()["finished"] == 9 and set(per_queue) == {"a", "b", "c"}
+    assert per_queue["b"].totals()["finished"] == 3 and per_queue["c"].totals()["finished"] == 4
+    assert timeline.parse_counts("1,x,-3", layout.RUN_EDGES) == (1, 0, 0) + (0,) * (len(layout.RUN_EDGES) - 2)
+    assert timeline.parse_counts(None, layout.WAIT_EDGES) == (0,) * (len(layout.WAIT_EDGES) + 1)

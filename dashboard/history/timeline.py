@@ -24,9 +24,11 @@ redis.Redis client (or the front door) and a SQLAlchemy Connection.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from functools import lru_cache
+from operator import add
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from redis import Redis
@@ -50,8 +52,8 @@ _MINUTE_FALLBACK_SECONDS = 48 * 3600  # SQL keeps minutes this long (HISTORY_MIN
 
 @dataclass(frozen=True)
 class TimelinePoint:
-    """One bucket: `bucket` is its start in epoch seconds; durations in seconds (None without
-    observations); `has_data` False before the series' first data point (a gap, not zeros)."""
+    """One bucket: `bucket` is its start in epoch seconds; `has_data` False before the series' first data
+    point (a gap, not zeros). Percentiles (seconds, None without observations) are computed when read."""
 
     bucket: int
     has_data: bool
@@ -59,17 +61,34 @@ class TimelinePoint:
     failed: int
     retried: int
     stopped: int
-    run_p50: float | None
-    run_p95: float | None
-    run_max: float | None
-    wait_p50: float | None
-    wait_p95: float | None
+    run: series.Histogram
+    wait: series.Histogram
     depth: int | None = None
     oldest_age_s: float | None = None
 
     @property
     def ended(self) -> int:
         return self.finished + self.failed + self.retried + self.stopped
+
+    @property
+    def run_p50(self) -> float | None:
+        return self.run.quantile(0.5)
+
+    @property
+    def run_p95(self) -> float | None:
+        return self.run.quantile(0.95)
+
+    @property
+    def run_max(self) -> float | None:
+        return self.run.max
+
+    @property
+    def wait_p50(self) -> float | None:
+        return self.wait.quantile(0.5)
+
+    @property
+    def wait_p95(self) -> float | None:
+        return self.wait.quantile(0.95)
 
     def as_json(self) -> dict[str, Any]:
         keys = ("finished", "failed", "retried", "stopped", "run_p50", "run_p95", "run_max", "wait_p50", "wait_p95")
@@ -102,45 +121,117 @@ class Timeline:
         return (t["failed"] + t["retried"]) / ended if ended else None
 
 
-@dataclass
-class _Acc:
-    """What one bucket accumulates (across minutes and series); depth/age: queue -> (sample time, value)."""
+class _Item(NamedTuple):
+    """One minute (Redis or SQL) or hour (SQL) of one queue's series, before folding into buckets
+    (a tuple: SQL windows fold tens of thousands of them)."""
 
-    point: series.Point
-    seen: bool = False
-    depth: dict[str, tuple[int, int]] | None = None
-    age: dict[str, tuple[int, float]] | None = None
+    queue: str
+    at: int
+    counts: tuple[int, int, int, int]  # finished, failed, retried, stopped
+    run: Sequence[int]
+    run_sum: int
+    run_max: int
+    wait: Sequence[int]
+    wait_sum: int
+    wait_max: int
+    depth: int | None = None
+    age: float | None = None
+
+
+_RUN_SIZE, _WAIT_SIZE = len(layout.RUN_EDGES) + 1, len(layout.WAIT_EDGES) + 1
+
+
+class _Acc:
+    """What one bucket accumulates across minutes and series, in plain lists (thousands of rows add up
+    here: element-wise sums through map(add), no object per row); depth/age: queue -> (sample time, value)."""
+
+    __slots__ = ("age", "counts", "depth", "run", "run_max", "run_sum", "seen", "wait", "wait_max", "wait_sum")
+
+    def __init__(self) -> None:
+        self.counts = [0, 0, 0, 0]
+        self.run, self.run_sum, self.run_max = [0] * _RUN_SIZE, 0, 0
+        self.wait, self.wait_sum, self.wait_max = [0] * _WAIT_SIZE, 0, 0
+        self.seen = False
+        self.depth: dict[str, tuple[int, int]] | None = None
+        self.age: dict[str, tuple[int, float]] | None = None
+
+    def add(self, item: _Item) -> None:
+        self.seen = True
+        self.counts = list(map(add, self.counts, item.counts))
+        if item.run_max or any(item.run):  # else no run time observed: nothing to add
+            self.run = list(map(add, self.run, item.run))
+            self.run_sum += item.run_sum
+            self.run_max = max(self.run_max, item.run_max)
+        if item.wait_max or any(item.wait):
+            self.wait = list(map(add, self.wait, item.wait))
+            self.wait_sum += item.wait_sum
+            self.wait_max = max(self.wait_max, item.wait_max)
+        if item.depth is not None:  # gauges: each queue's newest sample in the bucket
+            self.depth = self.depth or {}
+            if item.queue not in self.depth or self.depth[item.queue][0] <= item.at:
+                self.depth[item.queue] = (item.at, int(item.depth))
+        if item.age is not None:
+            self.age = self.age or {}
+            if item.queue not in self.age or self.age[item.queue][0] <= item.at:
+                self.age[item.queue] = (item.at, float(item.age))
+
+    def point(self, bucket: int, started: bool) -> TimelinePoint:
+        """Queues' depths add up, their oldest ages take the max."""
+        depth = sum(d for _, d in self.depth.values()) if self.depth else None
+        age = max(a for _, a in self.age.values()) if self.age else None
+        run = series.Histogram(layout.RUN_EDGES, tuple(self.run), self.run_sum, self.run_max)
+        wait = series.Histogram(layout.WAIT_EDGES, tuple(self.wait), self.wait_sum, self.wait_max)
+        f, x, r, s = self.counts
+        return TimelinePoint(bucket, started, f, x, r, s, run, wait, depth, age)
+
+
+@lru_cache(maxsize=4096)  # rows repeat the same few histograms (quiet series): parse each text once
+def _parse(text: str, size: int) -> tuple[int, ...]:
+    parts = text.split(",")
+    if len(parts) == size:
+        try:  # the collector's own rows: one pass
+            counts = tuple(map(int, parts))
+            if min(counts) >= 0:
+                return counts
+        except ValueError:
+            pass
+    found = [0] * size
+    for index, part in enumerate(parts[:size]):
+        found[index] = int(part) if part.strip().isdigit() else 0
+    return tuple(found)
 
 
 def parse_counts(text: str | None, edges: tuple[float, ...]) -> tuple[int, ...]:
     """A comma-separated histogram from SQL, padded/cut to len(edges) + 1; junk counts as 0."""
-    counts = [0] * (len(edges) + 1)
-    for index, part in enumerate((text or "").split(",")[: len(counts)]):
-        try:
-            counts[index] = max(0, int(part))
-        except ValueError:
-            counts[index] = 0
-    return tuple(counts)
+    return _parse(text or "", len(edges) + 1) if text else (0,) * (len(edges) + 1)
 
 
-def _row_point(row: Any) -> series.Point:
-    run = series.Histogram(
-        layout.RUN_EDGES, parse_counts(row.run_buckets, layout.RUN_EDGES), int(row.run_sum_us), int(row.run_max_us)
+_COLUMNS: tuple[str, ...] = ("queue", "bucket", "finished", "failed", "retried", "stopped")
+_COLUMNS += ("run_buckets", "run_sum_us", "run_max_us", "wait_buckets", "wait_sum_us", "wait_max_us")
+_COLUMNS += ("depth", "oldest_age_s", "source")
+
+
+def _row_item(row: Any) -> _Item:
+    queue, bucket, f, x, r, s, run, run_sum, run_max, wait, wait_sum, wait_max, depth, age, _ = row
+    return _Item(
+        queue,
+        int(bucket),
+        (int(f), int(x), int(r), int(s)),
+        parse_counts(run, layout.RUN_EDGES),
+        int(run_sum),
+        int(run_max),
+        parse_counts(wait, layout.WAIT_EDGES),
+        int(wait_sum),
+        int(wait_max),
+        depth,
+        age,
     )
-    wait = series.Histogram(
-        layout.WAIT_EDGES,
-        parse_counts(row.wait_buckets, layout.WAIT_EDGES),
-        int(row.wait_sum_us),
-        int(row.wait_max_us),
-    )
-    return series.Point(
-        int(row.bucket), int(row.finished), int(row.failed), int(row.retried), int(row.stopped), run, wait
-    )
 
 
-def _empty(bucket: int) -> series.Point:
-    h = series.empty_histogram
-    return series.Point(bucket, 0, 0, 0, 0, h(layout.RUN_EDGES), h(layout.WAIT_EDGES))
+def _redis_item(queue: str, p: series.Point) -> _Item:
+    counts = (p.finished, p.failed, p.retried, p.stopped)
+    run, wait = p.run, p.wait
+    return _Item(queue, p.minute, counts, run.counts, run.sum_us, run.max_us, wait.counts, wait.sum_us, wait.max_us)
 
 
 def redis_client(source: Any) -> Redis:
@@ -160,7 +251,7 @@ def _selection(queue: str | None, function: str | None) -> Any:
 def _sql_rows(sql: sa.Connection, resolution: str, since: int, until: int, where: Any) -> list[Any]:
     t = metric_rollups.c
     query = (
-        sa.select(metric_rollups)
+        sa.select(*(getattr(t, name) for name in _COLUMNS))
         .where(t.resolution == resolution, t.bucket >= since, t.bucket < until, where)
         .limit(MAX_SERIES * ((until - since) // (60 if resolution == "m" else 3600) + 1))
     )
@@ -209,17 +300,6 @@ def _redis_points(
 
 
 @dataclass(frozen=True)
-class _Item:
-    """One minute (Redis or SQL) or hour (SQL) of one queue's series, before folding into buckets."""
-
-    queue: str
-    at: int
-    point: series.Point
-    depth: int | None = None
-    age: float | None = None
-
-
-@dataclass(frozen=True)
 class _Gathered:
     window: str
     step: int
@@ -246,7 +326,7 @@ def _gather(
     where = _selection(queue, function)
     rows = _sql_rows(sql, resolution, start, last + step, where)
     if resolution == "h":
-        newest = max((int(r.bucket) for r in rows), default=start - 3600)
+        newest = max((int(r[1]) for r in rows), default=start - 3600)
         tail = max(newest + 3600, int(now) - _MINUTE_FALLBACK_SECONDS)
         rows += _sql_rows(sql, "m", tail, last + step, where)
     redis_points: dict[tuple[str, int], series.Point] = {}
@@ -256,13 +336,13 @@ def _gather(
         newest_sql = _newest_bucket(sql, "m", start, where)
         since = start if newest_sql is None else newest_sql + 60
         redis_points = _redis_points(connection, queue, function, since, now, settings)
-    items = [_Item(q, minute, point) for (q, minute), point in redis_points.items()]
+    items = [_redis_item(q, point) for (q, _), point in redis_points.items()]
     sources = {"extension"} if items else set()
-    for row in rows:
-        if row.resolution == "m" and (row.queue, int(row.bucket)) in redis_points:
-            continue  # Redis holds that minute: the same data, fresher
-        items.append(_Item(row.queue, int(row.bucket), _row_point(row), row.depth, row.oldest_age_s))
-        sources.add(row.source if row.source in ("extension", "registry") else "extension")
+    for row in rows:  # rows are _COLUMNS tuples
+        if redis_points and (row[0], int(row[1])) in redis_points:
+            continue  # Redis holds that minute (only 1h/24h read Redis, minutes both): the same data, fresher
+        items.append(_row_item(row))
+        sources.add(row[-1] if row[-1] in ("extension", "registry") else "extension")
     missing = []
     if not series.telemetry_present(connection):
         missing.append(EXTENSION_HINT)
@@ -273,60 +353,21 @@ def _gather(
 
 
 def _fold(gathered: _Gathered, items: Iterable[_Item]) -> Timeline:
-    """The items summed into the window's buckets; gauges keep each queue's newest sample in a bucket
-    (queues' depths add up, their oldest ages take the max)."""
+    """The items summed into the window's buckets."""
     step, start = gathered.step, gathered.buckets.start
-    acc = {b: _Acc(_empty(b)) for b in gathered.buckets}
+    acc = {b: _Acc() for b in gathered.buckets}
     for item in items:
         slot = acc.get(start + (item.at - start) // step * step)
-        if slot is None:
-            continue
-        slot.point = slot.point + item.point
-        slot.seen = True
-        _sample(slot, item.queue, item.at, item.depth, item.age)
+        if slot is not None:
+            slot.add(item)
+    points = []
+    started = False
+    for bucket in gathered.buckets:
+        started = started or acc[bucket].seen
+        points.append(acc[bucket].point(bucket, started))
     sources = gathered.sources
     source = "extension" if "extension" in sources else ("registry" if sources else "none")
-    return Timeline(gathered.window, step, _finish(gathered.buckets, acc), source, gathered.missing)
-
-
-def _sample(slot: _Acc, queue: str, at: int, depth: int | None, age: float | None) -> None:
-    if depth is not None:
-        slot.depth = slot.depth or {}
-        if queue not in slot.depth or slot.depth[queue][0] <= at:
-            slot.depth[queue] = (at, int(depth))
-    if age is not None:
-        slot.age = slot.age or {}
-        if queue not in slot.age or slot.age[queue][0] <= at:
-            slot.age[queue] = (at, float(age))
-
-
-def _finish(buckets: Iterable[int], acc: dict[int, _Acc]) -> tuple[TimelinePoint, ...]:
-    points: list[TimelinePoint] = []
-    started = False
-    for bucket in buckets:
-        slot = acc[bucket]
-        started = started or slot.seen
-        p = slot.point
-        depth = sum(d for _, d in slot.depth.values()) if slot.depth else None
-        age = max(a for _, a in slot.age.values()) if slot.age else None
-        points.append(
-            TimelinePoint(
-                bucket,
-                started,
-                p.finished,
-                p.failed,
-                p.retried,
-                p.stopped,
-                p.run.quantile(0.5),
-                p.run.quantile(0.95),
-                p.run.max,
-                p.wait.quantile(0.5),
-                p.wait.quantile(0.95),
-                depth,
-                age,
-            )
-        )
-    return tuple(points)
+    return Timeline(gathered.window, step, tuple(points), source, gathered.missing)
 
 
 def read_timeline(

@@ -135,6 +135,8 @@ def _histogram(raw: Mapping[bytes, bytes], field: str, sum_f: str, max_f: str, e
 
 
 def _point(minute: int, raw: Mapping[bytes, bytes]) -> Point:
+    if not raw:  # most minutes of most series: nothing ended, nothing to parse (charts read thousands)
+        return Point(minute * 60, 0, 0, 0, 0, _EMPTY_RUN, _EMPTY_WAIT)
     o = layout.OUTCOMES
     return Point(
         minute * 60,
@@ -145,6 +147,9 @@ def _point(minute: int, raw: Mapping[bytes, bytes]) -> Point:
         _histogram(raw, layout.RUN_BUCKET, layout.RUN_SUM, layout.RUN_MAX, layout.RUN_EDGES),
         _histogram(raw, layout.WAIT_BUCKET, layout.WAIT_SUM, layout.WAIT_MAX, layout.WAIT_EDGES),
     )
+
+
+_EMPTY_RUN, _EMPTY_WAIT = empty_histogram(layout.RUN_EDGES), empty_histogram(layout.WAIT_EDGES)
 
 
 def _window(minutes: int, now: float | None, settings: TelemetrySettings) -> list[int]:

@@ -132,6 +132,7 @@ def pages_to_audit(data: dict) -> list[tuple[str, str, str]]:
         ("/schedules", "/schedules", f'[data-schedule="{data["schedule_id"]}"]'),
         ("new schedule form", "/schedules/new", "#cron"),
         ("edit schedule form", f"/schedules/{data['schedule_id']}/edit", "#cron"),
+        ("schedule page", f"/schedules/{data['schedule_id']}", "#schedule-facts"),
         ("worker page", "/workers/a11y-worker", "main h1"),
         ("unknown job", "/jobs/no-such-job", "main h1"),
         ("id prefix matching several jobs", "/jobs/search?q=a11y00000", "#job-matches li"),

@@ -40,6 +40,8 @@ def outcome(job_id: str, fired: datetime, status: str = "finished", worker: str 
         "ended_at": naive + timedelta(seconds=3),
         "run_us": 2_000_000,
         "worker": worker,
+        "exc_type": None,  # every row has every key: an executemany takes its columns from the first
+        "exc_message": None,
     }
     row.update(extra)
     return row

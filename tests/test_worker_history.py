@@ -30,6 +30,8 @@ def outcome(job_id: str, ended: datetime, worker: str, status: str = "finished",
         "ended_at": naive,
         "run_us": 1_000_000,
         "worker": worker,
+        "exc_type": None,  # every row has every key: an executemany takes its columns from the first
+        "exc_message": None,
     }
     row.update(extra)
     return row
@@ -101,7 +103,7 @@ def test_worker_pages_show_history_for_running_and_gone_workers(client_as, plant
     body = live.get_data(as_text=True)
     assert live.status_code == 200 and 'id="worker-facts"' in body
     assert 'id="worker-throughput"' in body and body.count('class="bar-failed"') == 2
-    assert body.count("<tr data-outcome=") == 20 and 'href="/jobs/a1"' in body
+    assert body.count("<tr data-outcome=") == 20 and 'href="/jobs/a1"' in body and "KeyError" in body
     assert "5 finished · 2 failed" in body and 'id="worker-throughput-table"' in body
     assert 'hx-get="/workers/w-live?part=history"' in body
 

@@ -65,6 +65,8 @@ def test_a_function_only_the_sql_history_knows_and_job_rows_link_to_functions(ap
     with app.app_context():
         row = dict(resolution="h", queue="default", function="old.job", bucket=bucket, finished=4, source="registry")
         db.session.execute(metric_rollups.insert().values(**row))
+        sample = dict(resolution="m", queue="default", function="", bucket=int(time.time()) // 60 * 60 - 120)
+        db.session.execute(metric_rollups.insert().values(**sample, depth=7, oldest_age_s=7.5))
         db.session.commit()
     Queue("default", connection=conn).enqueue("tests.jobfuncs.add", 1, 2)  # the queue exists in Redis
     body = client.get("/functions/old.job?window=7d").get_data(as_text=True)
@@ -75,6 +77,7 @@ def test_a_function_only_the_sql_history_knows_and_job_rows_link_to_functions(ap
     job = Queue("default", connection=conn).enqueue("tests.jobfuncs.add", 1, 2)
     rows = client.get("/queues/default/queued").get_data(as_text=True)
     assert 'href="/functions/tests.jobfuncs.add"' in rows
+    assert 'data-chart="depth"' in rows and 'data-chart="latency"' in rows and "7.5 s" in rows  # sampled gauges
     assert 'href="/functions/tests.jobfuncs.add"' in client.get(f"/jobs/{job.id}").get_data(as_text=True)
 
 

@@ -132,6 +132,31 @@ def wait_time(line: Timeline, chart_id: str = "wait-time") -> Chart:
     return _percentiles(line, chart_id, "Queue wait (seconds, enqueued to started)", "wait", with_max=False)
 
 
+def depth_and_latency(line: Timeline) -> list[Chart]:
+    """A queue's depth and the age of its oldest queued job, as the history collector samples them once a
+    minute (gauges: no sample is a gap, never a zero). [] when nothing was sampled in the window."""
+    points = line.points
+    if all(p.depth is None and p.oldest_age_s is None for p in points):
+        return []
+    times = tuple(p.bucket for p in points)
+    return [
+        Chart(
+            "depth",
+            "Queued jobs (sampled)",
+            "count",
+            times,
+            (ChartSeries("depth", "queued", "--info", tuple(p.depth for p in points)),),
+        ),
+        Chart(
+            "latency",
+            "Latency: age of the oldest queued job (sampled)",
+            "seconds",
+            times,
+            (ChartSeries("oldest_age_s", "oldest job", "--warn", tuple(_seconds(p.oldest_age_s) for p in points)),),
+        ),
+    ]
+
+
 @dataclass(frozen=True)
 class Sparkline:
     points: str  # an SVG polyline's points attribute

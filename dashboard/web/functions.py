@@ -88,7 +88,7 @@ def queue_charts(queue: str) -> dict:
     if line is None:
         return {"metrics": None, "charts": []}
     charts = [chartdata.throughput(line), chartdata.wait_time(line), chartdata.run_time(line)]
-    return {"metrics": line, "charts": charts}
+    return {"metrics": line, "charts": charts + chartdata.depth_and_latency(line)}
 
 
 @bp.get("/functions")

@@ -71,11 +71,12 @@ def test_sigkill_mid_batch_loses_and_doubles_nothing(conn, redis_url, database_u
                 if pending(conn, "crash-1"):
                     break
                 proc.send_signal(signal.SIGCONT)
-            kills.append((pending(conn, "crash-1"), written(engine)))
+            held = pending(conn, "crash-1")  # no SQL read while it is frozen: it may hold SQLite's lock
         finally:
             proc.send_signal(signal.SIGKILL)
             proc.wait(10)
-        assert pending(conn, "crash-1") == kills[-1][0] > 0, "killed with its batch in hand"
+        kills.append((held, written(engine)))
+        assert pending(conn, "crash-1") == held > 0, "killed with its batch in hand"
     assert kills[-1][1] < JOBS, "the kills happened before the stream was drained"
 
     assert worker.wait(60) == 0

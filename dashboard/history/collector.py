@@ -131,7 +131,8 @@ class Collector:
             lag, capped = self._lag_after(batch, info.lag)
             fields.update(lag="" if lag is None else lag, lag_capped=int(capped), pending=info.pending)
             if info.gap is not None:
-                fields.update(gap_at=now, gap=f"events after {info.gap[0]} up to {info.gap[1]} were trimmed unread")
+                what = "events" if info.lost is None else f"{info.lost} events"
+                fields.update(gap_at=now, gap=f"{what} after {info.gap[0]} up to {info.gap[1]} were trimmed unread")
         if batch.lost:
             fields.update(gap_at=now, gap=f"{batch.lost} pending events were trimmed before they were written")
         write_status(self.redis, fields, written)

@@ -32,7 +32,17 @@ def dialect_insert(connection: sa.Connection, table: sa.Table) -> postgresql.Ins
     return sqlite.insert(table)
 
 
-COLUMNS = ("job_id", "attempt", "queue", "function", "status", "enqueued_at", "started_at", "ended_at", "wait_us")
+COLUMNS: tuple[str, ...] = (
+    "job_id",
+    "attempt",
+    "queue",
+    "function",
+    "status",
+    "enqueued_at",
+    "started_at",
+    "ended_at",
+    "wait_us",
+)
 COLUMNS += ("run_us", "worker", "exc_type", "exc_message", "fingerprint", "source")
 PG_INSERT = sa.text("""
 INSERT INTO job_outcomes (job_id, attempt, queue, "function", status, enqueued_at, started_at, ended_at, wait_us,

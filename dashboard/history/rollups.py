@@ -146,13 +146,13 @@ def _acc_row(resolution: str, queue: str, function: str, bucket: int, acc: _Acc)
 
 def _observe(acc: _Acc, outcome: Outcome, column: str) -> None:
     acc.counts[column] += 1
-    for us, prefix, target, edges in (
-        (outcome.run_us, "run", acc.run, layout.RUN_EDGES),
-        (outcome.wait_us, "wait", acc.wait, layout.WAIT_EDGES),
+    for us, total, peak, target, edges in (
+        (outcome.run_us, "run_sum_us", "run_max_us", acc.run, layout.RUN_EDGES),
+        (outcome.wait_us, "wait_sum_us", "wait_max_us", acc.wait, layout.WAIT_EDGES),
     ):
         if us is not None:
-            acc.counts[f"{prefix}_sum_us"] += us
-            acc.counts[f"{prefix}_max_us"] = max(acc.counts[f"{prefix}_max_us"], us)
+            acc.counts[total] += us
+            acc.counts[peak] = max(acc.counts[peak], us)
             target[layout.bucket(us / 1e6, edges)] += 1
 
 

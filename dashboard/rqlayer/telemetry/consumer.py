@@ -8,9 +8,9 @@ entries of consumers idle for `claim_idle_ms` (XAUTOCLAIM: a collector that died
 reads new entries (XREADGROUP ... > COUNT n BLOCK ms).
 
 A *gap* is entries trimmed (the stream is capped) before the group read them: detected before each read of
-new entries from XINFO STREAM / XINFO GROUPS (Redis 7: max-deleted-entry-id beyond the group's last
-delivered id; Redis 6.2 has no such field: the stream's first entry beyond the last delivered id, which an
-idle stream emptied by the age cap can also cause) and reported in the status hash.
+new entries from XINFO STREAM / XINFO GROUPS (the stream's first entry beyond the group's last delivered id;
+Redis 7 also counts the entries lost, Redis 6.2 cannot, so there an idle stream emptied by the age cap
+reads as a gap too) and reported in the status hash.
 """
 
 from __future__ import annotations
@@ -57,6 +57,7 @@ class StreamInfo:
     pending: int
     lag: int | None  # None: Redis < 7 and the group is inside the stream (counted later if needed)
     gap: tuple[str, str] | None  # (last id read, first id left) when unread entries were trimmed
+    lost: int | None = None  # how many (Redis 7), when there is a gap
 
 
 @dataclass
@@ -99,26 +100,25 @@ def ensure_group(connection: Redis) -> None:
 
 
 def _stream_info(stream: Any, groups: Any) -> StreamInfo:
+    """The group's position, its lag when it is certain, and a gap. Trimming removes the oldest entries, so
+    unread entries were lost only when the stream's first entry is beyond the last one delivered; Redis 7
+    also says how many (entries-added - entries-read - length), Redis 6.2 cannot. Redis' own `lag` field is
+    not used: after a trim it still counts the trimmed entries."""
     group: dict[str, Any] = next((g for g in (groups or []) if text(g.get("name")) == GROUP), {})
     last = text(group.get("last-delivered-id"), "0-0")
     pending = integer(group.get("pending"), 0) or 0
-    lag = group.get("lag")
     info = stream if isinstance(stream, dict) else {}
     first = info.get("first-entry")
     first_id = text(first[0]) if first and first[0] else None
-    max_deleted = info.get("max-deleted-entry-id")
-    gap = None
-    if last != "0-0":
-        if max_deleted is not None:
-            if _id(max_deleted) > _id(last) and first_id:
-                gap = (last, first_id)
-        elif first_id and _id(first_id) > _id(last):
-            gap = (last, first_id)
-    if first_id is None:
-        lag = 0
-    elif _id(first_id) > _id(last):
-        lag = integer(info.get("length"), 0)
-    return StreamInfo(last, pending, integer(lag) if lag is not None else None, gap)
+    length = integer(info.get("length"), 0) or 0
+    if first_id is None or text(info.get("last-generated-id")) == last:
+        return StreamInfo(last, pending, 0, None)
+    if _id(first_id) <= _id(last):
+        return StreamInfo(last, pending, None, None)  # inside the stream: counted by the caller if needed
+    added, read = integer(info.get("entries-added")), integer(group.get("entries-read"))
+    lost = added - read - length if added is not None and read is not None else None
+    gap = (last, first_id) if last != "0-0" and (lost is None or lost > 0) else None
+    return StreamInfo(last, pending, length, gap, lost if gap else None)
 
 
 class StreamReader:

@@ -236,6 +236,16 @@ def test_operators_name_and_describe_a_schedule(app, conn, client_as):
     listing = operator.get("/schedules").get_data(as_text=True)
     assert "Weekday cleanup " + ESCAPED in listing
 
+    # The page's own buttons bring it back (the list's bring the list back).
+    page = operator.get(f"/schedules/{cron_id}").get_data(as_text=True)
+    assert 'name="back" value="page"' in page
+    paused = post(operator, f"/schedules/{cron_id}/pause", back="page")
+    assert paused.status_code == 303 and paused.headers["Location"].endswith(f"/schedules/{cron_id}")
+    assert 'id="schedule-state"><span class="badge badge-suspended">paused' in operator.get(
+        paused.headers["Location"]
+    ).get_data(as_text=True)
+    assert post(operator, f"/schedules/{cron_id}/resume").headers["Location"].endswith("/schedules")
+
     from dashboard.extensions import db
 
     with app.app_context():

@@ -84,6 +84,7 @@ def _context(schedule: Schedule, values: dict | None = None, errors: dict | None
         "definition": definition or missed_runs.Definition(),
         "tolerance": int(missed_runs.TOLERANCE.total_seconds()),
         "show_messages": can(VIEW_JOB_VALUES),
+        "back_to_page": True,  # the action buttons bring this page back (web/schedules.py _act)
         "limits_note": (schedule_notes.NAME_MAX, schedule_notes.DESCRIPTION_MAX),
     }
 

@@ -245,6 +245,9 @@ def _act(schedule_id: str, action: str, call, success):
     message, detail = success(result)
     audit.action(action, target=schedule_id, job_count=1, detail=detail, started=started)
     notify(message, SUCCESS)
+    # Buttons on the schedule's own page (back=page) bring it back, unless the schedule is gone.
+    if request.form.get("back") == "page" and action != "schedule.delete":
+        return redirect(url_for("schedule_page.detail", schedule_id=schedule_id), code=303)
     return redirect(url_for("schedules.index"), code=303)
 
 

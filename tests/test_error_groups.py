@@ -253,6 +253,8 @@ def test_list_trend_affected_and_status(sql):
     assert where[fps[0]].functions == [("f.a", 3), ("f.b", 1)] and where[fps[0]].queues == [("q1", 3), ("q2", 1)]
     assert where[fps[1]] == groups.Affected([], [])
     assert groups.affected(sql, [fps[0]], now - timedelta(days=30), limit=1)[fps[0]].functions == [("f.a", 3)]
+    cut = groups.affected(sql, [fps[0]], now - timedelta(days=30), sample=2)[fps[0]]  # its newest two
+    assert cut.sampled and cut.functions == [("f.a", 1), ("f.b", 1)] and not where[fps[0]].sampled
 
     resolved = groups.set_status(sql, fps[0], "resolve", "alice", now=now)
     assert (resolved.status, resolved.status_changed_by, resolved.resolved_at) == ("resolved", "alice", now)

@@ -35,6 +35,7 @@ api_bp = Blueprint("errors_api", __name__, url_prefix="/api/v1")
 LIVE_ROWS = 20  # live failed jobs shown on a group's page (the rest are on /failed?fingerprint=)
 LIST_WINDOW = timedelta(hours=24)  # the list's functions and queues: the same day its sparkline shows
 DETAIL_WINDOW = timedelta(days=30)
+LIST_SAMPLE = 1_000  # a list's functions and queues: of each group's newest 1,000 failures (50 groups a page)
 AUDIT_ACTIONS = {name: f"error_group.{name}" for name in groups.ACTIONS}
 PAST = {"resolve": "Resolved", "ignore": "Ignored", "reopen": "Reopened"}
 
@@ -57,7 +58,7 @@ def _list_context(status: str, after: str | None) -> dict:
         page = groups.list_groups(sql, status, after)
         fps = [g.fingerprint for g in page.groups]
         trends = groups.trends(sql, fps, "24h")
-        affected = groups.affected(sql, fps, datetime.now(UTC) - LIST_WINDOW)
+        affected = groups.affected(sql, fps, datetime.now(UTC) - LIST_WINDOW, sample=LIST_SAMPLE)
     except BadQuery as error:
         abort(400, description=str(error))
     except SQLAlchemyError:
@@ -107,6 +108,7 @@ def _detail_context(fingerprint: str) -> dict:
     return dict(
         fp=fingerprint, group=group, day=day, month=month, where=where, sample=sample,
         rows=rows, matches=matches, exact=exact, show_values=visible.values, show_messages=visible.values,
+        sample_size=groups.AFFECTED_SAMPLE,
         retry_params={"window": "all", **job_filter.as_params()}, retry_words=job_filter.describe(),
     )  # fmt: skip
 
@@ -185,12 +187,13 @@ def _group_json(group: groups.ErrorGroup, where: groups.Affected, show_messages:
 def api_list():
     """{"groups": [...], "next": cursor or null}: a page of groups (status=open|regressed|resolved|ignored|all,
     after=<next of the previous page>). `message` is null for roles that may not see exception text;
-    functions and queues are those of the last 24 hours."""
+    functions and queues are those of the last 24 hours (of each group's newest LIST_SAMPLE failures)."""
     status = request.args.get("status", "all") or "all"
     try:
         sql = db.session.connection()
         page = groups.list_groups(sql, status, request.args.get("after") or None)
-        where = groups.affected(sql, [g.fingerprint for g in page.groups], datetime.now(UTC) - LIST_WINDOW)
+        fps = [g.fingerprint for g in page.groups]
+        where = groups.affected(sql, fps, datetime.now(UTC) - LIST_WINDOW, sample=LIST_SAMPLE)
     except BadQuery as error:
         return jsonify(error="bad_request", message=str(error)), 400
     except SQLAlchemyError:

@@ -64,6 +64,7 @@ MAX_WAIT = 25  # seconds a long-poll may wait (API `wait`)
 PAGE = 100  # events per answer at most
 SCAN = 1000  # stream entries one XRANGE reads at most; a request reads at most events.MAX_SCAN
 WAITERS = 20  # long-polls one process lets wait at once; more are answered at once (busy)
+LINGER = 0.5  # seconds between a waiting poll's answers while events flow (see EventFeed.poll)
 
 
 @cache
@@ -214,42 +215,68 @@ class EventFeed:
     ) -> Poll:
         """Events newer than `after` (None: from now), filtered server side, waiting up to `wait`
         seconds for one. Cost: one XRANGE of at most SCAN entries per step, at most events.MAX_SCAN
-        entries per call, plus one XREAD BLOCK per wake-up. Guarantee: the cursor moves past every entry
-        read, filtered out or not, so a client never reads one twice and (while the stream keeps them)
-        misses none. BadRequest for a malformed cursor."""
+        entries per call, plus one XREAD BLOCK per wake-up. Pacing: a waiting poll answers at most once per
+        LINGER seconds while events flow (it waits that long after the previous answer's newest event, and
+        after a wake-up), so a busy stream costs each feed a few answers a second, not one per event.
+        Guarantee: the cursor moves past every entry read, filtered out or not, so a client never reads
+        one twice and (while the stream keeps them) misses none. At most `waiters` polls of this process
+        wait at once: the others are answered at once (`busy` when they found nothing). BadRequest for a
+        malformed cursor."""
         try:
             start = events.valid_cursor(after)
         except ValueError as error:
             raise BadRequest(str(error)) from None
         cursor = start or self.latest()
-        deadline = time.monotonic() + wait
+        filters = _Filters(types, queue, function, count)
+        if wait <= 0:
+            return self._scan(cursor, filters)
+        if not self._slots.acquire(blocking=False):
+            found = self._scan(cursor, filters)
+            return Poll(found.events, found.cursor, found.more, busy=not found.events)
+        try:
+            return self._wait(cursor, filters, time.monotonic() + wait, paced=start is not None)
+        finally:
+            self._slots.release()
+
+    def _scan(self, cursor: str, f: _Filters) -> Poll:
+        """What is there now: XRANGE steps of SCAN entries until an event matches, at most MAX_SCAN."""
         scanned = 0
         while True:
-            page = events.read_events(self.connection, cursor, count, types, queue, function, scan=SCAN)
+            page = events.read_events(self.connection, cursor, f.count, f.types, f.queue, f.function, scan=SCAN)
             scanned += SCAN
             cursor = page.cursor
-            if page.events:
+            if page.events or not page.more or scanned >= events.MAX_SCAN:
                 return Poll(page.events, cursor, more=page.more)
-            if page.more:  # a filtered stretch: read on, within the bound
-                if scanned >= events.MAX_SCAN:
-                    return Poll([], cursor, more=True)
-                continue
+
+    def _wait(self, cursor: str, f: _Filters, deadline: float, paced: bool) -> Poll:
+        if paced:  # the previous answer ended at `cursor`: answer again LINGER after it at the earliest
+            since = time.time() - _id(cursor)[0] / 1000
+            _sleep_until(deadline, LINGER - since)
+        while True:
+            found = self._scan(cursor, f)
+            cursor = found.cursor
             remaining = deadline - time.monotonic()
-            if remaining <= 0.001:
-                return Poll([], cursor)
-            if start is not None and _id(cursor) > _id(self.latest()):
+            if found.events or found.more or remaining <= 0.001:
+                return found
+            if _id(cursor) > _id(self.latest()):
                 # Ahead of the stream (it was flushed, or a forged cursor): resume from its newest entry.
                 return Poll([], self.latest())
-            if not self._slots.acquire(blocking=False):
-                return Poll([], cursor, busy=True)
-            try:
-                block_ms = max(1, int(remaining * 1000))
-                woke = self._blocking_client().xread({keys.events(): cursor}, count=1, block=block_ms)
-            finally:
-                self._slots.release()
-            if not woke:
+            block_ms = max(1, int(remaining * 1000))
+            if not self._blocking_client().xread({keys.events(): cursor}, count=1, block=block_ms):
                 return Poll([], cursor)
-            start = cursor
+            _sleep_until(deadline, LINGER)  # woken by the first new entry: collect the ones right behind it
+
+
+@dataclass(frozen=True)
+class _Filters:
+    types: Collection[str]
+    queue: str | None
+    function: str | None
+    count: int
+
+
+def _sleep_until(deadline: float, seconds: float) -> None:
+    time.sleep(max(0.0, min(seconds, deadline - time.monotonic())))
 
 
 @dataclass(frozen=True)

@@ -105,6 +105,10 @@ def _proxy_principal() -> Principal | None:
 
 
 def _gate():
+    if request.endpoint == "prometheus.metrics":
+        # Its own rule (web/prometheus.py): a bearer token of any role, or an address in METRICS_ALLOWED_IPS.
+        g.principal = _bearer_principal()
+        return None
     if request.path.startswith("/api/"):
         g.principal = _bearer_principal()
         if request.endpoint == "api.openapi":

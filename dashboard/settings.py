@@ -6,6 +6,7 @@ anything, so a bad value is reported once, in one line, naming the variable.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import secrets
@@ -94,6 +95,7 @@ class Settings:
     login_max_failures_per_address: int = 20
     telemetry: TelemetrySettings = TelemetrySettings()
     history: HistorySettings = HistorySettings()
+    metrics_allowed_ips: tuple[str, ...] = ()  # networks, e.g. "10.0.0.0/8", "127.0.0.1/32"
 
 
 def redis_source(env=None) -> str:
@@ -167,6 +169,19 @@ def _number(env, name: str, default: float, low: float, high: float, kind=float)
     return value
 
 
+def _networks(env, name: str) -> tuple[str, ...]:
+    """A comma-separated list of IP addresses and CIDR networks, as normalised network strings."""
+    found = []
+    for raw in (part.strip() for part in env.get(name, "").split(",")):
+        if not raw:
+            continue
+        try:
+            found.append(str(ipaddress.ip_network(raw, strict=False)))
+        except ValueError:
+            raise SettingsError(f"{name}: not an IP address or CIDR network: {raw[:60]!r}") from None
+    return tuple(dict.fromkeys(found))
+
+
 def _flag(env, name: str, default: bool) -> bool:
     raw = env.get(name)
     if raw in (None, ""):
@@ -228,4 +243,5 @@ def load_settings(env=None, use_run_state: bool = True) -> Settings:
         login_max_failures_per_address=_number(env, "LOGIN_MAX_FAILURES_PER_ADDRESS", 20, 1, 100000, int),
         telemetry=load_telemetry_settings(env),
         history=load_history_settings(env),
+        metrics_allowed_ips=_networks(env, "METRICS_ALLOWED_IPS"),
     )

@@ -48,6 +48,7 @@ Parts (method names are stable: other modules rely on them)
     console.enqueue.<f>(...)    likewise for rqlayer/enqueue.py (validate_options, enqueue, enqueue_batch)
     console.schedules.<f>(...)  likewise for rqlayer/schedules (read_schedules, get_schedule, health,
                                 save, run_now, pause, resume, delete, reschedule, register_defaults)
+    console.exposition.<f>(...) rqlayer/exposition.py: read() -> Exposition, render() -> bytes (GET /metrics)
     console.events              feed.EventFeed: .poll(after, wait, types, queue, function) -> Poll,
                                 .latest(); long polls wait on a small pool of their own, bounded
 
@@ -340,6 +341,7 @@ class Console:
         self.enqueue = BoundModule(self, "dashboard.rqlayer.enqueue")
         self.schedules = BoundModule(self, "dashboard.rqlayer.schedules")
         self.events = EventFeed(connection)
+        self.exposition = BoundModule(self, "dashboard.rqlayer.exposition")
 
     def ping(self) -> bool:
         """True when Redis answers. Cost: one PING; never raises."""

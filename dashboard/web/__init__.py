@@ -22,6 +22,7 @@ def register_blueprints(app) -> None:
         jobs,
         overview,
         palette,
+        prometheus,
         queues,
         rendering,
         schedule_page,
@@ -51,6 +52,7 @@ def register_blueprints(app) -> None:
     app.register_blueprint(functions.bp)
     app.register_blueprint(functions.api_bp)  # GET /api/v1/metrics: bearer tokens, like api.bp
     app.register_blueprint(events.bp)
+    app.register_blueprint(prometheus.bp)  # GET /metrics: a bearer token or METRICS_ALLOWED_IPS, GET only
     # The API authenticates with bearer tokens only, never cookies: CSRF cannot apply to it.
     csrf.exempt(api.bp)
     app.register_blueprint(api.bp)

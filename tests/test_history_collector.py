@@ -6,6 +6,7 @@ promoted meta attributes; stock workers' outcomes and rollups from the registry 
 from __future__ import annotations
 
 import time
+from datetime import UTC
 
 import pytest
 import sqlalchemy as sa
@@ -189,3 +190,26 @@ def test_minutes_copied_from_redis_and_gap_reported(conn, engine):
     drain(conn, engine, None)
     status = collector_status(conn)
     assert status.gap_seen and "trimmed" in status.gap and status.lag == 0
+
+
+def test_retention_prunes_outcomes_and_rollups(conn, engine):
+    from datetime import datetime, timedelta
+
+    now = datetime.now(UTC).replace(tzinfo=None)
+    old, recent = now - timedelta(days=31), now - timedelta(days=1)
+    with engine.begin() as sql:
+        for n, ended in enumerate((old, old, recent)):
+            row = {"job_id": f"j{n}", "attempt": n, "queue": "q", "status": "finished", "ended_at": ended}
+            outcome_id = sql.execute(sa.insert(job_outcomes).values(row)).inserted_primary_key[0]
+            sql.execute(
+                sa.insert(job_outcome_attributes).values(outcome_id=outcome_id, name="a", value="v", ended_at=ended)
+            )
+        stamp = int(time.time())
+        for resolution, age in (("m", 3 * 86400), ("m", 3600), ("h", 91 * 86400), ("h", 86400)):
+            key = {"resolution": resolution, "queue": "q", "function": "", "bucket": (stamp - age) // 60 * 60}
+            sql.execute(sa.insert(metric_rollups).values(key))
+    collect_once(conn, engine, None, force=True)
+    assert [r.job_id for r in rows(engine)] == ["j2"] and len(rows(engine, job_outcome_attributes)) == 1
+    ages = {(r.resolution, (stamp - r.bucket) // 86400) for r in rows(engine, metric_rollups)}
+    assert ("m", 2) not in ages and ("h", 90) not in ages  # past 48 h of minutes and 90 d of hours
+    assert {("m", 0), ("h", 1), ("h", 0)} <= ages  # the 1-h-old minute (and its hour, rolled now), the 1-day-old hour

@@ -170,10 +170,12 @@ def run_due(ctx: Context, force: bool = False, on_error: Callable[[str, Exceptio
         try:
             written += task(ctx)
         except Exception as error:  # noqa: BLE001 - one task's failure never stops the others or the stream
-            log.exception("history: periodic task %s failed", name)
+            first_line = (str(error).splitlines() or [""])[0][:300]
+            log.warning("periodic task %s failed: %s: %s", name, type(error).__name__, first_line)
+            log.debug("periodic task %s failed", name, exc_info=True)
             if on_error is not None:
                 on_error(name, error)
         due[f"due:{name}"] = ctx.now + (0 if name in ctx.behind else INTERVALS[name])
-        log.debug("history: %s took %.1f ms", name, (time.monotonic() - started) * 1000)
+        log.debug("%s took %.1f ms", name, (time.monotonic() - started) * 1000)
     write_state(ctx.redis, due)
     return written

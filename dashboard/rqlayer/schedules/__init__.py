@@ -42,6 +42,7 @@ from __future__ import annotations
 from dashboard.rqlayer.schedules.book import list_schedules, read_schedules
 from dashboard.rqlayer.schedules.control import delete, pause, reschedule, resume, run_now
 from dashboard.rqlayer.schedules.defaults import DefaultSchedule, DefaultsReport, default_id, register_defaults
+from dashboard.rqlayer.schedules.entry import cron_run_ids, find_schedule
 from dashboard.rqlayer.schedules.health import Banner, QueueSchedulerState, SchedulerHealth, health
 from dashboard.rqlayer.schedules.model import (
     MAX_INTERVAL,
@@ -57,7 +58,6 @@ from dashboard.rqlayer.schedules.model import (
     ScheduleInvalid,
     ScheduleNotFound,
 )
-from dashboard.rqlayer.schedules.entry import cron_run_ids, find_schedule
 from dashboard.rqlayer.schedules.rqscheduler import get_schedule
 from dashboard.rqlayer.schedules.writes import ScheduleRequest, create_cron, create_interval, new_schedule_id, save
 

@@ -34,7 +34,7 @@ def index():
 
 @bp.get("/workers/<path:name>")
 def detail(name: str):
-    if request.args.get("part") == "history":  # the history section's own poll (SQL only, no Redis)
+    if request.args.get("part") == "history" and wants_fragment():  # the history section's poll: SQL only
         return render_template("partials/worker_history.html", name=name, history=worker_history_context(name))
     worker = get_console().workers.read(name)
     found = worker is not None and worker.found

@@ -77,7 +77,11 @@ def test_a_function_only_the_sql_history_knows_and_job_rows_link_to_functions(ap
     job = Queue("default", connection=conn).enqueue("tests.jobfuncs.add", 1, 2)
     rows = client.get("/queues/default/queued").get_data(as_text=True)
     assert 'href="/functions/tests.jobfuncs.add"' in rows
-    assert 'data-chart="depth"' in rows and 'data-chart="latency"' in rows and "7.5 s" in rows  # sampled gauges
+    assert 'hx-get="/charts/queue?queue=default"' in rows  # the charts come in their own request
+    charts = client.get("/charts/queue?queue=default", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert 'data-chart="depth"' in charts and 'data-chart="latency"' in charts and "7.5 s" in charts  # gauges
+    assert client.get("/charts/queue?queue=nope").status_code == 404
+    assert client.get("/charts/queue").status_code == 400
     assert 'href="/functions/tests.jobfuncs.add"' in client.get(f"/jobs/{job.id}").get_data(as_text=True)
 
 
@@ -86,7 +90,7 @@ def test_overview_and_queue_page_charts_and_the_metrics_api(app, client, seen, c
     overview = client.get("/").get_data(as_text=True)
     assert 'data-chart="throughput"' in overview and "<polyline" in overview
     assert overview.count('<svg class="sparkline"') >= 1
-    queue_page = client.get("/queues/default/queued").get_data(as_text=True)
+    queue_page = client.get("/charts/queue?queue=default").get_data(as_text=True)
     assert 'data-chart="wait-time"' in queue_page and 'data-chart="run-time"' in queue_page
     partial = client.get("/", headers={"HX-Request": "true"}).get_data(as_text=True)
     assert 'data-chart="throughput"' in partial  # the live refresh carries the chart's new data

@@ -91,6 +91,16 @@ def queue_charts(queue: str) -> dict:
     return {"metrics": line, "charts": charts + chartdata.depth_and_latency(line)}
 
 
+@bp.get("/charts/queue")
+def queue_charts_fragment():
+    """The queue page's charts, a fragment its page loads once shown (GET ?queue=<name>: any string)."""
+    name = request.args.get("queue")
+    if not name:
+        abort(400, description="Say which queue: ?queue=<name>.")
+    queue = get_console().queues.require(name)
+    return render_template("partials/chart_queue.html", queue=queue, queue_charts=queue_charts(queue))
+
+
 @bp.get("/functions")
 def index():
     console = get_console()

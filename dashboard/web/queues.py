@@ -15,7 +15,6 @@ from dashboard.extensions import get_console
 from dashboard.rqlayer import jobs
 from dashboard.rqlayer.vocabulary import FAILED_PAGE_SIZE, STATES
 from dashboard.web.failed import FAILURE_WINDOWS, WINDOW_WORDS, failed_query, failure_window, group_query
-from dashboard.web.functions import queue_charts
 from dashboard.web.params import checked_state, list_params
 from dashboard.web.rendering import page_or_partial, wants_fragment
 from dashboard.web.visible import visibility
@@ -49,7 +48,6 @@ def state(name, state):
         "pages/queue.html",
         counts=console.queues.counts(queue),
         queue_names=console.queues.names(),
-        queue_charts=queue_charts(queue),
         **context,
     )
 

@@ -12,6 +12,7 @@ from rq import Queue
 from dashboard.history import timeline
 from dashboard.history.function_stats import function_seen, list_functions
 from dashboard.history.models import job_outcomes, metadata, metric_rollups
+from dashboard.history.timeline_items import parse_counts
 from dashboard.rqlayer.telemetry import layout
 from dashboard.rqlayer.telemetry.metrics import MetricsWriter
 from dashboard.rqlayer.telemetry.worker import ConsoleSimpleWorker
@@ -159,5 +160,5 @@ def test_one_read_gives_every_queue_and_hostile_rows_never_break_it(conn, sql):
     total, per_queue = timeline.read_queue_timelines(conn, sql, now=NOW)
     assert total.totals()["finished"] == 9 and set(per_queue) == {"a", "b", "c"}
     assert per_queue["b"].totals()["finished"] == 3 and per_queue["c"].totals()["finished"] == 4
-    assert timeline.parse_counts("1,x,-3", layout.RUN_EDGES) == (1, 0, 0) + (0,) * (len(layout.RUN_EDGES) - 2)
-    assert timeline.parse_counts(None, layout.WAIT_EDGES) == (0,) * (len(layout.WAIT_EDGES) + 1)
+    assert parse_counts("1,x,-3", layout.RUN_EDGES) == (1, 0, 0) + (0,) * (len(layout.RUN_EDGES) - 2)
+    assert parse_counts(None, layout.WAIT_EDGES) == (0,) * (len(layout.WAIT_EDGES) + 1)

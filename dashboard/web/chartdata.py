@@ -13,7 +13,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from dashboard.history.timeline import Timeline, TimelinePoint
+from dashboard.history.timeline import Timeline
+from dashboard.history.timeline_items import TimelinePoint
 
 STEP_WORDS = {60: "per minute", 600: "per 10 minutes", 3600: "per hour"}
 

@@ -196,7 +196,8 @@ def _bucket_of(dialect: str, column: Any, seconds: int) -> Any:
     """The bucket number (epoch seconds // seconds) of a naive-UTC datetime column, in the dialect's words."""
     if dialect == "postgresql":
         return sa.cast(sa.func.floor(sa.extract("epoch", column) / seconds), sa.BigInteger)
-    return sa.cast(sa.func.strftime("%s", column), sa.Integer) / seconds
+    # `//`: SQLAlchemy 2 makes `/` a true division, which on SQLite gives one bucket per distinct second.
+    return sa.cast(sa.func.strftime("%s", column), sa.Integer) // seconds
 
 
 def _dialect(conn: Sql) -> str:

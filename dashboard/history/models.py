@@ -51,6 +51,8 @@ job_outcomes = sa.Table(
     sa.Index("ix_job_outcomes_status", "status", "ended_at", "id"),
     sa.Index("ix_job_outcomes_fingerprint", "fingerprint", "ended_at", "id"),
     sa.Index("ix_job_outcomes_worker", "worker", "ended_at", "id"),
+    # One job id's runs, newest first: a schedule's run history (rq-scheduler reuses the job id).
+    sa.Index("ix_job_outcomes_job", "job_id", "ended_at", "id"),
 )
 
 # The `meta` keys an operator promoted to search attributes (HISTORY_ATTRIBUTES), one row per key and

@@ -104,7 +104,7 @@ def _seconds(value: float | None) -> float | None:
     return round(value, 4) if value is not None else None
 
 
-def _percentiles(line: Timeline, chart_id: str, title: str, prefix: str, with_max: bool) -> Chart:
+def _percentiles(line: Timeline, chart_id: str, title: str, measure: str, with_max: bool) -> Chart:
     points = line.points
     names = [("p50", "--info"), ("p95", "--warn")] + ([("max", "--danger")] if with_max else [])
     return Chart(
@@ -114,10 +114,10 @@ def _percentiles(line: Timeline, chart_id: str, title: str, prefix: str, with_ma
         tuple(p.bucket for p in points),
         tuple(
             ChartSeries(
-                f"{prefix}_{name}",
+                f"{measure}_{name}",
                 name,
                 token,
-                tuple(_seconds(getattr(p, f"{prefix}_{name}")) if p.has_data else None for p in points),
+                tuple(_seconds(getattr(p, f"{measure}_{name}")) if p.has_data else None for p in points),
                 dash=name == "max",
             )
             for name, token in names

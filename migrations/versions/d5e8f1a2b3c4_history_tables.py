@@ -48,6 +48,7 @@ def upgrade():
         ('ix_job_outcomes_status', ['status', 'ended_at', 'id']),
         ('ix_job_outcomes_fingerprint', ['fingerprint', 'ended_at', 'id']),
         ('ix_job_outcomes_worker', ['worker', 'ended_at', 'id']),
+        ('ix_job_outcomes_job', ['job_id', 'ended_at', 'id']),
     ):
         op.create_index(name, 'job_outcomes', columns)
 
@@ -121,7 +122,7 @@ def downgrade():
     op.drop_table('metric_rollups')
     op.drop_index('ix_job_outcome_attributes_lookup', table_name='job_outcome_attributes')
     op.drop_table('job_outcome_attributes')
-    for name in ('ix_job_outcomes_worker', 'ix_job_outcomes_fingerprint', 'ix_job_outcomes_status',
+    for name in ('ix_job_outcomes_job', 'ix_job_outcomes_worker', 'ix_job_outcomes_fingerprint', 'ix_job_outcomes_status',
                  'ix_job_outcomes_function_status', 'ix_job_outcomes_function', 'ix_job_outcomes_queue_status',
                  'ix_job_outcomes_queue', 'ix_job_outcomes_ended'):
         op.drop_index(name, table_name='job_outcomes')

@@ -32,7 +32,6 @@ def _script() -> str:
     return (
         body.replace("__RUN_EDGES__", ",".join(map(str, layout.RUN_EDGES_US)))
         .replace("__WAIT_EDGES__", ",".join(map(str, layout.WAIT_EDGES_US)))
-        .replace("__TOTAL_FIELDS__", ",".join(f"'{name}'" for name in layout.TOTAL_FIELDS))
     )
 
 
@@ -48,23 +47,19 @@ def _us(seconds: float | None) -> str:
 
 
 class Plan:
-    """What one execution's telemetry needs that is known before it runs (bounded names, series
-    members and ids, the started event's arguments). `function` is None when it was not known then."""
+    """What one execution's telemetry needs that is known before it runs: bounded names, the started
+    event's arguments and, for the minute it was planned in, the end EVAL's arguments up to the
+    per-execution ones (`head`). `function`, `started` and `head` are None when the function name was
+    not known then."""
 
-    __slots__ = ("id", "job_id", "queue", "function", "pair", "total", "started")
+    __slots__ = ("id", "job_id", "queue", "function", "worker", "total", "started", "minute", "head")
 
-    def __init__(
-        self,
-        id_: str,
-        job_id: str,
-        queue: str,
-        function: str | None,
-        pair: tuple[str, str] | None,
-        total: tuple[str, str],
-        started: tuple[str, ...] | None,
-    ) -> None:
-        self.id, self.job_id, self.queue, self.function = id_, job_id, queue, function
-        self.pair, self.total, self.started = pair, total, started
+    def __init__(self, id_: str, job_id: str, queue: str, function: str | None, worker: str) -> None:
+        self.id, self.job_id, self.queue, self.function, self.worker = id_, job_id, queue, function, worker
+        self.total: tuple[str, str] = ("", "")
+        self.started: tuple[str, ...] | None = None
+        self.minute = 0
+        self.head: tuple[str, ...] | None = None
 
 
 class MetricsWriter:
@@ -101,14 +96,17 @@ class MetricsWriter:
             found = self._names[name] = layout.bound(name)
         return found
 
-    def plan(self, job_id: str, queue: str, function: str | None, worker: str) -> Plan:
-        """Prepare one execution (before a forking worker forks). O(1), cached across jobs."""
-        started = None
+    def plan(self, job_id: str, queue: str, function: str | None, worker: str, now: float | None = None) -> Plan:
+        """Prepare one execution (before a forking worker forks): O(1), names and series cached across
+        jobs. With the function name known, the started event and the end EVAL for this minute are
+        ready; `add_end` rebuilds the latter when the execution ends in another minute."""
+        plan = Plan(job_id, layout.bound(job_id), self._bound(queue), function, self._bound(worker))
+        plan.total = self._series(queue, None)
         if function is not None:
-            started = self.started_args(job_id, queue, function, worker)
-        pair = None if function is None else self._series(queue, function)
-        total = self._series(queue, None)
-        return Plan(job_id, layout.bound(job_id), self._bound(queue), function, pair, total, started)
+            plan.started = self.started_args(job_id, queue, function, worker)
+            plan.minute = int((time.time() if now is None else now) // 60)
+            plan.head = self._head(plan, function, plan.minute)
+        return plan
 
     def started_args(self, job_id: str, queue: str, function: str, worker: str) -> tuple[str, ...]:
         """The EVAL arguments of a `started` event but its time: add "at", <epoch ms> (events.APPEND)."""
@@ -133,6 +131,30 @@ class MetricsWriter:
             "",
         )
 
+    def _head(self, plan: Plan, function: str, minute: int) -> tuple[str, ...]:
+        """The end EVAL's command, script, keys and ARGV 1-12 (see record_end.lua)."""
+        pair, total = self._series(plan.queue, function), plan.total
+        return (
+            "EVAL",
+            RECORD_END,
+            "6",
+            keys.metrics_minute(minute, pair[1]),
+            keys.metrics_minute(minute, total[1]),
+            *self._static,
+            self._ttl,
+            str(minute),
+            pair[0],
+            total[0],
+            self._cap,
+            str(minute - self._keep_minutes),
+            self._maxlen,
+            self._max_age_ms,
+            plan.job_id,
+            plan.queue,
+            self._bound(function),
+            plan.worker,
+        )
+
     def add_end(
         self,
         target: Pipeline | Redis,
@@ -144,7 +166,6 @@ class MetricsWriter:
         run_us: str = "",
         wait_us: str = "",
         event: str = "",
-        worker: str = "",
         exc_type: str = "",
         started_ms: str = "",
         enqueued_ms: str = "",
@@ -155,36 +176,16 @@ class MetricsWriter:
         (a few dozen hash fields, two zset entries, one XADD)."""
         ended_at = time.time() if ended_at is None else ended_at
         minute = int(ended_at // 60)
-        pair = plan.pair if plan.pair is not None else self._series(plan.queue, function)
-        total = plan.total
-        static = self._static
+        head = plan.head
+        if head is None or plan.minute != minute or plan.function != function:
+            head = self._head(plan, function, minute)
         target.execute_command(  # type: ignore[no-untyped-call] # not eval: 2 fewer functions to fault in
-            "EVAL",
-            RECORD_END,
-            6,
-            keys.metrics_minute(minute, pair[1]),
-            keys.metrics_minute(minute, total[1]),
-            static[0],
-            static[1],
-            static[2],
-            static[3],
-            self._ttl,
-            str(minute),
-            pair[0],
-            total[0],
-            self._cap,
-            str(minute - self._keep_minutes),
+            *head,
             layout.OUTCOMES[outcome],
             run_us,
             wait_us,
-            self._maxlen,
-            self._max_age_ms,
             str(int(ended_at * 1000)),
             event,
-            plan.job_id,
-            plan.queue,
-            self._bound(function),
-            self._bound(worker),
             exc_type if len(exc_type) <= layout.NAME_LIMIT else layout.bound(exc_type),
             started_ms,
             enqueued_ms,
@@ -217,7 +218,6 @@ class MetricsWriter:
             run_us=_us(run_s),
             wait_us=_us(wait_s),
             event=event,
-            worker=worker,
             exc_type=exc_type,
             started_ms=_ms(started_at),
             enqueued_ms=_ms(enqueued_at),

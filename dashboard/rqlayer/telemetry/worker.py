@@ -9,8 +9,9 @@ already sends, so it costs no extra round trip per job:
   telemetry once (`MetricsWriter.plan`: bounded names, series ids, the started event; the function
   name read from the job's data without unpickling it, funcname.py), so the work horse, where code
   run for the first time costs copy-on-write page faults, only adds timestamps;
-- the `started` event is one XADD in the pipeline of `prepare_job_execution` (through `heartbeat`,
-  the first call that receives that pipeline);
+- the `started` event is one XADD in the transaction of RQ's `prepare_execution` (in the worker,
+  through `set_state(BUSY)`); when the function name could not be read before the job ran, the work
+  horse adds it to the pipeline of `prepare_job_execution` instead (through `heartbeat`);
 - the end of an execution is one EVAL (record_end.lua) in the pipeline of
   `handle_job_success` / `handle_job_failure` / `handle_job_retry` (through `cleanup_execution`,
   which all three call with their pipeline). A WatchError retry of RQ's transaction re-adds it, so
@@ -37,7 +38,7 @@ from rq.executions import Execution
 from rq.job import Job, Retry
 from rq.queue import Queue
 from rq.registry import StartedJobRegistry
-from rq.worker.base import BaseWorker
+from rq.worker.base import BaseWorker, WorkerStatus
 
 from dashboard.rqlayer.telemetry.funcname import peek_function
 from dashboard.rqlayer.telemetry.metrics import MetricsWriter, Plan
@@ -95,6 +96,18 @@ class TelemetryMixin(BaseWorker):
             log.exception("telemetry: could not prepare job %s", job.id)
         super().execute_job(job, queue)
 
+    def set_state(self, state: str, pipeline: Pipeline | None = None) -> None:
+        super().set_state(state, pipeline)
+        plan = self._tm_plan
+        # BUSY in prepare_execution's transaction (in the worker, before the fork): the started event
+        # rides in it when the function name was known then; else the work horse adds it (heartbeat).
+        if state != WorkerStatus.BUSY or pipeline is None or plan is None or plan.started is None:
+            return
+        try:
+            pipeline.execute_command("EVAL", *plan.started, "at", str(int(time.time() * 1000)))  # type: ignore[no-untyped-call]
+        except Exception:
+            log.exception("telemetry: could not record the start of job %s", plan.id)
+
     def _tm_plan_of(self, job: Job) -> Plan:
         plan = self._tm_plan
         if plan is None or plan.id != job.id:  # not the job execute_job prepared (an abandoned one)
@@ -114,11 +127,11 @@ class TelemetryMixin(BaseWorker):
         job, self._tm_starting = self._tm_starting, None
         if job is None or pipeline is None:
             return
+        plan = self._tm_plan
+        if plan is not None and plan.id == job.id and plan.started is not None:
+            return  # sent with set_state(BUSY)
         try:
-            started = self._tm_plan_of(job).started
-            if started is None:
-                started = self.telemetry.started_args(job.id, job.origin, function_name(job), self.name)
-            # execute_command, not eval: two fewer redis-py functions for a work horse to fault in.
+            started = self.telemetry.started_args(job.id, job.origin, function_name(job), self.name)
             pipeline.execute_command("EVAL", *started, "at", str(int(time.time() * 1000)))  # type: ignore[no-untyped-call]
         except Exception:
             log.exception("telemetry: could not record the start of job %s", job.id)
@@ -192,7 +205,6 @@ class TelemetryMixin(BaseWorker):
             run_us=_us(ended, started),
             wait_us=_us(started, enqueued),
             event=event,
-            worker=self.name,
             exc_type=exc_type,
             started_ms=_ms(started),
             enqueued_ms=_ms(enqueued),

@@ -65,7 +65,7 @@ def signed_in(base: str) -> requests.Session:
     session = requests.Session()
     token = re.search(r'name="csrf_token" value="([^"]+)"', session.get(f"{base}/login").text).group(1)
     answer = session.post(f"{base}/login", data={"csrf_token": token, "username": "bench", "password": PASSWORD})
-    assert answer.ok and "whoami" in answer.text, "signed in"
+    assert answer.ok and "whoami" in answer.text, f"not signed in: {answer.status_code} {answer.text[:300]}"
     return session
 
 
@@ -83,9 +83,8 @@ class Counter:
                 setattr(self, name, getattr(self, name) + n)
 
 
-def time_pages(base: str, requests_total: int, errors: Counter) -> list[float]:
+def time_pages(base: str, sessions: list[requests.Session], requests_total: int, errors: Counter) -> list[float]:
     """Latencies (ms) of `requests_total` page loads from CLIENTS threads, each with its own session."""
-    sessions = [signed_in(base) for _ in range(CLIENTS)]
 
     def one(n: int) -> float:
         session = sessions[n % CLIENTS]
@@ -215,9 +214,10 @@ def main() -> int:
         # The feeds run in a process of their own: in this one they would compete with the page timings
         # for its interpreter lock and inflate them.
         open_, closing, results = spawn.Event(), spawn.Event(), spawn.Queue()
-        feeder = spawn.Process(target=run_feeds, args=(base, secret, args.feeds, open_, closing, results))
+        feeder = spawn.Process(target=run_feeds, args=(base, secret, args.feeds, open_, closing, results), daemon=True)
         feeder.start()
-        time_pages(base, 40, errors)  # warm both processes up
+        sessions = [signed_in(base) for _ in range(CLIENTS)]
+        time_pages(base, sessions, 40, errors)  # warm both processes up
         # Alternating rounds, so a shared machine's changing load falls on both sides alike.
         baseline: list[float] = []
         with_feeds: list[float] = []
@@ -226,11 +226,11 @@ def main() -> int:
         for _ in range(ROUNDS):
             open_.clear()
             time.sleep(1)  # open polls answer within LINGER while events flow, then the feeds stay quiet
-            baseline += time_pages(base, per_round, errors)
+            baseline += time_pages(base, sessions, per_round, errors)
             open_.set()
             time.sleep(2)  # every feed has asked and is waiting (or was told busy)
             started = time.monotonic()
-            with_feeds += time_pages(base, per_round, errors)
+            with_feeds += time_pages(base, sessions, per_round, errors)
             feeding += time.monotonic() - started
         open_.clear()
         closing.set()

@@ -168,3 +168,21 @@ def test_more_waiting_requests_than_the_cap_all_answer_correctly(site, api, conn
     for answer in refused:
         assert answer["events"] == [] and answer["cursor"] == cursor
         assert [e["type"] for e in api(f"?after={answer['cursor']}").json["events"]] == ["canceled"]
+
+
+def test_waiting_polls_hold_no_sql_connection(site, api, conn):
+    """16 waiting polls (more than the SQL pool's 5 + 10 connections of a process): pages still answer."""
+    viewer = session_client(site, "viewer")
+    cursor = api().json["cursor"]
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        calls = [pool.submit(api, f"?after={cursor}&wait=10") for _ in range(16)]
+        wait_until(lambda: _blocked(conn) >= 16, message="16 polls waiting in XREAD BLOCK")
+        assert viewer.get("/events").status_code == 200
+        assert not any(c.done() for c in calls), "they were still waiting"
+        append(conn, 1, "canceled")
+        answers = [c.result(timeout=15).json for c in calls]
+    assert all([e["type"] for e in a["events"]] == ["canceled"] for a in answers)
+
+
+def _blocked(conn) -> int:
+    return sum(1 for client in conn.client_list() if client.get("cmd") == "xread")

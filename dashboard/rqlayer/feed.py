@@ -63,7 +63,7 @@ TYPES = frozenset(events.WORKER_TYPES) | frozenset(CONSOLE_TYPES)
 MAX_WAIT = 25  # seconds a long-poll may wait (API `wait`)
 PAGE = 100  # events per answer at most
 SCAN = 1000  # stream entries one XRANGE reads at most; a request reads at most events.MAX_SCAN
-WAITERS = 20  # long-polls one process lets wait at once; more are answered at once (busy)
+WAITERS = 48  # long-polls one process lets wait at once (the Procfile gives it 64 threads); more answer at once
 LINGER = 0.5  # seconds between a waiting poll's answers while events flow (see EventFeed.poll)
 
 

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from flask import Blueprint, abort, jsonify, request
 
 from dashboard.auth import requires
-from dashboard.extensions import get_console
+from dashboard.extensions import db, get_console
 from dashboard.permissions import VIEW
 from dashboard.rqlayer import feed
 from dashboard.rqlayer.telemetry.events import WORKER_TYPES, Event
@@ -68,6 +68,10 @@ def _poll():
     try:
         filters = _filters()
         wait = feed.parse_wait(request.args.get("wait"))
+        if wait > 0:
+            # Authentication is done: a waiting request must not hold a SQL connection (and, on SQLite, a
+            # read lock) for its whole wait, or 15 open feeds would empty the process's pool and stall every page.
+            db.session.close()
         answer = get_console().events.poll(
             request.args.get("after") or None, wait, filters.types, filters.queue, filters.function
         )

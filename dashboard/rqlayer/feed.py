@@ -297,10 +297,11 @@ def recent(
     queue: str | None = None,
     function: str | None = None,
 ) -> Recent:
-    """The newest `count` events matching the filters, among the newest SCAN entries. Cost: one
-    XREVRANGE COUNT SCAN and one EXISTS, in one pipelined round trip. Never writes."""
+    """The newest `count` events matching the filters, among the newest SCAN entries (unfiltered: the
+    newest `count`). Cost: one XREVRANGE and one EXISTS, in one pipelined round trip. Never writes."""
+    filtered = bool(types) or queue is not None or function is not None
     pipe = connection.pipeline(transaction=False)
-    pipe.xrevrange(keys.events(), count=SCAN)
+    pipe.xrevrange(keys.events(), count=SCAN if filtered else count)
     pipe.exists(keys.metrics_series())
     replies = pipe.execute(raise_on_error=False)
     entries = replies[0] if isinstance(replies[0], list) else []  # a planted non-stream key: no events

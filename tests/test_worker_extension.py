@@ -13,6 +13,7 @@ from datetime import timedelta
 from rq import Queue, Retry
 from rq.command import send_stop_job_command
 from rq.job import Job, JobStatus
+from rq.serializers import JSONSerializer
 
 from dashboard.rqlayer import keys
 from dashboard.rqlayer.telemetry import layout, series
@@ -196,3 +197,21 @@ def test_the_function_name_is_read_from_job_data_without_unpickling(conn):
     for data in (pickle.dumps((Boom(), None, (), {})), b'["a.b", null, [], {}]', b"", b"\x80\x05", None):
         assert peek_function(data) is None
     assert peek_function(pickle.dumps(("a" * 300, None), protocol=5)[:20]) is None  # cut short
+
+
+def test_a_job_whose_function_name_cannot_be_read_before_it_runs_is_recorded_by_the_horse(conn):
+    # JSON job data is not peeked before the job runs: the started event and the end's arguments are then
+    # built while it runs, from RQ's own decoding.
+    queue = Queue("default", connection=conn, serializer=JSONSerializer)
+    job = queue.enqueue("tests.jobfuncs.add", 1, 2)
+    assert peek_function(Job.fetch(job.id, connection=conn, serializer=JSONSerializer).data) is None
+    worker = ConsoleSimpleWorker([queue], connection=conn, serializer=JSONSerializer)
+    worker.work(burst=True, logging_level="WARNING")
+    started, finished = by_job(conn)[job.id]
+    assert (started.type, started.function, finished.type, finished.function) == (
+        "started",
+        "tests.jobfuncs.add",
+        "finished",
+        "tests.jobfuncs.add",
+    )
+    assert window(conn, "default", "tests.jobfuncs.add").finished == 1

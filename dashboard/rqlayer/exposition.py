@@ -1,6 +1,6 @@
 """What GET /metrics exposes to Prometheus, and its text (Flask-free).
 
-    console.exposition.read() -> Exposition     the read model (two pipelined reads)
+    console.exposition.read() -> Exposition     the read model (four pipelined round trips)
     console.exposition.render() -> bytes        the exposition format (prometheus-client)
 
 Sources: the overview read (RQ's own counts per queue and registry, workers by state, the enqueued_at of

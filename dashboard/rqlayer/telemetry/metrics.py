@@ -29,10 +29,8 @@ from dashboard.settings import TelemetrySettings
 def _script() -> str:
     lines = Path(__file__).with_name("record_end.lua").read_text().splitlines()
     body = "\n".join(line.strip() for line in lines if line.strip() and not line.lstrip().startswith("--"))
-    return (
-        body.replace("__RUN_EDGES__", ",".join(map(str, layout.RUN_EDGES_US)))
-        .replace("__WAIT_EDGES__", ",".join(map(str, layout.WAIT_EDGES_US)))
-    )
+    body = body.replace("__RUN_EDGES__", ",".join(map(str, layout.RUN_EDGES_US)))
+    return body.replace("__WAIT_EDGES__", ",".join(map(str, layout.WAIT_EDGES_US)))
 
 
 RECORD_END = _script()

@@ -20,11 +20,14 @@ from dashboard.history.queries import (
     resolve_window,
 )
 
-NOW = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+
+def now() -> datetime:
+    """Naive UTC now, read at each use: a module-level constant goes stale when the suite runs for minutes."""
+    return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
 
 
 def outcome(job_id: str, minutes_ago: float, **fields) -> dict:
-    ended = NOW - timedelta(minutes=minutes_ago)
+    ended = now() - timedelta(minutes=minutes_ago)
     row = {
         "job_id": job_id,
         "attempt": 0,
@@ -88,12 +91,14 @@ def test_windows_newest_first_and_their_errors(conn):
         "30d": ["future", "m10", "h2", "d3", "d20"],
     }
     assert resolve_window().name == "1h"
-    span = resolve_window(start=(NOW - timedelta(days=4)).isoformat(), end=(NOW - timedelta(minutes=30)).isoformat())
+    span = resolve_window(
+        start=(now() - timedelta(days=4)).isoformat(), end=(now() - timedelta(minutes=30)).isoformat()
+    )
     assert job_ids(history_page(conn, span, Filters())) == ["h2", "d3"]
     # An offset is honoured; only `to`: the named window ending then.
-    zoned = (NOW - timedelta(minutes=60)).replace(tzinfo=UTC).astimezone(timezone(timedelta(hours=2))).isoformat()
+    zoned = (now() - timedelta(minutes=60)).replace(tzinfo=UTC).astimezone(timezone(timedelta(hours=2))).isoformat()
     assert job_ids(history_page(conn, resolve_window("6h", end=zoned), Filters())) == ["h2"]
-    only_from = resolve_window(start=(NOW - timedelta(minutes=20)).isoformat() + "Z")
+    only_from = resolve_window(start=(now() - timedelta(minutes=20)).isoformat() + "Z")
     assert only_from.end is None and job_ids(history_page(conn, only_from, Filters())) == ["future", "m10"]
     for bad in (
         {"window": "2h"},

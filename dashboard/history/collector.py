@@ -34,11 +34,14 @@ from dashboard.rqlayer.telemetry.consumer import (
     read_state,
     write_status,
 )
+from dashboard.rqlayer.telemetry.outcome import Outcome
 from dashboard.settings import HistorySettings, Settings, TelemetrySettings
 
 __all__ = ["Collector", "collect_once", "collector_status", "drain", "default_consumer"]
 
 DEFAULT_BATCH = 500
+# What a row's own values can raise (never a lost connection: that error keeps the batch pending).
+DATA_ERRORS = (sa.exc.DataError, sa.exc.IntegrityError, ValueError, TypeError, OverflowError)
 SWEEP_DELAY_MS = 10_000
 LAG_EVERY = 5.0  # seconds between lag counts on Redis < 7
 
@@ -100,11 +103,8 @@ class Collector:
 
     def _write(self, batch: Batch) -> int:
         outcomes = enrich(self.redis, batch.end_events, self.history.attributes)
-        inserted = []
-        if outcomes:
-            with self.engine.begin() as sql:
-                inserted = write_outcomes(sql, outcomes)
-                upsert_groups(sql, [o for o in inserted if o.fingerprint])
+        inserted, refused = write_batch(self.engine, outcomes)
+        batch.poisoned += refused
         if batch.ids:
             self.reader.ack(batch.ids)
         return len(inserted)
@@ -135,6 +135,8 @@ class Collector:
                 fields.update(gap_at=now, gap=f"{what} after {info.gap[0]} up to {info.gap[1]} were trimmed unread")
         if batch.lost:
             fields.update(gap_at=now, gap=f"{batch.lost} pending events were trimmed before they were written")
+        if batch.poisoned:
+            fields.update(last_error_at=now, last_error=f"batch: {batch.poisoned} unreadable events skipped")
         write_status(self.redis, fields, written)
         self.last_status = fields
 
@@ -154,6 +156,33 @@ class Collector:
         # Best effort: the error is logged by the caller, and Redis itself may be what failed.
         with contextlib.suppress(Exception):
             write_status(self.redis, {"last_error": message, "last_error_at": time.time(), "heartbeat_at": time.time()})
+
+
+def _insert(engine: sa.Engine, outcomes: list[Outcome]) -> list[Outcome]:
+    with engine.begin() as sql:
+        inserted = write_outcomes(sql, outcomes)
+        upsert_groups(sql, [o for o in inserted if o.fingerprint])
+    return inserted
+
+
+def write_batch(engine: sa.Engine, outcomes: list[Outcome]) -> tuple[list[Outcome], int]:
+    """(outcomes inserted, outcomes SQL refused): one transaction for the batch; if a row's own values make
+    it fail, one transaction per outcome, so one row SQL refuses never holds the batch pending for ever
+    (the refused ones are acknowledged unwritten and counted in the status). A lost connection raises."""
+    if not outcomes:
+        return [], 0
+    try:
+        return _insert(engine, outcomes), 0
+    except DATA_ERRORS:
+        pass
+    inserted: list[Outcome] = []
+    refused = 0
+    for outcome in outcomes:
+        try:
+            inserted += _insert(engine, [outcome])
+        except DATA_ERRORS:
+            refused += 1
+    return inserted, refused
 
 
 def collect_once(

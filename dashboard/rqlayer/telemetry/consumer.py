@@ -64,13 +64,16 @@ class StreamInfo:
 class Batch:
     """Entries read in one call: `origin` is "pending" (this consumer's, re-read), "claimed" (another
     consumer's) or "new". `ids`: every entry (all are acknowledged); `end_events`: the worker end events
-    among them (the rest is ignored); `lost`: entries trimmed while pending (no fields left)."""
+    among them (the rest is ignored); `lost`: entries trimmed while pending (no fields left); `poisoned`:
+    end events whose fields cannot be read (acknowledged with the rest, never written: one hostile entry
+    must not hold the group's pending list for ever)."""
 
     ids: list[str]
     end_events: list[Event]
     origin: str
     info: StreamInfo | None = None
     lost: int = 0
+    poisoned: int = 0
 
 
 _END = {kind.encode() for kind in END_TYPES}
@@ -80,14 +83,17 @@ def _batch(raw: Any, origin: str, info: StreamInfo | None = None) -> Batch:
     """Only end events are decoded (a started event or a console action costs one dict lookup)."""
     ids: list[str] = []
     events: list[Event] = []
-    lost = 0
+    lost = poisoned = 0
     for entry_id, fields in cast(Entries, raw or []):
         ids.append(text(entry_id))
         if not fields:
             lost += 1
         elif fields.get(b"type") in _END:
-            events.append(_event(entry_id, fields))
-    return Batch(ids, events, origin, info, lost)
+            try:
+                events.append(_event(entry_id, fields))
+            except (ValueError, TypeError, OverflowError):  # e.g. at="²": isdigit() but not int()
+                poisoned += 1
+    return Batch(ids, events, origin, info, lost, poisoned)
 
 
 def ensure_group(connection: Redis) -> None:

@@ -19,7 +19,7 @@ from dashboard.rqlayer.decode import timestamp
 from dashboard.rqlayer.fingerprint import exception_of, traceback_fingerprint
 from dashboard.rqlayer.payloads import decode
 from dashboard.rqlayer.telemetry.events import Event
-from dashboard.rqlayer.telemetry.layout import bound
+from dashboard.rqlayer.telemetry.layout import NAME_LIMIT, bound
 from dashboard.rqlayer.tracebacks import latest_traceback
 
 # Worker end events and the outcome status each one records.
@@ -38,6 +38,10 @@ JOB_FIELDS = ("started_at", "enqueued_at", "ended_at", "exc_info", "meta")
 MESSAGE_LIMIT = 1000
 TRACEBACK_LIMIT = 20_000
 ATTRIBUTE_LIMIT = 200
+# What SQL can hold: times up to the year 9999 (epoch ms), durations in a BIGINT. An event with fields
+# beyond them (a hostile or broken writer) loses those fields; its end beyond them drops the event.
+MAX_MS = 253_402_300_799_999
+MAX_US = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -77,9 +81,18 @@ def hash_ms(raw: bytes | str | None) -> int | None:
     return epoch_ms(timestamp(raw))
 
 
-def _extra_int(event: Event, name: str) -> int | None:
+def _extra_int(event: Event, name: str, limit: int = MAX_MS) -> int | None:
     raw = event.extra.get(name, "")
-    return int(raw) if raw.isdigit() else None
+    value = int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 20 else None
+    return value if value is not None and value <= limit else None
+
+
+def clean(value: str | None, limit: int | None = None) -> str:
+    """`value` bounded (names: layout.bound) without NUL characters, which PostgreSQL's text refuses."""
+    value = value or ""
+    if limit is not None:
+        value = bound(value, limit)
+    return value.replace("\x00", "\ufffd")
 
 
 def promoted(raw_meta: bytes | None, names: Sequence[str]) -> dict[str, str]:
@@ -95,7 +108,7 @@ def promoted(raw_meta: bytes | None, names: Sequence[str]) -> dict[str, str]:
     for name in names:
         value = meta.get(name)
         if isinstance(value, bool | int | float | str) and not isinstance(value, bytes):
-            found[name] = bound(str(value), ATTRIBUTE_LIMIT)
+            found[name] = clean(str(value), ATTRIBUTE_LIMIT)
     return found
 
 
@@ -110,10 +123,10 @@ def with_failure(outcome: Outcome, tb: str) -> Outcome:
         exc_type = outcome.exc_type or exc_type
     return replace(
         outcome,
-        exc_type=bound(exc_type) or None,
-        exc_message=message[:MESSAGE_LIMIT],
+        exc_type=clean(exc_type, NAME_LIMIT) or None,
+        exc_message=clean(message[:MESSAGE_LIMIT]),
         fingerprint=traceback_fingerprint(tb),
-        traceback=tb[-TRACEBACK_LIMIT:],
+        traceback=clean(tb[-TRACEBACK_LIMIT:]),
     )
 
 
@@ -133,6 +146,8 @@ def from_event(
     status = END_TYPES.get(event.type)
     if status is None:
         return None
+    if not 0 < event.at <= MAX_MS:
+        raise ValueError(f"event end out of range: {event.at}")
     job = job or {}
     started = _extra_int(event, "started_at")
     enqueued = _extra_int(event, "enqueued_at")
@@ -140,25 +155,25 @@ def from_event(
         started = _started_from_hash(job, event.at)
         if started is not None and enqueued is None:
             enqueued = hash_ms(job.get("enqueued_at"))
-    run_us = _extra_int(event, "run_us")
-    wait_us = _extra_int(event, "wait_us")
+    run_us = _extra_int(event, "run_us", MAX_US)
+    wait_us = _extra_int(event, "wait_us", MAX_US)
     if run_us is None and started is not None:
         run_us = max(0, event.at - started) * 1000
     if wait_us is None and started is not None and enqueued is not None:
         wait_us = max(0, started - enqueued) * 1000
     outcome = Outcome(
-        job_id=bound(event.job_id),
+        job_id=clean(event.job_id, NAME_LIMIT),
         attempt=started or 0,
-        queue=bound(event.queue),
-        function=bound(event.function),
+        queue=clean(event.queue, NAME_LIMIT),
+        function=clean(event.function, NAME_LIMIT),
         status=status,
         ended_ms=event.at,
         started_ms=started,
         enqueued_ms=enqueued,
         run_us=run_us,
         wait_us=wait_us,
-        worker=bound(event.worker),
-        exc_type=bound(event.exc_type) or None,
+        worker=clean(event.worker, NAME_LIMIT),
+        exc_type=clean(event.exc_type, NAME_LIMIT) or None,
         attributes=promoted(job.get("meta"), attributes),
     )
     tb = latest_traceback(job.get("exc_info"), latest_result) if status in GROUPED else ""

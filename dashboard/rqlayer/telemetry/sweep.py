@@ -26,8 +26,8 @@ from dashboard.rqlayer import keys
 from dashboard.rqlayer.decode import text, timestamp
 from dashboard.rqlayer.payloads import decode_job_data
 from dashboard.rqlayer.rows import name_from_description
-from dashboard.rqlayer.telemetry.layout import bound
-from dashboard.rqlayer.telemetry.outcome import Outcome, epoch_ms, hash_fields, promoted, with_failure
+from dashboard.rqlayer.telemetry.layout import NAME_LIMIT
+from dashboard.rqlayer.telemetry.outcome import Outcome, clean, epoch_ms, hash_fields, promoted, with_failure
 from dashboard.rqlayer.tracebacks import latest_traceback
 
 REGISTRIES = ("finished", "failed")
@@ -66,7 +66,7 @@ def _cursor(raw: str | None) -> tuple[str, int]:
         float(score)
     except ValueError:
         return "-inf", 0
-    return score, int(skip) if skip.isdigit() else 0
+    return score, int(skip) if skip.isascii() and skip.isdigit() else 0
 
 
 def _micros(later: datetime | None, earlier: datetime | None) -> int | None:
@@ -90,17 +90,17 @@ def outcome_from_hash(
     call = decode_job_data(fields.get("data"), unsafe=False, pretty=False, preview_only=True)
     function = call.func_name or name_from_description(text(fields.get("description"))[:2000])
     outcome = Outcome(
-        job_id=bound(job_id),
+        job_id=clean(job_id, NAME_LIMIT),
         attempt=epoch_ms(started) or 0,
-        queue=bound(text(fields.get("origin")) or queue),
-        function=bound(function),
+        queue=clean(text(fields.get("origin")) or queue, NAME_LIMIT),
+        function=clean(function, NAME_LIMIT),
         status=status,
         ended_ms=epoch_ms(ended) or 0,
         started_ms=epoch_ms(started),
         enqueued_ms=epoch_ms(enqueued),
         run_us=_micros(ended, started),
         wait_us=_micros(started, enqueued),
-        worker=bound(text(fields.get("worker_name"))),
+        worker=clean(text(fields.get("worker_name")), NAME_LIMIT),
         attributes=promoted(fields.get("meta"), attributes),
         source="registry",
     )

@@ -1,0 +1,70 @@
+"""Hostile data in Redis reaching the history collector: poisoned event-stream entries (garbage, huge or
+non-UTF-8 fields, NUL characters PostgreSQL refuses, numbers out of every range) are skipped and
+acknowledged, the good entries around them are written, and the group never stays blocked."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import sqlalchemy as sa
+
+from dashboard.history.collector import Collector
+from dashboard.history.models import job_outcomes, metadata
+from dashboard.rqlayer import keys
+from dashboard.rqlayer.telemetry.consumer import GROUP, collector_status
+
+
+@pytest.fixture
+def engine(database_url):
+    engine = sa.create_engine(database_url)
+    metadata.create_all(engine)
+    yield engine
+    engine.dispose()
+
+
+def _end(conn, job_id: str, **extra: object) -> None:
+    fields: dict[str, object] = {
+        "type": "finished",
+        "job_id": job_id,
+        "queue": "default",
+        "function": "tests.jobfuncs.add",
+        "at": int(time.time() * 1000),
+        "worker": "w1",
+        "started_at": int(time.time() * 1000) - 5,
+    }
+    fields.update(extra)
+    conn.xadd(keys.events(), {k: v for k, v in fields.items() if v is not None})
+
+
+def test_poisoned_entries_are_skipped_and_acked(conn, engine):
+    _end(conn, "good-1")
+    _end(conn, "nul\x00id")  # PostgreSQL text refuses NUL
+    _end(conn, "huge-at", at="9" * 30)  # beyond any datetime / BIGINT
+    _end(conn, "huge-start", started_at="9" * 19)
+    _end(conn, "sup-digit", at="\u00b2")  # isdigit() but not int()
+    _end(conn, "bytes-\xff", queue=b"\xff\xfe", function=b"\x80" * 5000)
+    _end(conn, "fail-garbage", type="failed", exc_type="X" * 10_000)
+    conn.hset(keys.job("fail-garbage"), mapping={"exc_info": b"\x80\x04garbage", "started_at": "not a time"})
+    _end(conn, "neg", started_at="-5", run_us="-1", wait_us="9" * 40)
+    _end(conn, "good-2")
+    collector = Collector(conn, engine, count=100)
+    for _ in range(3):
+        collector.collect_batch()
+    with engine.connect() as sql:
+        ids = set(sql.scalars(sa.select(job_outcomes.c.job_id)))
+    assert {"good-1", "good-2"} <= ids
+    assert conn.xpending(keys.events(), GROUP)["pending"] == 0
+    assert collector.reader._own_pending_done
+    assert "unreadable events skipped" in collector_status(conn).last_error
+
+
+def test_a_row_sql_refuses_is_counted_not_retried(conn, engine):
+    from dashboard.history.collector import write_batch
+    from dashboard.rqlayer.telemetry.outcome import Outcome
+
+    now = int(time.time() * 1000)
+    good = Outcome("ok", now - 3, "default", "f", "finished", now)
+    bad = Outcome("bad", 2**64, "default", "f", "finished", now)  # beyond BIGINT in both databases
+    inserted, refused = write_batch(engine, [good, bad])
+    assert [o.job_id for o in inserted] == ["ok"] and refused == 1

@@ -68,3 +68,12 @@ def test_a_row_sql_refuses_is_counted_not_retried(conn, engine):
     bad = Outcome("bad", 2**64, "default", "f", "finished", now)  # beyond BIGINT in both databases
     inserted, refused = write_batch(engine, [good, bad])
     assert [o.job_id for o in inserted] == ["ok"] and refused == 1
+
+
+def test_collector_keys_of_another_type(conn, client):
+    conn.set(keys.history_collector(), "planted")
+    conn.set(keys.history_state(), "planted")
+    page = client.get("/history")
+    assert page.status_code == 200 and 'data-collector="stopped"' in page.get_data(as_text=True)
+    status = collector_status(conn)
+    assert status.seen and not status.running

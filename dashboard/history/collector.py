@@ -14,6 +14,7 @@ re-delivers the batch, which then inserts nothing (unique (job_id, attempt)) and
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import socket
 import time
@@ -38,6 +39,8 @@ from dashboard.rqlayer.telemetry.outcome import Outcome
 from dashboard.settings import HistorySettings, Settings, TelemetrySettings
 
 __all__ = ["Collector", "collect_once", "collector_status", "drain", "default_consumer"]
+
+log = logging.getLogger("dashboard.history")
 
 DEFAULT_BATCH = 500
 # What a row's own values can raise (never a lost connection: that error keeps the batch pending).
@@ -136,6 +139,7 @@ class Collector:
         if batch.lost:
             fields.update(gap_at=now, gap=f"{batch.lost} pending events were trimmed before they were written")
         if batch.poisoned:
+            log.warning("%d unreadable events skipped (acknowledged, not written)", batch.poisoned)
             fields.update(last_error_at=now, last_error=f"batch: {batch.poisoned} unreadable events skipped")
         write_status(self.redis, fields, written)
         self.last_status = fields

@@ -278,8 +278,12 @@ def write_status(connection: Redis, fields: Mapping[str, str | int | float], wri
 
 
 def collector_status(connection: Redis, now: float | None = None) -> CollectorStatus:
-    """The collector's status from its hash: one HGETALL; a collector never started reads as not seen."""
-    raw = cast(dict[bytes, bytes], connection.hgetall(keys.history_collector()))
+    """The collector's status from its hash: one HGETALL; a collector never started reads as not seen, a key
+    of another type (planted) as a collector that is not running and says so."""
+    try:
+        raw = cast(dict[bytes, bytes], connection.hgetall(keys.history_collector()))
+    except ResponseError as error:  # WRONGTYPE: the page says it instead of failing
+        return CollectorStatus(seen=True, running=False, last_error=f"status unreadable: {error}"[:500])
     values = {text(k): text(v) for k, v in raw.items()}
     if not values:
         return CollectorStatus(seen=False, running=False)
@@ -305,8 +309,12 @@ def collector_status(connection: Redis, now: float | None = None) -> CollectorSt
 
 
 def read_state(connection: Redis) -> dict[str, str]:
-    """The collector's cursors and due times (one HGETALL of a small hash)."""
-    raw = cast(dict[bytes, bytes], connection.hgetall(keys.history_state()))
+    """The collector's cursors and due times (one HGETALL of a small hash; a key of another type reads as
+    none: the cursors start again, which the (job_id, attempt) key makes harmless)."""
+    try:
+        raw = cast(dict[bytes, bytes], connection.hgetall(keys.history_state()))
+    except ResponseError:
+        return {}
     return {text(k): text(v) for k, v in raw.items()}
 
 

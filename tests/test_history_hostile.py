@@ -77,3 +77,21 @@ def test_collector_keys_of_another_type(conn, client):
     assert page.status_code == 200 and 'data-collector="stopped"' in page.get_data(as_text=True)
     status = collector_status(conn)
     assert status.seen and not status.running
+
+
+def test_rollup_rows_beyond_any_sum_do_not_break_the_function_list(app, client):
+    from dashboard.extensions import db
+    from dashboard.history.models import metric_rollups
+
+    bucket = int(time.time()) // 60 * 60
+    with app.app_context(), db.engine.begin() as sql:  # SQLite's SUM raised "integer overflow"
+        sql.execute(
+            metric_rollups.insert(),
+            [
+                {"resolution": "m", "queue": "q", "function": "<b>f</b>", "bucket": bucket - 60 * k, "failed": 2**62}
+                for k in range(4)
+            ],
+        )
+    page = client.get("/functions")
+    assert page.status_code == 200
+    assert "&lt;b&gt;f&lt;/b&gt;" in page.get_data(as_text=True)

@@ -77,7 +77,9 @@ def list_functions(
         found.setdefault(name, FunctionSummary(name)).add(s.queue, s.total())
     t = metric_rollups.c
     hour_ago = int(now) // 60 * 60 - 3540
-    sums = [sa.func.sum(getattr(t, name)).label(name) for name in _COUNTS]
+    # SQLite's SUM raises on an integer overflow (a hostile or broken rollup row); TOTAL() is a float.
+    add = sa.func.total if sql.dialect.name == "sqlite" else sa.func.sum
+    sums = [add(getattr(t, name)).label(name) for name in _COUNTS]
     recent = (
         sa.select(t.queue, t.function, *sums)
         .where(t.resolution == "m", t.bucket >= hour_ago, t.function != "")

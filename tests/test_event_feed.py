@@ -126,7 +126,8 @@ def test_filters_apply_on_the_server_and_the_cursor_moves_past_what_they_leave_o
 
 @pytest.mark.parametrize(
     "query",
-    ["?after=yesterday", "?after=1-2-3", "?wait=-1", "?wait=26", "?wait=soon", "?wait=nan", "?type=exploded"],
+    ["?after=yesterday", "?after=1-2-3", "?wait=-1", "?wait=26", "?wait=soon", "?wait=nan", "?type=exploded"]
+    + ["?after=1700000000000-99999999999999999999", "?after=18446744073709551615-0"],  # beyond a stream id
 )
 def test_bad_cursor_wait_or_type_is_a_400_with_a_message(api, query):
     response = api(query)

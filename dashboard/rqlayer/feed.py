@@ -142,6 +142,10 @@ class Poll:
     busy: bool = False
 
 
+# A stream id's parts are unsigned 64-bit; the largest cannot be an exclusive start either.
+ID_PART_END = 2**64 - 1
+
+
 def _id(cursor: str) -> tuple[int, int]:
     ms, _, seq = cursor.partition("-")
     return int(ms), int(seq or 0)
@@ -226,6 +230,8 @@ class EventFeed:
             start = events.valid_cursor(after)
         except ValueError as error:
             raise BadRequest(str(error)) from None
+        if start is not None and max(_id(start)) >= ID_PART_END:  # Redis refuses it: "Invalid stream ID"
+            raise BadRequest("cursor must be a stream id (each part below 2**64 - 1)")
         cursor = start or self.latest()
         filters = _Filters(types, queue, function, count)
         if wait <= 0:

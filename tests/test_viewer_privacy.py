@@ -80,7 +80,16 @@ def world(redis_url, sqlite_url, data_dir, conn):
             "*/5 * * * *", func="tests.jobfuncs.add", args=[MARK, "x"], kwargs={"b": MARK}, id="sched-privacy"
         )
     assert conn.hget(keys.job(failed.id), "status") == b"failed"
+    from dashboard.extensions import db
+    from dashboard.history.collector import drain
+    from dashboard.history.models import error_groups
+
+    with app.app_context():  # the stock worker's outcomes into SQL (registry sweep): history, error groups
+        assert drain(conn, db.engine) >= 2
+        with db.engine.connect() as sql:
+            group = sql.execute(error_groups.select()).one().fingerprint
     return {
+        "group": group,
         "app": app,
         "clients": clients,
         "tokens": tokens,
@@ -125,9 +134,18 @@ def surfaces(w) -> list[tuple[str, dict, bool]]:
         ("/", HX, False),
         ("/api/v1/queues", "api", False),
         ("/api/v1/workers", "api", False),
-        ("/history?window=30d", {}, False),
-        ("/history?status=failed", HX, False),
-        ("/api/v1/history?window=30d", "api", False),
+        ("/history?window=30d", {}, True),
+        ("/history?status=failed", HX, True),
+        ("/api/v1/history?window=30d", "api", True),
+        ("/errors", {}, False),  # messages there are normalised (the MARK's digits replaced)
+        ("/errors", HX, False),
+        ("/api/v1/error-groups", "api", False),
+        (f"/errors/{w['group']}", {}, True),
+        (f"/errors/{w['group']}", HX, True),
+        ("/events", {}, False),
+        ("/api/v1/events?after=0-0", "api", False),
+        ("/functions/tests.jobfuncs.fail", {}, False),
+        ("/functions/tests.jobfuncs.fail?window=24h", HX, False),
         (f"/jobs/search?q={f}", {}, False),
     ]
     return out

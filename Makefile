@@ -63,6 +63,9 @@ bench: $(VENV)/.dev-installed
 	$(PY) benchmarks/login_timing.py
 	$(PY) benchmarks/worker_overhead.py
 	$(PY) benchmarks/metrics_memory.py
+	$(PY) benchmarks/history.py --quick
+	$(PY) benchmarks/collector.py
+	$(PY) benchmarks/event_feeds.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -22,6 +22,11 @@
    `RESULT stock_jobs_per_s=<x> extension_jobs_per_s=<y> overhead_pct=<z>` for the kind with the larger
    overhead (medians of jobs/s; overhead = 1 - extension/stock).
 
+The fork kind also runs a third class, `rq.Worker` with the one non-telemetry change our workers make
+(`reuse_driver_info`: redis-py resolves its version from package metadata for every new connection, and a
+forking worker makes one per work horse). Against it, the extension's difference is telemetry alone; that
+figure is printed beside the RESULT line (which stays stock against ours, what a user chooses between).
+
 `--quick`: 2 rounds of 1,000 (SimpleWorker) and 200 (fork) jobs, for a fast look. On a shared machine the
 figures are noisy: the alternating order and the medians are there for that.
 """
@@ -48,6 +53,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CLASSES = {
     ("fork", "stock"): "rq.Worker",
     ("fork", "extension"): "dashboard.rqlayer.telemetry.worker.ConsoleWorker",
+    ("fork", "stock+reuse"): "rq.Worker+reuse",
     ("simple", "stock"): "rq.SimpleWorker",
     ("simple", "extension"): "dashboard.rqlayer.telemetry.worker.ConsoleSimpleWorker",
 }
@@ -63,6 +69,11 @@ def run_worker(url: str, dotted: str) -> None:
     from rq.utils import import_attribute
 
     connection = redis.Redis.from_url(url)
+    if dotted.endswith("+reuse"):
+        from dashboard.rqlayer.telemetry.worker import reuse_driver_info
+
+        dotted = dotted.removesuffix("+reuse")
+        reuse_driver_info(connection)
     worker_class = import_attribute(dotted)
     worker = worker_class([Queue(QUEUE, connection=connection)], connection=connection)
     cpu_before = _cpu()
@@ -109,12 +120,16 @@ def measure_round(url: str, n: int, plan: dict[str, tuple[int, int]], results: d
     for kind, (rounds, jobs) in plan.items():
         if n >= rounds:
             continue
-        order = ("stock", "extension") if n % 2 == 0 else ("extension", "stock")
+        variants = [v for k, v in CLASSES if k == kind]
+        shift = n % len(variants)  # each class takes each place in turn
+        order = variants[shift:] + variants[:shift]
+        if n % 2:
+            order.reverse()
         for variant in order:
             rate, cpu_ms = one_run(url, kind, variant, jobs)
             results[kind][variant].append((rate, cpu_ms))
             print(
-                f"{kind:<7} round {n + 1}/{rounds} {variant:<10} {jobs:>6,} jobs  {rate:8.1f} jobs/s"
+                f"{kind:<7} round {n + 1}/{rounds} {variant:<11} {jobs:>6,} jobs  {rate:8.1f} jobs/s"
                 f"  {cpu_ms:6.2f} ms CPU a job (worker + horses)",
                 flush=True,
             )
@@ -140,7 +155,7 @@ def main() -> int:
     try:
         url = support.start_redis(children, workdir)
         print(f"private redis-server at {url}", flush=True)
-        results: dict = {kind: {"stock": [], "extension": []} for kind in plan}
+        results: dict = {kind: {v: [] for k, v in CLASSES if k == kind} for kind in plan}
         most = max(rounds for rounds, _ in plan.values())
         for n in range(most):
             round_started = time.perf_counter()
@@ -167,6 +182,14 @@ def main() -> int:
         )
         print(f"{kind:<8} {stock:>13.1f} {ours:>12.1f} {overhead:>8.2f}% {cpu_stock:>17.2f} {cpu_ours:>6.2f}")
         print(f"{'':<8} per-round overhead: {pairs}; CPU a job {(cpu_ours / cpu_stock - 1) * 100:+.1f}%")
+        if runs.get("stock+reuse"):
+            base = statistics.median(rate for rate, _ in runs["stock+reuse"])
+            cpu_base = statistics.median(cpu for _, cpu in runs["stock+reuse"])
+            print(
+                f"{'':<8} telemetry alone (against rq.Worker with the same driver-info reuse: {base:.1f} jobs/s, "
+                f"{cpu_base:.2f} ms CPU a job): {(1 - ours / base) * 100:+.2f}% jobs/s, "
+                f"CPU a job {(cpu_ours / cpu_base - 1) * 100:+.1f}%"
+            )
         if worst is None or overhead > worst[2]:
             worst = (stock, ours, overhead)
     assert worst is not None

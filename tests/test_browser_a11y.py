@@ -137,6 +137,10 @@ def pages_to_audit(data: dict) -> list[tuple[str, str, str]]:
         ("unknown job", "/jobs/no-such-job", "main h1"),
         ("id prefix matching several jobs", "/jobs/search?q=a11y00000", "#job-matches li"),
         ("not found page", "/queues/default/no-such-state", "main h1"),
+        ("/events", "/events", "main h1"),
+        ("/history", "/history", "main h1"),
+        ("/errors", "/errors", "main h1"),
+        ("/functions", "/functions", "main h1"),
         ("/admin/users", "/admin/users", "main table"),
         ("/admin/audit", "/admin/audit", "main table"),
     ]

@@ -215,3 +215,24 @@ def test_a_job_whose_function_name_cannot_be_read_before_it_runs_is_recorded_by_
         "tests.jobfuncs.add",
     )
     assert window(conn, "default", "tests.jobfuncs.add").finished == 1
+
+
+def test_connections_of_a_url_client_share_one_driver_info_and_still_name_the_library(redis_url):
+    import redis
+    from redis.driver_info import DriverInfo
+    from redis.utils import get_lib_version
+
+    client = redis.Redis.from_url(redis_url)
+    assert "driver_info" not in client.connection_pool.connection_kwargs  # each connection would resolve it
+    ConsoleSimpleWorker([Queue("default", connection=client)], connection=client)
+    shared = client.connection_pool.connection_kwargs["driver_info"]
+    assert shared.lib_version == get_lib_version()
+    fresh = client.connection_pool.make_connection()  # as in a new work horse
+    assert fresh.driver_info is shared and shared.formatted_name == "redis-py"  # the same CLIENT SETINFO
+    fresh.disconnect()
+    assert client.ping()
+
+    mine = DriverInfo(name="my-app", lib_version="1.0")
+    given = redis.Redis.from_url(redis_url, driver_info=mine)
+    ConsoleSimpleWorker([Queue("default", connection=given)], connection=given)
+    assert given.connection_pool.connection_kwargs["driver_info"] is mine  # what the caller chose stays

@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 from bisect import bisect_left
+from datetime import datetime
 
 # Prometheus' default buckets plus 30 s and 60 s (seconds).
 RUN_EDGES: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -102,3 +103,12 @@ def bucket(seconds: float, edges: tuple[float, ...]) -> int:
 
 def micros(seconds: float) -> int:
     return max(0, round(seconds * 1_000_000))
+
+
+def epoch_ms(moment: datetime | None) -> int | None:
+    """Epoch milliseconds of an aware datetime: the `attempt` half of an outcome's key (job id, attempt).
+    The worker writes `started_at` into its end events with it and the collector's registry sweep reads
+    job hashes with it, so one execution seen both ways gets one key: keep it the only formula."""
+    if moment is None:
+        return None
+    return int(moment.timestamp() * 1000)

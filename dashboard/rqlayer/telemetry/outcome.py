@@ -12,14 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
 from typing import Any
 
 from dashboard.rqlayer.decode import timestamp
 from dashboard.rqlayer.fingerprint import exception_of, traceback_fingerprint
 from dashboard.rqlayer.payloads import decode
 from dashboard.rqlayer.telemetry.events import Event
-from dashboard.rqlayer.telemetry.layout import NAME_LIMIT, bound
+from dashboard.rqlayer.telemetry.layout import NAME_LIMIT, bound, epoch_ms
 from dashboard.rqlayer.tracebacks import latest_traceback
 
 # Worker end events and the outcome status each one records.
@@ -65,15 +64,6 @@ class Outcome:
     traceback: str = ""
     attributes: Mapping[str, str] = field(default_factory=dict)
     source: str = "stream"
-
-
-def epoch_ms(moment: datetime | None) -> int | None:
-    """Epoch milliseconds of an aware datetime, computed exactly as the worker extension writes `started_at`
-    into its end events (int(timestamp() * 1000)): equal datetimes always give equal attempts, so an
-    execution seen by the stream and by the registry sweep gets one key."""
-    if moment is None:
-        return None
-    return int(moment.timestamp() * 1000)
 
 
 def hash_ms(raw: bytes | str | None) -> int | None:

@@ -26,8 +26,8 @@ from dashboard.rqlayer import keys
 from dashboard.rqlayer.decode import text, timestamp
 from dashboard.rqlayer.payloads import decode_job_data
 from dashboard.rqlayer.rows import name_from_description
-from dashboard.rqlayer.telemetry.layout import NAME_LIMIT
-from dashboard.rqlayer.telemetry.outcome import Outcome, clean, epoch_ms, hash_fields, promoted, with_failure
+from dashboard.rqlayer.telemetry.layout import NAME_LIMIT, epoch_ms
+from dashboard.rqlayer.telemetry.outcome import Outcome, clean, hash_fields, promoted, with_failure
 from dashboard.rqlayer.tracebacks import latest_traceback
 
 REGISTRIES = ("finished", "failed")

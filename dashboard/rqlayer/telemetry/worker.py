@@ -48,6 +48,7 @@ from rq.registry import StartedJobRegistry
 from rq.worker.base import BaseWorker, WorkerStatus
 
 from dashboard.rqlayer.telemetry.funcname import peek_function
+from dashboard.rqlayer.telemetry.layout import epoch_ms
 from dashboard.rqlayer.telemetry.metrics import MetricsWriter, Plan
 from dashboard.settings import load_telemetry_settings
 
@@ -72,7 +73,7 @@ def _us(later: datetime | None, earlier: datetime | None) -> str:
 
 
 def _ms(moment: datetime | None) -> str:
-    return "" if moment is None else str(int(moment.timestamp() * 1000))
+    return "" if moment is None else str(epoch_ms(moment))
 
 
 def function_name(job: Job) -> str:

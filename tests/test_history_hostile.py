@@ -119,3 +119,15 @@ def test_an_error_group_pages_live_poll_reads_no_history(app, client):
     poll = client.get(f"/errors/{fingerprint}?fragment=live", headers={"HX-Request": "true"})
     assert poll.status_code == 200 and 'id="no-live-jobs"' in poll.get_data(as_text=True)
     assert not [s for s in statements if "job_outcomes" in s or "error_groups" in s]
+
+
+def test_an_event_time_beyond_any_datetime_is_no_500(app, conn, client):
+    from dashboard import accounts
+
+    with app.app_context():
+        token = accounts.create_token("review-events", "admin")[1]
+    conn.xadd(keys.events(), {"type": "finished", "job_id": "j4", "queue": "default", "at": str(2**70)})
+    assert client.get("/events").status_code == 200  # datetime.fromtimestamp raised OSError / OverflowError
+    assert client.get("/events/poll?after=0-0").status_code == 200
+    api = client.get("/api/v1/events?after=0-0", headers={"Authorization": f"Bearer {token}"})
+    assert api.status_code == 200 and api.json["events"][0]["job_id"] == "j4"

@@ -17,6 +17,7 @@ from dashboard.auth import requires
 from dashboard.extensions import db, get_console
 from dashboard.permissions import VIEW
 from dashboard.rqlayer import feed
+from dashboard.rqlayer.decode import epoch
 from dashboard.rqlayer.telemetry.events import WORKER_TYPES, Event
 from dashboard.web.rendering import page_or_partial
 
@@ -47,8 +48,16 @@ def _filters() -> Filters:
     return Filters(feed.parse_types(raw_types), text("queue"), text("function"))
 
 
+_EPOCH = datetime.fromtimestamp(0, UTC)
+
+
+def event_time(event: Event) -> datetime:
+    """The event's time; an `at` no datetime can hold (a planted entry) reads as the epoch, not a 500."""
+    return epoch(event.at / 1000) or _EPOCH
+
+
 def event_json(event: Event) -> dict:
-    at = datetime.fromtimestamp(event.at / 1000, UTC)
+    at = event_time(event)
     return {
         "id": event.id,
         "type": event.type,
@@ -124,7 +133,7 @@ class Row:
 
 
 def rows(found: list[Event]) -> list[Row]:
-    return [Row(e, datetime.fromtimestamp(e.at / 1000, UTC), BADGES.get(e.type, "")) for e in found]
+    return [Row(e, event_time(e), BADGES.get(e.type, "")) for e in found]
 
 
 @bp.get("/events")

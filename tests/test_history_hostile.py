@@ -131,3 +131,31 @@ def test_an_event_time_beyond_any_datetime_is_no_500(app, conn, client):
     assert client.get("/events/poll?after=0-0").status_code == 200
     api = client.get("/api/v1/events?after=0-0", headers={"Authorization": f"Bearer {token}"})
     assert api.status_code == 200 and api.json["events"][0]["job_id"] == "j4"
+
+
+def test_histogram_texts_with_non_ascii_digits(app, client):
+    from datetime import UTC, datetime
+
+    from dashboard.extensions import db
+    from dashboard.history.models import metric_rollups
+    from dashboard.history.rollups import roll_hours
+
+    bucket = int(time.time()) // 60 * 60
+    row = {
+        "resolution": "m",
+        "queue": "q",
+        "function": "f",
+        "finished": 1,
+        "run_buckets": "\u00b2,1",
+        "wait_buckets": "1,\u00b3",
+    }
+    with app.app_context(), db.engine.begin() as sql:  # '²'.isdigit() is True, int('²') raises
+        sql.execute(metric_rollups.insert(), [{**row, "bucket": bucket - 60 * k} for k in range(3)])
+        ended = datetime.now(UTC).replace(tzinfo=None)
+        sql.execute(
+            job_outcomes.insert(),
+            [{"job_id": "j", "queue": "q", "function": "f", "status": "finished", "ended_at": ended}],
+        )
+        assert roll_hours(sql, [bucket // 3600 * 3600]) >= 0
+    for window in ("1h", "24h"):
+        assert client.get(f"/functions/f?window={window}").status_code == 200

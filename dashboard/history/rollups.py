@@ -40,7 +40,7 @@ def counts_text(counts: Iterable[int]) -> str:
 def parse_counts(raw: str | None, size: int) -> list[int]:
     counts = [0] * size
     for index, part in enumerate((raw or "").split(",")[:size]):
-        counts[index] = int(part) if part.isdigit() else 0
+        counts[index] = int(part) if part.isascii() and part.isdigit() else 0  # '²'.isdigit() is True
     return counts
 
 

@@ -137,7 +137,8 @@ def _parse(text: str, size: int) -> tuple[int, ...]:
             pass
     found = [0] * size
     for index, part in enumerate(parts[:size]):
-        found[index] = int(part) if part.strip().isdigit() else 0
+        part = part.strip()
+        found[index] = int(part) if part.isascii() and part.isdigit() else 0  # '²'.isdigit() is True
     return tuple(found)
 
 

@@ -159,3 +159,24 @@ def test_histogram_texts_with_non_ascii_digits(app, client):
         assert roll_hours(sql, [bucket // 3600 * 3600]) >= 0
     for window in ("1h", "24h"):
         assert client.get(f"/functions/f?window={window}").status_code == 200
+
+
+def test_a_minute_hash_with_an_out_of_range_counter_does_not_block_the_copy(conn, engine):
+    from dashboard.history.models import metric_rollups
+    from dashboard.rqlayer.telemetry import layout
+
+    minute = int(time.time()) // 60 - 2
+    member = layout.series_member("default", "f")
+    conn.zadd(keys.metrics_series(), {member: minute + 1})
+    minute_key = keys.metrics_minute(minute, layout.series_id(member))
+    conn.hset(
+        minute_key, mapping={"f": "9" * 30, "x": "1", layout.RUN_SUM: "9" * 30, f"{layout.RUN_BUCKET}0": "9" * 25}
+    )
+    collector = Collector(conn, engine)
+    errors: list[Exception] = []
+    collector.report_error = lambda error, task="batch": errors.append(error)  # type: ignore[method-assign]
+    collector.run_periodic(force=True, now=time.time())
+    assert errors == []
+    with engine.connect() as sql:
+        finished = sql.scalar(sa.select(metric_rollups.c.finished).where(metric_rollups.c.function == "f"))
+    assert finished == 2**63 - 1

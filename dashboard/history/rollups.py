@@ -33,8 +33,17 @@ COUNTED = {"finished": "finished", "failed": "failed", "abandoned": "failed", "r
 COUNTED["stopped"] = "stopped"
 
 
+BIGINT = 2**63 - 1
+
+
+def big(value: int) -> int:
+    """`value` as a BIGINT column holds it: Redis minute hashes are written by workers (or planted), and
+    one out-of-range counter must not fail the copy of every series' minutes at each pass."""
+    return max(0, min(int(value), BIGINT))
+
+
 def counts_text(counts: Iterable[int]) -> str:
-    return ",".join(str(int(c)) for c in counts)
+    return ",".join(str(big(c)) for c in counts)  # 17 counts of at most 19 digits fit the 400 characters
 
 
 def parse_counts(raw: str | None, size: int) -> list[int]:
@@ -51,15 +60,15 @@ def point_row(queue: str, function: str | None, bucket: int, point: Point, sourc
         "queue": queue[:NAME],
         "function": (function or "")[:NAME],
         "bucket": bucket,
-        "finished": point.finished,
-        "failed": point.failed,
-        "retried": point.retried,
-        "stopped": point.stopped,
-        "run_sum_us": point.run.sum_us,
-        "run_max_us": point.run.max_us,
+        "finished": big(point.finished),
+        "failed": big(point.failed),
+        "retried": big(point.retried),
+        "stopped": big(point.stopped),
+        "run_sum_us": big(point.run.sum_us),
+        "run_max_us": big(point.run.max_us),
         "run_buckets": counts_text(point.run.counts),
-        "wait_sum_us": point.wait.sum_us,
-        "wait_max_us": point.wait.max_us,
+        "wait_sum_us": big(point.wait.sum_us),
+        "wait_max_us": big(point.wait.max_us),
         "wait_buckets": counts_text(point.wait.counts),
         "source": source,
     }

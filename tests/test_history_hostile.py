@@ -1,6 +1,8 @@
-"""Hostile data in Redis reaching the history collector: poisoned event-stream entries (garbage, huge or
-non-UTF-8 fields, NUL characters PostgreSQL refuses, numbers out of every range) are skipped and
-acknowledged, the good entries around them are written, and the group never stays blocked."""
+"""Hostile data reaching issue 14's code: poisoned event-stream entries (garbage, huge or non-UTF-8 fields,
+NUL characters PostgreSQL refuses, numbers out of every range) are skipped and acknowledged while the good
+entries around them are written, so the group never stays blocked; wrong-type collector keys, out-of-range
+rollups and minute hashes, non-ASCII digits and impossible event times give pages, not 500s; an error group's
+live poll reads no history."""
 
 from __future__ import annotations
 

@@ -182,3 +182,53 @@ def test_a_minute_hash_with_an_out_of_range_counter_does_not_block_the_copy(conn
     with engine.connect() as sql:
         finished = sql.scalar(sa.select(metric_rollups.c.finished).where(metric_rollups.c.function == "f"))
     assert finished == 2**63 - 1
+
+
+def test_the_error_list_re_reads_trends_only_when_a_group_changed(app, client):
+    """/errors refreshes every few seconds; its trends and 'where' read every failure of the page's groups
+    in 24 h (~0.5 s per poll at 1,000,000 failures on PostgreSQL). They are remembered while no group of
+    the page changed."""
+    from datetime import UTC, datetime
+
+    from dashboard.extensions import db
+    from dashboard.history.models import error_groups
+
+    now = datetime.now(UTC).replace(tzinfo=None)
+    fingerprint = "1" * 32
+    row = {"fingerprint": fingerprint, "exc_type": "E", "message": "m", "first_seen": now, "last_seen": now}
+    statements: list[str] = []
+    with app.app_context():
+        with db.engine.begin() as sql:
+            sql.execute(error_groups.insert(), [{**row, "count": 1}])
+        sa.event.listen(db.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+
+    def reads_outcomes() -> bool:
+        statements.clear()
+        assert client.get("/errors", headers={"HX-Request": "true"}).status_code == 200
+        return any("job_outcomes" in s for s in statements)
+
+    assert reads_outcomes(), "the first render reads the trends"
+    assert not reads_outcomes(), "a poll with nothing new reads no history"
+    with app.app_context(), db.engine.begin() as sql:
+        sql.execute(error_groups.update().values(count=2, last_seen=datetime.now(UTC).replace(tzinfo=None)))
+    assert reads_outcomes(), "a new failure of a shown group reads them again"
+
+
+@pytest.mark.parametrize("planted", ["events", "metrics_series"])
+def test_keys_of_another_type_where_telemetry_belongs_break_no_page(app, conn, client, planted):
+    from dashboard import accounts
+
+    with app.app_context():
+        token = accounts.create_token(f"review-{planted}", "admin")[1]
+    conn.set(getattr(keys, planted)(), "planted")
+    for path in ("/", "/functions", "/events", "/events/poll?wait=0"):
+        assert client.get(path).status_code == 200, path
+    api = client.get("/api/v1/events?wait=0", headers={"Authorization": f"Bearer {token}"})
+    assert api.status_code == 200 and api.get_json()["events"] == []
+
+
+def test_an_event_time_of_unicode_digits_is_no_500(client, conn):
+    conn.xadd(keys.events(), {"type": "finished", "job_id": "j5", "queue": "default", "at": "²"})
+    assert client.get("/events").status_code == 200
+    poll = client.get("/events/poll?after=0-0&wait=0")
+    assert poll.status_code == 200 and [e["job_id"] for e in poll.get_json()["events"]] == ["j5"]

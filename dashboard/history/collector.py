@@ -105,9 +105,10 @@ class Collector:
         return written
 
     def _write(self, batch: Batch) -> int:
-        outcomes = enrich(self.redis, batch.end_events, self.history.attributes)
+        skipped: list[object] = []
+        outcomes = enrich(self.redis, batch.end_events, self.history.attributes, on_skip=skipped.append)
         inserted, refused = write_batch(self.engine, outcomes)
-        batch.poisoned += refused
+        batch.poisoned += refused + len(skipped)
         if batch.ids:
             self.reader.ack(batch.ids)
         return len(inserted)

@@ -11,6 +11,10 @@ changes only their status. Costs, all bounded whatever the history holds:
 - `affected`: the same ranges cut at AFFECTED_SAMPLE rows per group, grouped by (function, queue):
   O(groups x sample) at most; AFFECTED_LIMIT functions and queues kept per group.
 - `set_status`: one UPDATE by primary key, then one SELECT of the row.
+- `page_summaries`: `trends` + `affected` for a page of groups, remembered in the process while none of
+  the page's groups changed (count, first and last seen) within the hour: a list that refreshes every few
+  seconds re-reads SQL only when a failure arrived (one group with 1,000,000 failures a day: ~0.5 s of
+  PostgreSQL per trend otherwise). At most SUMMARY_CACHE pages are kept.
 
 Flask-free: takes a SQLAlchemy Connection (or Session); the caller commits. Times are naive UTC in the
 table and aware UTC in the read models.
@@ -19,7 +23,7 @@ table and aware UTC in the read models.
 from __future__ import annotations
 
 import re
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -229,6 +233,32 @@ def trends(
             if 0 <= index < buckets and row.fingerprint in counts:
                 counts[row.fingerprint][index] += int(row.n)
     return {fp: Trend(window, start, seconds, counts[fp]) for fp in fingerprints}
+
+
+SUMMARY_CACHE = 64
+_summaries: OrderedDict[tuple[Any, ...], tuple[dict[str, Trend], dict[str, Affected]]] = OrderedDict()
+
+
+def page_summaries(
+    conn: Sql, page: Sequence[ErrorGroup], since: datetime, sample: int, now: datetime | None = None
+) -> tuple[dict[str, Trend], dict[str, Affected]]:
+    """(24 h trends, affected functions and queues) of a page of groups; see the module docstring."""
+    moment = now or datetime.now(UTC)
+    engine = conn.get_bind().engine if isinstance(conn, Session) else conn.engine
+    key = (
+        str(engine.url),
+        int(moment.timestamp()) // 3600,
+        sample,
+        tuple((g.fingerprint, g.count, g.first_seen, g.last_seen) for g in page),
+    )
+    found = _summaries.get(key)
+    if found is None:
+        fps = [g.fingerprint for g in page]
+        found = (trends(conn, fps, "24h", now=moment), affected(conn, fps, since, sample=sample))
+        _summaries[key] = found
+        while len(_summaries) > SUMMARY_CACHE:
+            _summaries.popitem(last=False)
+    return found
 
 
 def affected(

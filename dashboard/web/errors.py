@@ -56,9 +56,7 @@ def _list_context(status: str, after: str | None) -> dict:
     try:
         sql = db.session.connection()
         page = groups.list_groups(sql, status, after)
-        fps = [g.fingerprint for g in page.groups]
-        trends = groups.trends(sql, fps, "24h")
-        affected = groups.affected(sql, fps, datetime.now(UTC) - LIST_WINDOW, sample=LIST_SAMPLE)
+        trends, affected = groups.page_summaries(sql, page.groups, datetime.now(UTC) - LIST_WINDOW, LIST_SAMPLE)
     except BadQuery as error:
         abort(400, description=str(error))
     except SQLAlchemyError:

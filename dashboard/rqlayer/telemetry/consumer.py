@@ -16,7 +16,7 @@ reads as a gap too) and reported in the status hash.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -207,11 +207,17 @@ class StreamReader:
         return len(found), len(found) >= LAG_PROBE
 
 
-def enrich(connection: Redis, events: Sequence[Event], attributes: Sequence[str] = ()) -> list[Outcome]:
+def enrich(
+    connection: Redis,
+    events: Sequence[Event],
+    attributes: Sequence[str] = (),
+    on_skip: Callable[[Event], None] | None = None,
+) -> list[Outcome]:
     """The outcomes of end events, with what the events lack read in ONE pipeline: HMGET of JOB_FIELDS of
     the job hashes that are needed (failures, unknown start, promoted attributes) and XREVRANGE COUNT 1 of
     the results stream of failures (RQ 3 keeps the traceback there). Never unpickles: meta is read through
-    the restricted decoder. An event that cannot be built is left out."""
+    the restricted decoder. An event that cannot be built (hostile fields) is left out and passed to
+    `on_skip`."""
     needed = [e for e in events if needs_job_hash(e, attributes)]
     replies: dict[int, tuple[dict[str, Any], Any]] = {}
     if needed:
@@ -231,6 +237,8 @@ def enrich(connection: Redis, events: Sequence[Event], attributes: Sequence[str]
         try:
             outcome = from_event(event, job, result, attributes)
         except (ValueError, TypeError, OverflowError):  # hostile fields: skip the entry, never the batch
+            if on_skip is not None:
+                on_skip(event)
             continue
         if outcome is not None and outcome.job_id:
             outcomes.append(outcome)

@@ -26,6 +26,7 @@ from typing import Any, cast
 
 from redis import Redis
 from redis.client import Pipeline
+from redis.exceptions import ResponseError
 
 from dashboard.rqlayer import keys
 from dashboard.rqlayer.telemetry.layout import bound
@@ -139,11 +140,16 @@ def _event(entry_id: bytes | str, raw: Mapping[Any, Any]) -> Event:
         job_id=values.get("job_id", ""),
         queue=values.get("queue", ""),
         function=values.get("function", ""),
-        at=int(at) if at.isdigit() else 0,
+        at=int(at) if at.isascii() and at.isdigit() else 0,  # "²".isdigit() is True, int("²") raises
         worker=values.get("worker", ""),
         exc_type=values.get("exc_type", ""),
         extra={k: v for k, v in values.items() if k not in CORE_FIELDS},
     )
+
+
+def wrong_type(error: ResponseError) -> bool:
+    """Redis refused a command because the key holds another type (planted or broken data)."""
+    return str(error).startswith("WRONGTYPE")
 
 
 def valid_cursor(cursor: str | None) -> str | None:
@@ -158,7 +164,12 @@ def valid_cursor(cursor: str | None) -> str | None:
 def latest_cursor(connection: Redis) -> str:
     """The id of the newest event ("0-0" when the stream is empty): a feed that starts now passes it
     as `after`. One XREVRANGE COUNT 1."""
-    newest = cast(list[tuple[bytes, Any]], connection.xrevrange(keys.events(), count=1))
+    try:
+        newest = cast(list[tuple[bytes, Any]], connection.xrevrange(keys.events(), count=1))
+    except ResponseError as error:
+        if not wrong_type(error):
+            raise
+        return "0-0"  # a key of another type planted where the stream belongs: no events
     return _text(newest[0][0]) if newest else "0-0"
 
 
@@ -182,12 +193,17 @@ def read_events(
     filtered = bool(types or queue is not None or function is not None)
     limit = max(count, min(int(scan), MAX_SCAN)) if filtered else count
     stream = keys.events()
-    entries = cast(Entries, connection.xrange(stream, min=f"({start}" if start else "-", max="+", count=limit))
-    if not entries and block_ms > 0:
-        reply = cast(
-            list[tuple[bytes, Entries]], connection.xread({stream: start or "0-0"}, count=limit, block=block_ms)
-        )
-        entries = reply[0][1] if reply else []
+    try:
+        entries = cast(Entries, connection.xrange(stream, min=f"({start}" if start else "-", max="+", count=limit))
+        if not entries and block_ms > 0:
+            reply = cast(
+                list[tuple[bytes, Entries]], connection.xread({stream: start or "0-0"}, count=limit, block=block_ms)
+            )
+            entries = reply[0][1] if reply else []
+    except ResponseError as error:
+        if not wrong_type(error):
+            raise
+        entries = []  # a key of another type where the stream belongs: no events, not an error page
     wanted = set(types or ())
     events: list[Event] = []
     cursor = start or "0-0"

@@ -16,9 +16,11 @@ from dataclasses import dataclass
 from typing import cast
 
 from redis import Redis
+from redis.exceptions import ResponseError
 
 from dashboard.rqlayer import keys
 from dashboard.rqlayer.telemetry import layout
+from dashboard.rqlayer.telemetry.events import wrong_type
 from dashboard.settings import TelemetrySettings
 
 MAX_LIMIT = 500
@@ -198,8 +200,14 @@ def read_series(
 def known_series(connection: Redis, limit: int = MAX_LIMIT) -> list[tuple[str, str | None]]:
     """The series written within the retention, most recent first (one ZREVRANGE, at most `limit`)."""
     limit = max(1, min(int(limit), layout.SERIES_CAP))
-    found = []
-    for member in cast(list[bytes], connection.zrevrange(keys.metrics_series(), 0, limit - 1)):
+    found: list[tuple[str, str | None]] = []
+    try:
+        members = cast(list[bytes], connection.zrevrange(keys.metrics_series(), 0, limit - 1))
+    except ResponseError as error:
+        if not wrong_type(error):
+            raise
+        return found  # a key of another type where the index belongs: no series
+    for member in members:
         name = layout.parse_member(member)
         if name is not None:
             found.append(name)

@@ -177,6 +177,19 @@ def database_url(request, tmp_path):
 
 
 @pytest.fixture
+def engine(database_url):
+    """A SQLAlchemy engine on `database_url` (both backends) with the history tables created."""
+    import sqlalchemy
+
+    from dashboard.history.models import metadata
+
+    engine = sqlalchemy.create_engine(database_url)
+    metadata.create_all(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
 def sqlite_url(tmp_path):
     return f"sqlite:///{tmp_path / 'console.db'}"
 

@@ -8,12 +8,11 @@ from __future__ import annotations
 import time
 from datetime import UTC
 
-import pytest
 import sqlalchemy as sa
 from rq import Queue, Retry
 
 from dashboard.history.collector import Collector, collect_once, drain
-from dashboard.history.models import error_groups, job_outcome_attributes, job_outcomes, metadata, metric_rollups
+from dashboard.history.models import error_groups, job_outcome_attributes, job_outcomes, metric_rollups
 from dashboard.rqlayer import keys
 from dashboard.rqlayer.fingerprint import traceback_fingerprint
 from dashboard.rqlayer.telemetry.consumer import GROUP, collector_status
@@ -26,14 +25,6 @@ from tests.helpers import run_burst_worker, work_in_process
 
 CONSOLE_WORKER = ("-w", "dashboard.rqlayer.telemetry.worker.ConsoleWorker")
 SETTINGS = HistorySettings(attributes=("tenant", "attempts"))
-
-
-@pytest.fixture
-def engine(database_url):
-    engine = sa.create_engine(database_url)
-    metadata.create_all(engine)
-    yield engine
-    engine.dispose()
 
 
 def rows(engine, table=job_outcomes, *where):

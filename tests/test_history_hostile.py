@@ -12,17 +12,9 @@ import pytest
 import sqlalchemy as sa
 
 from dashboard.history.collector import Collector
-from dashboard.history.models import job_outcomes, metadata
+from dashboard.history.models import job_outcomes
 from dashboard.rqlayer import keys
 from dashboard.rqlayer.telemetry.consumer import GROUP, collector_status
-
-
-@pytest.fixture
-def engine(database_url):
-    engine = sa.create_engine(database_url)
-    metadata.create_all(engine)
-    yield engine
-    engine.dispose()
 
 
 def _end(conn, job_id: str, **extra: object) -> None:

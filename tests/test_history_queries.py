@@ -66,13 +66,10 @@ def insert(conn, rows: list[dict], attributes: dict[str, dict[str, str]] | None 
 
 
 @pytest.fixture
-def conn(database_url):
-    engine = sa.create_engine(database_url)
-    models.metadata.create_all(engine)
+def conn(engine):
     with engine.connect() as connection:
         yield connection
         connection.rollback()
-    engine.dispose()
 
 
 def job_ids(page) -> list[str]:

@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from dashboard.history import missed_runs, schedule_history, schedule_notes
-from dashboard.history.models import job_outcomes, metadata
+from dashboard.history.models import job_outcomes
 from dashboard.history.models import schedule_notes as notes_table
 from dashboard.history.queries import OutcomeRow
 from dashboard.models import AuditEvent
@@ -45,14 +45,6 @@ def outcome(job_id: str, fired: datetime, status: str = "finished", worker: str 
     }
     row.update(extra)
     return row
-
-
-@pytest.fixture
-def engine(database_url):
-    engine = sa.create_engine(database_url)
-    metadata.create_all(engine)
-    yield engine
-    engine.dispose()
 
 
 # ---------------------------------------------------------------- SQL side, both backends

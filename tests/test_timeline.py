@@ -21,12 +21,9 @@ NOW = (int(time.time()) // 3600) * 3600 + 1830  # half past some hour: buckets a
 
 
 @pytest.fixture
-def sql(database_url):
-    engine = sa.create_engine(database_url)
-    metadata.create_all(engine)
+def sql(engine):
     with engine.connect() as connection:
         yield connection
-    engine.dispose()
 
 
 def rollup(sql, resolution, bucket, queue="default", function="", **fields):

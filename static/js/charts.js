@@ -62,6 +62,16 @@
   function hasValues(s) {
     return s.series.some(function (one) { return one.values.some(function (v) { return v !== null; }); });
   }
+  // uPlot hides the points when they are closer than their size (a phone, a 24 h window) and draws only
+  // lines between neighbours: a bucket whose neighbours have no data would vanish. Those get their point.
+  function lonePoints(u, si, shown) {
+    if (shown) return null;
+    var d = u.data[si], lone = [];
+    for (var i = 0; i < d.length; i++) {
+      if (d[i] != null && (i === 0 || d[i - 1] == null) && (i === d.length - 1 || d[i + 1] == null)) lone.push(i);
+    }
+    return lone.length ? lone : null;
+  }
   function shape(s) { return s.unit + "|" + s.series.map(function (one) { return one.key; }).join(","); }
 
   function options(s, width) {
@@ -75,7 +85,7 @@
       scales: { x: { time: true }, y: { range: function (u, min, max) { return [0, max > 0 ? max * 1.1 : 1]; } } },
       series: [{ value: "{YYYY}-{MM}-{DD} {HH}:{mm}" }].concat(s.series.map(function (one) {
         return { label: one.label, stroke: token(one.token), width: 2, dash: one.dash ? [6, 4] : undefined,
-                 spanGaps: false, value: format };
+                 spanGaps: false, value: format, points: { filter: lonePoints } };
       })),
       axes: [
         Object.assign({}, axis),

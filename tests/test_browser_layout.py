@@ -59,6 +59,12 @@ def pages_to_check(hostile_site) -> list[str]:
         "/jobs/search?q=hostile-",  # several matches: the job_matches page
         "/no/such/page",  # the error page
         "/jobs/no-such-job",  # job missing
+        # Issue 14's pages (this site has no history: their empty states; docs/screenshots has them full).
+        "/functions",
+        "/history",
+        "/errors",
+        "/events",
+        f"/schedules/{hostile_site['schedule']}",
     ]
     states = ("queued", "started", "deferred", "scheduled", "finished", "failed", "canceled", "ready_to_enqueue")
     pages += [f"/queues/{LONG_QUEUE}/{state}" for state in states]

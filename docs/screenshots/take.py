@@ -8,9 +8,9 @@ first round and regresses in the second), then the demo's jobs once more so queu
 It photographs the overview (charts, sparklines), a queue's failed tab (its charts), a failed job, the
 schedules list and a schedule's page, /functions and a function's page, /history, /errors and an error
 group, /events, and — last, with a worker running again under the same name — the worker's page, in both
-themes at 1366 px and at 390 px. Run from a checkout's root; `--tree` photographs another checkout (the
-"before" pictures were taken from the commit before issue 13 that way; a tree without the history
-collector gets the first four pages only).
+themes at 1366 px and at 390 px (at most 3,000 px of each page). Run from a checkout's root; `--tree`
+photographs another checkout (the "before" pictures were taken from the commit before issue 13 that way;
+a tree without the history collector gets the first four pages only).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ BASIC_PAGES = ("overview", "failed-tab", "job", "schedules")
 HISTORY_PAGES = ("functions", "function", "history", "errors", "error-group", "events", "schedule")
 DEVICES = {"desktop": {"width": 1366, "height": 900}, "phone": {"width": 390, "height": 844}}
 THEMES = ("light", "dark")
+MAX_HEIGHT = 3000  # px
 ADMIN, PASSWORD = "operator", "screenshots-password-1"
 WORKER_CLASS = "dashboard.rqlayer.telemetry.worker.ConsoleWorker"
 WORKER_NAME = "worker-1"
@@ -242,7 +243,10 @@ def photograph(base: str, urls: dict[str, str], pages: tuple[str, ...], out: Pat
                 for name in pages:
                     page.goto(base + urls[name])
                     settle(page)
-                    page.screenshot(path=str(out / f"{name}-{theme}-{device}.png"), full_page=True)
+                    # The whole page, up to MAX_HEIGHT: a feed of 100 events on a phone is 18,000 px (1.4 MB).
+                    height = min(MAX_HEIGHT, page.evaluate("document.documentElement.scrollHeight"))
+                    clip = {"x": 0, "y": 0, "width": viewport["width"], "height": height}
+                    page.screenshot(path=str(out / f"{name}-{theme}-{device}.png"), full_page=True, clip=clip)
                 context.close()
         browser.close()
 
@@ -296,8 +300,9 @@ def main() -> None:
                 if with_history:
                     ids = fill_with_history(redis_url, tree, env)
                 urls = urls_for(ids)
-                history = subprocess.Popen([sys.executable, "-m", "dashboard.history", "run"], cwd=tree,
-                                           stderr=subprocess.DEVNULL) if with_history else None  # fmt: skip
+                quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+                collector = [sys.executable, "-m", "dashboard.history", "run"]
+                history = subprocess.Popen(collector, cwd=tree, **quiet) if with_history else None
                 try:
                     photograph(base, urls, BASIC_PAGES + (HISTORY_PAGES if with_history else ()), out)
                     if with_history:

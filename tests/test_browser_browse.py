@@ -19,6 +19,9 @@ def test_walk_queue_state_deep_page_job_and_back(page, live_server, conn):
 
     sign_in(page, live_server.url, "vera", PASSWORD)
     page.click('#queues tr[data-queue="default"] td.name a')
+    # htmx attaches the filters' triggers at DOMContentLoaded, after the deferred scripts (the chart library
+    # on a queue page): typing before that would send nothing.
+    page.wait_for_load_state()
     expect(page.locator("h1")).to_contain_text("default")
     expect(page.locator('#state-tabs a[data-state="queued"] .count')).to_have_text("260")
 
@@ -37,6 +40,7 @@ def test_walk_queue_state_deep_page_job_and_back(page, live_server, conn):
     expect(page.locator(f'#jobs tr[data-job="{ids[255]}"]')).to_be_visible()
 
     page.click('#state-tabs a[data-state="failed"]')
+    page.wait_for_load_state()
     expect(page.locator("#jobs tbody tr")).to_have_count(4)
     page.fill('input[name="exc"]', "quota")
     expect(page.locator("#jobs tbody tr[data-job]")).to_have_count(1)

@@ -13,7 +13,7 @@ import pytest
 import redis
 
 from tests.fixtures import PASSWORD, ROLE_USERS
-from tests.helpers import build_app, free_port, make_env
+from tests.helpers import build_app, free_port, make_env, signed_in
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -231,15 +231,7 @@ def client_as(app, accounts):
     """client_as("viewer") -> a test client signed in with that role."""
 
     def make(role: str):
-        from dashboard.accounts import find_user
-
-        client = app.test_client()
-        with app.app_context():
-            session_id = find_user(accounts[role]).get_id()
-        with client.session_transaction() as session:
-            session["_user_id"] = session_id
-            session["_fresh"] = True
-        return client
+        return signed_in(app, accounts[role])
 
     return make
 

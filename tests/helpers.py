@@ -92,6 +92,19 @@ def wait_for_operation(client, started_response, timeout: float = 30) -> str:
     return op_id
 
 
+def signed_in(app, username: str):
+    """A test client of `app` whose session belongs to `username` (no sign-in request, no throttling)."""
+    from dashboard.accounts import find_user
+
+    client = app.test_client()
+    with app.app_context():
+        session_id = find_user(username).get_id()
+    with client.session_transaction() as session:
+        session["_user_id"] = session_id
+        session["_fresh"] = True
+    return client
+
+
 def csrf_token(client) -> str:
     """The CSRF token of the client's session, as the pages embed it for HTMX."""
     page = client.get("/").get_data(as_text=True)

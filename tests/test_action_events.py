@@ -17,7 +17,7 @@ from dashboard.rqlayer import catalogue, feed, keys
 from dashboard.rqlayer.params import PARAM_PREFIX
 from dashboard.rqlayer.telemetry.events import read_events
 from tests.fixtures import ROLE_USERS, plant_failed, plant_schedules, seed_users
-from tests.helpers import build_app, csrf_token, make_env, start_job_on_real_worker, wait_until
+from tests.helpers import build_app, csrf_token, make_env, signed_in, start_job_on_real_worker, wait_until
 
 ADMIN = ROLE_USERS["admin"]
 ADD = "tests.jobfuncs.add"
@@ -36,12 +36,7 @@ def site(private_redis, tmp_path_factory):
 
 @pytest.fixture
 def admin(site, redis_url):
-    client = site.test_client()
-    with site.app_context():
-        session_id = accounts.find_user(ADMIN).get_id()
-    with client.session_transaction() as session:
-        session["_user_id"] = session_id
-        session["_fresh"] = True
+    client = signed_in(site, ADMIN)
     client.token = csrf_token(client)
     return client
 

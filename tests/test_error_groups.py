@@ -21,20 +21,14 @@ from dashboard.history.queries import BadQuery
 from dashboard.models import AuditEvent
 from dashboard.rqlayer.search import fingerprint_key
 from tests.fixtures import ROLE_USERS, seed_users
-from tests.helpers import build_app, make_env, run_burst_worker, wait_for_operation
+from tests.helpers import build_app, make_env, run_burst_worker, signed_in, wait_for_operation
 
 FORKING = "dashboard.rqlayer.telemetry.worker.ConsoleWorker"
 SECRET = "s3cret-customer-value"
 
 
 def session_client(app, role: str):
-    client = app.test_client()
-    with app.app_context():
-        session_id = accounts.find_user(ROLE_USERS[role]).get_id()
-    with client.session_transaction() as session:
-        session["_user_id"] = session_id
-        session["_fresh"] = True
-    return client
+    return signed_in(app, ROLE_USERS[role])
 
 
 def csrf(client) -> str:

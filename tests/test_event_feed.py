@@ -14,7 +14,7 @@ from dashboard import accounts
 from dashboard.rqlayer import feed
 from dashboard.rqlayer.feed import EventFeed
 from tests.fixtures import ROLE_USERS, seed_users
-from tests.helpers import build_app, make_env, run_burst_worker, wait_until
+from tests.helpers import build_app, make_env, run_burst_worker, signed_in, wait_until
 
 FORKING = "dashboard.rqlayer.telemetry.worker.ConsoleWorker"
 SECRET_ARG = "s3cret-argument-value"
@@ -42,13 +42,7 @@ def api(site, redis_url):
 
 
 def session_client(site, role: str):
-    client = site.test_client()
-    with site.app_context():
-        session_id = accounts.find_user(ROLE_USERS[role]).get_id()
-    with client.session_transaction() as session:
-        session["_user_id"] = session_id
-        session["_fresh"] = True
-    return client
+    return signed_in(site, ROLE_USERS[role])
 
 
 def append(conn, count: int, type_: str = "retried", queue: str = "default", function: str = "f.g") -> None:

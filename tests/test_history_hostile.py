@@ -91,22 +91,28 @@ def test_rollup_rows_beyond_any_sum_do_not_break_the_function_list(app, client):
     assert "&lt;b&gt;f&lt;/b&gt;" in page.get_data(as_text=True)
 
 
-def test_an_error_group_pages_live_poll_reads_no_history(app, client):
-    """The group's page polls its live jobs; its trends and 'where' read every failure of the group in 30
-    days (~1 s at 1,000,000 failures on PostgreSQL) and ran again at each poll."""
+def one_group_and_its_statements(app, fingerprint: str) -> list[str]:
+    """An error group in the app's database; the list it returns fills with every SQL statement run after."""
     from datetime import UTC, datetime
 
     from dashboard.extensions import db
     from dashboard.history.models import error_groups
 
     now = datetime.now(UTC).replace(tzinfo=None)
-    fingerprint = "0" * 32
     row = {"fingerprint": fingerprint, "exc_type": "E", "message": "m", "first_seen": now, "last_seen": now}
     statements: list[str] = []
     with app.app_context():
         with db.engine.begin() as sql:
             sql.execute(error_groups.insert(), [{**row, "count": 1}])
         sa.event.listen(db.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    return statements
+
+
+def test_an_error_group_pages_live_poll_reads_no_history(app, client):
+    """The group's page polls its live jobs; its trends and 'where' read every failure of the group in 30
+    days (~1 s at 1,000,000 failures on PostgreSQL) and ran again at each poll."""
+    fingerprint = "0" * 32
+    statements = one_group_and_its_statements(app, fingerprint)
     assert client.get(f"/errors/{fingerprint}").status_code == 200
     assert any("job_outcomes" in s for s in statements), "the page itself reads the history"
     statements.clear()
@@ -185,14 +191,8 @@ def test_the_error_list_re_reads_trends_only_when_a_group_changed(app, client):
     from dashboard.extensions import db
     from dashboard.history.models import error_groups
 
-    now = datetime.now(UTC).replace(tzinfo=None)
     fingerprint = "1" * 32
-    row = {"fingerprint": fingerprint, "exc_type": "E", "message": "m", "first_seen": now, "last_seen": now}
-    statements: list[str] = []
-    with app.app_context():
-        with db.engine.begin() as sql:
-            sql.execute(error_groups.insert(), [{**row, "count": 1}])
-        sa.event.listen(db.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    statements = one_group_and_its_statements(app, fingerprint)
 
     def reads_outcomes() -> bool:
         statements.clear()

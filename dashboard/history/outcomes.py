@@ -32,18 +32,8 @@ def dialect_insert(connection: sa.Connection, table: sa.Table) -> postgresql.Ins
     return sqlite.insert(table)
 
 
-COLUMNS: tuple[str, ...] = (
-    "job_id",
-    "attempt",
-    "queue",
-    "function",
-    "status",
-    "enqueued_at",
-    "started_at",
-    "ended_at",
-    "wait_us",
-)
-COLUMNS += ("run_us", "worker", "exc_type", "exc_message", "fingerprint", "source")
+# Every column but the id, in the table's order (PG_INSERT names them in the same order).
+COLUMNS: tuple[str, ...] = tuple(c.name for c in job_outcomes.c if c.name != "id")
 PG_INSERT = sa.text("""
 INSERT INTO job_outcomes (job_id, attempt, queue, "function", status, enqueued_at, started_at, ended_at, wait_us,
                           run_us, worker, exc_type, exc_message, fingerprint, source)

@@ -246,26 +246,8 @@ def any_outcomes(conn: sa.Connection) -> bool:
     return conn.execute(sa.select(models.job_outcomes.c.id).limit(1)).first() is not None
 
 
-_COLUMNS = tuple(
-    models.job_outcomes.c[name]
-    for name in (
-        "id",
-        "job_id",
-        "queue",
-        "function",
-        "status",
-        "enqueued_at",
-        "started_at",
-        "ended_at",
-        "wait_us",
-        "run_us",
-        "worker",
-        "exc_type",
-        "exc_message",
-        "fingerprint",
-        "source",
-    )
-)
+# Every column but `attempt` (the idempotency key says nothing the row does not).
+_COLUMNS = tuple(c for c in models.job_outcomes.c if c.name != "attempt")
 
 
 def _row(r: sa.Row) -> OutcomeRow:

@@ -39,12 +39,12 @@ target_db = current_app.extensions["migrate"].db
 
 
 def get_metadata():
-    # The console's models (Flask-SQLAlchemy) and the history tables (plain Core: dashboard/history is
-    # Flask-free, the collector and the benchmarks use it without an app).
-    from dashboard.history.models import metadata as history_metadata
+    # The console's models (Flask-SQLAlchemy) and its Core tables (history, webhooks, incoming events,
+    # alerts: Flask-free, written by processes and RQ jobs that run without an app).
+    from dashboard.core_tables import core_metadatas
 
     models = target_db.metadatas[None] if hasattr(target_db, "metadatas") else target_db.metadata
-    return [models, history_metadata]
+    return [models, *core_metadatas()]
 
 
 def run_migrations_offline():

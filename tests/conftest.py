@@ -178,13 +178,13 @@ def database_url(request, tmp_path):
 
 @pytest.fixture
 def engine(database_url):
-    """A SQLAlchemy engine on `database_url` (both backends) with the history tables created."""
+    """A SQLAlchemy engine on `database_url` (both backends) with every Core table created."""
     import sqlalchemy
 
-    from dashboard.history.models import metadata
+    from dashboard.core_tables import create_all
 
     engine = sqlalchemy.create_engine(database_url)
-    metadata.create_all(engine)
+    create_all(engine)
     yield engine
     engine.dispose()
 

@@ -1,0 +1,1 @@
+"""Alert rules, their evaluation and notifications (webhooks, e-mail), and their history. Flask-free."""

@@ -1,0 +1,1 @@
+"""Incoming events: names that tasks subscribe to, publishing one enqueues its subscribers. Flask-free."""

@@ -78,6 +78,43 @@ def load_history_settings(env=None) -> HistorySettings:
 
 
 @dataclass(frozen=True)
+class WebhookSettings:
+    """Outgoing webhooks (dashboard/webhooks): the RQ queue their deliveries run on, hosts exempt from the
+    SSRF check, the request timeout (s) and the retry schedule: attempt n+1 waits retry_base * 2**(n-1)
+    seconds, at most retry_cap, and a delivery fails after max_attempts (defaults: about a day)."""
+
+    queue: str = "webhooks"
+    allowed_hosts: tuple[str, ...] = ()
+    timeout: float = 10.0
+    retry_base: float = 30.0
+    retry_cap: float = 4 * 3600.0
+    max_attempts: int = 15
+    retention_days: int = 30
+
+
+def load_webhook_settings(env=None) -> WebhookSettings:
+    """WEBHOOK_QUEUE, WEBHOOK_ALLOWED_HOSTS (comma list of host or host:port, lower-cased), WEBHOOK_TIMEOUT,
+    WEBHOOK_RETRY_BASE (0: retry at once), WEBHOOK_RETRY_CAP, WEBHOOK_MAX_ATTEMPTS, WEBHOOK_RETENTION_DAYS.
+    Delivery jobs call this: it imports nothing else."""
+    env = os.environ if env is None else env
+    queue = env.get("WEBHOOK_QUEUE", "").strip() or "webhooks"
+    if not re.match(r"^[A-Za-z0-9_.:-]{1,100}$", queue):
+        raise SettingsError(f"WEBHOOK_QUEUE: letters, digits and _ . : - only, got {queue[:40]!r}")
+    hosts = tuple(
+        dict.fromkeys(h.strip().lower() for h in env.get("WEBHOOK_ALLOWED_HOSTS", "").split(",") if h.strip())
+    )
+    return WebhookSettings(
+        queue=queue,
+        allowed_hosts=hosts,
+        timeout=_number(env, "WEBHOOK_TIMEOUT", 10, 0.1, 60),
+        retry_base=_number(env, "WEBHOOK_RETRY_BASE", 30, 0, 3600),
+        retry_cap=_number(env, "WEBHOOK_RETRY_CAP", 4 * 3600, 0, 86400),
+        max_attempts=_number(env, "WEBHOOK_MAX_ATTEMPTS", 15, 1, 50, int),
+        retention_days=_number(env, "WEBHOOK_RETENTION_DAYS", 30, 1, 3660, int),
+    )
+
+
+@dataclass(frozen=True)
 class Settings:
     redis_url: str
     database_url: str
@@ -96,6 +133,7 @@ class Settings:
     telemetry: TelemetrySettings = TelemetrySettings()
     history: HistorySettings = HistorySettings()
     metrics_allowed_ips: tuple[str, ...] = ()  # networks, e.g. "10.0.0.0/8", "127.0.0.1/32"
+    webhooks: WebhookSettings = WebhookSettings()
 
 
 def redis_source(env=None) -> str:
@@ -244,4 +282,5 @@ def load_settings(env=None, use_run_state: bool = True) -> Settings:
         telemetry=load_telemetry_settings(env),
         history=load_history_settings(env),
         metrics_allowed_ips=_networks(env, "METRICS_ALLOWED_IPS"),
+        webhooks=load_webhook_settings(env),
     )

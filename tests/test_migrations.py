@@ -19,6 +19,8 @@ TABLES = {
     "metric_rollups",
     "error_groups",
     "schedule_notes",
+    "webhook_endpoints",
+    "webhook_deliveries",
 }
 
 

@@ -197,3 +197,9 @@ def history_collector() -> str:
 def history_state() -> str:
     """Hash: the collector's cursors and due times (field names are the collector's own)."""
     return f"{PREFIX}:console:history-state"
+
+
+def webhook_endpoints_version() -> str:
+    """String counter bumped at every change of a webhook endpoint: outbox.send re-reads the endpoints
+    from SQL only when it moved (dashboard/webhooks/endpoints.py)."""
+    return f"{PREFIX}:console:webhook-endpoints-version"

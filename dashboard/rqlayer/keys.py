@@ -108,6 +108,11 @@ def rate_limited(limit_key: str) -> str:
     return f"{PREFIX}:rl:{limit_key}:rate_limited"
 
 
+def intermediate_queue(name: str) -> str:
+    """RQ's intermediate list of a queue (a worker on exactly one queue BLMOVEs each job id into it)."""
+    return f"{PREFIX}:queue:{name}:intermediate"
+
+
 # rq-scheduler hard-codes its keys: it does not follow RQ_KEY_PREFIX (checked in 0.14.0).
 RQ_SCHEDULER_JOBS = "rq:scheduler:scheduled_jobs"
 RQ_SCHEDULER_LOCK = "rq:scheduler_lock"
@@ -203,3 +208,19 @@ def webhook_endpoints_version() -> str:
     """String counter bumped at every change of a webhook endpoint: outbox.send re-reads the endpoints
     from SQL only when it moved (dashboard/webhooks/endpoints.py)."""
     return f"{PREFIX}:console:webhook-endpoints-version"
+
+
+# Per-queue pause and rate limit (dashboard/rqlayer/flow/): the console writes them, ConsoleWorker honours them.
+def flow_state() -> str:
+    """Hash of every queue's flow state: "pause:<q>" and "limit:<q>" -> JSON (flow/model.py)."""
+    return f"{PREFIX}:console:flow"
+
+
+def flow_limiter(queue_name: str) -> str:
+    """Hash of one rate-limited queue's shared limiter (GCRA time and rate counters, flow/take.lua)."""
+    return f"{PREFIX}:console:flow-limiter:{queue_name}"
+
+
+def flow_changes() -> str:
+    """Pub/sub channel the console publishes on after each flow change: extension workers refresh at once."""
+    return f"{PREFIX}:console:flow-changes"

@@ -6,7 +6,7 @@ Workers run the functions by their dotted path, e.g.
 ``tasks.notifications.send_email_notification``.
 """
 
-from . import batches, external, images, maintenance, notifications, reports  # noqa: F401  (registers tasks)
+from . import batches, external, images, maintenance, notifications, orders, reports  # noqa: F401  (registers tasks)
 from .registry import REQUIRED, TaskParam, TaskSpec, all_tasks, get_task, is_registered, task
 
 __all__ = ["REQUIRED", "TaskParam", "TaskSpec", "all_tasks", "get_task", "is_registered", "task"]

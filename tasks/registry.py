@@ -13,6 +13,12 @@ Usage::
     @task(queue="high", retry_max=3, retry_intervals=(5, 15, 60))
     def send(to: str, subject: str, body: str = "") -> dict: ...
 
+    @task(on="order.created")          # or on=["order.created", "order.updated"]
+    def confirm(order_id: str) -> None: ...
+
+``on=`` subscribes the task to incoming events of those names (dashboard/inbound): publishing one
+enqueues every subscriber with the event's payload as keyword arguments.
+
 The decorator returns the function unchanged, so RQ imports and runs it by its
 dotted path (``module.qualname``) exactly as if the decorator were absent.
 
@@ -40,15 +46,19 @@ if TYPE_CHECKING:  # the registry itself needs no RQ at run time (see TaskSpec.r
     from rq import Retry
 
 __all__ = [
+    "EVENT_NAME_RULE",
     "REQUIRED",
     "TaskParam",
     "TaskSpec",
     "all_tasks",
+    "event_names",
     "format_annotation",
     "get_task",
     "is_registered",
+    "subscribers",
     "task",
     "unregister",
+    "valid_event_name",
 ]
 
 
@@ -104,6 +114,7 @@ class TaskSpec:
     result_ttl: int | None
     params: tuple[TaskParam, ...]
     description: str = ""
+    on: tuple[str, ...] = ()  # the incoming event names it subscribes to (@task(on=...))
 
     def retry(self) -> Retry | None:
         """Return the ``rq.Retry`` policy for this task, or None if it never retries."""
@@ -136,6 +147,27 @@ class TaskSpec:
 
 
 _REGISTRY: dict[str, TaskSpec] = {}
+
+# Event names are dotted lowercase words ("order.created"): they appear in URLs, form selects and the
+# event stream, and one spelling per name keeps "Order.Created" from silently having no subscriber.
+EVENT_NAME_MAX = 100
+EVENT_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
+EVENT_NAME_RULE = f"dotted lowercase words such as 'order.created' (a-z, 0-9, _; at most {EVENT_NAME_MAX})"
+
+
+def valid_event_name(name: object) -> bool:
+    """True when `name` may name an incoming event (EVENT_NAME_RULE)."""
+    return isinstance(name, str) and len(name) <= EVENT_NAME_MAX and bool(EVENT_NAME_RE.match(name))
+
+
+def _check_on(name: str, on: str | typing.Iterable[str] | None) -> tuple[str, ...]:
+    if on is not None and not isinstance(on, str | typing.Iterable):
+        raise TypeError(f"@task {name}: on= takes an event name or a list of them, got {on!r}")
+    names = [on] if isinstance(on, str) else list(on or ())
+    bad = [n for n in names if not valid_event_name(n)]
+    if bad:
+        raise TypeError(f"@task {name}: on= takes event names, {EVENT_NAME_RULE}; got {bad[0]!r}")
+    return tuple(dict.fromkeys(names))  # duplicates once, order kept
 
 
 def format_annotation(tp: Any) -> str:
@@ -236,11 +268,12 @@ def _check_options(name, queue, timeout, retry_max, retry_intervals, result_ttl)
     return intervals
 
 
-def _register(func, queue, timeout, retry_max, retry_intervals, result_ttl, description):
+def _register(func, queue, timeout, retry_max, retry_intervals, result_ttl, description, on):
     if not inspect.isfunction(func):
         raise TypeError(f"@task can only decorate plain functions, got {func!r}")
     name = f"{func.__module__}.{func.__qualname__}"
     intervals = _check_options(name, queue, timeout, retry_max, retry_intervals, result_ttl)
+    events = _check_on(name, on)
     params = _build_params(func, name)
 
     existing = _REGISTRY.get(name)
@@ -271,6 +304,7 @@ def _register(func, queue, timeout, retry_max, retry_intervals, result_ttl, desc
         result_ttl=result_ttl,
         params=params,
         description=description or summary,
+        on=events,
     )
     return func
 
@@ -284,11 +318,13 @@ def task(
     retry_intervals: typing.Iterable[int] = (),
     result_ttl: int | None = None,
     description: str | None = None,
+    on: str | typing.Iterable[str] | None = None,
 ):
     """Register a function as a console task; usable as ``@task`` or ``@task(...)``.
 
+    ``on`` is an event name or a list of them (EVENT_NAME_RULE) the task subscribes to.
     Raises TypeError at decoration time for *args/**kwargs or positional-only
-    parameters, invalid options, or a dotted name already taken by another task.
+    parameters, invalid options or event names, or a dotted name already taken by another task.
     """
     options = dict(
         queue=queue,
@@ -297,6 +333,7 @@ def task(
         retry_intervals=retry_intervals,
         result_ttl=result_ttl,
         description=description,
+        on=on,
     )
     if func is not None:
         return _register(func, **options)
@@ -320,6 +357,16 @@ def get_task(name: str) -> TaskSpec | None:
 def is_registered(name: str) -> bool:
     """Whether ``name`` is an enqueueable task; use it to refuse arbitrary callables."""
     return name in _REGISTRY
+
+
+def subscribers(event_name: str) -> list[TaskSpec]:
+    """The tasks subscribed to `event_name` (@task(on=...)), sorted by dotted name."""
+    return [spec for spec in all_tasks() if event_name in spec.on]
+
+
+def event_names() -> list[str]:
+    """Every event name some task subscribes to, sorted."""
+    return sorted({n for spec in _REGISTRY.values() for n in spec.on})
 
 
 def unregister(name: str) -> bool:

@@ -21,6 +21,8 @@ TABLES = {
     "schedule_notes",
     "webhook_endpoints",
     "webhook_deliveries",
+    "incoming_events",
+    "incoming_event_jobs",
 }
 
 

@@ -47,6 +47,7 @@ ACTION_TYPES: dict[str, str] = {
 }
 ENQUEUED = "enqueued"
 SCHEDULE_RUN_NOW = "schedule_run_now"
+EVENT_PUBLISHED = "event_published"  # an incoming event (dashboard/inbound): extra event, name, count, source
 
 
 def bulk_type(action: str) -> str:
@@ -57,7 +58,7 @@ def bulk_type(action: str) -> str:
 BULK_TYPES = tuple(bulk_type(a.name) for a in catalogue.ACTIONS.values() if a.bulk or not a.single) + (
     bulk_type("enqueue"),
 )
-CONSOLE_TYPES = (*ACTION_TYPES.values(), ENQUEUED, SCHEDULE_RUN_NOW, *BULK_TYPES)
+CONSOLE_TYPES = (*ACTION_TYPES.values(), ENQUEUED, SCHEDULE_RUN_NOW, *BULK_TYPES, EVENT_PUBLISHED)
 TYPES = frozenset(events.WORKER_TYPES) | frozenset(CONSOLE_TYPES)
 
 MAX_WAIT = 25  # seconds a long-poll may wait (API `wait`)

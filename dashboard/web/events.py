@@ -122,6 +122,7 @@ BADGES = {
     "moved": "queued",
     "run_now": "queued",
     "schedule_run_now": "queued",
+    "event_published": "queued",
 }
 
 

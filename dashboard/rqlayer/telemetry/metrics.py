@@ -1,15 +1,20 @@
 """The per-minute metrics writer: the commands the worker adds to RQ's own pipelines.
 
 One job execution that ends costs ONE extra command in the transaction RQ already sends (an EVAL of
-record_end.lua: it updates the (queue, function) series and the queue's total for the minute and in
-the monotonic totals, the series indexes and the event stream, see layout.py for the fields). EVAL,
-not EVALSHA: a script cache flushed by a Redis restart can never fail the worker's transaction with
-NOSCRIPT (the body costs the worker a copy of ~2 KB, Redis a SHA-1 of it: a few microseconds).
+record_end.lua: it updates the (queue, function) series and the queue's total for the minute, the
+series' monotonic totals and the event stream; see layout.py for the fields). EVAL, not EVALSHA: a
+script cache flushed by a Redis restart can never fail the worker's transaction with NOSCRIPT (the body
+costs the worker a copy of ~2 KB, Redis a SHA-1 of it: a few microseconds).
 
 Why the split between `plan` and `add_end`: a forking worker runs each job in a fresh work horse, where
 every line of Python run for the first time costs page faults (copy-on-write of the code, objects and
 caches it touches), so everything that can be known before the fork is prepared once in the worker
 (`plan`: bounded names, series ids, cached across jobs) and the horse only adds timestamps.
+
+The writer remembers, per series, the last minute an execution of it was written (`written`, called by
+the worker after each job): later executions in that minute skip the once-a-minute index and stream
+upkeep in the script. The worker marks a minute only after a job ended, in the process that plans (the
+work horse's memory is thrown away), so a horse killed before its commit leaves the next job to do it.
 """
 
 from __future__ import annotations
@@ -54,7 +59,7 @@ class Plan:
 
     def __init__(self, id_: str, job_id: str, queue: str, function: str | None, worker: str) -> None:
         self.id, self.job_id, self.queue, self.function, self.worker = id_, job_id, queue, function, worker
-        self.total: tuple[str, str] = ("", "")
+        self.total: tuple[str, str, str] = ("", "", "")
         self.started: tuple[str, ...] | None = None
         self.minute = 0
         self.head: tuple[str, ...] | None = None
@@ -71,15 +76,16 @@ class MetricsWriter:
         self._max_age_ms = str(self.settings.events_max_age * 1000)
         self._cap = str(layout.SERIES_CAP)
         self._static = (keys.metrics_series(), keys.events(), keys.metrics_totals(), keys.metrics_totals_index())
-        self._members: dict[tuple[str, str | None], tuple[str, str]] = {}
+        self._members: dict[tuple[str, str | None], tuple[str, str, str]] = {}
+        self._written: dict[str, int] = {}  # series id -> the last minute the worker wrote it in
         self._names: dict[str, str] = {}
 
-    def _series(self, queue: str, function: str | None) -> tuple[str, str]:
-        """(member, id) of a series, remembered for the most recent thousand series."""
+    def _series(self, queue: str, function: str | None) -> tuple[str, str, str]:
+        """(member, id, totals prefix) of a series, remembered for the most recent thousand series."""
         found = self._members.get((queue, function))
         if found is None:
             member = layout.series_member(queue, function)
-            found = (member, layout.series_id(member))
+            found = (member, layout.series_id(member), layout.totals_id(member) + ":")
             if len(self._members) > 1000:
                 self._members.clear()
             self._members[(queue, function)] = found
@@ -129,9 +135,19 @@ class MetricsWriter:
             "",
         )
 
+    def written(self, plan: Plan) -> None:
+        """After an execution planned by `plan` ended: its series' later executions in the minute it was
+        planned in skip the script's once-a-minute upkeep. O(1), no round trip."""
+        if plan.function is None or plan.head is None:
+            return
+        if len(self._written) > 1000:
+            self._written.clear()
+        self._written[self._series(plan.queue, plan.function)[1]] = plan.minute
+
     def _head(self, plan: Plan, function: str, minute: int) -> tuple[str, ...]:
-        """The end EVAL's command, script, keys and ARGV 1-12 (see record_end.lua)."""
+        """The end EVAL's command, script, keys and ARGV 1-14 (see record_end.lua)."""
         pair, total = self._series(plan.queue, function), plan.total
+        upkeep = "" if self._written.get(pair[1]) == minute else "1"
         return (
             "EVAL",
             RECORD_END,
@@ -151,6 +167,8 @@ class MetricsWriter:
             plan.queue,
             self._bound(function),
             plan.worker,
+            pair[2],
+            upkeep,
         )
 
     def add_end(

@@ -1,17 +1,21 @@
--- One job execution ended: count it in its series and its queue's total for the minute and in their
--- monotonic totals, remember both series in the indexes, and append its event. Every call is
--- redis.pcall: a telemetry problem (a key of the wrong type, an old Redis without MINID) must never
--- fail the worker's transaction. Buckets, the totals ids and the event are built here, not in the
--- worker: a forked work horse pays for every line of Python it runs for the first time.
+-- One job execution ended: count it in its series and its queue's total for the minute and in the
+-- series' monotonic totals, and append its event. Every call is redis.pcall: a telemetry problem (a key
+-- of the wrong type, an old Redis without MINID) must never fail the worker's transaction. Buckets and
+-- the event are built here, not in the worker: a forked work horse pays for every line of Python it
+-- runs for the first time. Each Redis call from Lua costs a microsecond or more and this runs inside
+-- RQ's transaction for every job, so the work that only needs doing once a minute (index scores, their
+-- caps, trimming the stream by age) runs only when the worker says so (ARGV 14): on its first execution
+-- of the series in a minute.
 -- KEYS: 1 series minute hash, 2 queue-total minute hash, 3 series index, 4 event stream,
 --       5 totals hash, 6 totals index
--- ARGV (1-12 are the same for every execution of a job: the worker prepares them before it forks):
+-- ARGV (1-14 are the same for every execution of a job: the worker prepares them before it forks):
 --       1 ttl seconds, 2 minute, 3 series member, 4 queue-total member, 5 index cap,
 --       6 oldest minute kept in the index, 7 stream maxlen, 8 stream max age ms, 9 job id, 10 queue,
---       11 function, 12 worker,
---       13 outcome field, 14 run us ('' = unknown), 15 wait us ('' = unknown), 16 ended at ms,
---       17 event type ('' = no event), 18 exc type, 19 started at ms ('' = unknown),
---       20 enqueued at ms ('' = unknown)
+--       11 function, 12 worker, 13 the series' prefix in the totals hash (layout.totals_id + ':'),
+--       14 '1' = also maintain the indexes and trim the stream by age, '' = not,
+--       15 outcome field, 16 run us ('' = unknown), 17 wait us ('' = unknown), 18 ended at ms,
+--       19 event type ('' = no event), 20 exc type, 21 started at ms ('' = unknown),
+--       22 enqueued at ms ('' = unknown)
 -- __RUN_EDGES__ and __WAIT_EDGES__ are filled in from layout.py by metrics.py. The body is kept short
 -- and builds no table it does not need: Redis hashes the whole script on every EVAL.
 local call = redis.pcall
@@ -24,18 +28,18 @@ local function bucket(us, edges)
   return #edges
 end
 
-local run_us, wait_us = tonumber(ARGV[14]), tonumber(ARGV[15])
+local run_us, wait_us = tonumber(ARGV[16]), tonumber(ARGV[17])
 local run_field = run_us and ('b' .. bucket(run_us, RUN))
 local wait_field = wait_us and ('q' .. bucket(wait_us, WAIT))
 
 local function count(key, prefix)
-  call('HINCRBY', key, prefix .. ARGV[13], 1)
+  call('HINCRBY', key, prefix .. ARGV[15], 1)
   if run_us then
-    call('HINCRBY', key, prefix .. 'rs', ARGV[14])
+    call('HINCRBY', key, prefix .. 'rs', ARGV[16])
     call('HINCRBY', key, prefix .. run_field, 1)
   end
   if wait_us then
-    call('HINCRBY', key, prefix .. 'ws', ARGV[15])
+    call('HINCRBY', key, prefix .. 'ws', ARGV[17])
     call('HINCRBY', key, prefix .. wait_field, 1)
   end
 end
@@ -45,47 +49,46 @@ local function raise_max(key, field, us)
   if current == nil or us > current then call('HSET', key, field, us) end
 end
 
--- A series' prefix in the totals hash (layout.totals_id).
-local function tid(member)
-  return string.sub(redis.sha1hex(member), 1, 16) .. ':'
-end
-
 for k = 1, 2 do
   local key = KEYS[k]
   count(key, '')
   if run_us then raise_max(key, 'rm', run_us) end
   if wait_us then raise_max(key, 'wm', wait_us) end
   call('EXPIRE', key, ARGV[1])
-  count(KEYS[5], tid(ARGV[2 + k]))
 end
+-- A queue's monotonic total is the sum of its series' (series.read_totals adds them up).
+count(KEYS[5], ARGV[13])
 
-call('ZADD', KEYS[3], ARGV[2], ARGV[3], ARGV[2], ARGV[4])
-call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. ARGV[6])
-call('ZREMRANGEBYRANK', KEYS[3], 0, -(tonumber(ARGV[5]) + 1))
-
--- The totals index forgets the least recently written series beyond the cap, and their totals with
--- them: every field layout.TOTAL_FIELDS names.
-call('ZADD', KEYS[6], ARGV[2], ARGV[3], ARGV[2], ARGV[4])
-local excess = (tonumber(call('ZCARD', KEYS[6])) or 0) - tonumber(ARGV[5])
-if excess > 0 then
-  for _, member in ipairs(call('ZRANGE', KEYS[6], 0, excess - 1)) do
-    local p = tid(member)
-    local fields = {p .. 'f', p .. 'x', p .. 'r', p .. 's', p .. 'rs', p .. 'ws'}
-    for i = 0, #RUN do fields[#fields + 1] = p .. 'b' .. i end
-    for i = 0, #WAIT do fields[#fields + 1] = p .. 'q' .. i end
-    call('HDEL', KEYS[5], unpack(fields))
+if ARGV[14] == '1' then
+  call('ZADD', KEYS[3], ARGV[2], ARGV[3], ARGV[2], ARGV[4])
+  call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. ARGV[6])
+  call('ZREMRANGEBYRANK', KEYS[3], 0, -(tonumber(ARGV[5]) + 1))
+  -- The totals index forgets the least recently written series beyond the cap, and their totals with
+  -- them: every field layout.TOTAL_FIELDS names.
+  call('ZADD', KEYS[6], ARGV[2], ARGV[3])
+  local excess = (tonumber(call('ZCARD', KEYS[6])) or 0) - tonumber(ARGV[5])
+  if excess > 0 then
+    for _, member in ipairs(call('ZRANGE', KEYS[6], 0, excess - 1)) do
+      local p = string.sub(redis.sha1hex(member), 1, 16) .. ':'
+      local fields = {p .. 'f', p .. 'x', p .. 'r', p .. 's', p .. 'rs', p .. 'ws'}
+      for i = 0, #RUN do fields[#fields + 1] = p .. 'b' .. i end
+      for i = 0, #WAIT do fields[#fields + 1] = p .. 'q' .. i end
+      call('HDEL', KEYS[5], unpack(fields))
+    end
+    call('ZREMRANGEBYRANK', KEYS[6], 0, excess - 1)
   end
-  call('ZREMRANGEBYRANK', KEYS[6], 0, excess - 1)
 end
 
-if ARGV[17] ~= '' then
-  local e = {'type', ARGV[17], 'job_id', ARGV[9], 'queue', ARGV[10], 'function', ARGV[11],
-             'at', ARGV[16], 'worker', ARGV[12], 'exc_type', ARGV[18]}
-  if ARGV[19] ~= '' then e[#e + 1] = 'started_at'; e[#e + 1] = ARGV[19] end
-  if ARGV[20] ~= '' then e[#e + 1] = 'enqueued_at'; e[#e + 1] = ARGV[20] end
-  if run_us then e[#e + 1] = 'run_us'; e[#e + 1] = ARGV[14] end
-  if wait_us then e[#e + 1] = 'wait_us'; e[#e + 1] = ARGV[15] end
+if ARGV[19] ~= '' then
+  local e = {'type', ARGV[19], 'job_id', ARGV[9], 'queue', ARGV[10], 'function', ARGV[11],
+             'at', ARGV[18], 'worker', ARGV[12], 'exc_type', ARGV[20]}
+  if ARGV[21] ~= '' then e[#e + 1] = 'started_at'; e[#e + 1] = ARGV[21] end
+  if ARGV[22] ~= '' then e[#e + 1] = 'enqueued_at'; e[#e + 1] = ARGV[22] end
+  if run_us then e[#e + 1] = 'run_us'; e[#e + 1] = ARGV[16] end
+  if wait_us then e[#e + 1] = 'wait_us'; e[#e + 1] = ARGV[17] end
   call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[7], '*', unpack(e))
-  call('XTRIM', KEYS[4], 'MINID', '~', string.format('%.0f-0', math.max(0, tonumber(ARGV[16]) - tonumber(ARGV[8]))))
+  if ARGV[14] == '1' then
+    call('XTRIM', KEYS[4], 'MINID', '~', string.format('%.0f-0', math.max(0, tonumber(ARGV[18]) - tonumber(ARGV[8]))))
+  end
 end
 return 1

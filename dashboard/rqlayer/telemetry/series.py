@@ -260,10 +260,11 @@ def _grouped(raw: Mapping[bytes, bytes]) -> dict[bytes, dict[bytes, bytes]]:
 
 def read_totals(connection: Redis) -> list[tuple[str, str | None, Point]]:
     """Every series' monotonic totals since it was first written (Prometheus counters): (queue,
-    function or None for the queue's total, Point with `minute` 0 and no maxima), sorted by name.
-    One pipelined round trip: ZREVRANGE of the totals index + HGETALL of the totals hash, both bounded
-    by layout.SERIES_CAP series. A series the index trimmed (beyond the cap) is gone from both; on a
-    Redis written only by stock workers the list is empty."""
+    function or None for the queue's total, Point with `minute` 0 and no maxima), sorted by name. A
+    queue's total is the sum of its series' (the worker keeps no separate one: a fifth fewer calls in
+    its script per job). One pipelined round trip: ZREVRANGE of the totals index + HGETALL of the totals
+    hash, both bounded by layout.SERIES_CAP series. A series the index trimmed (beyond the cap) is gone
+    from both; on a Redis written only by stock workers the list is empty."""
     pipe = connection.pipeline(transaction=False)
     pipe.zrevrange(keys.metrics_totals_index(), 0, layout.SERIES_CAP - 1)
     pipe.hgetall(keys.metrics_totals())
@@ -271,10 +272,14 @@ def read_totals(connection: Redis) -> list[tuple[str, str | None, Point]]:
     if not isinstance(members, list) or not isinstance(raw, dict):
         return []
     grouped = _grouped(raw)
-    found = []
+    found: list[tuple[str, str | None, Point]] = []
+    queues: dict[str, Point] = {}
     for member in members:
         name = layout.parse_member(member)
-        if name is not None:
-            fields = grouped.get(layout.totals_id(member).encode(), {})
-            found.append((name[0], name[1], _point(0, fields)))
+        if name is None or name[1] is None:  # a queue total an older worker kept: summed from series now
+            continue
+        point = _point(0, grouped.get(layout.totals_id(member).encode(), {}))
+        found.append((name[0], name[1], point))
+        queues[name[0]] = queues[name[0]] + point if name[0] in queues else point
+    found.extend((queue, None, point) for queue, point in queues.items())
     return sorted(found, key=lambda row: (row[0], row[1] is not None, row[1] or ""))

@@ -47,6 +47,7 @@ from rq.queue import Queue
 from rq.registry import StartedJobRegistry
 from rq.worker.base import BaseWorker, WorkerStatus
 
+from dashboard.rqlayer.flow.worker import FlowMixin
 from dashboard.rqlayer.telemetry.funcname import peek_function
 from dashboard.rqlayer.telemetry.layout import epoch_ms
 from dashboard.rqlayer.telemetry.metrics import MetricsWriter, Plan
@@ -116,6 +117,8 @@ class TelemetryMixin(BaseWorker):
             self._tm_plan = None
             log.exception("telemetry: could not prepare job %s", job.id)
         super().execute_job(job, queue)
+        if self._tm_plan is not None:
+            self.telemetry.written(self._tm_plan)
 
     def set_state(self, state: str, pipeline: Pipeline | None = None) -> None:
         super().set_state(state, pipeline)
@@ -245,9 +248,9 @@ class TelemetryMixin(BaseWorker):
             log.exception("telemetry: exception handler failed for job %s", job.id)
 
 
-class ConsoleWorker(TelemetryMixin, Worker):
-    """RQ's forking Worker, with per-minute metrics and lifecycle events."""
+class ConsoleWorker(TelemetryMixin, FlowMixin, Worker):
+    """RQ's forking Worker, with per-minute metrics and lifecycle events; honours queue pauses and limits."""
 
 
-class ConsoleSimpleWorker(TelemetryMixin, SimpleWorker):
-    """RQ's SimpleWorker (no fork), with per-minute metrics and lifecycle events."""
+class ConsoleSimpleWorker(TelemetryMixin, FlowMixin, SimpleWorker):
+    """RQ's SimpleWorker (no fork), with per-minute metrics and lifecycle events; honours queue pauses and limits."""

@@ -45,6 +45,38 @@ def load_telemetry_settings(env=None) -> TelemetrySettings:
 
 
 @dataclass(frozen=True)
+class AlertSettings:
+    """E-mail for alert notifications (dashboard/alerts/mail.py, an RQ job on the webhook queue)."""
+
+    smtp_host: str = ""  # empty: e-mail channels are refused when sending (the alerts page says so)
+    smtp_port: int = 25
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = False
+    email_from: str = "rq-console@localhost"
+
+
+def load_alert_settings(env=None) -> AlertSettings:
+    """SMTP_HOST, SMTP_PORT (25), SMTP_USERNAME, SMTP_PASSWORD, SMTP_STARTTLS (false), ALERT_EMAIL_FROM.
+    The e-mail job calls this in the worker: it imports nothing else."""
+    env = os.environ if env is None else env
+    sender = env.get("ALERT_EMAIL_FROM", "").strip() or "rq-console@localhost"
+    if not re.match(r"^[^@\s]{1,64}@[^@\s]{1,190}$", sender):
+        raise SettingsError(f"ALERT_EMAIL_FROM: not an e-mail address: {sender[:60]!r}")
+    host = env.get("SMTP_HOST", "").strip()
+    if any(c in host for c in "\r\n /"):
+        raise SettingsError(f"SMTP_HOST: a host name or address, got {host[:60]!r}")
+    return AlertSettings(
+        smtp_host=host,
+        smtp_port=_number(env, "SMTP_PORT", 25, 1, 65535, int),
+        smtp_username=env.get("SMTP_USERNAME", ""),
+        smtp_password=env.get("SMTP_PASSWORD", ""),
+        smtp_starttls=_flag(env, "SMTP_STARTTLS", False),
+        email_from=sender,
+    )
+
+
+@dataclass(frozen=True)
 class HistorySettings:
     """The SQL history collector (dashboard/history): promoted meta keys and retentions (seconds, days)."""
 
@@ -132,6 +164,7 @@ class Settings:
     login_max_failures_per_address: int = 20
     telemetry: TelemetrySettings = TelemetrySettings()
     history: HistorySettings = HistorySettings()
+    alerts: AlertSettings = AlertSettings()
     metrics_allowed_ips: tuple[str, ...] = ()  # networks, e.g. "10.0.0.0/8", "127.0.0.1/32"
     webhooks: WebhookSettings = WebhookSettings()
 
@@ -281,6 +314,7 @@ def load_settings(env=None, use_run_state: bool = True) -> Settings:
         login_max_failures_per_address=_number(env, "LOGIN_MAX_FAILURES_PER_ADDRESS", 20, 1, 100000, int),
         telemetry=load_telemetry_settings(env),
         history=load_history_settings(env),
+        alerts=load_alert_settings(env),
         metrics_allowed_ips=_networks(env, "METRICS_ALLOWED_IPS"),
         webhooks=load_webhook_settings(env),
     )

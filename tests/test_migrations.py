@@ -23,6 +23,9 @@ TABLES = {
     "webhook_deliveries",
     "incoming_events",
     "incoming_event_jobs",
+    "alert_rules",
+    "alert_states",
+    "alert_events",
 }
 
 

@@ -6,6 +6,7 @@
     hours    every 60 s   SQL minutes -> SQL hours (the current and previous hour rebuilt each time)
     depth    every 60 s   each queue's depth and oldest job age -> its total row
     prune    every 600 s  outcomes, minutes and hours past their retention, a few chunks
+    alerts   every 15 s   alert rules evaluated, transitions notified (dashboard/alerts/evaluate.py)
 
 A task that fails is reported (the collector's last error) and tried again when next due; the others run.
 """
@@ -15,12 +16,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 from redis import Redis
 
+from dashboard.alerts.evaluate import evaluate as evaluate_alerts
 from dashboard.history.groups import upsert_groups
 from dashboard.history.outcomes import naive_utc, prune_outcomes, write_outcomes
 from dashboard.history.rollups import copy_minutes, count_registry, point_row, prune_rollups, roll_hours, sample_depth
@@ -33,7 +35,7 @@ from dashboard.settings import HistorySettings, TelemetrySettings
 
 log = logging.getLogger(__name__)
 
-INTERVALS = {"sweep": 10, "minutes": 15, "hours": 60, "depth": 60, "prune": 600}
+INTERVALS = {"sweep": 10, "minutes": 15, "hours": 60, "depth": 60, "prune": 600, "alerts": 15}
 GRACE = 5  # seconds after a minute ends before it counts as complete (a worker's commit may land late)
 RECOPY = 2  # minutes copied again on each pass
 READS_PER_PASS = 20_000  # minute hashes read from Redis per pass, at most
@@ -144,12 +146,18 @@ def run_prune(ctx: Context) -> int:
     return 0
 
 
+def run_alerts(ctx: Context) -> int:
+    evaluate_alerts(ctx.engine, ctx.redis, datetime.fromtimestamp(ctx.now, UTC), ctx.telemetry)
+    return 0
+
+
 TASKS: tuple[tuple[str, Callable[[Context], int]], ...] = (
     ("sweep", run_sweep),
     ("minutes", run_minutes),
     ("hours", run_hours),
     ("depth", run_depth),
     ("prune", run_prune),
+    ("alerts", run_alerts),
 )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dashboard.rqlayer import feed
 from dashboard.rqlayer.vocabulary import DEFAULT_PAGE_SIZE, ORDERS, PAGE_SIZES, STATES
 from dashboard.web.errors_openapi import ERROR_GROUPS_PATH
+from dashboard.web.incoming_openapi import EVENTS_POST, INCOMING_EVENTS_PATH
 from dashboard.web.openapi_metrics import metrics_path
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
@@ -341,7 +342,8 @@ def openapi_document() -> dict:
                     "responses": {"200": _response("The job"), "404": _response("No such job", _ERROR), **_ERRORS},
                 }
             },
-            "/events": _EVENTS_PATH,
+            "/events": {**_EVENTS_PATH, **EVENTS_POST},
+            "/incoming-events": INCOMING_EVENTS_PATH,
             "/error-groups": ERROR_GROUPS_PATH,
             "/metrics": metrics_path(_response, _ERROR, _ERRORS),
         },

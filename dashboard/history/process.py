@@ -5,6 +5,7 @@ client from REDIS_URL. SIGTERM / SIGINT: the batch in hand is finished (written 
 process exits 0; a second signal exits at once (the batch stays pending in Redis and is read again first
 by the next run). Redis or SQL unavailable: logged, retried with backoff (1 s doubling to 30 s), reported in
 the status hash when Redis answers. Logs one line a minute: outcomes written and their rate, lag, pending.
+A thread beside the collector turns job events into webhook deliveries (dashboard/webhooks/dispatcher.py).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import sqlalchemy as sa
 from dashboard.history.collector import DEFAULT_BATCH, Collector, default_consumer
 from dashboard.rqlayer.connection import connect, describe
 from dashboard.settings import Settings, SettingsError, load_settings, mask_url
+from dashboard.webhooks.dispatcher import start_thread as start_webhooks
 
 log = logging.getLogger("dashboard.history")
 LOG_EVERY = 60.0
@@ -64,6 +66,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     )
     collector: Collector | None = None
     backoff, written, since = 1.0, 0, time.monotonic()
+    webhooks = start_webhooks(redis, engine, settings.webhooks, stop.event)  # a thread: job events -> webhooks
     try:
         while not stop.event.is_set():
             try:
@@ -91,6 +94,8 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
                 )
                 written, since = 0, time.monotonic()
     finally:
+        stop.event.set()
+        webhooks.join(timeout=15)  # its batch in hand is sent and acknowledged first
         engine.dispose()
         redis.close()
     log.info("stopped")

@@ -28,6 +28,14 @@ from dashboard.webhooks.models import webhook_deliveries, webhook_endpoints
 CACHE_MAX_AGE = 60.0  # seconds: the list is read again at least this often even without a change
 
 
+def inserted_id(result: sa.CursorResult[Any]) -> int:
+    """The primary key an INSERT just created."""
+    key = result.inserted_primary_key
+    if key is None:
+        raise RuntimeError("the INSERT returned no primary key")
+    return int(key[0])
+
+
 def utcnow() -> datetime:
     """Now as the naive UTC datetime the tables store."""
     return datetime.now(UTC).replace(tzinfo=None)
@@ -158,22 +166,24 @@ def create(
     secret = signing.new_secret()
     now = utcnow()
     with engine.begin() as sql:
-        new_id = sql.execute(
-            sa.insert(webhook_endpoints).values(
-                url=url,
-                description=description,
-                events=json.dumps(list(events)),
-                queues=json.dumps(list(queues)),
-                functions=json.dumps(list(functions)),
-                enabled=True,
-                secret=secret,
-                created_by=created_by[:72],
-                created_at=now,
-                updated_at=now,
+        new_id = inserted_id(
+            sql.execute(
+                sa.insert(webhook_endpoints).values(
+                    url=url,
+                    description=description,
+                    events=json.dumps(list(events)),
+                    queues=json.dumps(list(queues)),
+                    functions=json.dumps(list(functions)),
+                    enabled=True,
+                    secret=secret,
+                    created_by=created_by[:72],
+                    created_at=now,
+                    updated_at=now,
+                )
             )
-        ).inserted_primary_key[0]
+        )
     changed(redis)
-    endpoint = get_endpoint(engine, int(new_id))
+    endpoint = get_endpoint(engine, new_id)
     if endpoint is None:  # deleted between the commit and the read: as if never created
         raise LookupError(f"webhook endpoint {new_id} vanished")
     return endpoint, secret

@@ -64,4 +64,6 @@ webhook_deliveries = sa.Table(
     sa.UniqueConstraint("endpoint_id", "idem_key", name="uq_webhook_deliveries_key"),
     sa.Index("ix_webhook_deliveries_endpoint", "endpoint_id", "created_at", "id"),
     sa.Index("ix_webhook_deliveries_created", "created_at", "id"),
+    # The repair pass: unfinished deliveries whose attempt is overdue (dispatcher.py).
+    sa.Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
 )

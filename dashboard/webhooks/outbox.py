@@ -128,6 +128,6 @@ def _insert(sql: sa.Connection, rows: list[dict[str, Any]], key: str | None) -> 
     for row in fresh:
         # One INSERT per endpoint (they are few); a concurrent send of the same key loses on the unique
         # (endpoint_id, idem_key) and its caller's transaction fails, to be retried as a replay.
-        created.append(int(sql.execute(sa.insert(t).values(**row)).inserted_primary_key[0]))
+        created.append(endpoints_.inserted_id(sql.execute(sa.insert(t).values(**row))))
     unsent = [i for i, attempts, status in earlier.values() if attempts == 0 and status == "pending"]
     return created, [i for i, _, _ in earlier.values()], unsent

@@ -59,9 +59,11 @@ def upgrade():
     )
     op.create_index('ix_webhook_deliveries_endpoint', 'webhook_deliveries', ['endpoint_id', 'created_at', 'id'])
     op.create_index('ix_webhook_deliveries_created', 'webhook_deliveries', ['created_at', 'id'])
+    op.create_index('ix_webhook_deliveries_due', 'webhook_deliveries', ['status', 'next_attempt_at'])
 
 
 def downgrade():
+    op.drop_index('ix_webhook_deliveries_due', table_name='webhook_deliveries')
     op.drop_index('ix_webhook_deliveries_created', table_name='webhook_deliveries')
     op.drop_index('ix_webhook_deliveries_endpoint', table_name='webhook_deliveries')
     op.drop_table('webhook_deliveries')

@@ -96,21 +96,22 @@ def _batch(raw: Any, origin: str, info: StreamInfo | None = None) -> Batch:
     return Batch(ids, events, origin, info, lost, poisoned)
 
 
-def ensure_group(connection: Redis) -> None:
-    """Create the group at id 0 (every event still in the stream is read), the stream with it. O(1)."""
+def ensure_group(connection: Redis, group: str = GROUP, start: str = "0") -> None:
+    """Create the group at id `start` (0: every event still in the stream is read; "$": only new ones), the
+    stream with it. O(1). Other consumers of the stream (the webhook dispatcher) pass their own group."""
     try:
-        connection.xgroup_create(keys.events(), GROUP, id="0", mkstream=True)
+        connection.xgroup_create(keys.events(), group, id=start, mkstream=True)
     except ResponseError as error:
         if "BUSYGROUP" not in str(error):
             raise
 
 
-def _stream_info(stream: Any, groups: Any) -> StreamInfo:
+def _stream_info(stream: Any, groups: Any, name: str = GROUP) -> StreamInfo:
     """The group's position, its lag when it is certain, and a gap. Trimming removes the oldest entries, so
     unread entries were lost only when the stream's first entry is beyond the last one delivered; Redis 7
     also says how many (entries-added - entries-read - length), Redis 6.2 cannot. Redis' own `lag` field is
     not used: after a trim it still counts the trimmed entries."""
-    group: dict[str, Any] = next((g for g in (groups or []) if text(g.get("name")) == GROUP), {})
+    group: dict[str, Any] = next((g for g in (groups or []) if text(g.get("name")) == name), {})
     last = text(group.get("last-delivered-id"), "0-0")
     pending = integer(group.get("pending"), 0) or 0
     info = stream if isinstance(stream, dict) else {}
@@ -128,12 +129,20 @@ def _stream_info(stream: Any, groups: Any) -> StreamInfo:
 
 
 class StreamReader:
-    """Reads batches for one consumer name (keep it stable across restarts: the host, or a setting)."""
+    """Reads batches for one consumer name (keep it stable across restarts: the host, or a setting) of one
+    consumer group (the history collector's by default)."""
 
     def __init__(
-        self, connection: Redis, consumer: str, count: int = 500, block_ms: int = 1000, claim_idle_ms: int = 60_000
+        self,
+        connection: Redis,
+        consumer: str,
+        count: int = 500,
+        block_ms: int = 1000,
+        claim_idle_ms: int = 60_000,
+        group: str = GROUP,
     ) -> None:
         self.connection = connection
+        self.group = group
         self.consumer = consumer
         self.count = max(1, int(count))
         self.block_ms = max(0, int(block_ms))
@@ -159,37 +168,42 @@ class StreamReader:
         pipe = self.connection.pipeline(transaction=False)
         pipe.xinfo_stream(stream)
         pipe.xinfo_groups(stream)
-        pipe.xreadgroup(GROUP, self.consumer, {stream: ">"}, count=self.count, block=self.block_ms or None)
+        pipe.xreadgroup(self.group, self.consumer, {stream: ">"}, count=self.count, block=self.block_ms or None)
         info_reply, groups_reply, read_reply = pipe.execute(raise_on_error=False)
         if isinstance(read_reply, ResponseError):
             if "NOGROUP" not in str(read_reply):
                 raise read_reply
-            ensure_group(self.connection)  # the stream was deleted: start again
+            ensure_group(self.connection, self.group)  # the stream was deleted: start again
             return Batch([], [], "new")
-        info = _stream_info(info_reply, groups_reply if isinstance(groups_reply, list) else [])
+        info = _stream_info(info_reply, groups_reply if isinstance(groups_reply, list) else [], self.group)
         return _batch(read_reply[0][1] if read_reply else [], "new", info)
 
     def _group_read(self, streams: dict[str, str], block: int | None) -> Any:
         try:
             reply = self.connection.xreadgroup(
-                GROUP, self.consumer, dict(streams.items()), count=self.count, block=block
+                self.group, self.consumer, dict(streams.items()), count=self.count, block=block
             )
             return reply
         except ResponseError as error:
             if "NOGROUP" not in str(error):
                 raise
-            ensure_group(self.connection)
+            ensure_group(self.connection, self.group)
             return []
 
     def _claim(self) -> Batch:
         try:
             reply = self.connection.xautoclaim(
-                keys.events(), GROUP, self.consumer, self.claim_idle_ms, start_id=self._claim_cursor, count=self.count
+                keys.events(),
+                self.group,
+                self.consumer,
+                self.claim_idle_ms,
+                start_id=self._claim_cursor,
+                count=self.count,
             )
         except ResponseError as error:
             if "NOGROUP" not in str(error):
                 raise
-            ensure_group(self.connection)
+            ensure_group(self.connection, self.group)
             return Batch([], [], "claimed")
         self._claim_cursor = text(reply[0]) or "0-0"
         if self._claim_cursor == "0-0":  # a full round of the pending list: again in a while
@@ -199,7 +213,7 @@ class StreamReader:
     def ack(self, ids: Sequence[str]) -> None:
         """XACK the ids (after the SQL commit). O(len(ids))."""
         for start in range(0, len(ids), 1000):
-            self.connection.xack(keys.events(), GROUP, *ids[start : start + 1000])
+            self.connection.xack(keys.events(), self.group, *ids[start : start + 1000])
 
     def count_lag(self, after: str) -> tuple[int, bool]:
         """(entries after `after`, whether the count stopped at LAG_PROBE): for Redis < 7 only."""

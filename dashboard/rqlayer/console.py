@@ -49,6 +49,8 @@ Parts (method names are stable: other modules rely on them)
     console.schedules.<f>(...)  likewise for rqlayer/schedules (read_schedules, get_schedule, health,
                                 save, run_now, pause, resume, delete, reschedule, register_defaults)
     console.exposition.<f>(...) rqlayer/exposition.py: read() -> Exposition, render() -> bytes (GET /metrics)
+    console.flow.<f>(...)       rqlayer/flow/actions.py: pause, resume, set_limit, clear_limit (per queue),
+                                read_queue(name) -> QueueFlowView, read_book() -> FlowBook, ACTIONS
     console.events              feed.EventFeed: .poll(after, wait, types, queue, function) -> Poll,
                                 .latest(); long polls wait on a small pool of their own, bounded
 
@@ -342,6 +344,7 @@ class Console:
         self.schedules = BoundModule(self, "dashboard.rqlayer.schedules")
         self.events = EventFeed(connection)
         self.exposition = BoundModule(self, "dashboard.rqlayer.exposition")
+        self.flow = BoundModule(self, "dashboard.rqlayer.flow.actions")
 
     def ping(self) -> bool:
         """True when Redis answers. Cost: one PING; never raises."""

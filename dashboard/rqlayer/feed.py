@@ -47,6 +47,8 @@ ACTION_TYPES: dict[str, str] = {
 }
 ENQUEUED = "enqueued"
 SCHEDULE_RUN_NOW = "schedule_run_now"
+# A queue's flow control (rqlayer/flow/actions.py): pause (extra until), resume, rate limit (extra limit), clear.
+QUEUE_FLOW_TYPES = ("queue_paused", "queue_resumed", "queue_rate_limited", "queue_rate_limit_cleared")
 EVENT_PUBLISHED = "event_published"  # an incoming event (dashboard/inbound): extra event, name, count, source
 
 
@@ -59,6 +61,7 @@ BULK_TYPES = tuple(bulk_type(a.name) for a in catalogue.ACTIONS.values() if a.bu
     bulk_type("enqueue"),
 )
 CONSOLE_TYPES = (*ACTION_TYPES.values(), ENQUEUED, SCHEDULE_RUN_NOW, *BULK_TYPES, EVENT_PUBLISHED)
+CONSOLE_TYPES = (*CONSOLE_TYPES, *QUEUE_FLOW_TYPES)
 TYPES = frozenset(events.WORKER_TYPES) | frozenset(CONSOLE_TYPES)
 
 MAX_WAIT = 25  # seconds a long-poll may wait (API `wait`)

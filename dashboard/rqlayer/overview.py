@@ -20,6 +20,8 @@ from rq.defaults import DEFAULT_JOB_MONITORING_INTERVAL, DEFAULT_WORKER_TTL
 
 from dashboard.rqlayer import keys
 from dashboard.rqlayer.decode import csv_names, integer, number, text, timestamp
+from dashboard.rqlayer.flow.model import FlowBook, parse_book
+from dashboard.rqlayer.flow.state import EXTENSION_FIELD
 from dashboard.rqlayer.rows import count_or_zero, reply_or, wrong_type
 from dashboard.rqlayer.vocabulary import PRIORITY_ORDER, REGISTRY_STATES, STATES, job_id_of_execution  # noqa: F401  (STATES: re-export)
 
@@ -65,6 +67,7 @@ class WorkerSummary:
     python_version: str
     stale: bool
     gone: bool
+    honours_flow: bool = False  # runs the console's extension: honours queue pauses and rate limits
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,7 @@ class Overview:
     totals: dict[str, int] = field(default_factory=dict)
     rq_version: str = rq.__version__
     broken_keys: list[str] = field(default_factory=list)  # keys of the wrong type, read as empty
+    flow: FlowBook = field(default_factory=FlowBook)  # every queue's pause and rate limit (rqlayer/flow)
 
     @property
     def is_empty(self) -> bool:
@@ -107,6 +111,10 @@ class Overview:
     @property
     def unattended_queues(self) -> list[QueueSummary]:
         return [q for q in self.queues if q.unattended]
+
+    def honouring(self, queue: str) -> int:
+        """Live workers on `queue` that run the console's extension (they honour its pause and limit)."""
+        return sum(1 for w in self.workers if w.honours_flow and not w.gone and queue in w.queues)
 
     @property
     def held_back_jobs(self) -> int:
@@ -138,6 +146,7 @@ def read_overview(connection: redis.Redis, now: datetime | None = None) -> Overv
         read_at=now,
         totals={state: sum(q.counts[state] for q in queues) for state in STATES},
         broken_keys=found.broken,
+        flow=found.flow,
     )
 
 
@@ -152,6 +161,7 @@ class _Names:
     suspended: bool
     server: RedisServer
     broken: list[str]
+    flow: FlowBook
 
 
 @dataclass(frozen=True)
@@ -170,11 +180,12 @@ def _read_names(connection: redis.Redis) -> _Names:
     pipe.info("server")
     pipe.info("memory")
     pipe.info("clients")
+    pipe.hgetall(keys.flow_state())
     replies = pipe.execute(raise_on_error=False)
     # Per item: a planted key of the wrong type is reported and read as empty; the rest still shows.
-    names = (keys.queues(), keys.workers(), keys.suspended(), keys.rate_limit_keys(), "", "", "")
+    names = (keys.queues(), keys.workers(), keys.suspended(), keys.rate_limit_keys(), "", "", "", keys.flow_state())
     broken = [name for name, reply in zip(names, replies, strict=True) if wrong_type(reply) and name]
-    queue_keys, worker_keys, suspended, limit_keys, server, memory, clients = (
+    queue_keys, worker_keys, suspended, limit_keys, server, memory, clients, flow = (
         ({} if index >= 4 else set()) if wrong_type(reply) else reply for index, reply in enumerate(replies)
     )
     return _Names(
@@ -189,6 +200,7 @@ def _read_names(connection: redis.Redis) -> _Names:
             uptime_seconds=integer(server.get("uptime_in_seconds")),
         ),
         broken=broken,
+        flow=parse_book(flow),
     )
 
 
@@ -307,4 +319,5 @@ def worker_summary(
         python_version=text(fields.get("python_version")),
         stale=gone or age is None or age > stale_after,
         gone=gone,
+        honours_flow=EXTENSION_FIELD in fields,
     )

@@ -8,6 +8,7 @@ def register_blueprints(app) -> None:
     from dashboard.web import (
         actions,
         admin,
+        alerts,
         api,
         auth,
         bulk,
@@ -48,6 +49,8 @@ def register_blueprints(app) -> None:
     app.register_blueprint(schedule_page.bp)
     app.register_blueprint(workers.bp)
     app.register_blueprint(history.bp)
+    app.register_blueprint(alerts.bp)
+    app.register_blueprint(alerts.api_bp)  # GET /api/v1/alerts: bearer tokens, like api.bp
     app.register_blueprint(admin.bp)
     app.register_blueprint(palette.bp)
     app.register_blueprint(functions.bp)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dashboard.rqlayer import feed
 from dashboard.rqlayer.vocabulary import DEFAULT_PAGE_SIZE, ORDERS, PAGE_SIZES, STATES
+from dashboard.web.alerts_openapi import ALERTS_PATH
 from dashboard.web.errors_openapi import ERROR_GROUPS_PATH
 from dashboard.web.incoming_openapi import EVENTS_POST, INCOMING_EVENTS_PATH
 from dashboard.web.openapi_metrics import metrics_path
@@ -345,6 +346,7 @@ def openapi_document() -> dict:
             "/events": {**_EVENTS_PATH, **EVENTS_POST},
             "/incoming-events": INCOMING_EVENTS_PATH,
             "/error-groups": ERROR_GROUPS_PATH,
+            "/alerts": ALERTS_PATH,
             "/metrics": metrics_path(_response, _ERROR, _ERRORS),
         },
     }

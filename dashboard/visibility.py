@@ -12,22 +12,24 @@ Without `jobs.view_values` (viewers when HIDE_JOB_VALUES_FROM_VIEWERS=true) a ro
   (file, line number, function) and each exception's type;
 - progress as a percentage (a number the job chose to publish, about as telling as its state);
 - schedules' timing (cron string, interval, next and last run, outcome) and task names;
-- of a webhook, its scheme and host (and header names), never the path, query or header values.
+- of a webhook, its scheme and host, the status it fires on, its method and header names, never the
+  path or query.
 It does not see: args, kwargs, the description (RQ writes the call with its arguments into it), the
 exception message and every other traceback line (source lines, chained messages, locals that some
 formatters add), results, meta (other than the progress percentage), schedule arguments. Searching is
 held to the same line: filters match what the role would see, never the hidden text.
 
-Roles that may not act (`jobs.act`) never see webhook header values either: headers carry tokens.
+Nobody sees webhook header values (or URL passwords and query values): the RQ layer drops them when it
+reads the field (rqlayer/job_webhooks.py), since headers carry tokens.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, fields, replace
 from urllib.parse import urlsplit
 
+from dashboard.rqlayer.job_webhooks import JobWebhooks
 from dashboard.rqlayer.jobdetail import Attempt, JobDetail, Progress
 from dashboard.rqlayer.jobs import Failure, JobRow
 from dashboard.rqlayer.payloads import JobCall, Shown
@@ -36,7 +38,6 @@ from dashboard.rqlayer.search import FailureGroups, JobFilter
 
 HIDDEN = "(hidden)"
 HIDDEN_VALUE = Shown(text=None, safe=False, format="hidden", size=0, note="hidden for your role")
-MASK = "****"
 
 _FRAME = re.compile(r'^\s+File "[^"\n]*", line \d+(, in [^\s]+)?$')
 _EXC_TYPE = re.compile(r"^[A-Za-z_][\w.]*$")
@@ -77,36 +78,6 @@ def redact_traceback(tb: str) -> str:
     return "\n".join(out)
 
 
-def mask_webhooks(raw: str, *, hosts_only: bool) -> str:
-    """Webhooks (RQ's JSON list of {url, headers, ...}) with header values masked, and with `hosts_only`
-    each URL cut to scheme://host and only the keys that say where and when it fires."""
-    try:
-        hooks = json.loads(raw)
-    except (ValueError, RecursionError):
-        return HIDDEN
-    if not isinstance(hooks, list):
-        return HIDDEN
-    masked = []
-    for hook in hooks[:50]:
-        if not isinstance(hook, dict):
-            masked.append(HIDDEN)
-            continue
-        hook = dict(hook)
-        if isinstance(hook.get("headers"), dict):
-            hook["headers"] = {str(name): MASK for name in hook["headers"]}
-        elif "headers" in hook:
-            hook["headers"] = MASK
-        if hosts_only:
-            hook = {
-                k: v
-                for k, v in hook.items()
-                if k in ("url", "headers", "job_status", "status", "event") and isinstance(v, str | dict | list)
-            }
-            hook["url"] = _host_only(hook.get("url"))
-        masked.append(hook)
-    return json.dumps(masked, ensure_ascii=False)
-
-
 def _host_only(url) -> str:
     if not isinstance(url, str):
         return HIDDEN
@@ -133,15 +104,13 @@ class VisibleFilter(JobFilter):
 @dataclass(frozen=True)
 class Visibility:
     """The policy for one principal. `values`: may see argument/result values (jobs.view_values).
-    `secrets`: may see webhook header values (roles that act, and see values). Every method returns a
-    redacted copy (or the model itself when nothing is hidden) and never touches Redis."""
+    Every method returns a redacted copy (or the model itself when nothing is hidden) and never touches Redis."""
 
     values: bool
-    secrets: bool
 
     @classmethod
     def everything(cls) -> Visibility:
-        return cls(values=True, secrets=True)
+        return cls(values=True)
 
     def text(self, value: str) -> str:
         return value if self.values or not value else HIDDEN
@@ -187,15 +156,13 @@ class Visibility:
             return attempt
         return replace(attempt, traceback=redact_traceback(attempt.traceback), result=self.shown(attempt.result))
 
-    def webhooks(self, raw: str) -> str:
-        if not raw or (self.values and self.secrets):
-            return raw
-        return mask_webhooks(raw, hosts_only=not self.values)
+    def webhooks(self, hooks: JobWebhooks) -> JobWebhooks:
+        """Header values are never in the model; without values, each URL shrinks to scheme and host."""
+        if self.values or not hooks:
+            return hooks
+        return replace(hooks, hooks=tuple(replace(h, url=_host_only(h.url)) for h in hooks.hooks))
 
     def job(self, job: JobDetail) -> JobDetail:
-        if self.values and self.secrets:
-            return job
-        job = replace(job, webhooks=self.webhooks(job.webhooks))
         if self.values:
             return job
         text_fields = {k: (self.text(v) if k == "description" else v) for k, v in job.fields.items()}
@@ -209,6 +176,7 @@ class Visibility:
             attempts=[self.attempt(a) for a in job.attempts],
             traceback=redact_traceback(job.traceback),
             result=self.shown(job.result),
+            webhooks=self.webhooks(job.webhooks),
         )
 
     def job_filter(self, job_filter: JobFilter) -> JobFilter:

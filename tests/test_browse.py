@@ -328,5 +328,6 @@ def test_webhook_header_values_are_masked_for_viewers(conn, client_as):
     )
     plant_raw(conn, "default", "queued", 1, prefix="hook-", webhooks=hooks)
     viewer_page = client_as("viewer").get("/jobs/hook-0000000").get_data(as_text=True)
-    assert "sekrit-token" not in viewer_page and "Authorization" in viewer_page and "****" in viewer_page
-    assert "sekrit-token" in client_as("operator").get("/jobs/hook-0000000").get_data(as_text=True)
+    assert "sekrit-token" not in viewer_page and "Authorization: ••••" in viewer_page
+    # Since issue 15 nobody sees header values (the RQ layer drops them): tests/test_job_webhooks.py.
+    assert "sekrit-token" not in client_as("operator").get("/jobs/hook-0000000").get_data(as_text=True)

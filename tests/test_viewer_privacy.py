@@ -16,7 +16,8 @@ from rq import Queue, SimpleWorker
 
 from dashboard import accounts
 from dashboard.rqlayer import keys
-from dashboard.visibility import HIDDEN, Visibility, mask_webhooks, redact_traceback
+from dashboard.rqlayer.job_webhooks import parse_webhooks
+from dashboard.visibility import HIDDEN, Visibility, redact_traceback
 from tests.helpers import build_app, make_env
 
 MARK = "zqx-s3cret-7781"
@@ -234,13 +235,15 @@ def test_webhooks_show_host_and_header_names_only():
             "junk",
         ]
     )
-    hosts = json.loads(mask_webhooks(raw, hosts_only=True))
-    assert hosts == [{"url": "https://hooks.example/…", "headers": {"A": "****"}, "job_status": "failed"}, HIDDEN]
-    headers_only = json.loads(mask_webhooks(raw, hosts_only=False))
-    assert headers_only[0]["headers"] == {"A": "****"} and MARK in headers_only[0]["url"]
-    assert mask_webhooks("{not json", hosts_only=True) == HIDDEN
-    everything = Visibility.everything()
-    assert everything.webhooks(raw) == raw
+    parsed = parse_webhooks(raw)
+    (hook, junk) = parsed.hooks
+    assert hook.url == f"https://user:••••@hooks.example:8443/{MARK}?t=••••", "only the path stays (values roles)"
+    assert MARK not in repr(parsed).replace(hook.url, ""), "header values and secrets never leave the layer"
+    assert junk.problem
+    hosts = Visibility(values=False).webhooks(parsed)
+    assert [h.url for h in hosts.hooks] == ["https://hooks.example/…", HIDDEN]
+    assert hosts.hooks[0].header_names == ("A",) and hosts.hooks[0].job_status == "failed"
+    assert Visibility.everything().webhooks(parsed) == parsed
 
 
 def test_viewers_cannot_search_hidden_argument_values(redis_url, sqlite_url, data_dir, conn):

@@ -31,6 +31,7 @@ Parts (method names are stable: other modules rely on them)
     console.jobs.rows(job_ids, failures=False) -> list[JobRow]   1 round trip
     console.jobs.detail(job_id) -> JobDetail | None              2 round trips
     console.jobs.exists(job_id) -> bool                          1 round trip
+    console.jobs.wait(job_id, seconds) -> jobwait.Waited         long poll for its end (API ?wait=)
     console.jobs.existing(job_ids) -> set[str]                   1 round trip (pipelined EXISTS)
     console.jobs.status(job_id) -> str | None                    1 round trip
     console.jobs.find_by_prefix(prefix) -> PrefixSearch          2 round trips
@@ -51,6 +52,8 @@ Parts (method names are stable: other modules rely on them)
     console.exposition.<f>(...) rqlayer/exposition.py: read() -> Exposition, render() -> bytes (GET /metrics)
     console.flow.<f>(...)       rqlayer/flow/actions.py: pause, resume, set_limit, clear_limit (per queue),
                                 read_queue(name) -> QueueFlowView, read_book() -> FlowBook, ACTIONS
+    console.limits.<f>(...)     rqlayer/limits.py (RQ 3 concurrency limits): read_limits, read_limit,
+                                parse_concurrency, set_concurrency
     console.events              feed.EventFeed: .poll(after, wait, types, queue, function) -> Poll,
                                 .latest(); long polls wait on a small pool of their own, bounded
 
@@ -76,7 +79,7 @@ from typing import TYPE_CHECKING, Any
 
 import redis
 
-from dashboard.rqlayer import failures, jobdetail, jobs, keys, lookup, search
+from dashboard.rqlayer import failures, jobdetail, jobs, jobwait, keys, lookup, search
 from dashboard.rqlayer import matching as typed_text
 from dashboard.rqlayer import overview as overview_reads
 from dashboard.rqlayer import workers as worker_reads
@@ -275,6 +278,12 @@ class Jobs(_Part):
         """Everything RQ knows about one job, or None. Cost: two pipelined round trips."""
         return jobdetail.read_job(self._c, job_id, unsafe=self._unsafe)
 
+    def wait(self, job_id: str, seconds: float) -> jobwait.Waited:
+        """Wait up to `seconds` for the job to end (finished, failed, stopped, canceled) or vanish, on the
+        event stream with a status re-read as fallback, holding one of the feed's waiting slots
+        (`busy` at once when none is free). See rqlayer/jobwait.py."""
+        return jobwait.wait_for_job(self._c, self._console.events, job_id, seconds)
+
     def exists(self, job_id: str) -> bool:
         """Cost: one EXISTS."""
         return jobs.job_exists(self._c, job_id)
@@ -345,6 +354,7 @@ class Console:
         self.events = EventFeed(connection)
         self.exposition = BoundModule(self, "dashboard.rqlayer.exposition")
         self.flow = BoundModule(self, "dashboard.rqlayer.flow.actions")
+        self.limits = BoundModule(self, "dashboard.rqlayer.limits")
 
     def ping(self) -> bool:
         """True when Redis answers. Cost: one PING; never raises."""

@@ -22,7 +22,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -49,6 +50,8 @@ ENQUEUED = "enqueued"
 SCHEDULE_RUN_NOW = "schedule_run_now"
 # A queue's flow control (rqlayer/flow/actions.py): pause (extra until), resume, rate limit (extra limit), clear.
 QUEUE_FLOW_TYPES = ("queue_paused", "queue_resumed", "queue_rate_limited", "queue_rate_limit_cleared")
+# An RQ 3 limit's concurrency set (rqlayer/limits.py): extra limit, from, to, promoted (jobs let through).
+CONCURRENCY_CHANGED = "concurrency_changed"
 EVENT_PUBLISHED = "event_published"  # an incoming event (dashboard/inbound): extra event, name, count, source
 
 
@@ -60,7 +63,7 @@ def bulk_type(action: str) -> str:
 BULK_TYPES = tuple(bulk_type(a.name) for a in catalogue.ACTIONS.values() if a.bulk or not a.single) + (
     bulk_type("enqueue"),
 )
-CONSOLE_TYPES = (*ACTION_TYPES.values(), ENQUEUED, SCHEDULE_RUN_NOW, *BULK_TYPES, EVENT_PUBLISHED)
+CONSOLE_TYPES = (*ACTION_TYPES.values(), ENQUEUED, SCHEDULE_RUN_NOW, *BULK_TYPES, EVENT_PUBLISHED, CONCURRENCY_CHANGED)
 CONSOLE_TYPES = (*CONSOLE_TYPES, *QUEUE_FLOW_TYPES)
 TYPES = frozenset(events.WORKER_TYPES) | frozenset(CONSOLE_TYPES)
 
@@ -201,6 +204,31 @@ class EventFeed:
                 )
                 self._blocking = redis.Redis(connection_pool=pool)
             return self._blocking
+
+    @contextmanager
+    def waiting_slot(self) -> Iterator[bool]:
+        """One of this process's `waiters` waiting slots, if one is free (False: answer at once). Every
+        wait on the stream holds one — polls and job long-polls (rqlayer/jobwait.py) share them."""
+        acquired = self._slots.acquire(blocking=False)
+        try:
+            yield acquired
+        finally:
+            if acquired:
+                self._slots.release()
+
+    def block(self, cursor: str, seconds: float, count: int = SCAN) -> events.Entries:
+        """At most `count` raw entries after `cursor`, waiting up to `seconds` (at most MAX_WAIT) for the
+        first: one XREAD BLOCK on the waiters' own pool (hold a waiting slot). [] when none came; a
+        stream key of another type reads as none, after the same wait."""
+        block_ms = max(1, int(min(seconds, MAX_WAIT) * 1000))
+        try:
+            reply: Any = self._blocking_client().xread({keys.events(): cursor}, count=count, block=block_ms)
+        except redis.ResponseError as error:
+            if "WRONGTYPE" not in str(error):
+                raise
+            time.sleep(block_ms / 1000)
+            return []
+        return list(reply[0][1]) if reply else []  # [[stream, entries]]
 
     def recent(
         self, types: Collection[str] = (), queue: str | None = None, function: str | None = None, count: int = PAGE

@@ -13,6 +13,8 @@ import redis
 
 from dashboard.rqlayer import keys
 from dashboard.rqlayer.decode import epoch, integer, text
+from dashboard.rqlayer.job_webhooks import NONE as NO_WEBHOOKS
+from dashboard.rqlayer.job_webhooks import JobWebhooks, parse_webhooks
 from dashboard.rqlayer.payloads import (
     EMPTY,
     JobCall,
@@ -77,7 +79,7 @@ class JobDetail:
     attempts: list[Attempt]
     traceback: str
     result: Shown | None
-    webhooks: str
+    webhooks: JobWebhooks  # parsed: header values are never kept (job_webhooks.py)
     rate_limit_key: str
     in_registries: list[str] = field(default_factory=list)
     recurring: bool = False  # the job of an rq-scheduler schedule (same id at every run)
@@ -269,7 +271,7 @@ def read_job(connection: redis.Redis, job_id: str, unsafe: bool = False) -> JobD
         attempts=attempts,
         traceback=traceback,
         result=result,
-        webhooks=text(f.get("webhooks")),
+        webhooks=parse_webhooks(f.get("webhooks")),
         rate_limit_key=text(f.get("rate_limit_key")),
         in_registries=in_registries,
         recurring=recurring is not None,
@@ -301,6 +303,6 @@ def broken_detail(job_id: str, problem: str) -> JobDetail:
         attempts=[],
         traceback="",
         result=None,
-        webhooks="",
+        webhooks=NO_WEBHOOKS,
         rate_limit_key="",
     )

@@ -22,6 +22,7 @@ from dashboard.rqlayer import keys
 from dashboard.rqlayer.decode import csv_names, integer, number, text, timestamp
 from dashboard.rqlayer.flow.model import FlowBook, parse_book
 from dashboard.rqlayer.flow.state import EXTENSION_FIELD
+from dashboard.rqlayer.limits import RateLimitSummary, add_summary_commands, summary_from
 from dashboard.rqlayer.rows import count_or_zero, reply_or, wrong_type
 from dashboard.rqlayer.vocabulary import PRIORITY_ORDER, REGISTRY_STATES, STATES, job_id_of_execution  # noqa: F401  (STATES: re-export)
 
@@ -68,14 +69,6 @@ class WorkerSummary:
     stale: bool
     gone: bool
     honours_flow: bool = False  # runs the console's extension: honours queue pauses and rate limits
-
-
-@dataclass(frozen=True)
-class RateLimitSummary:
-    key: str
-    concurrency: int | None
-    allowed: int
-    held_back: int
 
 
 @dataclass(frozen=True)
@@ -218,9 +211,7 @@ def _read_details(
         pipe.hgetall(keys.worker(name))
         pipe.smembers(keys.worker_executions(name))
     for key in found.limits:
-        pipe.hget(keys.rate_limit_config(key), "concurrency")
-        pipe.zcard(keys.rate_limit_allowed(key))
-        pipe.zcard(keys.rate_limited(key))
+        add_summary_commands(pipe, key)
     replies = iter(pipe.execute(raise_on_error=False))
 
     raw_queues = []
@@ -234,12 +225,8 @@ def _read_details(
         head = next(replies)
         raw_queues.append(_RawQueue(name, counts, None if wrong_type(head) else head))
     workers = [worker_summary(name, next(replies), next(replies), now) for name in found.workers]
-    rate_limits = [
-        RateLimitSummary(
-            key, integer(reply_or(next(replies), None)), count_or_zero(next(replies)), count_or_zero(next(replies))
-        )
-        for key in found.limits
-    ]
+    rate_limits = [summary_from(key, replies) for key in found.limits]
+    found.broken.extend(name for limit in rate_limits for name in limit.broken)
     return raw_queues, workers, rate_limits
 
 

@@ -9,10 +9,11 @@ from flask import Blueprint, abort, jsonify, request, url_for
 
 from dashboard import audit
 from dashboard.auth import requires
-from dashboard.extensions import get_console
+from dashboard.extensions import db, get_console
 from dashboard.permissions import JOBS_ENQUEUE, VIEW
-from dashboard.rqlayer import jobs
+from dashboard.rqlayer import feed, jobs, jobwait
 from dashboard.rqlayer.errors import NotFound
+from dashboard.rqlayer.job_webhooks import MASK, JobWebhooks
 from dashboard.rqlayer.params import validate_call
 from dashboard.rqlayer.payloads import Shown
 from dashboard.rqlayer.vocabulary import valid_job_id
@@ -114,16 +115,54 @@ def state_page(name, state):
     )
 
 
+def _webhooks(hooks: JobWebhooks):
+    """RQ's shape, with every header value masked (the layer never kept them)."""
+    if not hooks:
+        return None
+    return {
+        "problem": hooks.problem or None,
+        "total": hooks.total,
+        "hooks": [
+            {
+                "url": h.url,
+                "job_status": h.job_status,
+                "method": h.method,
+                "headers": dict.fromkeys(h.header_names, MASK),
+                "timeout": h.timeout,
+                "problem": h.problem or None,
+            }
+            for h in hooks.hooks
+        ],
+    }
+
+
 @bp.get("/jobs/<job_id>")
 @requires(VIEW)
 def job(job_id):
+    """The job; with `wait=<seconds>` (0-60), first waits for it to end (rqlayer/jobwait.py)."""
     if not valid_job_id(job_id):
         raise NotFound("That is not a valid job id.")
-    detail = get_console().jobs.detail(job_id)
+    console = get_console()
+    try:
+        wait = jobwait.parse_wait(request.args.get("wait"))
+    except feed.BadRequest as error:
+        return jsonify(error="bad_request", message=str(error)), 400
+    waited = None
+    if wait:
+        db.session.close()  # authenticated: a waiting request holds no SQL connection (see events._poll)
+        waited = console.jobs.wait(job_id, wait)
+    detail = console.jobs.detail(job_id)
     if detail is None:
-        raise NotFound(f"No job with id {job_id!r}.")
-    detail = visibility().job(detail)
-    return jsonify(
+        gone = " (it was deleted or expired while the request waited)" if waited and waited.waited_seconds else ""
+        raise NotFound(f"No job with id {job_id!r}{gone}.")
+    response = jsonify(_job_json(job_id, visibility().job(detail), waited))
+    if waited and waited.busy:
+        response.headers["Retry-After"] = "1"
+    return response
+
+
+def _job_json(job_id: str, detail, waited: jobwait.Waited | None) -> dict:
+    return dict(
         job=_row(detail.row),
         func_name=detail.call.func_name,
         args=_shown(detail.call.args),
@@ -145,6 +184,16 @@ def job(job_id):
         dependents=to_json(detail.dependents),
         dependents_total=detail.dependents_total,
         attempts=[dict(to_json(a), result=_shown(a.result)) for a in detail.attempts],
+        webhooks=_webhooks(detail.webhooks),
+        rate_limit_key=detail.rate_limit_key or None,
+        wait=None
+        if waited is None
+        else {
+            "seconds": waited.waited_seconds,
+            "ended": waited.ended,
+            "timed_out": waited.timed_out,
+            "busy": waited.busy,
+        },
         links={"html": url_for("jobs.detail", job_id=job_id)},
     )
 

@@ -7,6 +7,7 @@ from dashboard.rqlayer.vocabulary import DEFAULT_PAGE_SIZE, ORDERS, PAGE_SIZES, 
 from dashboard.web.alerts_openapi import ALERTS_PATH
 from dashboard.web.errors_openapi import ERROR_GROUPS_PATH
 from dashboard.web.incoming_openapi import EVENTS_POST, INCOMING_EVENTS_PATH
+from dashboard.web.openapi_limits import LIMIT_PATH, LIMITS_PATH, WAIT_PARAM
 from dashboard.web.openapi_metrics import metrics_path
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
@@ -338,14 +339,25 @@ def openapi_document() -> dict:
             },
             "/jobs/{job_id}": {
                 "get": {
-                    "summary": "Everything RQ knows about a job; values decoded safely (never unpickled)",
-                    "parameters": [{"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}],
-                    "responses": {"200": _response("The job"), "404": _response("No such job", _ERROR), **_ERRORS},
+                    "summary": "Everything RQ knows about a job; values decoded safely (never unpickled); "
+                    "webhooks with header values masked; `wait` long-polls for its end",
+                    "parameters": [
+                        {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}},
+                        WAIT_PARAM,
+                    ],
+                    "responses": {
+                        "200": _response("The job"),
+                        "400": _response("Bad wait", _ERROR),
+                        "404": _response("No such job (or it was deleted while the request waited)", _ERROR),
+                        **_ERRORS,
+                    },
                 }
             },
             "/events": {**_EVENTS_PATH, **EVENTS_POST},
             "/incoming-events": INCOMING_EVENTS_PATH,
             "/error-groups": ERROR_GROUPS_PATH,
+            "/limits": LIMITS_PATH,
+            "/limits/{key}": LIMIT_PATH,
             "/alerts": ALERTS_PATH,
             "/metrics": metrics_path(_response, _ERROR, _ERRORS),
         },

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from dashboard.auth import can
-from dashboard.permissions import JOBS_ACT, VIEW_JOB_VALUES
+from dashboard.permissions import VIEW_JOB_VALUES
 from dashboard.visibility import Visibility
 
 
 def visibility() -> Visibility:
     """Built from the permissions, never the role name: a role gains or loses sight in permissions.py."""
-    values = can(VIEW_JOB_VALUES)
-    return Visibility(values=values, secrets=values and can(JOBS_ACT))
+    return Visibility(values=can(VIEW_JOB_VALUES))

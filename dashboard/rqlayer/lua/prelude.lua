@@ -4,20 +4,32 @@
 -- after any crash it is in exactly one place.
 
 -- Concurrency limits (RQ 3): promote held-back jobs into free slots, oldest first (as RQ does).
-local function rl_fill(limit)
+-- `most` (optional) bounds the entries popped in one call (a raised limit fills in chunks); returns
+-- the promoted ids and how many entries it popped (stale ones are dropped, as RQ drops them).
+local function rl_fill(limit, most)
+  local promoted = {}
   local concurrency = tonumber(redis.call('HGET', rl_key(limit), 'concurrency') or '0')
-  if not concurrency or concurrency < 1 then return end
-  while redis.call('ZCARD', rl_allowed_key(limit)) < concurrency do
+  local popped_count = 0
+  if not concurrency or concurrency < 1 then return promoted, popped_count end
+  while redis.call('ZCARD', rl_allowed_key(limit)) < concurrency and (not most or popped_count < most) do
     local popped = redis.call('ZPOPMIN', rl_held_key(limit))
     if #popped == 0 then break end
+    popped_count = popped_count + 1
     local id = popped[1]
-    local f = redis.call('HMGET', job_key(id), 'origin', 'status', 'enqueue_at_front')
-    if f[1] and f[2] == 'rate_limited' then
+    -- A planted job key or queue of another type would fail the script after its writes: drop it too.
+    local f = {}
+    if redis.call('TYPE', job_key(id))['ok'] == 'hash' then
+      f = redis.call('HMGET', job_key(id), 'origin', 'status', 'enqueue_at_front')
+    end
+    local queue_type = f[1] and redis.call('TYPE', queue_key(f[1]))['ok']
+    if f[2] == 'rate_limited' and (queue_type == 'list' or queue_type == 'none') then
       redis.call('ZADD', rl_allowed_key(limit), now_ts, id)
       if f[3] == '1' then redis.call('LPUSH', queue_key(f[1]), id) else redis.call('RPUSH', queue_key(f[1]), id) end
       redis.call('HSET', job_key(id), 'status', 'queued', 'enqueued_at', now_iso)
+      promoted[#promoted + 1] = id
     end
   end
+  return promoted, popped_count
 end
 
 -- A job leaves queued/started without running: give its slot back and promote the next one.

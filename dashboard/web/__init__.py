@@ -57,11 +57,14 @@ def register_blueprints(app) -> None:
     app.register_blueprint(functions.bp)
     app.register_blueprint(functions.api_bp)  # GET /api/v1/metrics: bearer tokens, like api.bp
     app.register_blueprint(events.bp)
+    app.register_blueprint(incoming.bp)
     app.register_blueprint(limits.bp)
     app.register_blueprint(incoming.bp)
     app.register_blueprint(prometheus.bp)  # GET /metrics: a bearer token or METRICS_ALLOWED_IPS, GET only
     # The API authenticates with bearer tokens only, never cookies: CSRF cannot apply to it.
     csrf.exempt(api.bp)
+    csrf.exempt(incoming.api_bp)  # POST /api/v1/events, GET /api/v1/incoming-events: bearer tokens only
+    app.register_blueprint(incoming.api_bp)
     csrf.exempt(limits.api_bp)  # GET/PUT /api/v1/limits: bearer tokens only, like api.bp
     app.register_blueprint(limits.api_bp)
     csrf.exempt(incoming.api_bp)  # POST /api/v1/events, GET /api/v1/incoming-events: bearer tokens only

@@ -116,8 +116,15 @@ def check():
         publishing.check_payload(checked, subscribers)
         message = ""
     except LayerError as error:
-        message = error.message
+        message = _explain(error)
     return render_template("partials/field_error.html", message=message)
+
+
+def _explain(error: LayerError) -> str:
+    """Every field's problem in one line (the form shows them all at once, not only the first)."""
+    if len(error.fields) < 2:
+        return error.message
+    return "Nothing was enqueued: " + "; ".join(f"{name}: {text}" for name, text in error.fields.items())
 
 
 @bp.post("/events/incoming/publish")
@@ -132,7 +139,7 @@ def publish_form():
             db.engine, get_console().connection, name, payload, actor=auditor.actor, source="console"
         )
     except LayerError as error:
-        return _render_page(422, name=name, payload=text, error=error.message)
+        return _render_page(422, name=name, payload=text, error=_explain(error))
     _audit(auditor, published, "console")
     notify(f"Event #{published.event_id} {published.name} published: {len(published.jobs)} job(s) enqueued.", SUCCESS)
     target = url_for("incoming.page")

@@ -10,7 +10,7 @@ from email.message import Message
 
 from rq import Queue
 
-from dashboard.alerts import rules
+from dashboard.alerts import checks, rules
 from tests.helpers import free_port
 
 MAIL_QUEUE = "webhooks"
@@ -49,9 +49,9 @@ def smtp_server(monkeypatch):
 
 
 def make_rule(engine, **fields):
-    """A rule saved through rules.check (the form's checks); fields by form name."""
+    """A rule saved through checks.check (the form's checks); fields by form name."""
     values = {"severity": "warning", "cooldown_seconds": "0", "emails": "", "webhooks": ""} | fields
-    checked = rules.check(values)
+    checked = checks.check(values)
     assert checked.ok, checked.errors
     with engine.begin() as sql:
         return rules.create_rule(sql, checked, "test")

@@ -39,7 +39,8 @@ print(','.join(web))
 """
 
 
-@pytest.mark.parametrize("module", ["dashboard", "dashboard.rqlayer", "tasks", *LAYER])
+# dashboard.alerts.mail: the alert e-mail job, run by workers.
+@pytest.mark.parametrize("module", ["dashboard", "dashboard.rqlayer", "tasks", "dashboard.alerts.mail", *LAYER])
 def test_importing_loads_no_web_framework(module):
     result = subprocess.run(
         [sys.executable, "-c", PROBE, module, ",".join(WEB)],

@@ -149,15 +149,18 @@ def missed(
     window: timedelta,
     schedule_id: str = "",
     now: datetime | None = None,
+    schedules: Iterable[Schedule] | None = None,
 ) -> list[MissedSchedule]:
     """Recurring schedules (or the one `schedule_id`) with missed runs whose expected time is within
-    `window` before now. Cost: the Schedules page's Redis read (rqlayer/schedules/book.py), then per schedule
-    (at most MAX_CHECKED) one ZRANGE for an `rq cron` entry's run ids and one indexed SQL page of runs."""
+    `window` before now. Cost: the Schedules page's Redis read (rqlayer/schedules/book.py) unless the caller
+    has `schedules` already, then per schedule (at most MAX_CHECKED) one ZRANGE for an `rq cron` entry's run
+    ids and one indexed SQL page of runs."""
     now = now or datetime.now(UTC)
     since = now - window
     found = []
-    schedules = [s for s in list_schedules(connection) if s.recurring and (not schedule_id or s.id == schedule_id)]
-    for schedule in schedules[:MAX_CHECKED]:
+    listed = list_schedules(connection) if schedules is None else schedules
+    recurring = [s for s in listed if s.recurring and (not schedule_id or s.id == schedule_id)]
+    for schedule in recurring[:MAX_CHECKED]:
         page = schedule_history.run_page(sql, _run_ids(connection, schedule))
         checked = missed_runs.check(
             page.runs,
@@ -180,14 +183,20 @@ _cache: dict[str, tuple[float, list[MissedSchedule]]] = {}
 _cache_lock = threading.Lock()
 
 
-def missed_for_page(connection: redis.Redis, sql: sa.Connection, cache_key: str) -> list[MissedSchedule]:
-    """`missed` over PAGE_WINDOW, remembered MISSED_CACHE_SECONDS per `cache_key` (the Redis and database
-    the page reads): the Schedules page polls every few seconds; missed runs change by the minute."""
+def forget_cache() -> None:
+    with _cache_lock:
+        _cache.clear()
+
+
+def missed_for_page(connection: redis.Redis, sql: sa.Connection, schedules: Iterable[Schedule]) -> list[MissedSchedule]:
+    """`missed` over PAGE_WINDOW for the page's `schedules`, remembered MISSED_CACHE_SECONDS per Redis and
+    database: the page polls every few seconds; missed runs change by the minute."""
+    cache_key = f"{connection.connection_pool!r} {sql.engine.url!r}"
     with _cache_lock:
         hit = _cache.get(cache_key)
     if hit and time.monotonic() - hit[0] < MISSED_CACHE_SECONDS:
         return hit[1]
-    result = missed(connection, sql, PAGE_WINDOW)
+    result = missed(connection, sql, PAGE_WINDOW, schedules=schedules)
     with _cache_lock:
         _cache[cache_key] = (time.monotonic(), result)
     return result

@@ -5,7 +5,7 @@ The job runs in a worker (the webhook queue, WEBHOOK_QUEUE), never in another jo
 environment (dashboard.settings.load_alert_settings: SMTP_HOST, SMTP_PORT, SMTP_USERNAME, SMTP_PASSWORD,
 SMTP_STARTTLS, ALERT_EMAIL_FROM), so no secret travels in the job's arguments.
 
-No header injection: addresses were checked when the rule was saved (rules.EMAIL, no CR/LF) and are checked
+No header injection: addresses were checked when the rule was saved (checks.EMAIL, no CR/LF) and are checked
 again here; the subject is built from data (queue names, error messages) and has every control character
 replaced by a space; EmailMessage refuses a header with a line break anyway.
 

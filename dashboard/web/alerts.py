@@ -16,7 +16,7 @@ from flask import make_response as flask_response
 from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard import audit
-from dashboard.alerts import notify, reads, rules
+from dashboard.alerts import checks, notify, reads, rules
 from dashboard.auth import can, requires
 from dashboard.extensions import db, get_console
 from dashboard.permissions import ALERTS_MANAGE, VIEW
@@ -147,7 +147,7 @@ def check():
     name = request.args.get("field", "")
     if name not in rules.FIELDS:
         abort(404, description="No such field.")
-    _, message = rules.check_field(name, request.args.get(name, ""), request.args.get("kind", ""))
+    _, message = checks.check_field(name, request.args.get(name, ""), request.args.get("kind", ""))
     return render_template("partials/field_error.html", message=message)
 
 
@@ -170,7 +170,7 @@ def kind_fields():
 
 def _save(rule: rules.Rule | None):
     values = _form_values()
-    checked = rules.check(values)
+    checked = checks.check(values)
     if not checked.ok:
         return _render_form(rule, values, checked.errors, 422, "Nothing saved: correct the fields marked below.")
     started = time.monotonic()

@@ -16,6 +16,7 @@ from flask import Blueprint, abort, current_app, redirect, render_template, requ
 from flask import make_response as flask_response
 
 from dashboard import audit
+from dashboard.alerts import cron_integrity
 from dashboard.auth import requires
 from dashboard.errors import layer_status
 from dashboard.extensions import db, get_console
@@ -67,6 +68,11 @@ def _page_context() -> dict:
         # Operators' names for the rows (schedule_notes), one primary-key lookup per 500 ids.
         "notes": schedule_notes.get_notes(db.session.connection(), [s.id for s in book.all()]),
         "health": part.health(),
+        # Cron integrity warnings (dashboard/alerts/cron_integrity.py; missed runs cached a minute).
+        "cron_duplicates": cron_integrity.duplicates(get_console().connection),
+        "missed_schedules": cron_integrity.missed_for_page(
+            get_console().connection, db.session.connection(), book.all(), f"{get_console().redis_url} {db.engine.url}"
+        ),
         "poll_seconds": current_app.config["CONSOLE"].poll_seconds,
         "max_schedules": schedules.MAX_SCHEDULES,
         "grace": schedules.OVERDUE_GRACE_SECONDS,

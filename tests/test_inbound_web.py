@@ -106,6 +106,9 @@ def test_a_bad_payload_or_an_unknown_name_enqueues_nothing(client, conn, tokens)
     assert client.post("/api/v1/events", json=big, headers=headers).status_code == 413
     assert queued(conn) == 0
 
+    for query, status in (("after=zzz", 400), ("limit=0", 400), ("name=Order.X", 422), ("name=order.x", 200)):
+        assert client.get(f"/events/incoming?{query}").status_code == status, query
+
     document = client.get("/api/v1/openapi.json").json  # documented beside the stream's GET
     assert {"get", "post"} <= set(document["paths"]["/events"]) and "get" in document["paths"]["/incoming-events"]
 

@@ -240,8 +240,13 @@ def _complete(
         with engine.begin() as conn:
             store.set_status(conn, event_id, "incomplete")
         raise
-    with engine.begin() as conn:
-        store.set_status(conn, event_id, "published")
+    try:
+        with engine.begin() as conn:
+            store.set_status(conn, event_id, "published")
+    except sa.exc.SQLAlchemyError:
+        # The jobs exist: answer with them. The event stays pending; a retry with its key after
+        # PENDING_GRACE finds every id enqueued and only marks it published.
+        log.warning("event %s: jobs enqueued, but its status could not be saved", event_id, exc_info=True)
     published = Published(event_id, name, jobs, received_at)
     _announce(engine, connection, published, actor, source)
     return published

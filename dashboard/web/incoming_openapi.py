@@ -4,22 +4,13 @@ its view's module; the document itself is web/openapi.py's."""
 from __future__ import annotations
 
 from dashboard.inbound.publish import KEY_RULE, MAX_PAYLOAD_BYTES
+from dashboard.web.errors_openapi import _ERROR, _response  # the same two helpers, not a third copy
 from tasks.registry import EVENT_NAME_RULE
 
-_ERROR = {"$ref": "#/components/schemas/Error"}
 _FIELDS = {
     "type": "object",
     "properties": {"error": {"type": "string"}, "message": {"type": "string"}, "fields": {"type": "object"}},
 }
-
-
-def _response(description: str, schema: dict | None = None) -> dict:
-    body: dict = {"description": description}
-    if schema is not None:
-        body["content"] = {"application/json": {"schema": schema}}
-    return body
-
-
 _JOB = {
     "type": "object",
     "properties": {"id": {"type": "string"}, "task": {"type": "string"}, "queue": {"type": "string"}},

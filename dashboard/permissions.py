@@ -16,10 +16,11 @@ WORKERS_CONTROL = "workers.control"
 SCHEDULES_MANAGE = "schedules.manage"
 USERS_MANAGE = "users.manage"
 AUDIT_VIEW = "audit.view"
+QUEUES_FLOW = "queues.flow"  # pause / resume a queue, set or clear its rate limit
 ALERTS_MANAGE = "alerts.manage"  # alert rules: create, edit, enable, delete, test (everyone sees their state)
 
 _VIEWER = frozenset({VIEW, VIEW_JOB_VALUES})
-_OPERATOR = _VIEWER | {JOBS_ACT, JOBS_ENQUEUE, SCHEDULES_MANAGE}
+_OPERATOR = _VIEWER | {JOBS_ACT, JOBS_ENQUEUE, SCHEDULES_MANAGE, QUEUES_FLOW}
 _ADMIN = _OPERATOR | {QUEUES_EMPTY, WORKERS_CONTROL, USERS_MANAGE, AUDIT_VIEW, ALERTS_MANAGE}
 
 ROLES: dict[str, frozenset[str]] = {"viewer": _VIEWER, "operator": _OPERATOR, "admin": _ADMIN}

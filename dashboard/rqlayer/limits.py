@@ -84,11 +84,14 @@ class LimitItem:
     oldest_held_since: datetime | None
 
 
-class _Paged:
-    """Page links for a read model with `page` and `pages` (1-based)."""
-
+@dataclass(frozen=True)
+class LimitList:
+    items: list[LimitItem]
+    total: int
     page: int
     pages: int
+    size: int
+    broken: list[str] = field(default_factory=list)
 
     @property
     def has_prev(self) -> bool:
@@ -97,16 +100,6 @@ class _Paged:
     @property
     def has_next(self) -> bool:
         return self.page < self.pages
-
-
-@dataclass(frozen=True)
-class LimitList(_Paged):
-    items: list[LimitItem]
-    total: int
-    page: int
-    pages: int
-    size: int
-    broken: list[str] = field(default_factory=list)
 
 
 def _one(connection: redis.Redis, command: Callable[[Pipeline], object]) -> Any:
@@ -204,7 +197,7 @@ class Held:
 
 
 @dataclass(frozen=True)
-class LimitDetail(_Paged):
+class LimitDetail:
     summary: RateLimitSummary
     registered: bool  # listed in rl-keys (RQ removes an idle limit from it, with its config)
     slots: list[Slot]
@@ -230,6 +223,14 @@ class LimitDetail(_Paged):
         if self.summary.concurrency is None:
             return None
         return max(0, self.summary.concurrency - self.summary.allowed)
+
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
 
 
 def valid_key(key: str) -> bool:

@@ -16,6 +16,7 @@ def register_blueprints(app) -> None:
         errors,
         events,
         failed,
+        flow,
         formatting,
         functions,
         health,
@@ -39,6 +40,7 @@ def register_blueprints(app) -> None:
     app.register_blueprint(auth.bp)
     app.register_blueprint(overview.bp)
     app.register_blueprint(queues.bp)
+    app.register_blueprint(flow.bp)  # a queue's pause and rate limit (forms, the panel's status)
     app.register_blueprint(jobs.bp)
     app.register_blueprint(actions.bp)
     app.register_blueprint(enqueue.bp)
@@ -59,14 +61,13 @@ def register_blueprints(app) -> None:
     app.register_blueprint(events.bp)
     app.register_blueprint(incoming.bp)
     app.register_blueprint(limits.bp)
-    app.register_blueprint(incoming.bp)
     app.register_blueprint(prometheus.bp)  # GET /metrics: a bearer token or METRICS_ALLOWED_IPS, GET only
     # The API authenticates with bearer tokens only, never cookies: CSRF cannot apply to it.
     csrf.exempt(api.bp)
+    csrf.exempt(flow.api_bp)  # /api/v1/queues/<q>/pause, resume, rate-limit: bearer tokens only
+    app.register_blueprint(flow.api_bp)
     csrf.exempt(incoming.api_bp)  # POST /api/v1/events, GET /api/v1/incoming-events: bearer tokens only
     app.register_blueprint(incoming.api_bp)
     csrf.exempt(limits.api_bp)  # GET/PUT /api/v1/limits: bearer tokens only, like api.bp
     app.register_blueprint(limits.api_bp)
-    csrf.exempt(incoming.api_bp)  # POST /api/v1/events, GET /api/v1/incoming-events: bearer tokens only
-    app.register_blueprint(incoming.api_bp)
     app.register_blueprint(api.bp)

@@ -18,6 +18,7 @@ from dashboard.rqlayer.params import validate_call
 from dashboard.rqlayer.payloads import Shown
 from dashboard.rqlayer.vocabulary import valid_job_id
 from dashboard.visibility import is_hidden
+from dashboard.web.flow import flow_json
 from dashboard.web.openapi import openapi_document
 from dashboard.web.params import checked_state, list_params
 from dashboard.web.visible import visibility
@@ -42,7 +43,16 @@ def to_json(value):
 @requires(VIEW)
 def queues():
     overview = get_console().overview.read()
-    items = [dict(to_json(q), total=q.total, unattended=q.unattended) for q in overview.queues]
+    items = [
+        dict(
+            to_json(q),
+            total=q.total,
+            unattended=q.unattended,
+            workers_honouring_flow=overview.honouring(q.name),  # they honour its pause and rate limit
+            **flow_json(overview.flow.get(q.name)),
+        )
+        for q in overview.queues
+    ]
     return jsonify(
         queues=items,
         totals=overview.totals,

@@ -122,6 +122,10 @@ BADGES = {
     "moved": "queued",
     "run_now": "queued",
     "schedule_run_now": "queued",
+    "queue_paused": "suspended",
+    "queue_resumed": "idle",
+    "queue_rate_limited": "deferred",
+    "queue_rate_limit_cleared": "idle",
     "event_published": "queued",
 }
 

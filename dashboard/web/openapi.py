@@ -6,6 +6,7 @@ from dashboard.rqlayer import feed
 from dashboard.rqlayer.vocabulary import DEFAULT_PAGE_SIZE, ORDERS, PAGE_SIZES, STATES
 from dashboard.web.alerts_openapi import ALERTS_PATH
 from dashboard.web.errors_openapi import ERROR_GROUPS_PATH
+from dashboard.web.flow_openapi import FLOW_PATHS
 from dashboard.web.incoming_openapi import EVENTS_POST, INCOMING_EVENTS_PATH
 from dashboard.web.openapi_limits import LIMIT_PATH, LIMITS_PATH, WAIT_PARAM
 from dashboard.web.openapi_metrics import metrics_path
@@ -216,7 +217,7 @@ def openapi_document() -> dict:
         "paths": {
             "/queues": {
                 "get": {
-                    "summary": "Every queue with its count per state, and concurrency limits",
+                    "summary": "Every queue with its count per state, its pause and rate limit, and concurrency limits",
                     "responses": {"200": _response("Queues"), **_ERRORS},
                 }
             },
@@ -359,6 +360,7 @@ def openapi_document() -> dict:
             "/limits": LIMITS_PATH,
             "/limits/{key}": LIMIT_PATH,
             "/alerts": ALERTS_PATH,
+            **FLOW_PATHS,
             "/metrics": metrics_path(_response, _ERROR, _ERRORS),
         },
     }

@@ -185,7 +185,8 @@ def pause_value(actor: str, now: float, until: float | None) -> str:
 
 def limit_from(per_second: Any = None, per_minute: Any = None) -> tuple[float, str]:
     """(amount, unit) from exactly one of the two, each a positive number within bounds; InvalidInput
-    (422) naming the field otherwise. Form fields (strings) and JSON numbers alike; booleans refused."""
+    (422) naming the field otherwise. Numbers only (JSON numbers; a form's text is converted first):
+    strings and booleans are refused."""
     pairs = (("per_second", per_second), ("per_minute", per_minute))
     given = {name: value for name, value in pairs if value is not None}
     if len(given) != 1:
@@ -194,11 +195,6 @@ def limit_from(per_second: Any = None, per_minute: Any = None) -> tuple[float, s
         )
     name, value = next(iter(given.items()))
     amount = value if isinstance(value, int | float) and not isinstance(value, bool) else None
-    if isinstance(value, str):
-        try:
-            amount = float(value.strip())
-        except ValueError:
-            amount = None
     unit = "second" if name == "per_second" else "minute"
     scale = UNITS[unit]
     if amount is None or not math.isfinite(amount) or amount <= 0:

@@ -71,7 +71,7 @@ def _page_context() -> dict:
         # Cron integrity warnings (dashboard/alerts/cron_integrity.py; missed runs cached a minute).
         "cron_duplicates": cron_integrity.duplicates(get_console().connection),
         "missed_schedules": cron_integrity.missed_for_page(
-            get_console().connection, db.session.connection(), book.all(), f"{get_console().redis_url} {db.engine.url}"
+            get_console().connection, db.session.connection(), book.all()
         ),
         "poll_seconds": current_app.config["CONSOLE"].poll_seconds,
         "max_schedules": schedules.MAX_SCHEDULES,

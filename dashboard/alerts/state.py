@@ -116,25 +116,9 @@ def try_fire(sql: sa.Connection, rule: Rule, subject: str, obs: Observation, now
         .on_conflict_do_nothing(index_elements=[s.rule_id, s.subject])
     )
     cutoff = moment - timedelta(seconds=rule.cooldown_seconds)
-    changed = sql.execute(
-        sa.update(alert_states)
-        .where(
-            _where(rule, subject),
-            s.state == "ok",
-            sa.or_(s.last_fired_at.is_(None), s.last_fired_at <= cutoff),
-            _still_enabled(rule),
-        )
-        .values(
-            state="firing",
-            breached=True,
-            value=obs.value,
-            detail=obs.detail[:DETAIL],
-            since=moment,
-            last_fired_at=moment,
-            updated_at=moment,
-        )  # fmt: skip
-    ).rowcount
-    if changed != 1:
+    cooled = sa.or_(s.last_fired_at.is_(None), s.last_fired_at <= cutoff)
+    made = _move(sql, rule, subject, obs, now, ("ok", "firing"), [cooled, _still_enabled(rule)])
+    if made is None:
         # Lost the race, or held by the cooldown: remember that it is breached (the page shows "held").
         sql.execute(
             sa.update(alert_states)
@@ -142,34 +126,43 @@ def try_fire(sql: sa.Connection, rule: Rule, subject: str, obs: Observation, now
             .values(breached=True, value=obs.value, detail=obs.detail[:DETAIL], updated_at=moment)
         )
         sql.commit()
-        return None
-    event_id = write_event(sql, rule, subject, "firing", obs, now)
-    sql.commit()
-    return Transition(event_id, rule, subject, "firing", obs.value, obs.detail, now)
+    return made
 
 
 def try_resolve(sql: sa.Connection, rule: Rule, subject: str, obs: Observation, now: datetime) -> Transition | None:
     """firing -> ok; the Transition when THIS call made it."""
+    made = _move(sql, rule, subject, obs, now, ("firing", "ok"), [])
+    if made is None:
+        sql.rollback()
+    return made
+
+
+def _move(
+    sql: sa.Connection, rule: Rule, subject: str, obs: Observation, now: datetime, edge: tuple[str, str], where: list
+) -> Transition | None:
+    """The conditional UPDATE from edge[0] to edge[1] (and `where`); when it changed the row, the event too,
+    committed. None (nothing committed) when another evaluator, the cooldown or the rule's state won."""
     moment = naive(now)
+    change = "firing" if edge[1] == "firing" else "resolved"
+    stamp = {"last_fired_at" if change == "firing" else "last_resolved_at": moment}
     changed = sql.execute(
         sa.update(alert_states)
-        .where(_where(rule, subject), alert_states.c.state == "firing")
+        .where(_where(rule, subject), alert_states.c.state == edge[0], *where)
         .values(
-            state="ok",
-            breached=False,
+            state=edge[1],
+            breached=change == "firing",
             value=obs.value,
             detail=obs.detail[:DETAIL],
             since=moment,
-            last_resolved_at=moment,
             updated_at=moment,
+            **stamp,
         )  # fmt: skip
     ).rowcount
     if changed != 1:
-        sql.rollback()
         return None
-    event_id = write_event(sql, rule, subject, "resolved", obs, now)
+    event_id = write_event(sql, rule, subject, change, obs, now)
     sql.commit()
-    return Transition(event_id, rule, subject, "resolved", obs.value, obs.detail, now)
+    return Transition(event_id, rule, subject, change, obs.value, obs.detail, now)
 
 
 def refresh(sql: sa.Connection, rule: Rule, subject: str, obs: Observation, now: datetime) -> None:

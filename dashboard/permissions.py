@@ -18,10 +18,13 @@ USERS_MANAGE = "users.manage"
 AUDIT_VIEW = "audit.view"
 QUEUES_FLOW = "queues.flow"  # pause / resume a queue, set or clear its rate limit
 ALERTS_MANAGE = "alerts.manage"  # alert rules: create, edit, enable, delete, test (everyone sees their state)
+WEBHOOKS_VIEW = "webhooks.view"  # endpoints (URLs without their query) and the delivery log
+WEBHOOKS_REDELIVER = "webhooks.redeliver"
+WEBHOOKS_MANAGE = "webhooks.manage"  # create, edit, enable, rotate the secret, test, delete; full URLs
 
 _VIEWER = frozenset({VIEW, VIEW_JOB_VALUES})
-_OPERATOR = _VIEWER | {JOBS_ACT, JOBS_ENQUEUE, SCHEDULES_MANAGE, QUEUES_FLOW}
-_ADMIN = _OPERATOR | {QUEUES_EMPTY, WORKERS_CONTROL, USERS_MANAGE, AUDIT_VIEW, ALERTS_MANAGE}
+_OPERATOR = _VIEWER | {JOBS_ACT, JOBS_ENQUEUE, SCHEDULES_MANAGE, QUEUES_FLOW, WEBHOOKS_VIEW, WEBHOOKS_REDELIVER}
+_ADMIN = _OPERATOR | {QUEUES_EMPTY, WORKERS_CONTROL, USERS_MANAGE, AUDIT_VIEW, ALERTS_MANAGE, WEBHOOKS_MANAGE}
 
 ROLES: dict[str, frozenset[str]] = {"viewer": _VIEWER, "operator": _OPERATOR, "admin": _ADMIN}
 

@@ -254,3 +254,25 @@ def test_filters_choose_the_endpoints(both, conn, hook_env):
         outbox.send(engine, conn, "job.exploded", {})
     body = json.loads(outbox.body("job.failed", {"k": "v"}))
     assert body["timestamp"].endswith("Z") and body["data"] == {"k": "v"}
+
+
+def test_the_webhooks_package_loads_no_web_framework():
+    """Workers and the history process import it: SQLAlchemy yes, Flask / Werkzeug / Jinja never."""
+    import subprocess
+    import sys
+
+    from tests.helpers import PROJECT_ROOT
+    from tests.test_flask_free_layer import WEB
+
+    modules = sorted(p.stem for p in (PROJECT_ROOT / "dashboard" / "webhooks").glob("*.py") if p.stem != "__init__")
+    probe = (
+        "import importlib, sys\n"
+        f"for m in {modules!r}: importlib.import_module('dashboard.webhooks.' + m)\n"
+        "print(','.join(sorted({m.split('.')[0] for m in sys.modules} & set(sys.argv[1].split(',')))))"
+    )
+    web = [m for m in WEB if m not in ("sqlalchemy", "alembic")]
+    result = subprocess.run(
+        [sys.executable, "-c", probe, ",".join(web)], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert len(modules) >= 10 and result.stdout.strip() == ""

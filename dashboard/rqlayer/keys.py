@@ -205,8 +205,8 @@ def history_state() -> str:
 
 
 def webhook_endpoints_version() -> str:
-    """String counter bumped at every change of a webhook endpoint: outbox.send re-reads the endpoints
-    from SQL only when it moved (dashboard/webhooks/endpoints.py)."""
+    """String set to a new random value at every change of a webhook endpoint: outbox.send re-reads the
+    endpoints from SQL only when it changed (dashboard/webhooks/endpoints.py)."""
     return f"{PREFIX}:console:webhook-endpoints-version"
 
 

@@ -31,6 +31,8 @@ def register_blueprints(app) -> None:
         rendering,
         schedule_page,
         schedules,
+        webhooks,
+        webhooks_api,
         workers,
     )
 
@@ -60,6 +62,7 @@ def register_blueprints(app) -> None:
     app.register_blueprint(functions.api_bp)  # GET /api/v1/metrics: bearer tokens, like api.bp
     app.register_blueprint(events.bp)
     app.register_blueprint(incoming.bp)
+    app.register_blueprint(webhooks.bp)
     app.register_blueprint(limits.bp)
     app.register_blueprint(prometheus.bp)  # GET /metrics: a bearer token or METRICS_ALLOWED_IPS, GET only
     # The API authenticates with bearer tokens only, never cookies: CSRF cannot apply to it.
@@ -70,4 +73,6 @@ def register_blueprints(app) -> None:
     app.register_blueprint(incoming.api_bp)
     csrf.exempt(limits.api_bp)  # GET/PUT /api/v1/limits: bearer tokens only, like api.bp
     app.register_blueprint(limits.api_bp)
+    csrf.exempt(webhooks_api.api_bp)  # /api/v1/webhooks…: bearer tokens only, like api.bp
+    app.register_blueprint(webhooks_api.api_bp)
     app.register_blueprint(api.bp)

@@ -10,6 +10,7 @@ from dashboard.web.flow_openapi import FLOW_PATHS
 from dashboard.web.incoming_openapi import EVENTS_POST, INCOMING_EVENTS_PATH
 from dashboard.web.openapi_limits import LIMIT_PATH, LIMITS_PATH, WAIT_PARAM
 from dashboard.web.openapi_metrics import metrics_path
+from dashboard.web.webhooks_openapi import WEBHOOK_PATHS
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 
@@ -361,6 +362,7 @@ def openapi_document() -> dict:
             "/limits/{key}": LIMIT_PATH,
             "/alerts": ALERTS_PATH,
             **FLOW_PATHS,
+            **WEBHOOK_PATHS,
             "/metrics": metrics_path(_response, _ERROR, _ERRORS),
         },
     }

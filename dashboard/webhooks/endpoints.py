@@ -1,14 +1,16 @@
 """Webhook endpoints: read models, create / update / rotate / delete, and the cached list outbox.send filters.
 Flask-free: takes a SQLAlchemy Engine and the Redis client (for the change counter).
 
-Every change bumps keys.webhook_endpoints_version() (INCR) after its commit, so the cache (`enabled`) costs one
-Redis GET per call and reads SQL only when an endpoint changed (or after CACHE_MAX_AGE, in case someone edited
-the table by hand). Validation of what an operator types lives in validate.py; these functions trust it.
+Every change sets keys.webhook_endpoints_version() to a new random value after its commit, so the cache
+(`enabled`) costs one Redis GET per call and reads SQL only when an endpoint changed (or after CACHE_MAX_AGE,
+in case someone edited the table by hand). Validation of what an operator types lives in validate.py; these
+functions trust it.
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 import threading
 import time
 import weakref
@@ -81,6 +83,12 @@ class Endpoint:
         return self.previous_expires_at is not None and self.previous_expires_at > (now or utcnow())
 
 
+def masked_url(url: str) -> str:
+    """The URL without its query string (where receivers often put a token): what non-admins see."""
+    base, sep, _ = url.partition("?")
+    return f"{base}?…" if sep else base
+
+
 def _endpoint(row: Any) -> Endpoint:
     return Endpoint(
         id=row.id,
@@ -143,8 +151,9 @@ def enabled(engine: sa.Engine, redis: Redis) -> tuple[Endpoint, ...]:
 
 
 def changed(redis: Redis) -> None:
-    """Tell every process's cache that an endpoint changed (after the commit)."""
-    redis.incr(keys.webhook_endpoints_version())
+    """Tell every process's cache that an endpoint changed (after the commit). A random value, not a counter:
+    after a Redis flush or restart a counter would start again at 1 and match a stale copy."""
+    redis.set(keys.webhook_endpoints_version(), secrets.token_hex(8))
 
 
 # ---------------------------------------------------------------- writes

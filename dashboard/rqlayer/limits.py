@@ -84,14 +84,11 @@ class LimitItem:
     oldest_held_since: datetime | None
 
 
-@dataclass(frozen=True)
-class LimitList:
-    items: list[LimitItem]
-    total: int
+class _Paged:
+    """Page links for a read model with `page` and `pages` (1-based)."""
+
     page: int
     pages: int
-    size: int
-    broken: list[str] = field(default_factory=list)
 
     @property
     def has_prev(self) -> bool:
@@ -100,6 +97,16 @@ class LimitList:
     @property
     def has_next(self) -> bool:
         return self.page < self.pages
+
+
+@dataclass(frozen=True)
+class LimitList(_Paged):
+    items: list[LimitItem]
+    total: int
+    page: int
+    pages: int
+    size: int
+    broken: list[str] = field(default_factory=list)
 
 
 def _one(connection: redis.Redis, command: Callable[[Pipeline], object]) -> Any:
@@ -197,7 +204,7 @@ class Held:
 
 
 @dataclass(frozen=True)
-class LimitDetail:
+class LimitDetail(_Paged):
     summary: RateLimitSummary
     registered: bool  # listed in rl-keys (RQ removes an idle limit from it, with its config)
     slots: list[Slot]
@@ -223,14 +230,6 @@ class LimitDetail:
         if self.summary.concurrency is None:
             return None
         return max(0, self.summary.concurrency - self.summary.allowed)
-
-    @property
-    def has_prev(self) -> bool:
-        return self.page > 1
-
-    @property
-    def has_next(self) -> bool:
-        return self.page < self.pages
 
 
 def valid_key(key: str) -> bool:

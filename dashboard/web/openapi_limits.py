@@ -4,16 +4,7 @@ poll (`wait`, rqlayer/jobwait.py), kept beside their views; the document itself 
 from __future__ import annotations
 
 from dashboard.rqlayer import jobwait, limits
-
-_ERROR = {"$ref": "#/components/schemas/Error"}
-
-
-def _response(description: str, schema: dict | None = None) -> dict:
-    body: dict = {"description": description}
-    if schema is not None:
-        body["content"] = {"application/json": {"schema": schema}}
-    return body
-
+from dashboard.web.errors_openapi import _ERROR, _response  # the same two helpers, not another copy
 
 _KEY = {"name": "key", "in": "path", "required": True, "schema": {"type": "string", "maxLength": limits.MAX_KEY_CHARS}}
 _PAGE = {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1, "default": 1}}

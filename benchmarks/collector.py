@@ -123,8 +123,9 @@ def main() -> None:
     import redis
     import sqlalchemy as sa
 
+    from dashboard.core_tables import create_all
     from dashboard.history.collector import Collector
-    from dashboard.history.models import error_groups, job_outcomes, metadata
+    from dashboard.history.models import error_groups, job_outcomes
     from dashboard.rqlayer import keys
     from dashboard.settings import HistorySettings
 
@@ -139,7 +140,7 @@ def main() -> None:
         with admin.connect() as sql:
             sql.execute(sa.text(f'CREATE DATABASE "{name}"'))
         engine = sa.create_engine(sa.engine.make_url(ADMIN_URL).set(database=name))
-        metadata.create_all(engine)
+        create_all(engine)  # every Core table: the periodic tasks touch them all
         print(f"redis {url}, PostgreSQL database {name}", flush=True)
 
         t0 = time.perf_counter()

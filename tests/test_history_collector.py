@@ -204,3 +204,24 @@ def test_retention_prunes_outcomes_and_rollups(conn, engine):
     ages = {(r.resolution, (stamp - r.bucket) // 86400) for r in rows(engine, metric_rollups)}
     assert ("m", 2) not in ages and ("h", 90) not in ages  # past 48 h of minutes and 90 d of hours
     assert {("m", 0), ("h", 1), ("h", 0)} <= ages  # the 1-h-old minute (and its hour, rolled now), the 1-day-old hour
+
+
+def test_retention_prunes_incoming_events_with_their_jobs_and_alert_history(conn, engine):
+    from datetime import datetime, timedelta
+
+    from dashboard.alerts.models import alert_events
+    from dashboard.inbound.models import incoming_event_jobs, incoming_events
+
+    now = datetime.now(UTC).replace(tzinfo=None)
+    with engine.begin() as sql:
+        for n, at in enumerate((now - timedelta(days=31), now - timedelta(days=1))):
+            values = {"name": "order.created", "payload": "{}", "digest": f"d{n}", "actor": "t", "source": "api"}
+            event_id = sql.execute(sa.insert(incoming_events).values(**values, received_at=at)).inserted_primary_key[0]
+            job = {"event_id": event_id, "position": 0, "job_id": f"j{n}", "task": "t", "queue": "q"}
+            sql.execute(sa.insert(incoming_event_jobs).values(job))
+            alert = {"rule_id": 1, "rule_name": "r", "severity": "info", "change": "firing", "at": at}
+            sql.execute(sa.insert(alert_events).values(alert))
+    collect_once(conn, engine, None, force=True)
+    assert [r.digest for r in rows(engine, incoming_events)] == ["d1"]
+    assert [r.job_id for r in rows(engine, incoming_event_jobs)] == ["j1"]
+    assert [r.at.date() for r in rows(engine, alert_events)] == [(now - timedelta(days=1)).date()]

@@ -12,7 +12,8 @@ import sys
 import sqlalchemy as sa
 from rq import Queue
 
-from dashboard.history.models import job_outcomes, metadata
+from dashboard.core_tables import create_all
+from dashboard.history.models import job_outcomes
 from dashboard.rqlayer import keys
 from dashboard.rqlayer.telemetry.consumer import GROUP, ensure_group
 from tests import jobfuncs
@@ -43,7 +44,7 @@ def written(engine) -> int:
 
 def test_sigkill_mid_batch_loses_and_doubles_nothing(conn, redis_url, database_url, tmp_path):
     engine = sa.create_engine(database_url)
-    metadata.create_all(engine)
+    create_all(engine)  # every Core table: the periodic tasks touch them all
     q = Queue("default", connection=conn)
     jobs = [q.enqueue(jobfuncs.add, n, 1) if n % 10 else q.enqueue(jobfuncs.fail, f"item {n}") for n in range(JOBS)]
     env = dict(os.environ, **make_env(redis_url, database_url, tmp_path))

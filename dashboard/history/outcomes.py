@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from dashboard.history.models import MESSAGE, NAME, job_outcome_attributes, job_outcomes
+from dashboard.history.retention import prune_older
 from dashboard.rqlayer.telemetry.outcome import Outcome
 
 _EPOCH = datetime(1970, 1, 1)
@@ -101,13 +102,8 @@ def write_outcomes(connection: sa.Connection, outcomes: Sequence[Outcome]) -> li
 
 
 def prune_outcomes(connection: sa.Connection, before: datetime, chunk: int = 5000) -> int:
-    """Delete up to `chunk` outcomes that ended before `before` (oldest first) and their attributes
-    (explicitly: SQLite enforces no ON DELETE CASCADE without its pragma). Uses ix_job_outcomes_ended."""
-    t = job_outcomes
-    ids = list(connection.scalars(sa.select(t.c.id).where(t.c.ended_at < before).order_by(t.c.ended_at).limit(chunk)))
-    if not ids:
-        return 0
-    a = job_outcome_attributes
-    connection.execute(sa.delete(a).where(a.c.outcome_id.in_(ids)))
-    connection.execute(sa.delete(t).where(t.c.id.in_(ids)))
-    return len(ids)
+    """Delete up to `chunk` outcomes that ended before `before` (oldest first) and their attributes.
+    Uses ix_job_outcomes_ended."""
+    return prune_older(
+        connection, job_outcomes, job_outcomes.c.ended_at, before, chunk, (job_outcome_attributes.c.outcome_id,)
+    )

@@ -5,7 +5,8 @@
     minutes  every 15 s   completed Redis minutes -> SQL minutes (the last RECOPY minutes again: late writes)
     hours    every 60 s   SQL minutes -> SQL hours (the current and previous hour rebuilt each time)
     depth    every 60 s   each queue's depth and oldest job age -> its total row
-    prune    every 600 s  outcomes, minutes and hours past their retention, a few chunks
+    prune    every 600 s  outcomes, minutes, hours, incoming events and alert history past their
+                          retention, a few chunks
     alerts   every 15 s   alert rules evaluated, transitions notified (dashboard/alerts/evaluate.py)
 
 A task that fails is reported (the collector's last error) and tried again when next due; the others run.
@@ -23,9 +24,13 @@ import sqlalchemy as sa
 from redis import Redis
 
 from dashboard.alerts.evaluate import evaluate as evaluate_alerts
+from dashboard.alerts.models import alert_events
 from dashboard.history.groups import upsert_groups
 from dashboard.history.outcomes import naive_utc, prune_outcomes, write_outcomes
+from dashboard.history.retention import prune_older
 from dashboard.history.rollups import copy_minutes, count_registry, point_row, prune_rollups, roll_hours, sample_depth
+from dashboard.inbound.models import incoming_event_jobs as event_jobs
+from dashboard.inbound.models import incoming_events
 from dashboard.rqlayer.overview import read_overview
 from dashboard.rqlayer.telemetry import layout
 from dashboard.rqlayer.telemetry.consumer import write_state
@@ -136,8 +141,13 @@ def run_prune(ctx: Context) -> int:
     before = naive_utc(int((ctx.now - ctx.history.retention_days * 86400) * 1000)) or datetime.min
     for _ in range(PRUNE_CHUNKS):
         with ctx.engine.begin() as sql:
-            deleted = prune_outcomes(sql, before) + prune_rollups(
-                sql, int(ctx.now), ctx.history.minutes_retention, ctx.history.hours_retention
+            deleted = (
+                prune_outcomes(sql, before)
+                + prune_rollups(sql, int(ctx.now), ctx.history.minutes_retention, ctx.history.hours_retention)
+                + prune_older(
+                    sql, incoming_events, incoming_events.c.received_at, before, 1000, (event_jobs.c.event_id,)
+                )
+                + prune_older(sql, alert_events, alert_events.c.at, before)
             )
         if not deleted:
             break

@@ -13,6 +13,7 @@ import redis
 import sqlalchemy as sa
 from rq import Queue, Retry
 
+from dashboard.core_tables import create_all
 from dashboard.rqlayer import keys
 from dashboard.rqlayer.telemetry.worker import ConsoleSimpleWorker
 from dashboard.settings import load_webhook_settings
@@ -51,9 +52,8 @@ def has_group(conn) -> bool:
 
 
 @pytest.fixture
-def receiver(monkeypatch, engine, redis_url, data_dir):
+def receiver(monkeypatch, redis_url, data_dir):
     server = Receiver()
-    monkeypatch.setenv("DATABASE_URL", engine.url.render_as_string(hide_password=False))
     monkeypatch.setenv("REDIS_URL", redis_url)
     monkeypatch.setenv("SECRET_KEY", "test-secret-key-0123456789")
     monkeypatch.setenv("WEBHOOK_ALLOWED_HOSTS", server.host)
@@ -61,7 +61,25 @@ def receiver(monkeypatch, engine, redis_url, data_dir):
     server.stop()
 
 
-def test_a_job_failing_for_good_sends_one_job_failed_even_when_the_stream_is_read_again(engine, conn, receiver):
+@pytest.fixture
+def both(engine, monkeypatch):
+    """SQLite and PostgreSQL; the delivery jobs find the database in DATABASE_URL, as in a worker."""
+    monkeypatch.setenv("DATABASE_URL", engine.url.render_as_string(hide_password=False))
+    return engine
+
+
+@pytest.fixture
+def lite(sqlite_url, monkeypatch):
+    """SQLite only: the history process test (its SQL is the dispatcher's, tested on both above)."""
+    engine = sa.create_engine(sqlite_url)
+    create_all(engine)
+    monkeypatch.setenv("DATABASE_URL", sqlite_url)
+    yield engine
+    engine.dispose()
+
+
+def test_a_job_failing_for_good_sends_one_job_failed_even_when_the_stream_is_read_again(both, conn, receiver):
+    engine = both
     settings = load_webhook_settings()
     dispatcher = Dispatcher(conn, engine, settings, consumer="t1", block_ms=0)
     endpoints.create(engine, conn, url=receiver.url, events=["job.failed", "job.finished"], queues=["default"])
@@ -96,7 +114,8 @@ def test_a_job_failing_for_good_sends_one_job_failed_even_when_the_stream_is_rea
     assert [r.status for r in deliveries(engine)] == ["succeeded", "succeeded"]
 
 
-def test_no_endpoint_no_delivery(engine, conn, receiver):
+def test_no_endpoint_no_delivery(both, conn, receiver):
+    engine = both
     dispatcher = Dispatcher(conn, engine, load_webhook_settings(), consumer="t", block_ms=0)
     Queue("default", connection=conn).enqueue("tests.jobfuncs.add", 1, 2)
     run_jobs(conn)
@@ -106,7 +125,8 @@ def test_no_endpoint_no_delivery(engine, conn, receiver):
     assert pending["pending"] == 0, "acknowledged all the same"
 
 
-def test_the_history_process_dispatches_job_events(engine, conn, receiver, redis_url, data_dir):
+def test_the_history_process_dispatches_job_events(lite, conn, receiver, redis_url, data_dir):
+    engine = lite
     env = make_env(
         redis_url,
         engine.url.render_as_string(hide_password=False),

@@ -227,16 +227,14 @@ def act(endpoint_id: int, action: str):
     return redirect(url_for("webhooks.detail", endpoint_id=endpoint.id), 303)
 
 
-@bp.post("/webhooks/deliveries/<int:delivery_id>/redeliver")
-@requires(WEBHOOKS_REDELIVER)
-def redeliver(delivery_id: int):
+def redeliver_audited(delivery_id: int) -> tuple[log.Delivery, int]:
+    """Send a delivery's message again as a new delivery, audited: (the original, the new id); 404 when the
+    delivery does not exist (pruned, or its endpoint deleted). The page and the API share it."""
     started = time.monotonic()
     original = log.get_delivery(db.engine, delivery_id)
-    if original is None:
-        abort(404, description="No such delivery: it may have been pruned or its endpoint deleted.")
-    new_id = log.redeliver(db.engine, _redis(), _settings(), delivery_id)
-    if new_id is None:
-        abort(404, description="No such delivery: it was deleted meanwhile.")
+    new_id = log.redeliver(db.engine, _redis(), _settings(), delivery_id) if original is not None else None
+    if original is None or new_id is None:
+        abort(404, description=f"No delivery {delivery_id}: it may have been pruned or its endpoint deleted.")
     audit.action(
         "webhook.redeliver",
         target=f"webhook:{original.endpoint_id}",
@@ -244,5 +242,12 @@ def redeliver(delivery_id: int):
         detail=f"delivery {delivery_id} -> {new_id}",
         started=started,
     )
+    return original, new_id
+
+
+@bp.post("/webhooks/deliveries/<int:delivery_id>/redeliver")
+@requires(WEBHOOKS_REDELIVER)
+def redeliver(delivery_id: int):
+    original, new_id = redeliver_audited(delivery_id)
     notify(f"Delivery {delivery_id} sent again as delivery {new_id}.", SUCCESS)
     return redirect(url_for("webhooks.detail", endpoint_id=original.endpoint_id), 303)

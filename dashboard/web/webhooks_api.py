@@ -13,7 +13,7 @@ from dashboard import audit
 from dashboard.auth import current_principal, requires
 from dashboard.extensions import db, get_console
 from dashboard.permissions import WEBHOOKS_MANAGE, WEBHOOKS_REDELIVER, WEBHOOKS_VIEW
-from dashboard.web.webhooks import database_down, shown_url
+from dashboard.web.webhooks import database_down, redeliver_audited, shown_url
 from dashboard.webhooks import endpoints, log, validate
 from dashboard.webhooks.models import STATUSES
 
@@ -133,20 +133,5 @@ def deliveries(endpoint_id: int):
 @api_bp.post("/webhooks/deliveries/<int:delivery_id>/redeliver")
 @requires(WEBHOOKS_REDELIVER)
 def redeliver(delivery_id: int):
-    started = time.monotonic()
-    original = log.get_delivery(db.engine, delivery_id)
-    new_id = (
-        log.redeliver(db.engine, get_console().connection, current_app.config["CONSOLE"].webhooks, delivery_id)
-        if original is not None
-        else None
-    )
-    if original is None or new_id is None:
-        abort(404, description=f"No delivery {delivery_id}.")
-    audit.action(
-        "webhook.redeliver",
-        target=f"webhook:{original.endpoint_id}",
-        job_count=0,
-        detail=f"delivery {delivery_id} -> {new_id}",
-        started=started,
-    )
+    _, new_id = redeliver_audited(delivery_id)
     return jsonify(id=new_id, redelivery_of=delivery_id), 202

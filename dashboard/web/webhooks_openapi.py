@@ -3,23 +3,16 @@ document itself is web/openapi.py's."""
 
 from __future__ import annotations
 
+from dashboard.web.errors_openapi import _ERROR, _response  # the same two helpers, not another copy
 from dashboard.webhooks.models import STATUSES
 from dashboard.webhooks.outbox import EVENT_TYPES
 
-_ERROR = {"$ref": "#/components/schemas/Error"}
 _TIME = {"type": ["string", "null"], "format": "date-time"}
 _ERRORS = {
     "401": {"description": "No or invalid bearer token"},
     "403": {"description": "The token's role lacks the permission"},
     "503": {"description": "Redis or the database is unreachable"},
 }
-
-
-def _response(description: str, schema: dict | None = None) -> dict:
-    body: dict = {"description": description}
-    if schema is not None:
-        body["content"] = {"application/json": {"schema": schema}}
-    return body
 
 
 _LIST = {"type": "array", "items": {"type": "string"}}

@@ -140,6 +140,13 @@ def plant_hostile(conn, marker: Path) -> dict:
     return planted
 
 
+def _filler(rule, arg: str):
+    """A value for a route argument the walk has no hostile value for: 1 where the route wants an int."""
+    from werkzeug.routing import IntegerConverter
+
+    return 1 if isinstance(rule._converters.get(arg), IntegerConverter) else "x"
+
+
 def every_get_url(app, planted) -> list[str]:
     """A URL for every GET route of the app, filled with the hostile values."""
     from dashboard.rqlayer.overview import STATES
@@ -160,7 +167,7 @@ def every_get_url(app, planted) -> list[str]:
         for values in values_list:
             if "fmt" in rule.arguments:
                 values = dict(values, fmt="csv")
-            values = {**{arg: "x" for arg in rule.arguments}, **values}
+            values = {**{arg: _filler(rule, arg) for arg in rule.arguments}, **values}
             with app.test_request_context():
                 from flask import url_for
 

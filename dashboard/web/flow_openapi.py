@@ -20,39 +20,37 @@ def _response(description: str, schema: dict | None = None) -> dict:
     return body
 
 
-_STATE = {
-    "type": "object",
-    "properties": {
-        "queue": {"type": "string"},
-        "paused": {"type": "boolean", "description": "a pause whose `until` passed counts as resumed"},
-        "pause": {
-            "type": ["object", "null"],
-            "properties": {
-                "by": {"type": "string"},
-                "at": {"type": "string", "format": "date-time"},
-                "until": {"type": ["string", "null"], "format": "date-time"},
-            },
+_STATE_PROPERTIES: dict[str, dict] = {
+    "queue": {"type": "string"},
+    "paused": {"type": "boolean", "description": "a pause whose `until` passed counts as resumed"},
+    "pause": {
+        "type": ["object", "null"],
+        "properties": {
+            "by": {"type": "string"},
+            "at": {"type": "string", "format": "date-time"},
+            "until": {"type": ["string", "null"], "format": "date-time"},
         },
-        "rate_limit": {
-            "type": ["object", "null"],
-            "properties": {
-                "per_second": {"type": "number", "description": "normalised"},
-                "amount": {"type": "number", "description": "as entered"},
-                "unit": {"type": "string", "enum": ["second", "minute"]},
-                "words": {"type": "string", "description": "e.g. 600/min"},
-                "by": {"type": "string"},
-                "at": {"type": ["string", "null"], "format": "date-time"},
-            },
-        },
-        "changed": {"type": "boolean", "description": "false: it already was so (changes only)"},
-        "workers_told": {"type": "integer", "description": "extension workers notified (changes only)"},
-        "note": {"type": "string"},
     },
+    "rate_limit": {
+        "type": ["object", "null"],
+        "properties": {
+            "per_second": {"type": "number", "description": "normalised"},
+            "amount": {"type": "number", "description": "as entered"},
+            "unit": {"type": "string", "enum": ["second", "minute"]},
+            "words": {"type": "string", "description": "e.g. 600/min"},
+            "by": {"type": "string"},
+            "at": {"type": ["string", "null"], "format": "date-time"},
+        },
+    },
+    "changed": {"type": "boolean", "description": "false: it already was so (changes only)"},
+    "workers_told": {"type": "integer", "description": "extension workers notified (changes only)"},
+    "note": {"type": "string"},
 }
+_STATE = {"type": "object", "properties": _STATE_PROPERTIES}
 _VIEW = {
     "type": "object",
     "properties": {
-        **_STATE["properties"],
+        **_STATE_PROPERTIES,
         "current_rate_per_second": {"type": ["number", "null"], "description": "jobs let through, last ~10 s"},
         "throttled": {"type": "boolean", "description": "a worker was refused a token within the last 2 s"},
         "waiting": {"type": "integer", "description": "queued jobs held back by the pause or the limit"},

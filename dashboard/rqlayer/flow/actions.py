@@ -14,6 +14,7 @@ state left behind by a deleted queue can always be removed. Pure data plus thin 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -93,12 +94,19 @@ def pause(connection: redis.Redis, queue: str, actor: str, until: datetime | Non
     return change
 
 
+def _lift(
+    connection: redis.Redis, queue: str, actor: str, write: Callable[[redis.Redis, str], state.Change], event: str
+) -> state.Change:
+    """Resume or clear: any name that may be a queue's, the event only when something was lifted."""
+    change = write(connection, _known(queue))
+    if change.changed:
+        feed.record(connection, event, actor, queue=queue)
+    return change
+
+
 def resume(connection: redis.Redis, queue: str, actor: str) -> state.Change:
     """End a queue's pause; appends queue_resumed only when it was paused. Cost: two round trips."""
-    change = state.resume(connection, _known(queue))
-    if change.changed:
-        feed.record(connection, RESUMED, actor, queue=queue)
-    return change
+    return _lift(connection, queue, actor, state.resume, RESUMED)
 
 
 def set_limit(
@@ -115,7 +123,4 @@ def set_limit(
 
 def clear_limit(connection: redis.Redis, queue: str, actor: str) -> state.Change:
     """Remove a queue's rate limit; appends queue_rate_limit_cleared only when it had one."""
-    change = state.clear_limit(connection, _known(queue))
-    if change.changed:
-        feed.record(connection, CLEARED, actor, queue=queue)
-    return change
+    return _lift(connection, queue, actor, state.clear_limit, CLEARED)

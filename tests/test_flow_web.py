@@ -175,3 +175,13 @@ def test_paused_and_limited_queues_are_marked_on_the_overview(client_as, conn, m
     row = re.search(r'<tr data-queue="mail".*?</tr>', page, re.S).group(0)
     assert 'data-flow="paused"' in row and "≤ 5/s" in row
     assert 'data-paused-queue="mail"' in page and "is paused by oscar" in page and "until" in page
+    # Hostile data: keys of another type never break a page, and a change is refused with a message.
+    conn.delete(keys.flow_state())
+    conn.set(keys.flow_state(), "planted")
+    conn.set(keys.flow_limiter("mail"), "planted")
+    operator = client_as("operator")
+    assert operator.get("/").status_code == 200 and operator.get("/queues/mail/queued").status_code == 200
+    assert "Not paused, no rate limit" in text(operator.get("/queues/mail/flow", headers={"HX-Request": "true"}))
+    htmx = {"HX-Request": "true", "X-CSRFToken": csrf_token(operator)}
+    refused = operator.post("/queues/mail/pause", data={}, headers=htmx)
+    assert refused.status_code == 409 and "another type" in text(refused) and conn.get(keys.flow_state()) == b"planted"

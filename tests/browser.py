@@ -49,6 +49,14 @@ def sign_in(page, base_url: str, username: str, password: str) -> None:
     page.wait_for_selector(".whoami", state="attached")  # hidden in the closed menu on a phone
 
 
+def open_nav_link(page, name: str) -> None:
+    """Follow the main nav's link `name`, opening its "More" disclosure first when the link is in it."""
+    link = page.locator('nav[aria-label="Main"]').get_by_role("link", name=name, exact=True)
+    if page.locator(f'#nav-more a:text-is("{name}")').count():  # hidden while closed: not a role query
+        page.click("#nav-more > summary")
+    link.click()
+
+
 AXE_SCRIPT = os.path.join(os.path.dirname(__file__), "vendor", "axe-core-4.14.1.min.js")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from playwright.sync_api import expect
 
-from tests.browser import sign_in
+from tests.browser import open_nav_link, sign_in
 from tests.conftest import PASSWORD
 
 
@@ -42,7 +42,7 @@ def test_operator_is_not_an_admin(page, live_server):
 
 def test_admin_creates_a_token_and_a_user_then_sees_the_audit(page, live_server):
     sign_in(page, live_server.url, "alice", PASSWORD)
-    page.click("nav >> text=Users")
+    open_nav_link(page, "Users")
     page.fill('#new-token-form input[name="name"]', "ci-reader")
     page.select_option('#new-token-form select[name="role"]', "viewer")
     page.click('#new-token-form button[type="submit"]')
@@ -58,7 +58,7 @@ def test_admin_creates_a_token_and_a_user_then_sees_the_audit(page, live_server)
     page.click('#new-user button[type="submit"]')
     expect(page.locator('#users tr[data-user="nina"]')).to_be_visible()
 
-    page.click("nav >> text=Audit")
+    open_nav_link(page, "Audit")
     expect(page.locator('#audit tr[data-action="token.create"]')).to_have_count(1)
     expect(page.locator('#audit tr[data-action="user.create"]').first).to_contain_text("nina")
     assert page.js_errors == [], page.js_errors

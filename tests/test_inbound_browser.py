@@ -6,7 +6,7 @@ from __future__ import annotations
 from playwright.sync_api import expect
 
 from dashboard.rqlayer import keys
-from tests.browser import sign_in
+from tests.browser import open_nav_link, sign_in
 from tests.conftest import PASSWORD
 from tests.helpers import work_in_process
 
@@ -15,7 +15,7 @@ GOOD = '{"order_id": "W-1", "customer": "web@example.com", "total": 20}'
 
 def test_publish_a_test_event_from_the_form(page, live_server, conn, data_dir):
     sign_in(page, live_server.url, "oscar", PASSWORD)
-    page.click("nav >> text=Incoming")
+    open_nav_link(page, "Incoming")
     expect(page.locator("#incoming-empty")).to_be_visible()
     expect(page.locator('#subscriptions-table tr[data-subscription="order.created"]')).to_contain_text("record_order")
 

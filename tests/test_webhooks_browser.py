@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 from standardwebhooks import Webhook
 
 from dashboard import accounts as service
-from tests.browser import LiveServer, sign_in
+from tests.browser import LiveServer, open_nav_link, sign_in
 from tests.fixtures import PASSWORD, ROLE_USERS
 from tests.helpers import build_app, make_env
 from tests.webhook_receiver import Receiver, deliver
@@ -43,7 +43,7 @@ def hook_server(redis_url, sqlite_url, data_dir, receiver, monkeypatch):
 
 def test_an_admin_registers_an_endpoint_and_watches_a_test_delivery(hook_server, page, conn, receiver):
     sign_in(page, hook_server.url, ROLE_USERS["admin"], PASSWORD)
-    page.click("#topnav a:text-is('Webhooks')")
+    open_nav_link(page, "Webhooks")
     expect(page.locator("#no-webhooks")).to_be_visible()
 
     page.fill("#url", "http://10.1.2.3/hook")

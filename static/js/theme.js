@@ -70,11 +70,21 @@
     if (nav) {
       setMenu(nav.getAttribute("aria-expanded") !== "true");
     }
+    // The nav's "More" disclosure closes on a click anywhere else, like a menu.
+    var more = document.getElementById("nav-more");
+    if (more && more.open && !more.contains(target)) more.open = false;
   });
 
-  // Escape closes the phone menu and gives focus back to its button.
+  // Escape closes the "More" disclosure (focus back on its summary), else the phone menu (focus back
+  // on its button).
   document.addEventListener("keydown", function (event) {
     if (event.key !== "Escape") return;
+    var more = document.getElementById("nav-more");
+    if (more && more.open) {
+      more.open = false;
+      more.querySelector("summary").focus();
+      return;
+    }
     var button = navToggle();
     if (!button || button.getAttribute("aria-expanded") !== "true") return;
     var menu = document.getElementById("topnav");

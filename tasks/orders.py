@@ -58,7 +58,7 @@ def record_order(order_id: str, customer: str, total: float, currency: Currency 
     """
     _check(order_id, total)
     _, email = validate_address(customer, "customer")
-    line = f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ},{order_id},{email},{total:.2f},{currency}\n"
+    line = f"{datetime.now(UTC).isoformat(timespec='seconds')},{order_id},{email},{total:.2f},{currency}\n"
     path = reports_dir() / LEDGER
     # One write of one short line in append mode: concurrent workers never interleave inside a line.
     with open(path, "a", encoding="utf-8") as ledger:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime
 
-from flask import Blueprint, abort, jsonify, request, url_for
+from flask import Blueprint, jsonify, request, url_for
 
 from dashboard import audit
 from dashboard.auth import requires
@@ -20,7 +20,7 @@ from dashboard.rqlayer.vocabulary import valid_job_id
 from dashboard.visibility import is_hidden
 from dashboard.web.flow import flow_json
 from dashboard.web.openapi import openapi_document
-from dashboard.web.params import checked_state, list_params
+from dashboard.web.params import checked_state, json_object, list_params
 from dashboard.web.visible import visibility
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -231,12 +231,7 @@ ENQUEUE_OPTIONS = frozenset(
 @requires(JOBS_ENQUEUE)
 def enqueue_job():
     """Enqueue a registered task: {"task": "...", "params": {...}, "options": {...}}."""
-    try:
-        body = request.get_json(silent=True)
-    except RecursionError:
-        body = None
-    if not isinstance(body, dict):
-        abort(400, description='Send a JSON object: {"task": ..., "params": {...}, "options": {...}}.')
+    body = json_object('{"task": ..., "params": {...}, "options": {...}}')
     console = get_console()
     spec = console.tasks.get(str(body.get("task", "")))
     if spec is None:

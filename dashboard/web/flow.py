@@ -29,6 +29,7 @@ from dashboard.rqlayer.enqueue import parse_run_at
 from dashboard.rqlayer.errors import InvalidInput, LayerError
 from dashboard.rqlayer.flow.model import QueueFlow
 from dashboard.rqlayer.flow.state import Change, QueueFlowView
+from dashboard.web.params import json_object
 from dashboard.web.rendering import ERROR, SUCCESS, WARNING, notify
 
 bp = Blueprint("flow", __name__)
@@ -105,16 +106,6 @@ def _change_json(change: Change) -> dict:
     }
 
 
-def _api_body() -> dict:
-    try:
-        body = request.get_json(silent=True) if request.content_length else {}
-    except RecursionError:
-        body = None
-    if not isinstance(body, dict):
-        abort(400, description="Send a JSON object (or no body).")
-    return body
-
-
 def _until(raw: object, zone: str = "UTC") -> datetime | None:
     if raw is None or raw == "":
         return None
@@ -161,7 +152,8 @@ def _perform(action: str, queue: str, values: dict, zone: str = "UTC") -> Change
 @api_bp.post("/queues/<name>/pause")
 @requires(QUEUES_FLOW)
 def api_pause(name):
-    return jsonify(_change_json(_perform("pause", name, _api_body())))
+    body = json_object('{"until": "<ISO 8601 date-time>"}', empty_ok=True)
+    return jsonify(_change_json(_perform("pause", name, body)))
 
 
 @api_bp.post("/queues/<name>/resume")
@@ -173,7 +165,7 @@ def api_resume(name):
 @api_bp.put("/queues/<name>/rate-limit")
 @requires(QUEUES_FLOW)
 def api_set_limit(name):
-    body = _api_body()
+    body = json_object('{"per_second": N} or {"per_minute": N}', empty_ok=True)
     unknown = sorted(set(body) - {"per_second", "per_minute"})
     if unknown:
         raise InvalidInput(

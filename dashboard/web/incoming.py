@@ -24,6 +24,7 @@ from dashboard.inbound.subscriptions import example_payload, subscriptions
 from dashboard.permissions import JOBS_ENQUEUE, VIEW
 from dashboard.rqlayer.errors import InvalidInput, LayerError
 from dashboard.rqlayer.params import parse_json
+from dashboard.web.params import json_object
 from dashboard.web.rendering import SUCCESS, notify, page_or_partial, wants_fragment
 from dashboard.web.visible import visibility
 
@@ -174,12 +175,7 @@ def api_publish():
     a replay of a key -> 200 with the first event's jobs and "replayed": true."""
     if (request.content_length or 0) > MAX_BODY_BYTES:
         return jsonify(error="payload_too_large", message=f"The body is over {MAX_BODY_BYTES:,} bytes."), 413
-    try:
-        body = request.get_json(silent=True)
-    except RecursionError:
-        body = None
-    if not isinstance(body, dict):
-        abort(400, description='Send a JSON object: {"name": "order.created", "payload": {...}}.')
+    body = json_object('{"name": "order.created", "payload": {...}}')
     unknown = sorted(set(body) - BODY_FIELDS)
     if unknown:
         fields = {name[:40]: "unknown field" for name in unknown[:20]}

@@ -21,6 +21,7 @@ from dashboard.extensions import get_console
 from dashboard.permissions import JOBS_ACT, VIEW
 from dashboard.rqlayer import limits
 from dashboard.rqlayer.errors import InvalidInput, LayerError, NotFound
+from dashboard.web.params import json_object
 from dashboard.web.rendering import SUCCESS, notify, page_or_partial, wants_fragment
 from dashboard.web.visible import visibility
 
@@ -183,8 +184,8 @@ def limit(key: str):
 @requires(JOBS_ACT)
 def api_set(key: str):
     """{"concurrency": N} (and optionally "expected": the value you read: 409 when it changed)."""
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict) or "concurrency" not in body:
+    body = json_object('{"concurrency": N}')
+    if "concurrency" not in body:
         abort(400, description='Send a JSON object: {"concurrency": N}.')
     change = _change(key, body.get("concurrency"), body.get("expected"))
     return jsonify(

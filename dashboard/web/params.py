@@ -89,3 +89,18 @@ def checked_state(state: str) -> str:
     if state not in STATES:
         raise NotFound(f"There is no job state called {state[:40]!r}. States: {', '.join(STATES)}.")
     return state
+
+
+def json_object(shape: str, empty_ok: bool = False) -> dict:
+    """The request's JSON object body, or a 400 that shows `shape` (e.g. '{"concurrency": N}'). A body
+    that is not JSON, not an object, or nested past the parser's depth is refused alike; `empty_ok`
+    takes no body at all as {}."""
+    if empty_ok and not request.content_length:
+        return {}
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:
+        body = None
+    if not isinstance(body, dict):
+        abort(400, description=f"Send a JSON object: {shape}." + (" (or no body)" if empty_ok else ""))
+    return body

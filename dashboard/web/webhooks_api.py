@@ -13,6 +13,7 @@ from dashboard import audit
 from dashboard.auth import current_principal, requires
 from dashboard.extensions import db, get_console
 from dashboard.permissions import WEBHOOKS_MANAGE, WEBHOOKS_REDELIVER, WEBHOOKS_VIEW
+from dashboard.web.params import json_object
 from dashboard.web.webhooks import database_down, redeliver_audited, shown_url
 from dashboard.webhooks import endpoints, log, validate
 from dashboard.webhooks.models import STATUSES
@@ -80,9 +81,7 @@ def list_all():
 @requires(WEBHOOKS_MANAGE)
 def create():
     """{"url", "events": [...], "queues"?: [...], "functions"?: [...], "description"?} -> 201 {id, secret, ...}."""
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        abort(400, description='Send a JSON object: {"url": "https://…", "events": ["job.failed"]}.')
+    body = json_object('{"url": "https://…", "events": ["job.failed"]}')
     unknown = sorted(set(body) - BODY_FIELDS)
     if unknown:
         raise validate.Invalid({name[:40]: "unknown field" for name in unknown[:20]})

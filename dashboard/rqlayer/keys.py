@@ -224,3 +224,13 @@ def flow_limiter(queue_name: str) -> str:
 def flow_changes() -> str:
     """Pub/sub channel the console publishes on after each flow change: extension workers refresh at once."""
     return f"{PREFIX}:console:flow-changes"
+
+
+def replays() -> str:
+    """Zset of replay operations (bulk operation ids) by start time: the replay history page."""
+    return f"{PREFIX}:console:replays"
+
+
+def replay_touched(op_id: str) -> str:
+    """Set of the job ids one replay retried: the job lists' "touched by this operation" filter."""
+    return f"{PREFIX}:console:replay:{op_id}:touched"

@@ -69,6 +69,9 @@ class JobFilter:
     exc_match: str = "contains"
     ended_after: float | None = None
     fingerprint: str = ""
+    # A replay's id and the job ids it retried (rqlayer/replay.py): "touched by this operation".
+    op: str = ""
+    touched: frozenset[str] | None = None
 
     def __post_init__(self) -> None:
         for mode in (self.func_match, self.exc_match):
@@ -77,7 +80,7 @@ class JobFilter:
 
     @property
     def active(self) -> bool:
-        return bool(self.func or self.exc or self.args or self.fingerprint or self.ended_after is not None)
+        return bool(self.func or self.exc or self.args or self.fingerprint or self.ended_after is not None or self.op)
 
     def matches(self, row: JobRow) -> bool:
         return self.matches_group(row) and self.matches_text(row)
@@ -89,7 +92,7 @@ class JobFilter:
 
     def matches_text(self, row: JobRow) -> bool:
         """Every part but the error group."""
-        if not row.exists:
+        if not row.exists or (self.op and row.id not in (self.touched or ())):
             return False
         if self.func and not _matches(self.func, self.func_match, function_key(row), row.func_name):
             return False
@@ -104,7 +107,13 @@ class JobFilter:
 
     def as_params(self) -> dict[str, str]:
         """The filter as URL / form parameters (the window is the caller's: it has a name there)."""
-        pairs = (("func", self.func), ("exc", self.exc), ("args", self.args), ("fingerprint", self.fingerprint))
+        pairs = (
+            ("func", self.func),
+            ("exc", self.exc),
+            ("args", self.args),
+            ("fingerprint", self.fingerprint),
+            ("op", self.op),
+        )
         params = {k: v for k, v in pairs if v}
         if self.func and self.func_match != "contains":
             params["func_match"] = self.func_match
@@ -121,6 +130,7 @@ class JobFilter:
                 ("exception", self.exc_match, self.exc),
                 ("arguments", "contain", self.args),
                 ("error group", "is", self.fingerprint),
+                ("touched by", "operation", self.op),
             )
             if value
         ]

@@ -47,6 +47,9 @@ def register_blueprints(app) -> None:
     app.register_blueprint(actions.bp)
     app.register_blueprint(enqueue.bp)
     app.register_blueprint(bulk.bp)
+    from dashboard.web import replay  # incident tools (issue 16)
+
+    app.register_blueprint(replay.bp)  # /replays: paced re-runs of a function's failed jobs, as bulk operations
     app.register_blueprint(failed.bp)
     app.register_blueprint(errors.bp)
     app.register_blueprint(errors.api_bp)  # GET /api/v1/error-groups: bearer tokens, like api.bp

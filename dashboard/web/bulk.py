@@ -13,7 +13,7 @@ from dashboard.rqlayer import actions, bulk, catalogue, operations
 from dashboard.rqlayer.search import JobFilter
 from dashboard.rqlayer.vocabulary import valid_job_id
 from dashboard.web import changes
-from dashboard.web.params import checked_state, filter_fields
+from dashboard.web.params import checked_state, filter_fields, touched_fields
 
 bp = Blueprint("bulk", __name__)
 MAX_EXPLICIT_IDS = 10_000
@@ -21,7 +21,7 @@ MAX_EXPLICIT_IDS = 10_000
 
 def _filter_from_form() -> JobFilter:
     """The filter a bulk form carries (texts and match modes, as the list showed it); 400 when malformed."""
-    return JobFilter(**filter_fields(request.form))
+    return JobFilter(**filter_fields(request.form), **touched_fields(request.form))
 
 
 def _progress(status: bulk.BulkStatus, code: int = 200):
@@ -59,8 +59,19 @@ def start(action: str, selection: bulk.Selection, options: dict):
         op = console.bulk.create(action, selection, options, audited.actor, status="waiting")
     except actions.UnknownQueue as error:  # not an error page: a form that confirms creating the queue
         return flask_response(render_template("partials/bulk_move_confirm.html", queue=error.queue), 409)
-    # The target is the queue (the audit log links it; None: every queue); the detail says what it covers.
-    name, target, what = f"bulk.{op.action}", selection.queue, f"{op.description[:400]}; operation {op.id}"
+
+    def work(_):
+        console.bulk.run(op.id, op.action, selection, options)
+
+    run_audited(op, f"bulk.{op.action}", selection.queue, work, audited)
+    return _progress(op, 202)
+
+
+def run_audited(op: bulk.BulkStatus, name: str, target: str | None, work, audited: audit.Auditor):
+    """Audit the recorded operation `op` as started, run `work` on the one runner, audit its end (count,
+    outcome, duration). Bulk actions and replays start here. The target is the queue (the audit log links
+    it; None: every queue); the detail says what it covers."""
+    what = f"{op.description[:400]}; operation {op.id}"
     audited(name, target=target, job_count=op.total, outcome="started", detail=what)
 
     def ended(end: operations.Ended):
@@ -82,10 +93,7 @@ def start(action: str, selection: bulk.Selection, options: dict):
                 duration_ms=end.duration_ms,
             )
 
-    console.operations.submit(
-        op, lambda _: console.bulk.run(op.id, op.action, selection, options), ended, audited.app.app_context
-    )
-    return _progress(op, 202)
+    get_console().operations.submit(op, work, ended, audited.app.app_context)
 
 
 @bp.post("/queues/<name>/<state>/bulk")

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from flask import abort, request
 
+from dashboard.extensions import get_console
 from dashboard.rqlayer.errors import NotFound
 from dashboard.rqlayer.fingerprint import FINGERPRINT
 from dashboard.rqlayer.search import MATCH_MODES, JobFilter
 from dashboard.rqlayer.vocabulary import DEFAULT_PAGE_SIZE, MAX_FILTER_CHARS, ORDERS, PAGE_SIZES, STATES
 from dashboard.web.visible import visibility
+
+OPERATION_ID = re.compile(r"[0-9a-f]{32}")
 
 
 @dataclass(frozen=True)
@@ -53,7 +57,7 @@ def list_params() -> ListParams:
         size=size,
         order=order,
         # The exception filter too matches only what the role sees (the type, not the hidden message).
-        job_filter=visible.job_filter(JobFilter(**texts)),
+        job_filter=visible.job_filter(JobFilter(**texts, **touched_fields(request.args))),
         offset=_int_arg("offset", 0, 0, 10**12),
     )
 
@@ -74,6 +78,20 @@ def filter_fields(source: Mapping[str, str]) -> dict[str, str]:
         fields[name] = mode
     fields["fingerprint"] = fingerprint_param(source)
     return fields
+
+
+def touched_fields(source: Mapping[str, str]) -> dict:
+    """The "touched by this operation" filter (`op`, a replay's id) with the job ids that replay
+    retried; {} without one. A malformed id is a 400, an unknown (or expired) replay a 404."""
+    op = source.get("op", "").strip()
+    if not op:
+        return {}
+    if not OPERATION_ID.fullmatch(op):
+        abort(400, description="op must be an operation's id (32 hexadecimal digits)")
+    touched = get_console().replay.touched(op)
+    if touched is None:
+        abort(404, description="No such replay (replays are kept for a week).")
+    return {"op": op, "touched": touched}
 
 
 def fingerprint_param(source: Mapping[str, str]) -> str:

@@ -15,6 +15,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from dashboard import runstate
+from dashboard.cluster_url import CLUSTER_SCHEMES, is_cluster_url, parse_cluster_url
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -182,8 +183,16 @@ def _data_dir(env) -> Path:
 
 def validate_redis_url(url: str, name: str = "REDIS_URL") -> str:
     parts = urlsplit(url)
+    if is_cluster_url(url):
+        try:  # RQ reads its prefix from the process environment (rq.defaults), as the workers do
+            parse_cluster_url(url, os.environ.get("RQ_KEY_PREFIX", "rq"))
+        except ValueError as error:
+            raise SettingsError(f"{name}: {error}") from None
+        return url
     if parts.scheme not in ("redis", "rediss", "unix"):
-        raise SettingsError(f"{name}: expected redis://, rediss:// or unix://, got {mask_url(url)!r}")
+        raise SettingsError(
+            f"{name}: expected redis://, rediss://, unix:// or {CLUSTER_SCHEMES[0]}://, got {mask_url(url)!r}"
+        )
     if parts.scheme != "unix":
         if not parts.hostname:
             raise SettingsError(f"{name}: no host in {mask_url(url)!r}")

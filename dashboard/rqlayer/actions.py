@@ -65,7 +65,7 @@ def _run(connection: redis.Redis, script: str, option: str, job_ids: list[str], 
     for start in range(0, len(job_ids), chunk):
         part = job_ids[start : start + chunk]
         now_ts, now_iso = _now()
-        replies = Scripts.get(connection, script)(keys=[], args=args(now_ts, now_iso, option, part))
+        replies = Scripts.get(connection, script)(keys=[], args=args(now_ts, now_iso, option, part, connection))
         result.outcomes.update(zip(part, (text(r) for r in replies), strict=True))
     return result
 
@@ -103,14 +103,16 @@ def delete_in_transaction(
     Cost: O(1) per job besides its keys."""
     now_ts, now_iso = _now()
     script = _statuses(expected)
-    Scripts.get(connection, "delete")(keys=[], args=args(now_ts, now_iso, script, job_ids), client=pipe)
+    Scripts.get(connection, "delete")(keys=[], args=args(now_ts, now_iso, script, job_ids, connection), client=pipe)
 
 
 def empty_queue_chunk(connection: redis.Redis, queue: str, count: int = CHUNK) -> tuple[int, int]:
     """Take up to `count` ids from the head of a queue in one atomic step and delete their jobs;
     stale leftover ids are dropped without touching their jobs. Returns (ids taken, jobs deleted)."""
     now_ts, now_iso = _now()
-    replies = Scripts.get(connection, "delete")(keys=[], args=args(now_ts, now_iso, f"queue-head:{queue}:{count}"))
+    replies = Scripts.get(connection, "delete")(
+        keys=[], args=args(now_ts, now_iso, f"queue-head:{queue}:{count}", (), connection)
+    )
     outcomes = [text(r) for r in replies]
     return len(outcomes), outcomes.count("ok")
 

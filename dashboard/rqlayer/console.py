@@ -54,7 +54,6 @@ Parts (method names are stable: other modules rely on them)
                                 read_queue(name) -> QueueFlowView, read_book() -> FlowBook, ACTIONS
     console.limits.<f>(...)     rqlayer/limits.py (RQ 3 concurrency limits): read_limits, read_limit,
                                 parse_concurrency, set_concurrency
-    console.replay.<f>(...)     rqlayer/replay.py: parse_spec, matching, start, work, read, history, touched
     console.events              feed.EventFeed: .poll(after, wait, types, queue, function) -> Poll,
                                 .latest(); long polls wait on a small pool of their own, bounded
 
@@ -84,6 +83,7 @@ from dashboard.rqlayer import failures, jobdetail, jobs, jobwait, keys, lookup, 
 from dashboard.rqlayer import matching as typed_text
 from dashboard.rqlayer import overview as overview_reads
 from dashboard.rqlayer import workers as worker_reads
+from dashboard.rqlayer.cluster import on_cluster
 from dashboard.rqlayer.connection import describe, ping
 from dashboard.rqlayer.errors import NotFound
 from dashboard.rqlayer.feed import EventFeed
@@ -109,12 +109,14 @@ class Capabilities:
     rq_version: str
     concurrency_limits: bool  # RQ 3 RateLimit (rate_limited jobs, rq:rl:* keys)
     rq_cron: bool  # the `rq cron` scheduler (rq.cron)
-    rq_scheduler: bool  # the rq-scheduler package (`rqscheduler` process)
+    rq_scheduler: bool  # the rq-scheduler package (`rqscheduler` process); never on a Redis Cluster
     worker_extension: bool  # the console's Worker subclass: not written yet
+    redis_cluster: bool = False  # a redis+cluster:// URL (rqlayer/cluster.py)
 
     @classmethod
-    def detect(cls) -> Capabilities:
-        """Looked up from installed modules, without importing the optional ones. No Redis."""
+    def detect(cls, cluster: bool = False) -> Capabilities:
+        """Looked up from installed modules, without importing the optional ones. No Redis. On a
+        cluster rq-scheduler is off: its keys carry no hash tag, so they are on another node."""
         import rq
 
         def present(name: str) -> bool:
@@ -127,8 +129,9 @@ class Capabilities:
             rq_version=rq.__version__,
             concurrency_limits=present("rq.rate_limit"),
             rq_cron=present("rq.cron"),
-            rq_scheduler=present("rq_scheduler"),
+            rq_scheduler=present("rq_scheduler") and not cluster,
             worker_extension=False,
+            redis_cluster=cluster,
         )
 
 
@@ -342,7 +345,7 @@ class Console:
         self.policy = DecodePolicy(unsafe=unsafe)
         self.redis_url = describe(redis_url) if redis_url else ""
         self.tasks = TaskCatalogue()
-        self.capabilities = Capabilities.detect()
+        self.capabilities = Capabilities.detect(cluster=on_cluster(connection))
         self.overview = Overviews(self)
         self.queues = Queues(self)
         self.workers = Workers(self)
@@ -356,7 +359,6 @@ class Console:
         self.exposition = BoundModule(self, "dashboard.rqlayer.exposition")
         self.flow = BoundModule(self, "dashboard.rqlayer.flow.actions")
         self.limits = BoundModule(self, "dashboard.rqlayer.limits")
-        self.replay = BoundModule(self, "dashboard.rqlayer.replay")
 
     def ping(self) -> bool:
         """True when Redis answers. Cost: one PING; never raises."""

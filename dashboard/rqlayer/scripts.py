@@ -15,6 +15,7 @@ import redis
 from redis.commands.core import Script
 
 from dashboard.rqlayer import catalogue, keys
+from dashboard.rqlayer.cluster import on_cluster
 
 LUA_DIR = Path(__file__).with_name("lua")
 
@@ -94,9 +95,14 @@ def source(name: str) -> str:
     return header() + (LUA_DIR / "prelude.lua").read_text() + "\n" + (LUA_DIR / f"{name}.lua").read_text()
 
 
-def args(now_ts: str, now_iso: str, option: str, ids: list[str] | tuple[str, ...] = ()) -> list[str]:
-    """ARGV for a script call, in the order of `ARGS`."""
-    return [keys.PREFIX, now_ts, now_iso, keys.RQ_SCHEDULER_JOBS, option, *ids]
+def args(
+    now_ts: str, now_iso: str, option: str, ids: list[str] | tuple[str, ...] = (), connection: redis.Redis | None = None
+) -> list[str]:
+    """ARGV for a script call, in the order of `ARGS`. The scripts build every key from `prefix`, so on
+    a Redis Cluster (hash-tagged prefix) all of them share its slot; rq-scheduler's zset is the one key
+    outside it, passed empty there (the script skips it: rq-scheduler cannot run on a cluster)."""
+    scheduler = "" if connection is not None and on_cluster(connection) else keys.RQ_SCHEDULER_JOBS
+    return [keys.PREFIX, now_ts, now_iso, scheduler, option, *ids]
 
 
 class Scripts:

@@ -38,7 +38,7 @@ for _, id in ipairs(ids) do
     for _, segment in pairs(STATUS_REGISTRY) do
       if holds(registry_key(segment, origin), 'zset') then redis.call('ZREM', registry_key(segment, origin), id) end
     end
-    redis.call('ZREM', rqs_key, id)
+    if rqs_key ~= '' then redis.call('ZREM', rqs_key, id) end  -- '' on a Redis Cluster
     rl_release(id, limit)
     if group and group ~= '' then redis.call('SREM', group_key(group), id) end
     redis.call('DEL', job_key(id), job_dependents_key(id), job_dependencies_key(id),

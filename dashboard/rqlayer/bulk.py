@@ -18,7 +18,7 @@ from typing import Any
 
 import redis
 
-from dashboard.rqlayer import actions, catalogue, feed, keys
+from dashboard.rqlayer import actions, catalogue, feed, keys, outage
 from dashboard.rqlayer.decode import integer, number, text
 from dashboard.rqlayer.errors import NotFound
 from dashboard.rqlayer.jobs import count_state, ids_at, list_queue_names, read_rows
@@ -28,7 +28,6 @@ from dashboard.rqlayer.vocabulary import BULK_CHUNK, FAILURE_STATES
 CHUNK = BULK_CHUNK
 STATE_TTL = 24 * 3600
 STALE_AFTER = 30  # a running operation without progress for this long was interrupted
-
 MAX_PASSES = 3
 
 
@@ -38,22 +37,6 @@ def bulk_action(name: str) -> catalogue.Action:
     if action is None or not (action.bulk or action.name == "empty"):
         raise actions.ActionError(f"unknown bulk action {name[:40]!r}")
     return action
-
-
-def _apply(
-    connection: redis.Redis,
-    action: catalogue.Action,
-    ids: list[str],
-    options: dict[str, Any],
-    expected: tuple[str, ...],
-) -> actions.ActionResult:
-    # Each chunk only touches jobs whose status is still one of the selected state's (`expected`): a job
-    # that changed state since the operator chose is left alone. A move's target was checked (and its
-    # creation confirmed) once, in create().
-    position = "front" if options.get("at_front") else "back"
-    return actions.perform(
-        connection, action.name, ids, expected, position=position, target=options.get("target", ""), create=True
-    )
 
 
 @dataclass(frozen=True)
@@ -299,34 +282,75 @@ def run(
     options: dict[str, Any],
     unsafe: bool = False,
 ) -> BulkStatus:
-    """Do the work chunk by chunk, updating progress after each; stops early when cancelled."""
+    """Do the work chunk by chunk, updating progress after each; stops early when cancelled. If Redis goes
+    away, waits for it (outage.OutageLog, bounded) and walks again: chunks only act on jobs still where
+    they were seen, so nothing is done twice; the record ends saying what the outage left uncertain."""
     act = bulk_action(action)
-    expected = act.expected_in(selection.state)
-    in_state = set(catalogue.statuses_of(selection.state))
-    last = {"stayed": 0}
-    succeeded = 0
+    progress = _Progress(act, selection, options, unsafe)
+    outages = outage.OutageLog()
     try:
         if act.name == "empty" and selection.state == "queued" and selection.queue:
             _empty_queue(connection, op_id, selection.queue)
             return _read_known(connection, op_id)
-        for chunk in _chunks(connection, selection, lambda: last["stayed"], unsafe):
-            if cancel_requested(connection, op_id):
-                finish(connection, op_id, "cancelled", "cancelled by an operator; re-run to finish the rest")
-                return _read_known(connection, op_id)
-            if selection.limit is not None:
-                if succeeded >= selection.limit:
-                    break
-                chunk = chunk[: selection.limit - succeeded]
-            result = _apply(connection, act, chunk, options, expected)
-            succeeded += len(result.succeeded)
-            # Ids left alone because their job is still in the state stay in the window.
-            last["stayed"] = sum(1 for outcome in result.outcomes.values() if outcome in in_state)
-            advance(connection, op_id, len(chunk), len(result.succeeded), len(result.skipped))
-        finish(connection, op_id, "done")
+        while True:
+            try:
+                if not progress.walk(connection, op_id):
+                    return _read_known(connection, op_id)  # cancelled
+                break
+            except outage.UNREACHABLE_ERRORS:
+                in_flight, progress.in_flight = progress.in_flight, 0
+                if not outages.wait(connection, in_flight):
+                    raise
+        finish(connection, op_id, "done", outages.summary(act.past))
     except Exception as error:  # the operation's record must say it failed, whatever went wrong
         finish(connection, op_id, "failed", f"{type(error).__name__}: {error}"[:500])
         raise
     return _read_known(connection, op_id)
+
+
+class _Progress:
+    """One run's walk and its counts, kept until an advance() wrote them (an outage may break one)."""
+
+    def __init__(self, act: catalogue.Action, selection: Selection, options: dict[str, Any], unsafe: bool) -> None:
+        self.act, self.selection, self.unsafe = act, selection, unsafe
+        # Chunks only touch jobs whose status is still one of the selected state's (one that changed
+        # since the operator chose is left alone); a move's target was checked once, in create().
+        self.expected = act.expected_in(selection.state)
+        position = "front" if options.get("at_front") else "back"
+        self.how = {"position": position, "target": options.get("target", ""), "create": True}
+        self.in_state = set(catalogue.statuses_of(selection.state))
+        self.succeeded = 0  # over the whole run: the selection's limit counts it
+        self.unsaved = [0, 0, 0]  # processed, succeeded, skipped not yet in the record
+        self.in_flight = 0  # jobs of the chunk whose script was sent and has not answered
+
+    def walk(self, connection: redis.Redis, op_id: str) -> bool:
+        """One walk over the selection (False: cancelled)."""
+        last = {"stayed": 0}
+        for chunk in _chunks(connection, self.selection, lambda: last["stayed"], self.unsafe):
+            if cancel_requested(connection, op_id):
+                self._save(connection, op_id)
+                finish(connection, op_id, "cancelled", "cancelled by an operator; re-run to finish the rest")
+                return False
+            if self.selection.limit is not None:
+                if self.succeeded >= self.selection.limit:
+                    break
+                chunk = chunk[: self.selection.limit - self.succeeded]
+            self.in_flight = len(chunk)
+            result = actions.perform(connection, self.act.name, chunk, self.expected, **self.how)
+            self.in_flight = 0
+            self.succeeded += len(result.succeeded)
+            # Ids left alone because their job is still in the state stay in the window.
+            last["stayed"] = sum(1 for outcome in result.outcomes.values() if outcome in self.in_state)
+            counts = (len(chunk), len(result.succeeded), len(result.skipped))
+            self.unsaved = [a + b for a, b in zip(self.unsaved, counts, strict=True)]
+            self._save(connection, op_id)
+        self._save(connection, op_id)
+        return True
+
+    def _save(self, connection: redis.Redis, op_id: str) -> None:
+        if any(self.unsaved):
+            advance(connection, op_id, *self.unsaved)
+            self.unsaved = [0, 0, 0]
 
 
 def _empty_queue(connection: redis.Redis, op_id: str, queue: str) -> None:

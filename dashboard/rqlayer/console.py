@@ -54,6 +54,7 @@ Parts (method names are stable: other modules rely on them)
                                 read_queue(name) -> QueueFlowView, read_book() -> FlowBook, ACTIONS
     console.limits.<f>(...)     rqlayer/limits.py (RQ 3 concurrency limits): read_limits, read_limit,
                                 parse_concurrency, set_concurrency
+    console.replay.<f>(...)     rqlayer/replay.py: parse_spec, matching, start, work, read, history, touched
     console.events              feed.EventFeed: .poll(after, wait, types, queue, function) -> Poll,
                                 .latest(); long polls wait on a small pool of their own, bounded
 
@@ -359,6 +360,7 @@ class Console:
         self.exposition = BoundModule(self, "dashboard.rqlayer.exposition")
         self.flow = BoundModule(self, "dashboard.rqlayer.flow.actions")
         self.limits = BoundModule(self, "dashboard.rqlayer.limits")
+        self.replay = BoundModule(self, "dashboard.rqlayer.replay")
 
     def ping(self) -> bool:
         """True when Redis answers. Cost: one PING; never raises."""

@@ -78,7 +78,7 @@ if not SEEDS:
         finally:
             cluster.stop()
         assert child.returncode == 0, child.stdout[-8000:] + child.stderr[-2000:]
-        assert "5 passed" in child.stdout, child.stdout[-2000:]
+        assert "6 passed" in child.stdout, child.stdout[-2000:]
 
 else:
     import redis
@@ -154,3 +154,27 @@ else:
             answer = client.get(path)
             assert answer.status_code == 409, (path, answer.status_code)
             assert "Not available on a Redis Cluster" in answer.get_data(as_text=True)
+
+    def test_the_console_follows_the_slot_to_another_node(cluster_app):
+        """A resharding moves {rq}'s slot (and its keys) to another node: the next request answers 503 once
+        (MOVED drops the connection; nothing is resent), the one after it reconnects to the new owner."""
+        from dashboard.rqlayer.cluster import prefix_slot
+
+        slot, old = prefix_slot(), redis.Redis.from_url(NODE)
+        nodes = {port: redis.Redis(port=port) for port in (7470, 7471, 7472)}
+        ids = {port: client.execute_command("CLUSTER", "MYID").decode() for port, client in nodes.items()}
+        source = old.connection_pool.connection_kwargs["port"]
+        target = next(port for port in nodes if port != source)
+        nodes[target].execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", ids[source])
+        old.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", ids[target])
+        names = old.keys("*")
+        old.execute_command("MIGRATE", "127.0.0.1", target, "", 0, 5000, "KEYS", *names)
+        for client in nodes.values():
+            client.execute_command("CLUSTER", "SETSLOT", slot, "NODE", ids[target])
+
+        client = signed_in(cluster_app, "oscar")
+        assert client.get("/").status_code == 503  # the pooled connection to the old owner hit MOVED
+        overview = client.get("/")
+        assert overview.status_code == 200 and "default" in overview.get_data(as_text=True)
+        assert nodes[target].dbsize() == len(names) and old.dbsize() == 0
+        assert cluster_app.extensions["redis"].zcard(keys.registry("failed", "default")) == 3

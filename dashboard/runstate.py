@@ -84,10 +84,12 @@ def redis_answers(url: str, timeout: float = 0.5) -> bool:
     """True when a Redis answers PING at url. Cost: one connection, at most ~2 x timeout."""
     import redis
 
+    from dashboard.rqlayer.connection import connect  # redis+sentinel:// URLs too
+
     if not url:
         return False
     try:
-        return bool(redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout).ping())
+        return bool(connect(url, timeout=timeout).ping())
     except (redis.exceptions.RedisError, OSError, ValueError):
         return False
 

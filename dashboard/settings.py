@@ -15,7 +15,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from dashboard import runstate
-from dashboard.cluster_url import CLUSTER_SCHEMES, is_cluster_url, parse_cluster_url
+from dashboard.sentinel_url import SENTINEL_SCHEME, parse_sentinel_url
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -183,15 +183,15 @@ def _data_dir(env) -> Path:
 
 def validate_redis_url(url: str, name: str = "REDIS_URL") -> str:
     parts = urlsplit(url)
-    if is_cluster_url(url):
-        try:  # RQ reads its prefix from the process environment (rq.defaults), as the workers do
-            parse_cluster_url(url, os.environ.get("RQ_KEY_PREFIX", "rq"))
+    if parts.scheme == SENTINEL_SCHEME:
+        try:
+            parse_sentinel_url(url)
         except ValueError as error:
             raise SettingsError(f"{name}: {error}") from None
         return url
     if parts.scheme not in ("redis", "rediss", "unix"):
         raise SettingsError(
-            f"{name}: expected redis://, rediss://, unix:// or {CLUSTER_SCHEMES[0]}://, got {mask_url(url)!r}"
+            f"{name}: expected redis://, rediss://, unix:// or {SENTINEL_SCHEME}://, got {mask_url(url)!r}"
         )
     if parts.scheme != "unix":
         if not parts.hostname:
@@ -229,6 +229,8 @@ def validate_database_url(url: str, name: str = "DATABASE_URL") -> str:
 def mask_url(url: str) -> str:
     """The URL with its password replaced by ****, safe to print and to show in pages."""
     parts = urlsplit(url)
+    if "sentinel_password=" in parts.query:
+        url = re.sub(r"([?&]sentinel_password=)[^&]*", r"\1****", url)
     if not parts.password:
         return url
     netloc = parts.netloc.rsplit("@", 1)

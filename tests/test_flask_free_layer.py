@@ -39,8 +39,10 @@ print(','.join(web))
 """
 
 
-# dashboard.alerts.mail: the alert e-mail job, run by workers.
-@pytest.mark.parametrize("module", ["dashboard", "dashboard.rqlayer", "tasks", "dashboard.alerts.mail", *LAYER])
+# dashboard.alerts.mail: the alert e-mail job, run by workers; dashboard.rqconfig: the workers' `rq -c` settings.
+@pytest.mark.parametrize(
+    "module", ["dashboard", "dashboard.rqlayer", "tasks", "dashboard.alerts.mail", "dashboard.rqconfig", *LAYER]
+)
 def test_importing_loads_no_web_framework(module):
     result = subprocess.run(
         [sys.executable, "-c", PROBE, module, ",".join(WEB)],

@@ -15,6 +15,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from dashboard import runstate
+from dashboard.cluster_url import CLUSTER_SCHEMES, is_cluster_url, parse_cluster_url
 from dashboard.sentinel_url import SENTINEL_SCHEME, parse_sentinel_url
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -183,6 +184,12 @@ def _data_dir(env) -> Path:
 
 def validate_redis_url(url: str, name: str = "REDIS_URL") -> str:
     parts = urlsplit(url)
+    if is_cluster_url(url):
+        try:  # RQ reads its prefix from the process environment (rq.defaults), as the workers do
+            parse_cluster_url(url, os.environ.get("RQ_KEY_PREFIX", "rq"))
+        except ValueError as error:
+            raise SettingsError(f"{name}: {error}") from None
+        return url
     if parts.scheme == SENTINEL_SCHEME:
         try:
             parse_sentinel_url(url)
@@ -191,7 +198,8 @@ def validate_redis_url(url: str, name: str = "REDIS_URL") -> str:
         return url
     if parts.scheme not in ("redis", "rediss", "unix"):
         raise SettingsError(
-            f"{name}: expected redis://, rediss://, unix:// or {SENTINEL_SCHEME}://, got {mask_url(url)!r}"
+            f"{name}: expected redis://, rediss://, unix://, {SENTINEL_SCHEME}:// or {CLUSTER_SCHEMES[0]}://, "
+            f"got {mask_url(url)!r}"
         )
     if parts.scheme != "unix":
         if not parts.hostname:

@@ -9,6 +9,9 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from redis.sentinel import MasterNotFoundError, Sentinel
 
+from dashboard.cluster_url import is_cluster_url, parse_cluster_url
+from dashboard.rqlayer import keys
+from dashboard.rqlayer.cluster import connect_cluster
 from dashboard.sentinel_url import SentinelURL, is_sentinel_url, parse_sentinel_url
 from dashboard.settings import mask_url
 
@@ -34,6 +37,8 @@ def connect(url: str, timeout: float = 2.0) -> redis.Redis:
     }
     if is_sentinel_url(url):
         return _sentinel_primary(parse_sentinel_url(url), options)
+    if is_cluster_url(url):  # a plain client on the node owning RQ's hash-tagged slot: rqlayer/cluster.py
+        return connect_cluster(parse_cluster_url(url, keys.PREFIX), options)
     return redis.Redis.from_url(
         url, decode_responses=False, health_check_interval=30, client_name="rq-console", **options
     )

@@ -6,13 +6,16 @@
 reads a SENTINEL dict from a `-c` module instead (rq/cli/helpers.py get_redis_from_config) and connects
 through redis-py's Sentinel, following a failover. This module gives RQ either REDIS_URL (redis://,
 rediss://, unix://) or SENTINEL (redis+sentinel://, dashboard/sentinel_url.py) from the environment's
-REDIS_URL. RQ reads every UPPERCASE name here, so nothing else is spelled in capitals.
+REDIS_URL; for redis+cluster:// the redis:// URL of the node owning RQ's slot (dashboard/cluster_url.py).
+RQ reads every UPPERCASE name here, so nothing else is spelled in capitals.
 """
 
 from __future__ import annotations
 
 import os
 
+from dashboard.cluster_url import is_cluster_url, parse_cluster_url
+from dashboard.rqlayer import keys
 from dashboard.sentinel_url import is_sentinel_url, parse_sentinel_url
 from dashboard.settings import DEFAULT_REDIS_URL, validate_redis_url
 
@@ -28,5 +31,10 @@ if is_sentinel_url(_url):
         "PASSWORD": _spec.password,
         "SENTINEL_KWARGS": {"password": _spec.sentinel_password} if _spec.sentinel_password else {},
     }
+elif is_cluster_url(_url):
+    # RQ takes one node: the one owning the slot of the hash-tagged RQ_KEY_PREFIX (rqlayer/cluster.py).
+    from dashboard.rqlayer import cluster
+
+    REDIS_URL = cluster.owner_url(parse_cluster_url(_url, keys.PREFIX))
 else:
     REDIS_URL = _url

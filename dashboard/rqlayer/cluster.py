@@ -19,6 +19,7 @@ cluster rather than as an outage.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import redis
 from redis.crc import key_slot
@@ -122,6 +123,18 @@ def connect_cluster(spec: ClusterURL, options: dict[str, Any]) -> redis.Redis:
         connection_class=OwnerNodeSSLConnection if spec.tls else OwnerNodeConnection, **pool_options
     )
     return redis.Redis(connection_pool=pool)
+
+
+def owner_url(spec: ClusterURL, timeout: float = 5.0) -> str:
+    """The redis:// (rediss://) URL of the node owning RQ's slot now, for RQ's own command line, which
+    takes one node (dashboard/rqconfig.py). A worker started with it stays on that node: after a
+    resharding or failover restart it. Cost: one CLUSTER SLOTS on the first seed that answers."""
+    auth = {"username": spec.username, "password": spec.password, "ssl": spec.tls}
+    host, port = owner_of(prefix_slot(), spec.seeds, dict(auth, socket_timeout=timeout, socket_connect_timeout=timeout))
+    userinfo = ""
+    if spec.username or spec.password:
+        userinfo = f"{quote(spec.username or '', safe='')}:{quote(spec.password or '', safe='')}@"
+    return f"{'rediss' if spec.tls else 'redis'}://{userinfo}{host}:{port}/0"
 
 
 def on_cluster(connection: redis.Redis) -> bool:

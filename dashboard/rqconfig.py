@@ -15,22 +15,15 @@ from __future__ import annotations
 import os
 
 from dashboard.cluster_url import is_cluster_url, parse_cluster_url
+from dashboard.rqcli import sentinel_settings
 from dashboard.rqlayer import keys
-from dashboard.sentinel_url import is_sentinel_url, parse_sentinel_url
+from dashboard.sentinel_url import is_sentinel_url
 from dashboard.settings import DEFAULT_REDIS_URL, validate_redis_url
 
 _url = validate_redis_url(os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL)
 
 if is_sentinel_url(_url):
-    _spec = parse_sentinel_url(_url)
-    SENTINEL = {
-        "INSTANCES": list(_spec.sentinels),
-        "MASTER_NAME": _spec.service,
-        "DB": _spec.db,
-        "USERNAME": _spec.username,
-        "PASSWORD": _spec.password,
-        "SENTINEL_KWARGS": {"password": _spec.sentinel_password} if _spec.sentinel_password else {},
-    }
+    SENTINEL = sentinel_settings(_url)
 elif is_cluster_url(_url):
     # RQ takes one node: the one owning the slot of the hash-tagged RQ_KEY_PREFIX (rqlayer/cluster.py).
     from dashboard.rqlayer import cluster

@@ -7,8 +7,10 @@ import os
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from rq_scheduler import Scheduler
 
 from dashboard import accounts
 from dashboard.rqlayer import keys
@@ -75,6 +77,13 @@ def _enqueue(client) -> str:
     return response.headers["Location"].rsplit("/", 1)[1]
 
 
+def _run(command: list[str], redis_url: str) -> None:
+    """A command line run as the Procfile runs it: REDIS_URL in its environment, the test's data dir."""
+    env = dict(os.environ, REDIS_URL=redis_url)
+    done = subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 def _timed_get(client, url: str) -> tuple[int, float]:
     started = time.monotonic()
     status = client.get(url).status_code
@@ -118,18 +127,20 @@ def test_console_and_workers_follow_a_failover(sentinel_setup, sqlite_url, data_
     promoted = sentinel_setup.client(REPLICA_PORT)
     assert promoted.lrange(keys.queue("high"), 0, -1) == [before.encode(), after.encode()]
 
-    # A stock worker reaches the new primary through the sentinel too (`-c dashboard.rqconfig`).
-    worker = subprocess.run(
-        [sys.executable, "-m", "rq.cli", "worker", "--burst", "-c", "dashboard.rqconfig", "high"]
-        + ["-w", "dashboard.rqlayer.telemetry.worker.ConsoleWorker"],
-        cwd=PROJECT_ROOT,
-        env={**os.environ, "REDIS_URL": sentinel_setup.url},
-        capture_output=True,
-        text=True,
-        timeout=60,
+    # The Procfile's scheduler (rqscheduler's command line) and a stock worker (`rq worker -c
+    # dashboard.rqconfig`) reach the new primary through the sentinel too.
+    due = Scheduler(queue_name="high", connection=promoted).enqueue_at(
+        datetime.now(UTC) - timedelta(seconds=1), EMAIL, "ops@example.com", "scheduled"
     )
-    assert worker.returncode == 0, worker.stdout + worker.stderr
-    assert [promoted.hget(keys.job(j), "status") for j in (before, after)] == [b"finished", b"finished"]
+    _run(
+        [sys.executable, "-m", "dashboard.rqlayer.schedules.atomic", "--url", sentinel_setup.url, "--burst"],
+        sentinel_setup.url,
+    )
+    assert promoted.lrange(keys.queue("high"), 0, -1)[-1] == due.id.encode()
+    worker = ["rq.cli", "worker", "--burst", "-c", "dashboard.rqconfig", "high"]
+    _run([sys.executable, "-m", *worker, "-w", "dashboard.rqlayer.telemetry.worker.ConsoleWorker"], sentinel_setup.url)
+    jobs = (before, after, due.id)
+    assert [promoted.hget(keys.job(j), "status") for j in jobs] == [b"finished"] * 3
 
     # The feed's blocking wait recovers as well: its stale connection fails one poll (503), no more.
     def finished_events():
@@ -137,4 +148,4 @@ def test_console_and_workers_follow_a_failover(sentinel_setup, sqlite_url, data_
         assert response.status_code in (200, 503), response.status_code
         return response.status_code == 200 and {e["job_id"] for e in response.json["events"]}
 
-    assert wait_until(finished_events, timeout=10, message="finished events through the feed") >= {before, after}
+    assert wait_until(finished_events, timeout=10, message="finished events through the feed") >= set(jobs)

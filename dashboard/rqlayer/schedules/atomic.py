@@ -63,7 +63,10 @@ def main() -> None:
     """rqscheduler's command line, running AtomicScheduler."""
     from rq_scheduler.scripts import rqscheduler
 
+    from dashboard.rqcli import CliRedis
+
     rqscheduler.Scheduler = AtomicScheduler  # its main() builds the scheduler by this name
+    rqscheduler.Redis = CliRedis  # ... and the connection: --url may be redis+sentinel:// too
     rqscheduler.main()
 
 

@@ -55,6 +55,7 @@ Parts (method names are stable: other modules rely on them)
     console.limits.<f>(...)     rqlayer/limits.py (RQ 3 concurrency limits): read_limits, read_limit,
                                 parse_concurrency, set_concurrency
     console.replay.<f>(...)     rqlayer/replay.py: parse_spec, matching, start, work, read, history, touched
+    console.views.<f>(...)      rqlayer/views.py: saved, save, delete (per user), stuck (the built-in view)
     console.events              feed.EventFeed: .poll(after, wait, types, queue, function) -> Poll,
                                 .latest(); long polls wait on a small pool of their own, bounded
 
@@ -361,6 +362,7 @@ class Console:
         self.flow = BoundModule(self, "dashboard.rqlayer.flow.actions")
         self.limits = BoundModule(self, "dashboard.rqlayer.limits")
         self.replay = BoundModule(self, "dashboard.rqlayer.replay")
+        self.views = BoundModule(self, "dashboard.rqlayer.views")
 
     def ping(self) -> bool:
         """True when Redis answers. Cost: one PING; never raises."""

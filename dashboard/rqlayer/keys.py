@@ -234,3 +234,8 @@ def replays() -> str:
 def replay_touched(op_id: str) -> str:
     """Set of the job ids one replay retried: the job lists' "touched by this operation" filter."""
     return f"{PREFIX}:console:replay:{op_id}:touched"
+
+
+def saved_views(user: str) -> str:
+    """Hash of one user's saved views: name -> console-relative URL (rqlayer/views.py)."""
+    return f"{PREFIX}:console:views:{user}"

@@ -50,6 +50,9 @@ def register_blueprints(app) -> None:
     from dashboard.web import replay  # incident tools (issue 16)
 
     app.register_blueprint(replay.bp)  # /replays: paced re-runs of a function's failed jobs, as bulk operations
+    from dashboard.web import views  # saved views and the built-in ones (issue 16)
+
+    app.register_blueprint(views.bp)
     app.register_blueprint(failed.bp)
     app.register_blueprint(errors.bp)
     app.register_blueprint(errors.api_bp)  # GET /api/v1/error-groups: bearer tokens, like api.bp

@@ -16,7 +16,9 @@ Pure string work, no Redis and no third-party import: settings validation uses i
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
+
+from dashboard.sentinel_url import host_list
 
 CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster")
 DEFAULT_PORT = 6379
@@ -59,19 +61,10 @@ def parse_cluster_url(url: str, prefix: str) -> ClusterURL:
     if path not in ("", "0"):
         raise ValueError(f"a Redis Cluster has database 0 only, got {path!r}")
     userinfo, _, hosts = netloc.rpartition("@")
-    seeds = []
-    for raw in hosts.split(","):
-        try:
-            host = urlsplit(f"//{raw}")
-            address = (host.hostname or "", host.port or DEFAULT_PORT)
-        except ValueError:
-            raise ValueError(f"bad cluster node address {raw!r}") from None
-        if not address[0]:
-            raise ValueError(f"a cluster node without a host in {hosts!r}")
-        seeds.append(address)
+    seeds = host_list(hosts, DEFAULT_PORT, "cluster node")
     username, _, password = userinfo.partition(":")
     return ClusterURL(
-        seeds=tuple(seeds),
+        seeds=seeds,
         tls=scheme.lower() == "rediss+cluster",
         username=unquote(username) or None,
         password=unquote(password) or None,

@@ -34,6 +34,22 @@ def is_sentinel_url(url: str) -> bool:
     return url.lower().startswith(SENTINEL_SCHEME + "://")
 
 
+def host_list(hosts: str, default_port: int, what: str) -> tuple[tuple[str, int], ...]:
+    """`host[:port][,host[:port]...]` as (host, port) pairs (redis+cluster:// URLs use it too); ValueError
+    naming `what` ("sentinel", "cluster node") and the bad entry."""
+    found = []
+    for raw in hosts.split(","):
+        try:
+            host = urlsplit(f"//{raw}")
+            address = (host.hostname or "", host.port or default_port)
+        except ValueError:
+            raise ValueError(f"bad {what} address {raw!r}") from None
+        if not address[0]:
+            raise ValueError(f"a {what} without a host in {hosts!r}")
+        found.append(address)
+    return tuple(found)
+
+
 def parse_sentinel_url(url: str) -> SentinelURL:
     """The parts of a redis+sentinel:// URL. ValueError with a message that never shows a password
     (callers prefix the setting's name). O(len(url))."""
@@ -42,16 +58,7 @@ def parse_sentinel_url(url: str) -> SentinelURL:
     rest, _, query = url.split("://", 1)[1].partition("?")
     netloc, _, path = rest.partition("/")
     userinfo, _, hosts = netloc.rpartition("@")
-    sentinels = []
-    for raw in hosts.split(","):
-        try:
-            host = urlsplit(f"//{raw}")
-            address = (host.hostname or "", host.port or SENTINEL_PORT)
-        except ValueError:
-            raise ValueError(f"bad sentinel address {raw!r}") from None
-        if not address[0]:
-            raise ValueError(f"a sentinel without a host in {hosts!r}")
-        sentinels.append(address)
+    sentinels = host_list(hosts, SENTINEL_PORT, "sentinel")
     service, _, db = path.partition("/")
     if not service:
         raise ValueError("no service name (the name the sentinels monitor the primary under) after the hosts")

@@ -53,6 +53,9 @@ def register_blueprints(app) -> None:
     from dashboard.web import views  # saved views and the built-in ones (issue 16)
 
     app.register_blueprint(views.bp)
+    from dashboard.web import schedule_tools
+
+    app.register_blueprint(schedule_tools.bp)  # a schedule's backfill and test fire
     app.register_blueprint(failed.bp)
     app.register_blueprint(errors.bp)
     app.register_blueprint(errors.api_bp)  # GET /api/v1/error-groups: bearer tokens, like api.bp

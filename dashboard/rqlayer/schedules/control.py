@@ -44,19 +44,31 @@ class _Outcome:
         self.error, self.score = "", None
 
 
-def run_now(connection: redis.Redis, schedule_id: str, actor: str | None = None) -> str:
+def run_now(
+    connection: redis.Redis,
+    schedule_id: str,
+    actor: str | None = None,
+    *,
+    kwargs_override: dict[str, Any] | None = None,
+    extra_meta: dict[str, str] | None = None,
+    label: str = "run now",
+) -> str:
     """Enqueue one extra run of the schedule's task on its queue now, as a fresh job (new id), so
     the schedule itself (its id, next run, repeat count) is untouched. Returns the new job's id.
     Only what `Schedule.run_refusal` allows (registered task, arguments read safely), else
     ScheduleNotFound / ScheduleConflict. Cost: one pipelined read, one HMGET and RQ's enqueue (one
     transaction); with an `actor`, one more for its `schedule_run_now` event (never raises). Guarantee:
-    never unpickles beyond the restricted decoder; the schedule is not written."""
+    never unpickles beyond the restricted decoder; the schedule is not written. `kwargs_override` (a
+    test fire's payload, already checked against the task's parameters) replaces its arguments;
+    `extra_meta` and `label` mark the run (a backfilled run says which missed time it stands for)."""
     schedule = get_schedule(connection, schedule_id)
     if schedule is None:
         raise ScheduleNotFound("no such schedule")
     if schedule.run_refusal:
         raise (ScheduleConflict if schedule.exists else ScheduleNotFound)(schedule.run_refusal)
     spec, args, kwargs = get_task(schedule.func_name), schedule.args, schedule.kwargs
+    if kwargs_override is not None:
+        args, kwargs = [], kwargs_override
     if spec is None or args is None or kwargs is None:  # ruled out by run_refusal; says so to mypy
         raise ScheduleConflict("its task or its arguments cannot be read")
     raw = connection.hmget(keys.job(schedule_id), "timeout")
@@ -68,8 +80,8 @@ def run_now(connection: redis.Redis, schedule_id: str, actor: str | None = None)
         timeout=timeout,
         result_ttl=spec.result_ttl,
         retry=spec.retry(),
-        meta={META_SCHEDULE: schedule_id},
-        description=f"run now of schedule {schedule_id}: {schedule.description}"[:500],
+        meta={META_SCHEDULE: schedule_id, **(extra_meta or {})},
+        description=f"{label} of schedule {schedule_id}: {schedule.description}"[:500],
     )
     if actor is not None:
         fields = {"job_id": job.id, "queue": job.origin, "function": spec.name, "extra": {"schedule": schedule_id}}

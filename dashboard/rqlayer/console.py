@@ -56,6 +56,7 @@ Parts (method names are stable: other modules rely on them)
                                 parse_concurrency, set_concurrency
     console.replay.<f>(...)     rqlayer/replay.py: parse_spec, matching, start, work, read, history, touched
     console.views.<f>(...)      rqlayer/views.py: saved, save, delete (per user), stuck (the built-in view)
+    console.waterfall.read(job_id) -> Waterfall   a job's dependency chain and group on one time axis
     console.events              feed.EventFeed: .poll(after, wait, types, queue, function) -> Poll,
                                 .latest(); long polls wait on a small pool of their own, bounded
 
@@ -363,6 +364,7 @@ class Console:
         self.limits = BoundModule(self, "dashboard.rqlayer.limits")
         self.replay = BoundModule(self, "dashboard.rqlayer.replay")
         self.views = BoundModule(self, "dashboard.rqlayer.views")
+        self.waterfall = BoundModule(self, "dashboard.rqlayer.waterfall")
 
     def ping(self) -> bool:
         """True when Redis answers. Cost: one PING; never raises."""

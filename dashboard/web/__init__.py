@@ -56,6 +56,9 @@ def register_blueprints(app) -> None:
     from dashboard.web import schedule_tools
 
     app.register_blueprint(schedule_tools.bp)  # a schedule's backfill and test fire
+    from dashboard.web import waterfall
+
+    app.register_blueprint(waterfall.bp)  # a job's dependency chain and group, loaded by the job page
     app.register_blueprint(failed.bp)
     app.register_blueprint(errors.bp)
     app.register_blueprint(errors.api_bp)  # GET /api/v1/error-groups: bearer tokens, like api.bp

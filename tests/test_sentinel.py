@@ -10,10 +10,14 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import redis
+import sqlalchemy as sa
 from rq_scheduler import Scheduler
 
 from dashboard import accounts
+from dashboard.history.models import job_outcomes
 from dashboard.rqlayer import keys
+from dashboard.rqlayer.telemetry.consumer import GROUP
 from dashboard.sentinel_url import parse_sentinel_url
 from dashboard.settings import SettingsError, mask_url, validate_redis_url
 from tests.fixtures import PASSWORD
@@ -90,8 +94,9 @@ def _timed_get(client, url: str) -> tuple[int, float]:
     return status, time.monotonic() - started
 
 
-def test_console_and_workers_follow_a_failover(sentinel_setup, sqlite_url, data_dir):
-    app = build_app(make_env(sentinel_setup.url, sqlite_url, data_dir))
+def test_console_and_workers_follow_a_failover(request, sentinel_setup, sqlite_url, data_dir):
+    env = make_env(sentinel_setup.url, sqlite_url, data_dir)
+    app = build_app(env)
     with app.app_context():
         accounts.create_user("sam", PASSWORD, "admin", actor="test")
     client = signed_in(app, "sam")
@@ -101,6 +106,24 @@ def test_console_and_workers_follow_a_failover(sentinel_setup, sqlite_url, data_
     assert primary.lrange(keys.queue("high"), 0, -1) == [before.encode()]
     # The event feed's blocking client opens its own pooled connection to this primary.
     cursor = client.get("/events/poll?wait=0.1").json["cursor"]
+    # The history process (SQL job outcomes from the event stream), started on the first primary.
+    log = (data_dir / "history.log").open("w")
+    history = subprocess.Popen(
+        [sys.executable, "-m", "dashboard.history", "run", "--block-ms", "200"],
+        cwd=PROJECT_ROOT,
+        env=dict(os.environ, **env),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    request.addfinalizer(lambda: (history.terminate(), history.wait(10), log.close()))
+
+    def collecting() -> bool:
+        try:
+            return bool(primary.xinfo_consumers(keys.events(), GROUP))
+        except redis.ResponseError:  # no stream or group yet
+            return False
+
+    wait_until(collecting, timeout=20, message="the history process reading the stream")
     # Sentinel replication is asynchronous: wait for the replica to have the job before the crash.
     assert primary.wait(1, 2000) == 1
 
@@ -149,3 +172,14 @@ def test_console_and_workers_follow_a_failover(sentinel_setup, sqlite_url, data_
         return response.status_code == 200 and {e["job_id"] for e in response.json["events"]}
 
     assert wait_until(finished_events, timeout=10, message="finished events through the feed") >= set(jobs)
+
+    # ... and the history process, which kept its connection object through the failover, records them.
+    engine = sa.create_engine(sqlite_url)
+    request.addfinalizer(engine.dispose)
+
+    def recorded() -> set[str]:
+        with engine.connect() as sql:
+            query = sa.select(job_outcomes.c.job_id).where(job_outcomes.c.status == "finished")
+            return set(sql.scalars(query))
+
+    wait_until(lambda: recorded() >= set(jobs), timeout=20, message="the history process's outcomes")

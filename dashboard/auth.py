@@ -14,9 +14,10 @@ from urllib.parse import urlsplit
 from flask import abort, current_app, g, jsonify, redirect, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import current_user
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from dashboard import accounts
+from dashboard import accounts, sqlguard
 from dashboard.extensions import db, login_manager
 from dashboard.models import User
 from dashboard.permissions import permissions_for
@@ -75,9 +76,14 @@ def _load_user(session_id: str) -> User | None:
     ident, _, fingerprint = session_id.partition(":")
     if not ident.isdigit():
         return None
-    user = db.session.get(User, int(ident))
+    try:
+        user = db.session.get(User, int(ident))
+    except SQLAlchemyError:  # the database is down: a session SQL confirmed moments ago keeps its role
+        db.session.rollback()
+        return sqlguard.remembered(session_id)
     if user is None or user.disabled or user.get_id() != session_id:
         return None
+    sqlguard.remember(user)
     return user
 
 

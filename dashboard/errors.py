@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from flask import current_app, jsonify, render_template, request
-from werkzeug.exceptions import HTTPException
+from sqlalchemy.exc import InterfaceError, OperationalError
+from werkzeug.exceptions import HTTPException, ServiceUnavailable
 
 from dashboard.rqlayer.connection import UNREACHABLE_ERRORS
 from dashboard.rqlayer.errors import Conflict, InvalidInput, LayerError, NotFound
@@ -36,6 +37,16 @@ def _redis_unreachable(error):
     response = current_app.make_response((render_template(template, redis_url=url, error=str(error)), 503))
     response.headers["Retry-After"] = "2"
     return response
+
+
+def _sql_unreachable(error):
+    # The console's own database is down (dashboard/sqlguard.py): a clear 503, never a 500 page.
+    from dashboard.extensions import db
+    from dashboard.sqlguard import MESSAGE
+
+    current_app.logger.warning("SQL database unreachable on %s %s: %s", request.method, request.path, error)
+    db.session.rollback()
+    return _http_error(ServiceUnavailable(description=MESSAGE))
 
 
 def _http_error(error: HTTPException):
@@ -79,6 +90,8 @@ def _unexpected(error):
 def init_app(app) -> None:
     for exc in UNREACHABLE_ERRORS:
         app.register_error_handler(exc, _redis_unreachable)
+    for exc in (OperationalError, InterfaceError):
+        app.register_error_handler(exc, _sql_unreachable)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(LayerError, _layer_error)
     app.register_error_handler(Exception, _unexpected)

@@ -34,7 +34,7 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     )
     app.config.update(overrides)
 
-    from dashboard import auth, cli, errors, models, security  # noqa: F401  (models: tables known to migrations)
+    from dashboard import auth, cli, errors, models, security, sqlguard  # noqa: F401  (models: tables known to migrations)
     from dashboard.extensions import csrf, db, htmx, migrate, redis_connections
     from dashboard.web import register_blueprints
 
@@ -46,6 +46,7 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     redis_connections.init_app(app, settings.redis_url, settings.redis_timeout, unsafe=settings.unsafe_unpickle)
     security.init_app(app)
     errors.init_app(app)
+    sqlguard.init_app(app)  # after auth and CSRF: refuses changes it could not audit
     register_blueprints(app)
     cli.init_app(app)
     return app

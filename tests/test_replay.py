@@ -50,7 +50,7 @@ def _spec(**overrides):
     return values
 
 
-def test_matching_takes_the_function_in_the_window_and_the_chosen_states(conn):
+def test_matching_takes_the_function_in_the_window_and_the_chosen_states(conn, monkeypatch):
     recent, old, canceled = _incident(conn)
     spec = replay.parse_spec(_spec())
     assert sorted(replay.matching(conn, spec).ids) == sorted(recent)
@@ -59,6 +59,10 @@ def test_matching_takes_the_function_in_the_window_and_the_chosen_states(conn):
     wide = replay.parse_spec(_spec(since=(datetime.now(UTC) - timedelta(days=3)).strftime("%Y-%m-%dT%H:%M")))
     assert old in replay.matching(conn, wide).ids
     assert replay.matching(conn, replay.parse_spec(_spec(queue="nosuch"))).ids == []
+    assert not replay.matching(conn, spec).more
+    monkeypatch.setattr(replay, "MAX_SCANNED", 1)  # a count stops walking, and says more may match
+    bounded = replay.matching(conn, spec)
+    assert bounded.more and len(bounded.ids) <= len(recent)
 
 
 @pytest.mark.parametrize(

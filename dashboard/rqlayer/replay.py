@@ -21,8 +21,9 @@ import redis
 from dashboard.rqlayer import actions, bulk, catalogue, keys
 from dashboard.rqlayer.decode import text
 from dashboard.rqlayer.errors import InvalidInput
-from dashboard.rqlayer.jobs import list_queue_names
-from dashboard.rqlayer.search import JobFilter, iter_state
+from dashboard.rqlayer.jobs import ids_at, list_queue_names, read_rows
+from dashboard.rqlayer.search import JobFilter
+from dashboard.rqlayer.vocabulary import BULK_CHUNK
 
 if TYPE_CHECKING:
     from dashboard.rqlayer.operations import Operation
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 STATES = ("failed", "canceled")
 MAX_JOBS = 10_000  # one replay retries at most this many jobs (the touched set stays small)
 MAX_RATE = 500  # jobs a second
+MAX_SCANNED = 200_000  # failed/canceled jobs one count walks at most
 REPLAY_TTL = 7 * 24 * 3600
 KIND = "replay"
 TIME_FORMAT = "%Y-%m-%d %H:%M UTC"
@@ -111,23 +113,30 @@ def parse_spec(values: Mapping[str, str], now: datetime | None = None) -> Replay
 @dataclass(frozen=True)
 class Found:
     ids: list[str]
-    more: bool  # there were more than MAX_JOBS: only the first MAX_JOBS are replayed
+    more: bool  # more may match: past MAX_JOBS matches, or MAX_SCANNED jobs walked (narrow the window)
 
 
 def matching(connection: redis.Redis, spec: ReplaySpec, unsafe: bool = False) -> Found:
     """The ids a replay covers now, oldest first per queue and state. Cost: two round trips per 500
-    ids of the states walked (every failed/canceled job of the queues); stops after MAX_JOBS + 1."""
+    failed/canceled jobs of the queues walked; stops after MAX_JOBS + 1 matches or MAX_SCANNED jobs
+    walked (a request that counts never walks a million-job registry). Never writes."""
     job_filter = JobFilter(func=spec.function, func_match="is", ended_after=spec.since.timestamp())
     queues = [spec.queue] if spec.queue else list_queue_names(connection)
     ids: list[str] = []
-    for queue in queues:
-        for state in spec.states:
-            for row in iter_state(connection, queue, state, job_filter, "oldest", unsafe):
-                if row.ended_at is None or not spec.since <= row.ended_at <= spec.until:
+    scanned = 0
+    for queue, state in ((q, s) for q in queues for s in spec.states):
+        position = 0
+        while window := ids_at(connection, queue, state, position, BULK_CHUNK, "oldest"):
+            position += len(window)
+            scanned += len(window)
+            for row in read_rows(connection, window, unsafe, failures=True):
+                if not job_filter.matches(row) or row.ended_at is None or row.ended_at > spec.until:
                     continue
                 if len(ids) == MAX_JOBS:
                     return Found(ids, True)
                 ids.append(row.id)
+            if scanned >= MAX_SCANNED:
+                return Found(ids, True)
     return Found(ids, False)
 
 

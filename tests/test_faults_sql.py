@@ -6,14 +6,19 @@ that read SQL answer 503, never 500; once the database is back, everything works
 from __future__ import annotations
 
 import contextlib
+import os
+import subprocess
+import sys
+import time
 
 import pytest
 import sqlalchemy
+from rq import Queue
 
 from dashboard.rqlayer import keys
 from tests.conftest import _postgres_admin_url, _reset_postgres
 from tests.fixtures import PASSWORD, ROLE_USERS, plant_failed
-from tests.helpers import build_app, make_env, post, signed_in, text
+from tests.helpers import PROJECT_ROOT, build_app, make_env, post, signed_in, text, wait_until
 
 
 @pytest.fixture
@@ -27,15 +32,24 @@ def database_away(url: str):
     """Drop every connection to the database and rename it, so nothing can reach it; then put it back."""
     name = sqlalchemy.engine.make_url(url).database
     admin = sqlalchemy.create_engine(_postgres_admin_url(), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(
-            sqlalchemy.text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                " WHERE datname = :name AND pid <> pg_backend_pid()"
-            ),
-            {"name": name},
-        )
-        connection.execute(sqlalchemy.text(f'ALTER DATABASE "{name}" RENAME TO "{name}_away"'))
+
+    def rename_away() -> bool:
+        # A client may reconnect between the two statements (the rename then refuses): try again.
+        with admin.connect() as connection:
+            connection.execute(
+                sqlalchemy.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = :name AND pid <> pg_backend_pid()"
+                ),
+                {"name": name},
+            )
+            try:
+                connection.execute(sqlalchemy.text(f'ALTER DATABASE "{name}" RENAME TO "{name}_away"'))
+                return True
+            except sqlalchemy.exc.OperationalError:
+                return False
+
+    wait_until(rename_away, timeout=10, interval=0.05, message="the database renamed away")
     try:
         yield
     finally:
@@ -89,3 +103,55 @@ def test_sql_down_keeps_redis_pages_and_refuses_unaudited_actions(redis_url, con
         with app.app_context():
             db.session.remove()
             db.engine.dispose()
+
+
+def _outcomes(engine) -> list[tuple]:
+    from dashboard.history.models import job_outcomes
+
+    with engine.connect() as sql:
+        return sql.execute(sqlalchemy.select(job_outcomes.c.job_id, job_outcomes.c.attempt)).all()
+
+
+def _run_jobs(conn, count: int) -> list[str]:
+    from dashboard.rqlayer.telemetry.worker import ConsoleSimpleWorker
+
+    queue = Queue("default", connection=conn)
+    ids = [queue.enqueue("tests.jobfuncs.add", n, 1).id for n in range(count)]
+    ConsoleSimpleWorker([queue], connection=conn).work(burst=True)
+    return ids
+
+
+def test_the_collector_catches_up_once_the_database_is_back(redis_url, conn, pg_url, tmp_path):
+    from dashboard.core_tables import create_all
+    from dashboard.rqlayer.telemetry.consumer import GROUP, collector_status, ensure_group
+
+    engine = sqlalchemy.create_engine(pg_url, pool_pre_ping=True)
+    create_all(engine)
+    ensure_group(conn)
+    env = dict(os.environ, **make_env(redis_url, pg_url, tmp_path))
+    command = [sys.executable, "-m", "dashboard.history", "run", "--batch", "5", "--block-ms", "200"]
+    collector = subprocess.Popen(
+        command, cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+    )
+    try:
+        before = _run_jobs(conn, 4)
+        wait_until(lambda: len(_outcomes(engine)) == 4, timeout=20, message="the first jobs in SQL")
+        with database_away(pg_url):
+            went_away = time.time()
+            during = _run_jobs(conn, 6)  # the workers need only Redis
+
+            # The collector read them and failed to write them: they stay pending in the stream, unacked.
+            def refused() -> bool:
+                status = collector_status(conn)
+                failed_since = status.last_error_at is not None and status.last_error_at.timestamp() >= went_away
+                return failed_since and conn.xpending(keys.events(), GROUP)["pending"] > 0
+
+            wait_until(refused, timeout=15, message="the collector's write refused, its batch pending")
+        wait_until(lambda: len(_outcomes(engine)) == 10, timeout=40, message="the collector caught up")
+        rows = _outcomes(engine)
+        assert len(set(rows)) == len(rows) == 10, "an outcome doubled"
+        assert {job_id for job_id, _ in rows} == set(before) | set(during), "an outcome lost"
+    finally:
+        collector.terminate()
+        collector.wait(15)
+        engine.dispose()

@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 from rq import Queue
 
 from dashboard.rqlayer import keys, replay
-from tests.browser import open_nav_link, sign_in
+from tests.browser import axe_violations, open_nav_link, sign_in
 from tests.fixtures import PASSWORD
 from tests.helpers import work_in_process
 
@@ -30,6 +30,7 @@ def test_replay_an_incident_from_the_form_to_the_touched_jobs(page, live_server,
     page.fill("#replay-rate", "2")
     page.click("#replay-preview")
     expect(page.locator("#replay-confirm")).to_contain_text("3 jobs match")
+    assert axe_violations(page) == []
     answers, messages = ["dismiss", "accept"], []
 
     def on_dialog(dialog):
@@ -46,6 +47,7 @@ def test_replay_an_incident_from_the_form_to_the_touched_jobs(page, live_server,
     op_id = conn.zrange(keys.replays(), 0, 0)[0].decode()
     assert replay.touched(conn, op_id) == frozenset(failed)
     page.reload()
+    assert axe_violations(page) == []
     page.click("#replay-places a")
     expect(page.locator("#jobs tbody tr[data-job]")).to_have_count(3)
     expect(page.locator("#touched-filter")).to_contain_text("Only the jobs touched by replay")

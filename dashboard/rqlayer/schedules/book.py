@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import redis
 
 from dashboard.rqlayer import keys
+from dashboard.rqlayer.cluster import on_cluster
 from dashboard.rqlayer.decode import text
 from dashboard.rqlayer.schedules.model import (
     MAX_CRON_SCHEDULERS,
@@ -32,12 +33,14 @@ def read_schedules(connection: redis.Redis, unsafe: bool = False, now: datetime 
     Guarantee: read-only, never unpickles beyond the decode policy, never raises on odd data."""
     now = now or datetime.now(UTC)
     pipe = connection.pipeline(transaction=False)
-    pipe.zrange(keys.RQ_SCHEDULER_JOBS, 0, MAX_SCHEDULES - 1, withscores=True)
-    pipe.zcard(keys.RQ_SCHEDULER_JOBS)
     pipe.hscan(keys.paused_schedules(), 0, count=MAX_SCHEDULES)
     pipe.smembers(keys.queues())
     pipe.zrange(keys.cron_schedulers(), 0, MAX_CRON_SCHEDULERS - 1, desc=True, withscores=True)
-    entries, total, (_, paused_raw), queue_keys, cron_names = pipe.execute()
+    if not on_cluster(connection):  # on a Redis Cluster rq-scheduler's untagged keys are on another node
+        pipe.zrange(keys.RQ_SCHEDULER_JOBS, 0, MAX_SCHEDULES - 1, withscores=True)
+        pipe.zcard(keys.RQ_SCHEDULER_JOBS)
+    (_, paused_raw), queue_keys, cron_names, *rq_scheduler = pipe.execute()
+    entries, total = rq_scheduler or ([], 0)
     queues = sorted(keys.queue_name_from_key(text(k)) for k in queue_keys)[:MAX_QUEUES]
     scheduled = [(text(member), score) for member, score in entries]
     paused = _paused_ids(paused_raw, {job_id for job_id, _ in scheduled})

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import redis
 
 from dashboard.rqlayer import keys
+from dashboard.rqlayer.cluster import on_cluster
 from dashboard.rqlayer.decode import text
 from dashboard.rqlayer.schedules.model import MAX_QUEUES, OVERDUE_GRACE_SECONDS, cron_ttl, epoch
 
@@ -49,6 +50,12 @@ class SchedulerHealth:
         return None
 
 
+CLUSTER_NOTE = (
+    "On a Redis Cluster rq-scheduler cannot run (its keys carry no hash tag, so they are on another node "
+    "than RQ's): only rq cron and RQ's own scheduler (workers with --with-scheduler) are shown and work here."
+)
+
+
 def health(connection: redis.Redis, now: datetime | None = None, grace: int = OVERDUE_GRACE_SECONDS) -> SchedulerHealth:
     """Whether the schedulers that should fire the waiting jobs run. Cost: two pipelined round trips
     (the second only when queues exist), O(queues). Guarantee: read-only, no SCAN.
@@ -59,15 +66,19 @@ def health(connection: redis.Redis, now: datetime | None = None, grace: int = OV
     entries due longer ago than one pass plus `grace` seconds: due work not fired means no process."""
     now = now or datetime.now(UTC)
     cutoff = now.timestamp() - grace
+    # On a Redis Cluster rq-scheduler's untagged keys are on another node than RQ's: not read there.
+    cluster = on_cluster(connection)
     pipe = connection.pipeline(transaction=False)
-    pipe.zcard(keys.RQ_SCHEDULER_JOBS)
     pipe.hlen(keys.paused_schedules())
-    pipe.exists(keys.RQ_SCHEDULER_LOCK)
-    pipe.zcount(keys.RQ_SCHEDULER_JOBS, "-inf", cutoff)
-    pipe.zrange(keys.RQ_SCHEDULER_JOBS, 0, 0, withscores=True)
     pipe.smembers(keys.queues())
     pipe.zcount(keys.cron_schedulers(), now.timestamp() - cron_ttl(), "+inf")
-    total, paused, lock, overdue, first, queue_keys, cron_alive = pipe.execute()
+    if not cluster:
+        pipe.zcard(keys.RQ_SCHEDULER_JOBS)
+        pipe.exists(keys.RQ_SCHEDULER_LOCK)
+        pipe.zcount(keys.RQ_SCHEDULER_JOBS, "-inf", cutoff)
+        pipe.zrange(keys.RQ_SCHEDULER_JOBS, 0, 0, withscores=True)
+    paused, queue_keys, cron_alive, *rq_scheduler = pipe.execute()
+    total, lock, overdue, first = rq_scheduler or (0, 0, 0, [])
     queues = sorted(keys.queue_name_from_key(text(k)) for k in queue_keys)[:MAX_QUEUES]
     pipe = connection.pipeline(transaction=False)
     for queue in queues:
@@ -78,7 +89,7 @@ def health(connection: redis.Redis, now: datetime | None = None, grace: int = OV
         QueueSchedulerState(queue, int(replies[2 * i]), text(replies[2 * i + 1])) for i, queue in enumerate(queues)
     ]
     oldest = epoch(first[0][1]) if first else None
-    banners = []
+    banners = [Banner("info", CLUSTER_NOTE)] if cluster else []
     if total and not lock and overdue:
         late = (now - oldest).total_seconds() if oldest else 0
         banners.append(

@@ -59,7 +59,8 @@ def test_matching_takes_the_function_in_the_window_and_the_chosen_states(conn, m
     wide = replay.parse_spec(_spec(since=(datetime.now(UTC) - timedelta(days=3)).strftime("%Y-%m-%dT%H:%M")))
     assert old in replay.matching(conn, wide).ids
     assert replay.matching(conn, replay.parse_spec(_spec(queue="nosuch"))).ids == []
-    assert not replay.matching(conn, spec).more
+    windows = []
+    assert not replay.matching(conn, spec, on_window=lambda: windows.append(1)).more and windows  # a heartbeat
     monkeypatch.setattr(replay, "MAX_SCANNED", 1)  # a count stops walking, and says more may match
     bounded = replay.matching(conn, spec)
     assert bounded.more and len(bounded.ids) <= len(recent)

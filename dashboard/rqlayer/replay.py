@@ -116,10 +116,13 @@ class Found:
     more: bool  # more may match: past MAX_JOBS matches, or MAX_SCANNED jobs walked (narrow the window)
 
 
-def matching(connection: redis.Redis, spec: ReplaySpec, unsafe: bool = False) -> Found:
+def matching(
+    connection: redis.Redis, spec: ReplaySpec, unsafe: bool = False, on_window: Callable[[], object] | None = None
+) -> Found:
     """The ids a replay covers now, oldest first per queue and state. Cost: two round trips per 500
     failed/canceled jobs of the queues walked; stops after MAX_JOBS + 1 matches or MAX_SCANNED jobs
-    walked (a request that counts never walks a million-job registry). Never writes."""
+    walked (a request that counts never walks a million-job registry). Never writes; `on_window` is
+    called after each window (the runner's heartbeat)."""
     job_filter = JobFilter(func=spec.function, func_match="is", ended_after=spec.since.timestamp())
     queues = [spec.queue] if spec.queue else list_queue_names(connection)
     ids: list[str] = []
@@ -137,6 +140,8 @@ def matching(connection: redis.Redis, spec: ReplaySpec, unsafe: bool = False) ->
                 ids.append(row.id)
             if scanned >= MAX_SCANNED:
                 return Found(ids, True)
+            if on_window is not None:
+                on_window()
     return Found(ids, False)
 
 
@@ -164,7 +169,12 @@ def work(
     a time, one batch a second, adding each batch's retried ids to the touched set. A job that left
     its failed/canceled state meanwhile (retried elsewhere, deleted) is left alone and counted so.
     Stops between batches when cancelled. Cost: one atomic retry script and two round trips a batch."""
-    ids = matching(connection, spec, unsafe).ids[:limit]
+
+    # Finding them again may take a while: the record's heartbeat keeps it from reading as interrupted.
+    def alive() -> None:
+        connection.hset(keys.bulk_operation(op.id), "updated_at", time.time())
+
+    ids = matching(connection, spec, unsafe, on_window=alive).ids[:limit]
     connection.hset(keys.bulk_operation(op.id), "total", len(ids))
     retry = catalogue.get("retry")
     expected = tuple(s for state in spec.states for s in retry.expected_in(state))

@@ -66,6 +66,7 @@ bench: $(VENV)/.dev-installed
 	$(PY) benchmarks/history.py --quick
 	$(PY) benchmarks/collector.py
 	$(PY) benchmarks/event_feeds.py
+	$(PY) benchmarks/load.py
 
 clean-venv:
 	rm -rf $(VENV)

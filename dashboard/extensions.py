@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import current_app
+from flask import current_app, request
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -23,11 +23,28 @@ class RedisConnections:
     """One Redis client (with its own pool) per app, not per module: tests and, later, several
     Redis instances each get their own. The app's front door to the RQ layer is built on it."""
 
-    def init_app(self, app, url: str, timeout: float, unsafe: bool = False) -> None:
+    def init_app(self, app, url: str, timeout: float, unsafe: bool = False, read_cache_seconds: float = 0.0) -> None:
         connection = connect(url, timeout=timeout)
         app.extensions["redis"] = connection
         app.extensions["redis_url"] = url
-        app.extensions["console"] = Console(connection, unsafe=unsafe, redis_url=url)
+        app.extensions["console"] = console = Console(
+            connection, unsafe=unsafe, redis_url=url, read_cache_seconds=read_cache_seconds
+        )
+        if read_cache_seconds > 0:
+            app.after_request(_after_action(console))
+
+
+def _after_action(console: Console):
+    """A successful state change (any method but GET/HEAD/OPTIONS, answered below 400) may have changed
+    what the overview shows: its cached read is dropped in every console process, so the operator's
+    next poll shows their own action."""
+
+    def hook(response):
+        if request.method not in ("GET", "HEAD", "OPTIONS") and response.status_code < 400:
+            console.overview.invalidate()
+        return response
+
+    return hook
 
 
 redis_connections = RedisConnections()

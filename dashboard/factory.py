@@ -43,7 +43,13 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     htmx.init_app(app)
     auth.init_app(app)  # before CSRF: anonymous requests go to the login page first
     csrf.init_app(app)
-    redis_connections.init_app(app, settings.redis_url, settings.redis_timeout, unsafe=settings.unsafe_unpickle)
+    redis_connections.init_app(
+        app,
+        settings.redis_url,
+        settings.redis_timeout,
+        unsafe=settings.unsafe_unpickle,
+        read_cache_seconds=settings.overview_cache_seconds,
+    )
     security.init_app(app)
     errors.init_app(app)
     sqlguard.init_app(app)  # after auth and CSRF: refuses changes it could not audit

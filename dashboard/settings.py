@@ -169,6 +169,7 @@ class Settings:
     alerts: AlertSettings = AlertSettings()
     metrics_allowed_ips: tuple[str, ...] = ()  # networks, e.g. "10.0.0.0/8", "127.0.0.1/32"
     webhooks: WebhookSettings = WebhookSettings()
+    overview_cache_seconds: float = 1.0  # one overview read serves every poll within it (rqlayer/readcache.py)
 
 
 def redis_source(env=None) -> str:
@@ -336,4 +337,5 @@ def load_settings(env=None, use_run_state: bool = True) -> Settings:
         alerts=load_alert_settings(env),
         metrics_allowed_ips=_networks(env, "METRICS_ALLOWED_IPS"),
         webhooks=load_webhook_settings(env),
+        overview_cache_seconds=_number(env, "OVERVIEW_CACHE_SECONDS", 1, 0, 10),
     )

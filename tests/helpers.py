@@ -32,6 +32,8 @@ def make_env(redis_url: str, database_url: str, data_dir: Path, **extra) -> dict
         "SECRET_KEY": "test-secret-key-0123456789",
         "CONSOLE_DATA_DIR": str(data_dir),
         "REDIS_TIMEOUT": "1",
+        # Tests write Redis directly and read the overview at once: no shared read (test_read_cache.py turns it on).
+        "OVERVIEW_CACHE_SECONDS": "0",
     }
     env.update(extra)
     return env

@@ -17,7 +17,8 @@ What it holds
     console.collector_status() -> CollectorStatus   the history collector's heartbeat and lag, 1 round trip
 
 Parts (method names are stable: other modules rely on them)
-    console.overview.read(now=None) -> Overview                  one pipelined read of everything
+    console.overview.read(now=None) -> Overview                  one pipelined read of everything,
+                                 shared ~1 s between threads; .invalidate() after actions (readcache.py)
     console.queues.exists(name) -> bool                          1 round trip
     console.queues.require(name) -> str                          same; raises errors.NotFound
     console.queues.names() -> list[str]                          1 round trip
@@ -82,7 +83,7 @@ from typing import TYPE_CHECKING, Any
 
 import redis
 
-from dashboard.rqlayer import failures, jobdetail, jobs, jobwait, keys, lookup, search
+from dashboard.rqlayer import failures, jobdetail, jobs, jobwait, keys, lookup, readcache, search
 from dashboard.rqlayer import matching as typed_text
 from dashboard.rqlayer import overview as overview_reads
 from dashboard.rqlayer import workers as worker_reads
@@ -208,10 +209,22 @@ class _Part:
 
 
 class Overviews(_Part):
+    def __init__(self, console: Console, cache_seconds: float = 0.0) -> None:
+        super().__init__(console)
+        self.shared = readcache.OverviewReads(cache_seconds)
+
     def read(self, now: datetime | None = None) -> overview_reads.Overview:
         """Every queue's counts, workers, limits, suspension and Redis health. Cost: one pipelined round
-        trip for the queue and worker sets, one for everything they name, INFO. Never writes."""
-        return overview_reads.read_overview(self._c, now)
+        trip for the queue and worker sets, one for everything they name, INFO. Never writes. Without
+        `now`, one answer serves this process's threads for `cache_seconds` (readcache.py: a hit costs
+        one GET and is dropped after any console action)."""
+        if now is not None:
+            return overview_reads.read_overview(self._c, now)
+        return self.shared.read(self._c)
+
+    def invalidate(self) -> None:
+        """After a console action: no console process serves its cached overview again. One INCR."""
+        self.shared.invalidate(self._c)
 
 
 class Queues(_Part):
@@ -342,14 +355,16 @@ class Jobs(_Part):
 class Console:
     """The RQ layer bound to one Redis and one decode policy. Build one per app (cheap, no Redis call)."""
 
-    def __init__(self, connection: redis.Redis, *, unsafe: bool = False, redis_url: str = "") -> None:
+    def __init__(
+        self, connection: redis.Redis, *, unsafe: bool = False, redis_url: str = "", read_cache_seconds: float = 0.0
+    ) -> None:
         self.connection = connection
         self.prefix = keys.PREFIX
         self.policy = DecodePolicy(unsafe=unsafe)
         self.redis_url = describe(redis_url) if redis_url else ""
         self.tasks = TaskCatalogue()
         self.capabilities = Capabilities.detect(cluster=on_cluster(connection))
-        self.overview = Overviews(self)
+        self.overview = Overviews(self, read_cache_seconds)
         self.queues = Queues(self)
         self.workers = Workers(self)
         self.jobs = Jobs(self)

@@ -239,3 +239,9 @@ def replay_touched(op_id: str) -> str:
 def saved_views(user: str) -> str:
     """Hash of one user's saved views: name -> console-relative URL (rqlayer/views.py)."""
     return f"{PREFIX}:console:views:{user}"
+
+
+def overview_generation() -> str:
+    """String counter every successful console action increments: a process's cached overview is served
+    only while it is unchanged (rqlayer/readcache.py)."""
+    return f"{PREFIX}:console:overview-generation"

@@ -6,7 +6,6 @@ under a time budget, and says how far it got, so the caller can continue from th
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Hashable, Iterator
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from dashboard.rqlayer.errors import InvalidInput
 from dashboard.rqlayer.fingerprint import NO_TRACEBACK_FINGERPRINT, NO_TRACEBACK_TYPE, fingerprint_of_frames
 from dashboard.rqlayer.jobs import count_state, ids_at, list_queue_names, read_rows
 from dashboard.rqlayer.payloads import func_name_of
+from dashboard.rqlayer.readcache import ReadCache
 from dashboard.rqlayer.rows import FAILURE_ROW_STATUSES, Failure, JobRow, name_from_description
 from dashboard.rqlayer.tracebacks import latest_traceback
 from dashboard.rqlayer.vocabulary import BULK_CHUNK, DEFAULT_PAGE_SIZE, FAILURE_STATES, SCAN_CHUNK
@@ -308,31 +308,23 @@ def _failure(exc_info: bytes | None, latest: list[Any] | None) -> Failure | None
 
 
 GROUPS_CACHE_SECONDS = 15
-# Keyed by (which Redis, which key prefix, window name).
-_groups_cache: dict[tuple[tuple[Hashable, ...], str], tuple[float, FailureGroups]] = {}
-_groups_lock = threading.Lock()
+# Keyed by (which Redis, which key prefix, window name). Single flight: when the answer expires, one
+# thread recomputes it while the process's other requests for it wait for that answer.
+_groups_cache: ReadCache[FailureGroups] = ReadCache(GROUPS_CACHE_SECONDS)
 
 
-def cached_failure_groups(
-    connection: redis.Redis, window: str, window_seconds: float | None, ttl: float = GROUPS_CACHE_SECONDS
-) -> FailureGroups:
-    """group_failures for a named window, computed at most once per `ttl` seconds per console process
-    (kept in this process's memory, so reading the page never writes to Redis): a cached answer costs
-    nothing in Redis. Counts may lag by up to `ttl` seconds; the fragment says when they were computed."""
-    cache_key = (_server_identity(connection), window)
-    now = time.monotonic()
-    with _groups_lock:
-        hit = _groups_cache.get(cache_key)
-        if hit and hit[0] > now:
-            return hit[1]
-    groups = group_failures(connection, window_seconds)
-    groups.computed_at = time.time()
-    with _groups_lock:
-        # Bounded: a handful of windows per Redis; drop expired entries on every store.
-        for stale in [k for k, (expires, _) in _groups_cache.items() if expires <= now]:
-            del _groups_cache[stale]
-        _groups_cache[cache_key] = (now + ttl, groups)
-    return groups
+def cached_failure_groups(connection: redis.Redis, window: str, window_seconds: float | None) -> FailureGroups:
+    """group_failures for a named window, computed at most once per GROUPS_CACHE_SECONDS per console
+    process however many requests ask (kept in this process's memory, so reading the page never writes to
+    Redis): a cached answer costs nothing in Redis. Counts may lag by up to that; the fragment says when
+    they were computed."""
+
+    def compute() -> FailureGroups:
+        groups = group_failures(connection, window_seconds)
+        groups.computed_at = time.time()
+        return groups
+
+    return _groups_cache.get((_server_identity(connection), window), compute)
 
 
 def _server_identity(connection: redis.Redis) -> tuple[Hashable, ...]:

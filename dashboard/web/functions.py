@@ -71,7 +71,10 @@ def read_or_none(queue: str | None = None, function: str | None = None, window: 
 def overview_charts() -> dict:
     """The overview's throughput chart (every queue, last hour) and a sparkline per queue: one read."""
     try:
-        total, per_queue = timeline.read_queue_timelines(get_console(), db.session.connection(), settings=_telemetry())
+        console = get_console()
+        total, per_queue = console.overview.shared.alongside(
+            "timelines", lambda: timeline.read_queue_timelines(console, db.session.connection(), settings=_telemetry())
+        )
     except SQLAlchemyError:
         current_app.logger.exception("reading the overview's rollups failed")
         db.session.rollback()

@@ -77,10 +77,17 @@ class ConsoleProcess:
         wait_until(answers, timeout=timeout, interval=0.1, message=f"console at {self.url}")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGINT)  # gunicorn's quick shutdown: the test is over
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(5)
+        stop_all([self])
+
+
+def stop_all(consoles: list[ConsoleProcess]) -> None:
+    """Stop them all at once (gunicorn's quick shutdown: the test is over), then wait for each."""
+    running = [console for console in consoles if console.proc.poll() is None]
+    for console in running:
+        os.killpg(console.proc.pid, signal.SIGINT)
+    for console in running:
+        try:
+            console.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(console.proc.pid, signal.SIGKILL)
+            console.proc.wait(5)

@@ -80,10 +80,10 @@ def _session(base: str) -> requests.Session:
 def test_redis_restart_during_a_bulk_retry_and_polls(durable_redis, tmp_path):
     conn = redis.Redis.from_url(durable_redis.url)
     env = console_env(durable_redis.url, f"sqlite:///{tmp_path / 'console.db'}", tmp_path)
-    seed_accounts(env)
-    ids = set(plant_failed(conn, JOBS, prefix="f"))
-    console = ConsoleProcess(env, CONSOLE_PORT, tmp_path / "console.log")
+    console = ConsoleProcess(env, CONSOLE_PORT, tmp_path / "console.log")  # boots while we prepare
     try:
+        seed_accounts(env)
+        ids = set(plant_failed(conn, JOBS, prefix="f"))
         console.wait_ready()
         base = console.url
         browser = _session(base)

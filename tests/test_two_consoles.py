@@ -12,7 +12,7 @@ import requests
 import sqlalchemy
 
 from tests.conftest import SQL_BACKENDS, _reset_postgres
-from tests.consoles import ConsoleProcess, console_env, seed_accounts
+from tests.consoles import ConsoleProcess, console_env, seed_accounts, stop_all
 from tests.fixtures import PASSWORD, plant_failed
 from tests.helpers import wait_until
 
@@ -50,15 +50,15 @@ def shared_database_url(request, tmp_path):
 @pytest.fixture
 def consoles(tmp_path, conn, redis_url, shared_database_url):
     env = console_env(redis_url, shared_database_url, tmp_path)
-    seed_accounts(env)
+    # The masters boot while the database is migrated: no request reaches them before wait_ready.
     started = [ConsoleProcess(env, port, tmp_path / f"console-{port}.log") for port in PORTS]
     try:
+        seed_accounts(env)
         for console in started:
             console.wait_ready()
         yield started
     finally:
-        for console in started:
-            console.stop()
+        stop_all(started)
 
 
 def test_two_consoles_serve_one_browser_alike(consoles, conn, shared_database_url, tmp_path):

@@ -1,7 +1,7 @@
 """Two console processes side by side, as behind a load balancer: two gunicorn masters started from the
 Procfile's `web:` line on different ports, with the same REDIS_URL, DATABASE_URL and SECRET_KEY. One
 browser's requests alternate between them: the session, the login throttle, a bulk action's progress,
-a queue pause and the audit log are shared, and the two masters share no control socket."""
+a queue pause, a rate limit and the audit log are shared, and the two masters share no control socket."""
 
 from __future__ import annotations
 
@@ -98,6 +98,10 @@ def test_two_consoles_serve_one_browser_alike(consoles, conn, shared_database_ur
     assert paused.status_code == 200, paused.text[:300]
     status = browser.get(f"{a}/queues/default/flow", timeout=10)
     assert status.status_code == 200 and "paused" in status.text.lower() and "oscar" in status.text
+    # And so is a rate limit.
+    limited = _htmx_post(browser, a, "/queues/default/rate-limit", amount="7", unit="second")
+    assert limited.status_code == 200, limited.text[:300]
+    assert "7/s" in browser.get(f"{b}/queues/default/flow", timeout=10).text
 
     # Both consoles wrote to the one audit log.
     engine = sqlalchemy.create_engine(shared_database_url)
@@ -108,7 +112,7 @@ def test_two_consoles_serve_one_browser_alike(consoles, conn, shared_database_ur
     engine.dispose()
     assert ("auth.login", "ok") in rows
     assert ("bulk.retry", "started") in rows and ("bulk.retry", "done") in rows
-    assert ("queue.pause", "ok") in rows
+    assert ("queue.pause", "ok") in rows and ("queue.rate-limit", "ok") in rows
 
     # Two masters on one host: neither listens on gunicorn's (per-user, shared by default) control socket.
     for console in consoles:

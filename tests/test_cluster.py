@@ -81,6 +81,8 @@ if not SEEDS:
         assert "7 passed" in child.stdout, child.stdout[-2000:]
 
 else:
+    import threading
+
     import redis
     from rq import Queue
 
@@ -134,7 +136,14 @@ else:
 
         assert post(client, f"/jobs/{failed[0].id}/retry").status_code in (200, 303)  # the retry Lua script
         assert conn.lrange(keys.queue("default"), 0, -1) == [failed[0].id.encode()]
+        # A long poll of the event feed (its own blocking pool, copied from the console's) wakes on the bulk's events.
+        feed, polled = cluster_app.extensions["console"].events, []
+        cursor = feed.latest()
+        waiter = threading.Thread(target=lambda: polled.append(feed.poll(cursor, wait=20)))
+        waiter.start()
         op_id = wait_for_operation(client, post(client, "/failed/retry-all"))  # bulk: the rest
+        waiter.join(timeout=30)
+        assert polled and polled[0].events and not polled[0].busy
         assert "2 jobs retried" in client.get(f"/bulk/{op_id}").get_data(as_text=True)
         assert conn.zcard(keys.registry("failed", "default")) == 0 and conn.llen(keys.queue("default")) == 3
         # A stock worker given the cluster URL through `rq -c dashboard.rqconfig` runs the retried jobs.

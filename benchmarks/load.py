@@ -26,6 +26,7 @@ acceptance check (shared/checks/bench-load) reads the RESULT line.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import random
 import re
@@ -39,7 +40,6 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-import psutil
 import redis
 import requests
 
@@ -142,17 +142,36 @@ def start_console(children: support.Children, url: str, workdir: Path) -> tuple[
             time.sleep(0.1)
 
 
-def console_cpu(master: psutil.Process) -> float:
-    """CPU seconds of the console's processes so far (the master and its gunicorn workers)."""
-    total = 0.0
-    for proc in [master, *master.children(recursive=True)]:
-        times = proc.cpu_times()
-        total += times.user + times.system
-    return total
+def console_pids(master: int) -> list[int]:
+    """The gunicorn master and its workers (from /proc: no dependency the requirements do not pin)."""
+    pids = [master]
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        if int(fields[1]) == master:  # ppid
+            pids.append(int(stat.parent.name))
+    return pids
 
 
-def console_rss_mb(master: psutil.Process) -> float:
-    return sum(p.memory_info().rss for p in [master, *master.children(recursive=True)]) / 2**20
+def console_cpu(master: int) -> float:
+    """CPU seconds of the console's processes so far (user + system, from /proc/<pid>/stat)."""
+    total = 0
+    for pid in console_pids(master):
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of proc(5))
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def console_rss_mb(master: int) -> float:
+    kb = 0
+    for pid in console_pids(master):
+        with contextlib.suppress(OSError):
+            status = Path(f"/proc/{pid}/status").read_text()
+            kb += int(re.search(r"^VmRSS:\s+(\d+)", status, re.M).group(1))
+    return kb / 1024
 
 
 # ---------------------------------------------------------------- the operators
@@ -299,7 +318,7 @@ def main() -> int:
 
 def loaded_run(children, url, workdir, options, poll_s):
     proc, base = start_console(children, url, workdir)
-    master = psutil.Process(proc.pid)
+    master = proc.pid
     stats, stop = Stats(), threading.Event()
     operators = [Operator(n, base, stats, stop, poll_s) for n in range(options.operators)]
     for operator in operators:

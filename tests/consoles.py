@@ -4,6 +4,7 @@ Procfile's `web:` line in a subprocess (its own session, so stopping it stops it
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -13,6 +14,20 @@ import requests
 
 from tests.fixtures import PASSWORD, ROLE_USERS
 from tests.helpers import PROJECT_ROOT, build_app, make_env, wait_until
+
+
+def page_csrf(page: str) -> str:
+    """The CSRF token a page embeds (the HTMX header config, or a form's hidden field)."""
+    match = re.search(r'"X-CSRFToken": "([^"]+)"', page) or re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert match, "no CSRF token on the page"
+    return match.group(1)
+
+
+def http_sign_in(session: requests.Session, base: str, username: str, password: str = PASSWORD):
+    """Sign in over HTTP through the real form; returns the answer (the overview when it worked)."""
+    token = page_csrf(session.get(f"{base}/login", timeout=10).text)
+    data = {"username": username, "password": password, "csrf_token": token}
+    return session.post(f"{base}/login", data=data, timeout=10)
 
 
 def procfile_line(name: str) -> str:

@@ -16,8 +16,8 @@ import requests
 
 from dashboard.rqlayer import keys
 from tests.conftest import redis_server_binary
-from tests.consoles import ConsoleProcess, console_env, seed_accounts
-from tests.fixtures import PASSWORD, plant_failed
+from tests.consoles import ConsoleProcess, console_env, http_sign_in, page_csrf, seed_accounts
+from tests.fixtures import plant_failed
 from tests.helpers import wait_until
 
 REDIS_PORT, CONSOLE_PORT = 7502, 7503
@@ -67,16 +67,6 @@ def durable_redis():
     server.kill()
 
 
-def _session(base: str) -> requests.Session:
-    session = requests.Session()
-    token = re.search(r'name="csrf_token" value="([^"]+)"', session.get(f"{base}/login", timeout=10).text).group(1)
-    answer = session.post(
-        f"{base}/login", data={"username": "oscar", "password": PASSWORD, "csrf_token": token}, timeout=10
-    )
-    assert answer.status_code == 200 and "whoami" in answer.text
-    return session
-
-
 def test_redis_restart_during_a_bulk_retry_and_polls(durable_redis, tmp_path):
     conn = redis.Redis.from_url(durable_redis.url)
     env = console_env(durable_redis.url, f"sqlite:///{tmp_path / 'console.db'}", tmp_path)
@@ -86,10 +76,9 @@ def test_redis_restart_during_a_bulk_retry_and_polls(durable_redis, tmp_path):
         ids = set(plant_failed(conn, JOBS, prefix="f"))
         console.wait_ready()
         base = console.url
-        browser = _session(base)
-        page = browser.get(f"{base}/", timeout=10).text
-        token = re.search(r'"X-CSRFToken": "([^"]+)"', page).group(1)
-        htmx = {"X-CSRFToken": token, "HX-Request": "true"}
+        browser = requests.Session()
+        assert "whoami" in http_sign_in(browser, base, "oscar").text
+        htmx = {"X-CSRFToken": page_csrf(browser.get(f"{base}/", timeout=10).text), "HX-Request": "true"}
         started = browser.post(f"{base}/failed/retry-all", headers=htmx, timeout=10)
         assert started.status_code == 202, started.text[:300]
         op_id = re.search(r'id="bulk-([0-9a-f]+)"', started.text).group(1)

@@ -12,27 +12,15 @@ import requests
 import sqlalchemy
 
 from tests.conftest import SQL_BACKENDS, _reset_postgres
-from tests.consoles import ConsoleProcess, console_env, seed_accounts, stop_all
-from tests.fixtures import PASSWORD, plant_failed
+from tests.consoles import ConsoleProcess, console_env, http_sign_in, page_csrf, seed_accounts, stop_all
+from tests.fixtures import plant_failed
 from tests.helpers import wait_until
 
 PORTS = (7500, 7501)
 
 
-def _token(page: str) -> str:
-    match = re.search(r'"X-CSRFToken": "([^"]+)"', page) or re.search(r'name="csrf_token" value="([^"]+)"', page)
-    assert match, "no CSRF token on the page"
-    return match.group(1)
-
-
-def _sign_in(session: requests.Session, base: str, username: str, password: str = PASSWORD) -> requests.Response:
-    token = _token(session.get(f"{base}/login", timeout=10).text)
-    data = {"username": username, "password": password, "csrf_token": token}
-    return session.post(f"{base}/login", data=data, timeout=10)
-
-
 def _htmx_post(session: requests.Session, base: str, path: str, **data) -> requests.Response:
-    token = _token(session.get(f"{base}/", timeout=10).text)
+    token = page_csrf(session.get(f"{base}/", timeout=10).text)
     headers = {"X-CSRFToken": token, "HX-Request": "true"}
     return session.post(f"{base}{path}", data=data, headers=headers, timeout=10)
 
@@ -66,7 +54,7 @@ def test_two_consoles_serve_one_browser_alike(consoles, conn, shared_database_ur
 
     # A session made on one console is good on the other.
     browser = requests.Session()
-    signed = _sign_in(browser, a, "oscar")
+    signed = http_sign_in(browser, a, "oscar")
     assert signed.status_code == 200 and "whoami" in signed.text, signed.text[:300]
     other = browser.get(f"{b}/", timeout=10)
     assert other.status_code == 200 and re.search(r'class="whoami">oscar\b', other.text)
@@ -75,10 +63,10 @@ def test_two_consoles_serve_one_browser_alike(consoles, conn, shared_database_ur
     # starts the pair's wait), and then either console refuses.
     guesser = requests.Session()
     for attempt in range(4):
-        refused = _sign_in(guesser, (a, b)[attempt % 2], "vera", "wrong-password-x")
+        refused = http_sign_in(guesser, (a, b)[attempt % 2], "vera", "wrong-password-x")
         assert refused.status_code in (200, 401) and "whoami" not in refused.text, refused.status_code
     for base in (a, b):
-        throttled = _sign_in(guesser, base, "vera", "wrong-password-x")
+        throttled = http_sign_in(guesser, base, "vera", "wrong-password-x")
         assert throttled.status_code == 429 and throttled.headers.get("Retry-After"), (base, throttled.status_code)
 
     # A bulk action started on one console shows its progress (and its end) on the other.

@@ -97,7 +97,7 @@ def health(connection: redis.Redis, now: datetime | None = None, grace: int = OV
                 "danger",
                 f"rq-scheduler jobs exist but no rq-scheduler process is running — nothing "
                 f"will fire: {overdue} schedule(s) overdue, the oldest by {_span(late)}. "
-                "Start `rqscheduler --url <redis>`.",
+                "Start the Procfile's scheduler: `python -m dashboard.rqlayer.schedules.atomic --url <redis>`.",
             )
         )
     for state in states:

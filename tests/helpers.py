@@ -5,10 +5,12 @@ from __future__ import annotations
 import html
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -39,12 +41,35 @@ def make_env(redis_url: str, database_url: str, data_dir: Path, **extra) -> dict
     return env
 
 
+_SCHEMA_TEMPLATE: list[Path] = []  # a SQLite file migrated to head once per test process
+
+
+def _sqlite_file(url: str) -> Path | None:
+    return Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
+
+
 def build_app(env: dict):
+    """An app on `env`'s database, migrated to head. A new SQLite file starts as a copy of one migrated
+    once per test process (running the nine migrations for each of hundreds of tests cost minutes);
+    PostgreSQL and existing files are migrated as before, and tests/test_migrations.py runs them all."""
     from flask_migrate import upgrade
 
     from dashboard import create_app
     from dashboard.settings import load_settings
 
+    target = _sqlite_file(env["DATABASE_URL"])
+    if target is not None and not target.exists():
+        if not _SCHEMA_TEMPLATE:
+            template = Path(tempfile.mkdtemp(prefix="rqconsole-schema-")) / "console.db"
+            migrated = create_app(load_settings(dict(env, DATABASE_URL=f"sqlite:///{template}")), TESTING=True)
+            with migrated.app_context():
+                from dashboard.extensions import db
+
+                upgrade()
+                db.engine.dispose()
+            _SCHEMA_TEMPLATE.append(template)
+        shutil.copyfile(_SCHEMA_TEMPLATE[0], target)
+        return create_app(load_settings(env), TESTING=True)
     app = create_app(load_settings(env), TESTING=True)
     with app.app_context():
         upgrade()

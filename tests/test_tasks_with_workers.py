@@ -21,6 +21,8 @@ VALID_INPUTS = {
     "tasks.batches.process_batch": {"items": 25, "delay": 0},
     "tasks.maintenance.cleanup_old_files": {"max_age_hours": 1},
     "tasks.external.fetch_exchange_rate": {"failure_rate": 0},
+    "tasks.orders.send_order_confirmation": {"order_id": "W-1", "customer": "web@example.com", "total": 20},
+    "tasks.orders.record_order": {"order_id": "W-1", "customer": "web@example.com", "total": 20},
 }
 
 
@@ -38,6 +40,7 @@ def test_every_registered_task_has_a_worker_run(redis_url, conn, data_dir):
         assert job.get_status() == JobStatus.FINISHED, (name, job.latest_result())
     assert list((data_dir / "outbox").rglob("*")), "the email landed in the local outbox"
     assert list((data_dir / "reports").glob("*.csv"))
+    assert "W-1" in (data_dir / "reports" / "orders-ledger.csv").read_text()  # record_order's ledger line
     assert list((data_dir / "images").glob("*.png"))
     rate = jobs["tasks.external.fetch_exchange_rate"].latest_result().return_value
     assert isinstance(rate, float) and rate > 0

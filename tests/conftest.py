@@ -181,6 +181,29 @@ def engine(database_url):
     engine.dispose()
 
 
+# The databases the webhook tests use (test_webhooks_*.py): the delivery job finds its database in
+# DATABASE_URL, as in a worker.
+@pytest.fixture
+def both(engine, monkeypatch):
+    """SQLite and PostgreSQL, for what depends on SQL (claims, idempotency)."""
+    monkeypatch.setenv("DATABASE_URL", engine.url.render_as_string(hide_password=False))
+    return engine
+
+
+@pytest.fixture
+def lite(sqlite_url, monkeypatch):
+    """SQLite only, for what is about HTTP or processes (the SQL is the same as on both)."""
+    import sqlalchemy
+
+    from dashboard.core_tables import create_all
+
+    engine = sqlalchemy.create_engine(sqlite_url)
+    create_all(engine)
+    monkeypatch.setenv("DATABASE_URL", sqlite_url)
+    yield engine
+    engine.dispose()
+
+
 @pytest.fixture
 def sqlite_url(tmp_path):
     return f"sqlite:///{tmp_path / 'console.db'}"

@@ -14,7 +14,6 @@ import pytest
 import sqlalchemy as sa
 from standardwebhooks import Webhook
 
-from dashboard.core_tables import create_all
 from dashboard.settings import load_webhook_settings
 from dashboard.webhooks import endpoints, log, outbox
 from dashboard.webhooks.models import webhook_deliveries
@@ -26,24 +25,6 @@ def receiver():
     server = Receiver()
     yield server
     server.stop()
-
-
-@pytest.fixture
-def both(engine, monkeypatch):
-    """SQLite and PostgreSQL, for what depends on SQL (claims, idempotency); the delivery job finds the
-    database in DATABASE_URL, as in a worker."""
-    monkeypatch.setenv("DATABASE_URL", engine.url.render_as_string(hide_password=False))
-    return engine
-
-
-@pytest.fixture
-def lite(sqlite_url, monkeypatch):
-    """SQLite only, for what is about HTTP (the SQL is the same as above)."""
-    engine = sa.create_engine(sqlite_url)
-    create_all(engine)
-    monkeypatch.setenv("DATABASE_URL", sqlite_url)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

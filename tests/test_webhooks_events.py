@@ -13,7 +13,6 @@ import redis
 import sqlalchemy as sa
 from rq import Queue, Retry
 
-from dashboard.core_tables import create_all
 from dashboard.rqlayer import keys
 from dashboard.rqlayer.telemetry.worker import ConsoleSimpleWorker
 from dashboard.settings import load_webhook_settings
@@ -59,23 +58,6 @@ def receiver(monkeypatch, redis_url, data_dir):
     monkeypatch.setenv("WEBHOOK_ALLOWED_HOSTS", server.host)
     yield server
     server.stop()
-
-
-@pytest.fixture
-def both(engine, monkeypatch):
-    """SQLite and PostgreSQL; the delivery jobs find the database in DATABASE_URL, as in a worker."""
-    monkeypatch.setenv("DATABASE_URL", engine.url.render_as_string(hide_password=False))
-    return engine
-
-
-@pytest.fixture
-def lite(sqlite_url, monkeypatch):
-    """SQLite only: the history process test (its SQL is the dispatcher's, tested on both above)."""
-    engine = sa.create_engine(sqlite_url)
-    create_all(engine)
-    monkeypatch.setenv("DATABASE_URL", sqlite_url)
-    yield engine
-    engine.dispose()
 
 
 def test_a_job_failing_for_good_sends_one_job_failed_even_when_the_stream_is_read_again(both, conn, receiver):

@@ -30,13 +30,18 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || \
 	  { echo "installing chromium (apt-get)"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
+# Tests run in TEST_PROCESSES pytest-xdist processes (2: this machine's and CI's cores). loadgroup hands out
+# tests one by one, except those marked xdist_group, which stay together on one process.
+TEST_PROCESSES ?= 2
+PYTEST_PARALLEL := -n $(TEST_PROCESSES) --dist loadgroup
+
 # `make test` is the whole suite and what CI runs: lint, format check, type check, every test.
 test: check browser
-	$(PY) -m pytest
+	$(PY) -m pytest $(PYTEST_PARALLEL)
 
 # The edit loop: the same checks and every test but the browser ones (no Chromium needed).
 test-fast: check
-	$(PY) -m pytest --ignore-glob='tests/test_browser_*.py'
+	$(PY) -m pytest $(PYTEST_PARALLEL) --ignore-glob='tests/test_browser_*.py'
 
 check: lint format-check typecheck
 

@@ -1,4 +1,5 @@
-"""A real three-node Redis Cluster on loopback (ports 7470-7472, bus 17470-17472), for tests/test_cluster.py.
+"""A real three-node Redis Cluster on loopback (ports 7470-7472, bus 17470-17472; 100 up per pytest-xdist
+process: tests.helpers.worker_port), for tests/test_cluster.py.
 
 Built by hand (CLUSTER ADDSLOTS, SET-CONFIG-EPOCH, MEET) rather than `redis-cli --cluster create`, so it
 needs only a redis-server with cluster support and takes about a second: the nodes are masters without
@@ -14,9 +15,9 @@ import time
 
 import redis
 
-from tests.helpers import wait_until
+from tests.helpers import wait_until, worker_port
 
-PORTS = (7470, 7471, 7472)
+PORTS = tuple(worker_port(port) for port in (7470, 7471, 7472))
 # {rq}'s slot (141) on the first node, rq-scheduler's untagged keys (rq:scheduler:scheduled_jobs 4317,
 # rq:scheduler_lock 14749) on the two others, as they would fall on most clusters.
 RANGES = ((0, 4000), (4001, 10000), (10001, 16383))

@@ -27,6 +27,18 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+XDIST_PORT_STRIDE = 100
+
+
+def worker_port(base: int) -> int:
+    """`base` moved into this test process's own block of ports: pytest-xdist's gw0 keeps it, gw1 adds
+    100, gw2 200... So the fixed ports a few tests need (the cluster's, whose bus ports are port + 10000,
+    Sentinel's, the fault and two-console tests') never collide between the processes of one `make test`."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = int(worker.removeprefix("gw")) if worker.removeprefix("gw").isdigit() else 0
+    return base + XDIST_PORT_STRIDE * index
+
+
 def make_env(redis_url: str, database_url: str, data_dir: Path, **extra) -> dict:
     env = {
         "REDIS_URL": redis_url,

@@ -1,6 +1,7 @@
 """A real Redis Sentinel set-up on loopback for tests: a primary, one replica and one sentinel
-(quorum 1, down after 1 s), on the ports issue 16 gave Sentinel work (7460-7469). Memory only; every
-process is ours and stopped at the end."""
+(quorum 1, down after 1 s), on the ports issue 16 gave Sentinel work (7460-7469; 100 up per pytest-xdist
+process: tests.helpers.worker_port). Memory only, in a directory of its own; every process is ours and
+stopped at the end."""
 
 from __future__ import annotations
 
@@ -13,11 +14,11 @@ from pathlib import Path
 
 import redis
 
-from tests.helpers import wait_until
+from tests.helpers import wait_until, worker_port
 
 SERVICE = "console"
-PRIMARY_PORT, REPLICA_PORT, SENTINEL_PORT = 7460, 7461, 7462
-DEAD_SENTINEL_PORT = 7469  # nothing listens here: the URL names it to prove a dead sentinel is skipped
+PRIMARY_PORT, REPLICA_PORT, SENTINEL_PORT = (worker_port(port) for port in (7460, 7461, 7462))
+DEAD_SENTINEL_PORT = worker_port(7469)  # nothing listens here: the URL names it to prove a dead sentinel is skipped
 
 
 def server_binary() -> str:

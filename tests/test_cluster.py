@@ -91,6 +91,7 @@ else:
     from dashboard.rqlayer.cluster import on_cluster
     from dashboard.rqlayer.telemetry import series
     from dashboard.rqlayer.telemetry.events import read_events
+    from tests.cluster_fixture import PORTS
     from tests.fixtures import seed_users
     from tests.helpers import build_app, make_env, post, run_burst_worker, signed_in, wait_for_operation
 
@@ -108,7 +109,7 @@ else:
         assert keys.PREFIX == "{rq}" and on_cluster(console.connection)
         assert console.ping()
         assert console.capabilities.redis_cluster and not console.capabilities.rq_scheduler
-        for port in (7470, 7471, 7472):  # the console's connection is on the owner node only
+        for port in PORTS:  # the console's connection is on the owner node only
             names = [c["name"] for c in redis.Redis(port=port).client_list()]
             assert ("rq-console" in names) == NODE.startswith(f"redis://127.0.0.1:{port}/"), (port, names)
 
@@ -123,7 +124,7 @@ else:
 
         # Every key RQ and the console wrote is under the tag, so on the one node; the others hold none.
         assert all(key.startswith(b"{rq}:") for key in conn.keys("*"))
-        for port in {7470, 7471, 7472} - {conn.connection_pool.get_connection().port}:
+        for port in set(PORTS) - {conn.connection_pool.get_connection().port}:
             assert redis.Redis(port=port).dbsize() == 0
 
         client = signed_in(cluster_app, "oscar")
@@ -197,7 +198,7 @@ else:
         from dashboard.rqlayer.cluster import prefix_slot
 
         slot, old = prefix_slot(), redis.Redis.from_url(NODE)
-        nodes = {port: redis.Redis(port=port) for port in (7470, 7471, 7472)}
+        nodes = {port: redis.Redis(port=port) for port in PORTS}
         ids = {port: client.execute_command("CLUSTER", "MYID").decode() for port, client in nodes.items()}
         source = old.connection_pool.connection_kwargs["port"]
         target = next(port for port in nodes if port != source)

@@ -18,9 +18,9 @@ from dashboard.rqlayer import keys
 from tests.conftest import redis_server_binary
 from tests.consoles import ConsoleProcess, console_env, http_sign_in, page_csrf, seed_accounts
 from tests.fixtures import plant_failed
-from tests.helpers import wait_until
+from tests.helpers import wait_until, worker_port
 
-REDIS_PORT, CONSOLE_PORT = 7502, 7503
+REDIS_PORT, CONSOLE_PORT = worker_port(7502), worker_port(7503)
 JOBS = 10_000
 
 

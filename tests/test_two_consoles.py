@@ -14,9 +14,9 @@ import sqlalchemy
 from tests.conftest import SQL_BACKENDS, _reset_postgres
 from tests.consoles import ConsoleProcess, console_env, http_sign_in, page_csrf, seed_accounts, stop_all
 from tests.fixtures import plant_failed
-from tests.helpers import wait_until
+from tests.helpers import wait_until, worker_port
 
-PORTS = (7500, 7501)
+PORTS = (worker_port(7500), worker_port(7501))
 
 
 def _htmx_post(session: requests.Session, base: str, path: str, **data) -> requests.Response:

@@ -77,6 +77,24 @@ def test_every_minute_key_expires_within_the_retention(conn):
         assert 0 < conn.ttl(key) <= 600
 
 
+def test_a_minute_hash_gets_its_ttl_whichever_execution_creates_it(conn):
+    """The script sets the TTL only when an outcome field is new; a hash lost mid-minute (a Redis
+    restart, a flush) and recreated by a later execution, one that skips the once-a-minute upkeep,
+    still expires."""
+    settings = TelemetrySettings(metrics_retention=600)
+    writer = MetricsWriter(settings)
+    now = time.time()
+    for outcome in ("failed", "finished", "finished", "retried", "stopped", "finished"):
+        plan = writer.plan("job", "q", "f", "w", now=now)
+        writer.add_end(conn, plan, "f", outcome, ended_at=now, run_us="10", wait_us="10")
+        writer.written(plan)
+        minute_keys = list(conn.scan_iter(match=keys.metrics_minute(0, "*").replace(":0:", ":*:")))
+        assert len(minute_keys) == 2
+        assert all(0 < conn.ttl(key) <= 600 for key in minute_keys)
+        for key in minute_keys:  # the next execution finds them gone, as after a restart
+            conn.delete(key)
+
+
 def test_the_series_index_forgets_old_minutes_and_is_capped(conn, monkeypatch):
     writer = MetricsWriter(TelemetrySettings(metrics_retention=600))  # 10 minutes
     write(conn, writer, 1, queue="old", function="f", outcome="finished", ended_at=NOW - 3600)

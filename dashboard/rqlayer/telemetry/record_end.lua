@@ -33,7 +33,7 @@ local run_field = run_us and ('b' .. bucket(run_us, RUN))
 local wait_field = wait_us and ('q' .. bucket(wait_us, WAIT))
 
 local function count(key, prefix)
-  call('HINCRBY', key, prefix .. ARGV[15], 1)
+  local n = call('HINCRBY', key, prefix .. ARGV[15], 1)
   if run_us then
     call('HINCRBY', key, prefix .. 'rs', ARGV[16])
     call('HINCRBY', key, prefix .. run_field, 1)
@@ -42,6 +42,7 @@ local function count(key, prefix)
     call('HINCRBY', key, prefix .. 'ws', ARGV[17])
     call('HINCRBY', key, prefix .. wait_field, 1)
   end
+  return n
 end
 
 local function raise_max(key, field, us)
@@ -51,10 +52,13 @@ end
 
 for k = 1, 2 do
   local key = KEYS[k]
-  count(key, '')
+  -- Every write to a minute hash starts with its outcome field, so whichever call created the hash saw
+  -- 1 there: setting the TTL then (and on a few later first-of-an-outcome calls) covers every hash
+  -- without an EXPIRE per job.
+  local new = count(key, '') == 1
   if run_us then raise_max(key, 'rm', run_us) end
   if wait_us then raise_max(key, 'wm', wait_us) end
-  call('EXPIRE', key, ARGV[1])
+  if new then call('EXPIRE', key, ARGV[1]) end
 end
 -- A queue's monotonic total is the sum of its series' (series.read_totals adds them up).
 count(KEYS[5], ARGV[13])

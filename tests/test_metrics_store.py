@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import random
 import re
 import time
 
@@ -66,6 +67,24 @@ def test_percentiles_come_from_the_buckets_and_never_pass_the_max():
     assert series.empty_histogram(edges).quantile(0.5) is None
     merged = hist + hist
     assert merged.count == 200 and merged.quantile(0.5) == hist.quantile(0.5)
+
+
+def test_every_maximum_is_exact_in_each_series_and_the_queue_total(conn):
+    """The script reads the total's maxima only after a value raised its series' maxima."""
+    rng = random.Random(7)
+    writer, seen = MetricsWriter(), {}
+    for _ in range(60):
+        function, run_s, wait_s = rng.choice("fgh"), rng.randint(1, 10_000) / 1000, rng.randint(1, 10_000) / 1000
+        write(
+            conn, writer, 1, queue="q", function=function, outcome="finished", ended_at=NOW, run_s=run_s, wait_s=wait_s
+        )
+        run_max, wait_max = seen.get(function, (0.0, 0.0))
+        seen[function] = (max(run_max, run_s), max(wait_max, wait_s))
+    for function, (run_max, wait_max) in seen.items():
+        point = series.read_series(conn, "q", function, minutes=1, now=NOW).points[-1]
+        assert (point.run.max, point.wait.max) == (run_max, wait_max)
+    total = series.read_series(conn, "q", None, minutes=1, now=NOW).points[-1]
+    assert total.run.max == max(r for r, _ in seen.values()) and total.wait.max == max(w for _, w in seen.values())
 
 
 def test_every_minute_key_expires_within_the_retention(conn):

@@ -47,17 +47,24 @@ end
 
 local function raise_max(key, field, us)
   local current = tonumber(call('HGET', key, field))
-  if current == nil or us > current then call('HSET', key, field, us) end
+  if current == nil or us > current then
+    call('HSET', key, field, us)
+    return true
+  end
+  return false
 end
 
+local raised_run, raised_wait = false, false
 for k = 1, 2 do
   local key = KEYS[k]
   -- Every write to a minute hash starts with its outcome field, so whichever call created the hash saw
   -- 1 there: setting the TTL then (and on a few later first-of-an-outcome calls) covers every hash
   -- without an EXPIRE per job.
   local new = count(key, '') == 1
-  if run_us then raise_max(key, 'rm', run_us) end
-  if wait_us then raise_max(key, 'wm', wait_us) end
+  -- The queue's total is written with each of its series in the same call, so its maximum is at least
+  -- every series' maximum: only a value that raised the series' can raise the total's.
+  if run_us and (raised_run or k == 1) then raised_run = raise_max(key, 'rm', run_us) end
+  if wait_us and (raised_wait or k == 1) then raised_wait = raise_max(key, 'wm', wait_us) end
   if new then call('EXPIRE', key, ARGV[1]) end
 end
 -- A queue's monotonic total is the sum of its series' (series.read_totals adds them up).

@@ -36,7 +36,7 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
 
     from dashboard import auth, cli, errors, models, security, sqlguard  # noqa: F401  (models: tables known to migrations)
     from dashboard.extensions import csrf, db, htmx, migrate, redis_connections
-    from dashboard.web import register_blueprints
+    from dashboard.web import conditional, register_blueprints
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
@@ -50,6 +50,7 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
         unsafe=settings.unsafe_unpickle,
         read_cache_seconds=settings.overview_cache_seconds,
     )
+    conditional.init_app(app)  # before security: its hook runs after, making polled fragments revalidatable
     security.init_app(app)
     errors.init_app(app)
     sqlguard.init_app(app)  # after auth and CSRF: refuses changes it could not audit

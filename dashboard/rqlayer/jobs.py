@@ -239,13 +239,13 @@ class FailedPage:
 def list_queue_names(connection: redis.Redis) -> list[str]:
     """Every queue in RQ's queue set, high/default/low first. One SMEMBERS (O(queues)); [] when the set
     holds another type."""
-    from dashboard.rqlayer.overview import _queue_order
+    from dashboard.rqlayer.overview import queue_order
 
     try:
         members = connection.smembers(keys.queues())
     except redis.ResponseError:  # the queues set holds another type: no queue is known
         return []
-    return sorted((keys.queue_name_from_key(text(k)) for k in members), key=_queue_order)
+    return sorted((keys.queue_name_from_key(text(k)) for k in members), key=queue_order)
 
 
 def _parse_failed_cursor(cursor: str | None) -> tuple[str, dict[str, int]]:

@@ -32,6 +32,8 @@ LUA_KEYS: dict[str, tuple[Callable[..., str], tuple[str, ...]]] = {
     "group_key": (keys.group, ("g",)),
     "queue_key": (keys.queue, ("q",)),
     "queues_key": (keys.queues, ()),
+    "worker_key": (keys.worker, ("w",)),
+    "worker_executions_key": (keys.worker_executions, ("w",)),
     "rl_key": (keys.rate_limit_config, ("k",)),
     "rl_allowed_key": (keys.rate_limit_allowed, ("k",)),
     "rl_held_key": (keys.rate_limited, ("k",)),

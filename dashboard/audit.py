@@ -50,6 +50,7 @@ class Auditor:
     actor: str
     remote_addr: str | None
     app: object | None = None
+    profile: str | None = None  # the Redis instance acted on, when the console has named ones (profiles.py)
 
     def __call__(
         self,
@@ -65,6 +66,8 @@ class Auditor:
         """`started` (a time.monotonic() reading) gives the duration when duration_ms is not given."""
         if duration_ms is None and started is not None:
             duration_ms = int((time.monotonic() - started) * 1000)
+        if self.profile is not None:  # no column for it: the detail starts with the instance, "[@staging] ..."
+            detail = f"[@{self.profile}] {detail}" if detail else f"[@{self.profile}]"
         fields = dict(
             target=target,
             job_count=job_count,
@@ -86,8 +89,11 @@ def auditor() -> Auditor:
     from flask import current_app, request
 
     from dashboard.auth import current_principal  # auth imports accounts, which imports this module
+    from dashboard.profiles import ENVIRON_PROFILE
 
-    return Auditor(current_principal().audit_name, request.remote_addr, current_app._get_current_object())
+    profiles = current_app.config.get("CONSOLE_PROFILES")
+    profile = request.environ.get(ENVIRON_PROFILE) if profiles is not None and profiles.shown else None
+    return Auditor(current_principal().audit_name, request.remote_addr, current_app._get_current_object(), profile)
 
 
 def action(name: str, **fields) -> AuditEvent:

@@ -28,7 +28,9 @@ def wants_json() -> bool:
 
 
 def _redis_unreachable(error):
-    url = current_app.extensions["console"].redis_url
+    from dashboard.extensions import get_console  # the request's instance (dashboard/profiles.py)
+
+    url = get_console().redis_url
     current_app.logger.warning("Redis unreachable at %s: %s", url, error)
     message = f"Redis is unreachable at {url}"
     if wants_json():

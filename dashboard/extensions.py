@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from flask import current_app, request
+from flask import current_app, has_request_context, request
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from htmx_flask import Htmx
 
+from dashboard.profile_config import DEFAULT_NAME, Profiles
+from dashboard.profiles import ENVIRON_PROFILE
 from dashboard.rqlayer.connection import connect
 from dashboard.rqlayer.console import Console
 
@@ -23,39 +25,58 @@ class RedisConnections:
     """One Redis client (with its own pool) per app, not per module: tests and, later, several
     Redis instances each get their own. The app's front door to the RQ layer is built on it."""
 
-    def init_app(self, app, url: str, timeout: float, unsafe: bool = False, read_cache_seconds: float = 0.0) -> None:
-        connection = connect(url, timeout=timeout)
-        app.extensions["redis"] = connection
-        app.extensions["redis_url"] = url
-        app.extensions["console"] = console = Console(
-            connection, unsafe=unsafe, redis_url=url, read_cache_seconds=read_cache_seconds
-        )
+    def init_app(
+        self,
+        app,
+        url: str,
+        timeout: float,
+        unsafe: bool = False,
+        read_cache_seconds: float = 0.0,
+        profiles: Profiles | None = None,
+    ) -> None:
+        """One Console per connection profile (dashboard/profile_config.py), built now; the first (or
+        `url` alone) is the default, whose client also serves get_redis()."""
+        urls = {p.name: p.url for p in profiles.all} if profiles else {DEFAULT_NAME: url}
+        consoles = {}
+        for name, profile_url in urls.items():
+            consoles[name] = Console(
+                connect(profile_url, timeout=timeout),
+                unsafe=unsafe,
+                redis_url=profile_url,
+                read_cache_seconds=read_cache_seconds,
+            )
+        default_name, default_url = next(iter(urls.items()))
+        app.extensions["consoles"] = consoles
+        app.extensions["console"] = consoles[default_name]
+        app.extensions["redis"] = consoles[default_name].connection
+        app.extensions["redis_url"] = default_url
         if read_cache_seconds > 0:
-            app.after_request(_after_action(console))
+            app.after_request(_after_action)
 
 
-def _after_action(console: Console):
+def _after_action(response):
     """A successful state change (any method but GET/HEAD/OPTIONS, answered below 400) may have changed
-    what the overview shows: its cached read is dropped in every console process, so the operator's
-    next poll shows their own action."""
-
-    def hook(response):
-        if request.method not in ("GET", "HEAD", "OPTIONS") and response.status_code < 400:
-            console.overview.invalidate()
-        return response
-
-    return hook
+    what the overview shows: the request's instance's cached read is dropped in every console process,
+    so the operator's next poll shows their own action."""
+    if request.method not in ("GET", "HEAD", "OPTIONS") and response.status_code < 400:
+        get_console().overview.invalidate()
+    return response
 
 
 redis_connections = RedisConnections()
 
 
 def get_redis():
-    """The current app's Redis client (for the few non-RQ uses: sign-in throttling). RQ data goes
-    through get_console()."""
+    """The current app's Redis client (for the few non-RQ uses: sign-in throttling). Always the default
+    profile's, so throttles are shared by every instance. RQ data goes through get_console()."""
     return current_app.extensions["redis"]
 
 
 def get_console() -> Console:
-    """The current app's front door to the RQ layer (dashboard/rqlayer/console.py)."""
+    """The front door to the RQ layer (dashboard/rqlayer/console.py) of the request's connection profile
+    (dashboard/profiles.py); the default profile's outside a request."""
+    if has_request_context():
+        name = request.environ.get(ENVIRON_PROFILE)
+        if name is not None:
+            return current_app.extensions["consoles"][name]
     return current_app.extensions["console"]

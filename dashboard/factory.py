@@ -34,13 +34,15 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     )
     app.config.update(overrides)
 
-    from dashboard import auth, cli, errors, models, security, sqlguard  # noqa: F401  (models: tables known to migrations)
+    from dashboard import auth, cli, errors, models, profiles, security, sqlguard  # noqa: F401  (models: tables known to migrations)
     from dashboard.extensions import csrf, db, htmx, migrate, redis_connections
     from dashboard.web import conditional, register_blueprints
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
     htmx.init_app(app)
+    if settings.profiles is not None:  # /@<profile>/ URLs: inside the proxy fix auth adds, before its gate
+        profiles.init_app(app, settings.profiles)
     auth.init_app(app)  # before CSRF: anonymous requests go to the login page first
     csrf.init_app(app)
     redis_connections.init_app(
@@ -49,6 +51,7 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
         settings.redis_timeout,
         unsafe=settings.unsafe_unpickle,
         read_cache_seconds=settings.overview_cache_seconds,
+        profiles=settings.profiles,
     )
     conditional.init_app(app)  # before security: its hook runs after, making polled fragments revalidatable
     security.init_app(app)

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from dashboard import runstate
 from dashboard.cluster_url import CLUSTER_SCHEMES, is_cluster_url, parse_cluster_url
+from dashboard.profile_config import ProfileError, Profiles, load_profiles
 from dashboard.sentinel_url import SENTINEL_SCHEME, parse_sentinel_url
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -170,6 +171,7 @@ class Settings:
     metrics_allowed_ips: tuple[str, ...] = ()  # networks, e.g. "10.0.0.0/8", "127.0.0.1/32"
     webhooks: WebhookSettings = WebhookSettings()
     overview_cache_seconds: float = 1.0  # one overview read serves every poll within it (rqlayer/readcache.py)
+    profiles: Profiles | None = None  # REDIS_URLS (profile_config.py); None: one profile on redis_url
 
 
 def redis_source(env=None) -> str:
@@ -284,6 +286,16 @@ def _flag(env, name: str, default: bool) -> bool:
     raise SettingsError(f"{name}: expected true or false, got {raw!r}")
 
 
+def _profiles(env) -> Profiles:
+    # REDIS_URLS, when set, names every instance and its first is the default: it wins over REDIS_URL.
+    redis_url = env.get("REDIS_URL") or DEFAULT_REDIS_URL
+    try:
+        single = redis_url if env.get("REDIS_URLS") else validate_redis_url(redis_url)
+        return load_profiles(env, single, validate_redis_url)
+    except ProfileError as error:
+        raise SettingsError(str(error)) from None
+
+
 def _secret_key(env, data_dir: Path) -> str:
     if env.get("SECRET_KEY"):
         if len(env["SECRET_KEY"]) < 8:
@@ -317,8 +329,10 @@ def load_settings(env=None, use_run_state: bool = True) -> Settings:
     header = env.get("TRUST_PROXY_USER_HEADER", "").strip()
     if header and not proxies:
         raise SettingsError("TRUST_PROXY_USER_HEADER: set TRUSTED_PROXIES to the proxy addresses too")
+    profiles = _profiles(env)
     return Settings(
-        redis_url=validate_redis_url(env.get("REDIS_URL") or DEFAULT_REDIS_URL),
+        redis_url=profiles.default.url,
+        profiles=profiles,
         database_url=validate_database_url(database_url),
         secret_key=_secret_key(env, data_dir),
         data_dir=data_dir,

@@ -13,6 +13,7 @@ from dashboard import accounts, audit
 from dashboard.auth import current_principal, safe_next
 from dashboard.extensions import db, get_redis
 from dashboard.models import utcnow
+from dashboard.profiles import unprofiled
 from dashboard.rqlayer.throttle import LoginThrottle
 
 bp = Blueprint("auth", __name__)
@@ -60,7 +61,7 @@ def _remember_device(response, account: str, device: str | None) -> None:
         httponly=True,
         samesite="Lax",
         secure=request.is_secure,
-        path=url_for("auth.login"),
+        path=unprofiled(url_for("auth.login")),  # one cookie for every instance (dashboard/profiles.py)
     )
 
 

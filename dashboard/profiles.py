@@ -1,0 +1,124 @@
+"""Connection profiles in the web app: the instance is in every URL, `/@<profile>/...`.
+
+A small WSGI middleware moves `/@<profile>` from PATH_INFO to the end of SCRIPT_NAME and records the
+profile in the environ. Flask then routes the rest as usual, and url_for puts the instance in every link,
+form action and hx-get/hx-post it generates, so an action always goes to the instance the page showed.
+An unprefixed request is served by the default profile; with several profiles `/@<default>` is appended
+to SCRIPT_NAME too, so every link of that page names its instance. The middleware runs inside the
+reverse-proxy fix (which sets SCRIPT_NAME from X-Forwarded-Prefix) and only appends to SCRIPT_NAME.
+The session cookie's path stays "/" (APPLICATION_ROOT), so one sign-in serves every instance.
+
+An unknown `/@x` is a 404 page naming the known profiles. Pages that read the SQL history (recorded by
+a collector for the default instance only) say so on another instance (partials/profile_notice.html).
+"""
+
+from __future__ import annotations
+
+from flask import abort, request
+
+from dashboard.profile_config import Profile, Profiles
+
+ENVIRON_PROFILE = "rq_console.profile"  # the request's profile name
+ENVIRON_BASE = "rq_console.script_base"  # SCRIPT_NAME before the profile was appended (proxy prefix)
+ENVIRON_UNKNOWN = "rq_console.unknown_profile"  # the name of a /@x that names no profile
+
+# Blueprints whose pages read the SQL history, which has no instance column: on another profile they
+# show the default instance's history, and say so.
+SQL_HISTORY_AREAS = ("history.", "errors.", "functions.", "alerts.", "webhooks.", "workers.", "schedule_page.")
+
+
+class ProfileRouting:
+    """WSGI middleware: `/@<name>/rest` -> SCRIPT_NAME += "/@<name>", PATH_INFO = "/rest"."""
+
+    def __init__(self, wsgi_app, profiles: Profiles) -> None:
+        self.wsgi_app = wsgi_app
+        self.profiles = profiles
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO") or "/"
+        script = environ.get("SCRIPT_NAME", "")
+        environ[ENVIRON_BASE] = script
+        name, named = self.profiles.default.name, False
+        if path.startswith("/@"):
+            head, _, rest = path[2:].partition("/")
+            path = "/" + rest
+            if self.profiles.get(head) is not None:
+                name, named = head, True
+            else:
+                environ[ENVIRON_UNKNOWN] = head[:64]  # the 404 page is rendered as the default instance's
+        if named or self.profiles.several:
+            script = f"{script}/@{name}"
+        environ["PATH_INFO"] = path
+        environ["SCRIPT_NAME"] = script
+        environ[ENVIRON_PROFILE] = name
+        return self.wsgi_app(environ, start_response)
+
+
+def current_name() -> str | None:
+    """The request's profile name (None outside a request or before the middleware)."""
+    return request.environ.get(ENVIRON_PROFILE)
+
+
+def _refuse_unknown(app):
+    def check():
+        unknown = request.environ.get(ENVIRON_UNKNOWN)
+        if unknown is not None:
+            known = ", ".join(app.config["CONSOLE_PROFILES"].names())
+            abort(404, description=f"There is no Redis instance named {unknown!r} here. Known instances: {known}.")
+
+    return check
+
+
+def _template_context(profiles: Profiles):
+    def context() -> dict:
+        if not profiles.shown:
+            return {"profile_bar": None}
+        current = profiles.get(request.environ.get(ENVIRON_PROFILE) or "") or profiles.default
+        return {"profile_bar": _Bar(profiles, current)}
+
+    return context
+
+
+class _Bar:
+    """What partials/profile_switch.html and partials/profile_notice.html show for the request."""
+
+    def __init__(self, profiles: Profiles, current: Profile) -> None:
+        self.current = current
+        self.several = profiles.several
+        self._profiles = profiles
+
+    def links(self) -> list[tuple[Profile, str]]:
+        """Each profile with the address of this page on it (same path and query)."""
+        base = request.environ.get(ENVIRON_BASE, "")
+        query = request.query_string.decode("latin-1")
+        return [(p, f"{base}/@{p.name}{request.path}" + (f"?{query}" if query else "")) for p in self._profiles.all]
+
+    @property
+    def history_elsewhere(self) -> bool:
+        """This page reads the SQL history, which is the default instance's, and this is another one."""
+        endpoint = request.endpoint or ""
+        return self.current is not self._profiles.default and endpoint.startswith(SQL_HISTORY_AREAS)
+
+    @property
+    def default_name(self) -> str:
+        return self._profiles.default.name
+
+
+def init_app(app, profiles: Profiles) -> None:
+    """Route /@<profile>/ URLs and show the instance. Call before the proxy fix wraps wsgi_app (so it runs
+    inside it) and before the sign-in gate (an unknown instance is a 404, not a sign-in redirect)."""
+    app.config["CONSOLE_PROFILES"] = profiles
+    app.wsgi_app = ProfileRouting(app.wsgi_app, profiles)
+    app.before_request(_refuse_unknown(app))
+    app.context_processor(_template_context(profiles))
+
+
+def unprofiled(url: str) -> str:
+    """`url` (from url_for in this request) without the instance segment: for what every instance shares,
+    such as the sign-in device cookie's path."""
+    base = request.environ.get(ENVIRON_BASE, "")
+    name = request.environ.get(ENVIRON_PROFILE)
+    marker = f"{base}/@{name}"
+    if name is not None and (url == marker or url.startswith(marker + "/")):
+        return base + url[len(marker) :] or "/"
+    return url

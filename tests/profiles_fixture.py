@@ -1,0 +1,54 @@
+"""Two Redis instances in one console (connection profiles): the session's private redis-server as
+`prod` (the default) and a second private one as `staging`, REDIS_URLS naming both."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+import redis
+
+from tests.conftest import PrivateRedis
+from tests.fixtures import seed_users
+from tests.helpers import build_app, make_env
+
+
+@dataclass
+class TwoInstances:
+    app: object
+    prod: redis.Redis  # the default profile's Redis
+    staging: redis.Redis
+
+
+@pytest.fixture(scope="module", name="second_redis")
+def second_redis_server():
+    server = PrivateRedis()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(name="two")
+def two_instances(private_redis, second_redis, tmp_path):
+    from dashboard.rqlayer import search
+
+    prod, staging = redis.Redis.from_url(private_redis.url), redis.Redis.from_url(second_redis.url)
+    prod.flushall()
+    staging.flushall()
+    search._groups_cache.clear()
+    (tmp_path / "data").mkdir()
+    env = make_env(
+        private_redis.url,
+        f"sqlite:///{tmp_path / 'console.db'}",
+        tmp_path / "data",
+        REDIS_URLS=f"prod={private_redis.url}, staging={second_redis.url}",
+        REDIS_PROFILE_COLOURS="prod=red,staging=amber",
+    )
+    app = build_app(env)
+    seed_users(app)
+    yield TwoInstances(app, prod, staging)
+    prod.close()
+    staging.close()
+    with app.app_context():
+        from dashboard.extensions import db
+
+        db.engine.dispose()

@@ -1,0 +1,299 @@
+"""Connection profiles (dashboard/profiles.py): two real Redis servers named in REDIS_URLS, one console.
+
+The instance is in every URL (/@<profile>/...): each page shows its instance's data, every link, form
+action and hx-* URL it renders carries the prefix, an action posted under /@staging changes only staging,
+the badge names the instance on every page type, and bad settings stop the console at start."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+import pytest
+from rq import Queue
+
+from dashboard.profile_config import COLOURS
+from dashboard.rqlayer import keys
+from dashboard.settings import SettingsError, load_settings
+from tests.fixtures import ROLE_USERS, plant_every_state
+from tests.helpers import csrf_token, signed_in
+from tests.profiles_fixture import second_redis_server, two_instances  # noqa: F401  (fixtures "second_redis", "two")
+
+URL_ATTRIBUTES = ("href", "action", "src", "hx-get", "hx-post", "hx-put", "hx-patch", "hx-delete")
+
+
+class _Urls(HTMLParser):
+    """Every site-absolute URL an element names: links, form actions, scripts, hx-* and data-*url/src."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: list[tuple[str, str, str]] = []
+
+    def handle_starttag(self, tag, attrs):
+        for name, value in attrs:
+            wanted = name in URL_ATTRIBUTES or (name.startswith("data-") and name.endswith(("url", "src", "href")))
+            if wanted and value and value.startswith("/") and not value.startswith("//"):
+                self.found.append((tag, name, value))
+
+
+def urls_of(html: str) -> list[tuple[str, str, str]]:
+    parser = _Urls()
+    parser.feed(html)
+    return parser.found
+
+
+def badge(html: str) -> tuple[str, str] | None:
+    match = re.search(r'class="env-badge env-badge-([a-z]+)" id="env-badge" data-profile="([^"]+)"', html)
+    return (match.group(2), match.group(1)) if match else None
+
+
+def _admin(two):
+    return signed_in(two.app, ROLE_USERS["admin"])
+
+
+def _one_job_each(two, job_id="same-id"):
+    """A queued job with the same id on both instances, in queue "alpha" on prod and "beta" on staging."""
+    Queue("alpha", connection=two.prod).enqueue("tests.jobfuncs.add", 1, 2, job_id=job_id)
+    Queue("beta", connection=two.staging).enqueue("tests.jobfuncs.add", 1, 2, job_id=job_id)
+
+
+def test_each_instance_shows_its_own_queues(two):
+    _one_job_each(two)
+    client = _admin(two)
+    for path, shown, hidden in (("/", "alpha", "beta"), ("/@prod/", "alpha", "beta"), ("/@staging/", "beta", "alpha")):
+        response = client.get(path)
+        html = response.get_data(as_text=True)
+        assert response.status_code == 200, path
+        assert f'href="/@{"staging" if shown == "beta" else "prod"}/queues/{shown}/queued"' in html, path
+        assert f"/queues/{hidden}/" not in html, path
+    fragment = client.get("/@staging/", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "/@staging/queues/beta/" in fragment and "alpha" not in fragment
+    assert client.get("/@staging/queues/alpha/queued").status_code == 404
+    assert client.get("/@staging/jobs/same-id").status_code == 200
+
+
+def test_every_url_of_every_page_carries_the_instance(two):
+    planted = plant_every_state(two.staging, "beta")
+    client = _admin(two)
+    job_id = planted.ids["failed"][0]
+    pages = [
+        "/",
+        "/failed",
+        "/queues/beta/queued",
+        "/queues/beta/failed",
+        f"/jobs/{job_id}",
+        "/schedules",
+        "/events",
+        "/history",
+        "/errors",
+        "/functions",
+        "/views",
+        "/enqueue",
+        "/admin/audit",
+        "/replays",
+        "/alerts",
+        "/webhooks",
+        "/events/incoming",
+    ]
+    token = csrf_token(client)
+    saved = client.post(
+        "/@staging/views", data={"name": "beta failures", "url": "/queues/beta/failed"}, headers={"X-CSRFToken": token}
+    )
+    assert saved.status_code == 303
+    client.post("/@staging/queues/beta/pause", headers={"X-CSRFToken": token})  # an audit row with a queue link
+    pages += ["/palette?q=beta", "/palette?q=" + job_id[:8], "/?partial=1"]
+    checked = 0
+    for page in pages:
+        response = client.get("/@staging" + page)
+        assert response.status_code == 200, page
+        found = urls_of(response.get_data(as_text=True))
+        assert found, page
+        stray = [u for u in found if not u[2].startswith("/@staging/") and not _switcher_link(u)]
+        assert not stray, (page, stray[:5])
+        checked += len(found)
+    assert checked > 300
+    # Unprefixed with several instances: the default one, and its links say so.
+    for _, _, url in urls_of(client.get("/failed").get_data(as_text=True)):
+        assert url.startswith(("/@prod/", "/@staging/")), url
+
+
+def _switcher_link(found: tuple[str, str, str]) -> bool:
+    # The switcher's own links go to the other instances on purpose.
+    return found[0] == "a" and found[1] == "href" and found[2].startswith("/@prod/")
+
+
+def test_the_switcher_links_the_same_page_on_each_instance(two):
+    html = _admin(two).get("/@staging/queues/beta/failed?page=1").get_data(as_text=True)
+    menu = html[html.index('id="profile-menu"') : html.index("</details>", html.index('id="profile-menu"'))]
+    assert 'href="/@prod/queues/beta/failed?page=1"' in menu
+    assert 'href="/@staging/queues/beta/failed?page=1" data-profile="staging" aria-current="true"' in menu
+
+
+def test_an_action_under_staging_changes_only_staging_and_is_audited_with_it(two):
+    from dashboard.extensions import db
+    from dashboard.models import AuditEvent
+
+    _one_job_each(two)
+    client = _admin(two)
+    token = csrf_token(client)
+    answer = client.post("/@staging/jobs/same-id/delete", data={"seen": "queued"}, headers={"X-CSRFToken": token})
+    assert answer.status_code == 303 and answer.headers["Location"].startswith("/@staging/")
+    assert not two.staging.exists(keys.job("same-id")) and two.staging.llen(keys.queue("beta")) == 0
+    assert two.prod.exists(keys.job("same-id")) and two.prod.llen(keys.queue("alpha")) == 1
+
+    paused = client.post("/@staging/queues/beta/pause", data={}, headers={"X-CSRFToken": token})
+    assert paused.status_code in (200, 303), paused.get_data(as_text=True)[:300]
+    assert two.staging.hexists(keys.flow_state(), "pause:beta"), "staging holds the pause"
+    assert not two.prod.exists(keys.flow_state()), "prod is untouched"
+
+    with two.app.app_context():
+        details = [
+            e.detail or "" for e in db.session.scalars(db.select(AuditEvent).where(AuditEvent.action.like("job.%")))
+        ]
+    assert details and all(d.startswith("[@staging]") for d in details), details
+
+
+def test_actions_without_a_prefix_go_to_the_default_instance(two):
+    _one_job_each(two)
+    client = _admin(two)
+    answer = client.post("/jobs/same-id/delete", data={"seen": "queued"}, headers={"X-CSRFToken": csrf_token(client)})
+    assert answer.status_code == 303 and answer.headers["Location"].startswith("/@prod/")
+    assert not two.prod.exists(keys.job("same-id")) and two.staging.exists(keys.job("same-id"))
+
+
+def test_an_unknown_instance_is_a_404_naming_the_known_ones(two):
+    client = _admin(two)
+    for path in ("/@nope/", "/@nope/failed", "/@<b>x</b>/"):
+        response = client.get(path)
+        html = response.get_data(as_text=True)
+        assert response.status_code == 404, path
+        assert "Known instances: prod, staging." in html
+        assert "<b>x</b>" not in html
+    assert two.app.test_client().get("/@nope/").status_code == 404, "before the sign-in redirect"
+    api = client.get("/@nope/api/v1/queues", headers={"Accept": "application/json"})
+    assert api.status_code == 404 and "prod, staging" in api.get_json()["message"]
+
+
+def test_the_badge_names_the_instance_on_every_page_type(two):
+    planted = plant_every_state(two.staging, "beta")
+    client = _admin(two)
+    pages = {
+        "/": ("prod", "red"),
+        "/@prod/failed": ("prod", "red"),
+        "/@staging/": ("staging", "amber"),
+        "/@staging/queues/beta/queued": ("staging", "amber"),
+        f"/@staging/jobs/{planted.ids['failed'][0]}": ("staging", "amber"),
+        "/@staging/jobs/no-such-job": ("staging", "amber"),  # the missing-job page
+        "/@staging/schedules": ("staging", "amber"),
+        "/@staging/history": ("staging", "amber"),
+        "/@staging/admin/users": ("staging", "amber"),
+        "/@staging/queues/none/queued": ("staging", "amber"),  # an error page
+    }
+    for path, expected in pages.items():
+        assert badge(client.get(path).get_data(as_text=True)) == expected, path
+    login = two.app.test_client().get("/@staging/login").get_data(as_text=True)
+    assert badge(login) == ("staging", "amber"), "the sign-in page says where one signs in"
+    assert 'action="/@staging/login' in login
+
+
+def test_history_pages_say_they_show_the_default_instance(two):
+    client = _admin(two)
+    for path in (
+        "/@staging/history",
+        "/@staging/errors",
+        "/@staging/functions",
+        "/@staging/alerts",
+        "/@staging/webhooks",
+    ):
+        html = client.get(path).get_data(as_text=True)
+        assert 'id="profile-history-notice"' in html, path
+        assert "recorded for the default instance, <strong>prod</strong>, only" in html
+    for path in ("/history", "/@prod/errors", "/@staging/", "/@staging/failed", "/@staging/events"):
+        assert 'id="profile-history-notice"' not in client.get(path).get_data(as_text=True), path
+
+
+def test_one_sign_in_serves_every_instance(two):
+    client = two.app.test_client()
+    login = client.get("/@staging/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', login).group(1)
+    from tests.fixtures import PASSWORD
+
+    answer = client.post("/@staging/login", data={"username": "alice", "password": PASSWORD, "csrf_token": token})
+    assert answer.status_code in (302, 303)
+    cookies = {c.split("=", 1)[0]: c for c in answer.headers.getlist("Set-Cookie")}
+    assert "Path=/;" in cookies["session"] or cookies["session"].endswith("Path=/"), cookies["session"]
+    assert "Path=/login;" in cookies["console_device"], "the known-device cookie serves every instance's sign-in"
+    assert client.get("/@prod/").status_code == 200 and client.get("/@staging/failed").status_code == 200
+
+
+def test_the_api_answers_for_the_instance_in_its_url(two):
+    from dashboard import accounts
+
+    _one_job_each(two)
+    with two.app.app_context():
+        _, secret = accounts.create_token("ci", "viewer", actor="test")
+    client = two.app.test_client()
+    bearer = {"Authorization": f"Bearer {secret}"}
+    staging = client.get("/@staging/api/v1/queues", headers=bearer)
+    default = client.get("/api/v1/queues", headers=bearer)
+    assert staging.status_code == 200 and default.status_code == 200
+    assert "beta" in staging.get_data(as_text=True) and "alpha" not in staging.get_data(as_text=True)
+    assert "alpha" in default.get_data(as_text=True) and "beta" not in default.get_data(as_text=True)
+    assert "beta" in str(client.get("/@staging/api/v1/jobs/same-id", headers=bearer).get_json()["job"])
+
+
+def test_redis_alone_keeps_one_unprefixed_console_without_badge(app, client):
+    html = client.get("/").get_data(as_text=True)
+    assert badge(html) is None and 'id="profile-menu"' not in html and "profiles.css" not in html
+    assert all(not u.startswith("/@") for _, _, u in urls_of(html))
+    assert app.config["CONSOLE"].profiles.default.name == "default"
+
+
+def _settings(tmp_path, **env):
+    base = {"SECRET_KEY": "test-secret-key-0123456789", "CONSOLE_DATA_DIR": str(tmp_path), "DATABASE_URL": "sqlite://"}
+    return load_settings(dict(base, **env), use_run_state=False)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"REDIS_URLS": "prod=redis://a/0,prod=redis://b/0"}, "REDIS_URLS: profile 'prod' is named twice"),
+        ({"REDIS_URLS": "redis://:hunter2@a/0"}, "REDIS_URLS: expected name=value"),
+        ({"REDIS_URLS": "prod=http://a/0"}, "REDIS_URLS (prod): expected redis://"),
+        ({"REDIS_URLS": "prod=redis://a/x"}, "REDIS_URLS (prod): the database must be a number"),
+        ({"REDIS_URLS": "p/x=redis://a/0"}, "REDIS_URLS: profile name"),
+        ({"REDIS_URLS": " , "}, "REDIS_URLS: expected name=value"),
+        (
+            {"REDIS_URLS": "prod=redis://a/0", "REDIS_PROFILE_COLOURS": "prod=pink"},
+            "REDIS_PROFILE_COLOURS: prod='pink'",
+        ),
+        ({"REDIS_URLS": "prod=redis://a/0", "REDIS_PROFILE_COLOURS": "qa=red"}, "no profile named 'qa'"),
+        ({"REDIS_PROFILE_COLOURS": "prod=red"}, "REDIS_PROFILE_COLOURS: no profile named 'prod' (profiles: default)"),
+        (
+            {"REDIS_URLS": "prod=redis://a/0", "REDIS_PROFILE_PREFIXES": "prod={rq}"},
+            "RQ reads RQ_KEY_PREFIX once per process, so one console serves one prefix",
+        ),
+    ],
+)
+def test_bad_profile_settings_stop_the_console_with_a_clear_message(tmp_path, env, message):
+    with pytest.raises(SettingsError) as raised:
+        _settings(tmp_path, **env)
+    assert message in str(raised.value)
+    assert "hunter2" not in str(raised.value)
+
+
+def test_profile_settings_accepted(tmp_path):
+    settings = _settings(
+        tmp_path,
+        REDIS_URL="redis://ignored/0",
+        REDIS_URLS="prod=redis+sentinel://s1:26379,s2:26379/main\nstaging=rediss://:pw@st:6380/1 qa=unix:///tmp/r.sock",
+        REDIS_PROFILE_COLOURS="prod=RED, qa=grey",
+        REDIS_PROFILE_PREFIXES="staging=rq",
+    )
+    profiles = settings.profiles
+    assert profiles.names() == ("prod", "staging", "qa") and profiles.several
+    assert settings.redis_url == "redis+sentinel://s1:26379,s2:26379/main", "REDIS_URLS' first wins over REDIS_URL"
+    assert [p.colour for p in profiles.all] == ["red", "", "grey"]
+    assert set(COLOURS) >= {"red", "amber"}
+    single = _settings(tmp_path, REDIS_URL="redis://one/0", REDIS_PROFILE_COLOURS="default=green").profiles
+    assert single.names() == ("default",) and single.shown and not single.several

@@ -51,7 +51,6 @@ class Auditor:
     remote_addr: str | None
     app: object | None = None
     profile: str | None = None  # the Redis instance acted on, when the console has named ones (profiles.py)
-    profile: str | None = None  # the Redis instance acted on, when the console has named ones (profiles.py)
 
     def __call__(
         self,
@@ -67,8 +66,6 @@ class Auditor:
         """`started` (a time.monotonic() reading) gives the duration when duration_ms is not given."""
         if duration_ms is None and started is not None:
             duration_ms = int((time.monotonic() - started) * 1000)
-        if self.profile is not None:  # no column for it: the detail starts with the instance, "[@staging] ..."
-            detail = f"[@{self.profile}] {detail}" if detail else f"[@{self.profile}]"
         if self.profile is not None:  # no column for it: the detail starts with the instance, "[@staging] ..."
             detail = f"[@{self.profile}] {detail}" if detail else f"[@{self.profile}]"
         fields = dict(
@@ -92,7 +89,6 @@ def auditor() -> Auditor:
     from flask import current_app, request
 
     from dashboard.auth import current_principal  # auth imports accounts, which imports this module
-    from dashboard.profiles import ENVIRON_PROFILE
     from dashboard.profiles import ENVIRON_PROFILE
 
     profiles = current_app.config.get("CONSOLE_PROFILES")

@@ -17,7 +17,6 @@ from urllib.parse import urlsplit
 from dashboard import runstate
 from dashboard.cluster_url import CLUSTER_SCHEMES, is_cluster_url, parse_cluster_url
 from dashboard.profile_config import ProfileError, Profiles, load_profiles
-from dashboard.profile_config import ProfileError, Profiles, load_profiles
 from dashboard.sentinel_url import SENTINEL_SCHEME, parse_sentinel_url
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -173,7 +172,6 @@ class Settings:
     webhooks: WebhookSettings = WebhookSettings()
     overview_cache_seconds: float = 1.0  # one overview read serves every poll within it (rqlayer/readcache.py)
     profiles: Profiles | None = None  # REDIS_URLS (profile_config.py); None: one profile on redis_url
-    profiles: Profiles | None = None  # REDIS_URLS (profile_config.py); None: one profile on redis_url
 
 
 def redis_source(env=None) -> str:
@@ -286,16 +284,6 @@ def _flag(env, name: str, default: bool) -> bool:
     if raw.lower() in ("0", "false", "no", "off"):
         return False
     raise SettingsError(f"{name}: expected true or false, got {raw!r}")
-
-
-def _profiles(env) -> Profiles:
-    # REDIS_URLS, when set, names every instance and its first is the default: it wins over REDIS_URL.
-    redis_url = env.get("REDIS_URL") or DEFAULT_REDIS_URL
-    try:
-        single = redis_url if env.get("REDIS_URLS") else validate_redis_url(redis_url)
-        return load_profiles(env, single, validate_redis_url)
-    except ProfileError as error:
-        raise SettingsError(str(error)) from None
 
 
 def _profiles(env) -> Profiles:

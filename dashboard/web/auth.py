@@ -14,7 +14,6 @@ from dashboard.auth import current_principal, safe_next
 from dashboard.extensions import db, get_redis
 from dashboard.models import utcnow
 from dashboard.profiles import unprofiled
-from dashboard.profiles import unprofiled
 from dashboard.rqlayer.throttle import LoginThrottle
 
 bp = Blueprint("auth", __name__)

@@ -14,10 +14,12 @@ What the digest covers, and why:
   change re-renders; nothing here is shared between users (`private`);
 - the rendered body, minus what changes on every render without the data changing: the text inside
   `<time>` elements (relative times such as "12 s ago"; the datetime attribute stays in the digest, and
-  time.js re-renders the text of every inserted `<time>` from it, a cached body included), the live stamp
-  ("updated 12:00:01", the moment of the read: after a 304 the topbar indicator tells when the region was
-  last confirmed) and CSRF token values (signed with a timestamp, so they differ every second; the
-  session's secret they sign is in the digest, and they never expire: WTF_CSRF_TIME_LIMIT=None).
+  time.js re-renders the text of every inserted `<time>` from it, a cached body included), elements marked
+  `data-volatile` (the live stamp "updated 12:00:01", the moment of the read, and Redis's memory and uptime,
+  which move on every read) and CSRF token values (signed with a timestamp, so they differ every second;
+  the session's secret they sign is in the digest, and they never expire: WTF_CSRF_TIME_LIMIT=None);
+- the current minute (STALEST_SECONDS): the volatile parts are never more than a minute old. After a 304
+  the topbar's live indicator still says when the region was last confirmed.
 
 Cost: one SHA-256 over the fragment (tens of microseconds for 100 KB) and three regular-expression passes.
 The fragment is still rendered: a 304 saves the transfer and the browser's parsing and swap, not the read.
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 
 from flask import Flask, Response, request, session
 
@@ -36,9 +39,11 @@ CACHE_CONTROL = "private, no-cache"
 VARY = ("HX-Request", POLL_HEADER, "Cookie")
 _VOLATILE = (
     (re.compile(rb"(<time\b[^>]*>)[^<]*(</time>)"), rb"\1\2"),
-    (re.compile(rb'<div class="live-stamp">[^<]*(?:<time\b[^>]*>[^<]*</time>[^<]*)*</div>'), b""),
+    (re.compile(rb"<(\w+)\b[^>]*\bdata-volatile\b[^>]*>(?:[^<]|<time\b[^>]*>[^<]*</time>)*</\1>"), b""),
     (re.compile(rb'(name="csrf_token" value=")[^"]*(")'), rb"\1\2"),
 )
+STALEST_SECONDS = 60  # a kept body is revalidated at least this often, volatile parts included
+clock = time.time  # the minute's source (tests pin it)
 
 
 def validator(body: bytes) -> str:
@@ -46,7 +51,8 @@ def validator(body: bytes) -> str:
     principal = current_principal()
     who = f"{principal.kind}:{principal.name}:{principal.role}" if principal else "anonymous"
     digest = hashlib.sha256()
-    for part in (request.full_path, who, str(session.get("csrf_token", ""))):
+    minute = str(int(clock() // STALEST_SECONDS))
+    for part in (request.full_path, who, str(session.get("csrf_token", "")), minute):
         digest.update(part.encode() + b"\x00")
     for pattern, replacement in _VOLATILE:
         body = pattern.sub(replacement, body)

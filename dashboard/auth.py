@@ -133,7 +133,9 @@ def _gate():
     g.principal = principal
     if principal is not None or request.endpoint in PUBLIC_ENDPOINTS:
         return None
-    login_url = url_for("auth.login", next=request.full_path if request.method == "GET" else None)
+    # The whole browser path, URL prefix (SCRIPT_NAME) included: safe_next redirects to it as it is.
+    back = request.script_root + request.full_path if request.method == "GET" else None
+    login_url = url_for("auth.login", next=back)
     if request.headers.get("HX-Request"):
         response = current_app.response_class(status=401)
         response.headers["HX-Redirect"] = login_url
@@ -165,7 +167,9 @@ class _TrustedProxyFix:
 
     def __init__(self, wsgi_app, trusted: tuple[str, ...]) -> None:
         self.direct = wsgi_app
-        self.proxied = ProxyFix(wsgi_app, x_for=1, x_proto=1, x_host=1)
+        # x_prefix: a proxy that strips the console's URL prefix says it in X-Forwarded-Prefix, so links,
+        # redirects and static URLs carry it again (README "Behind a reverse proxy").
+        self.proxied = ProxyFix(wsgi_app, x_for=1, x_proto=1, x_host=1, x_prefix=1)
         self.trusted = frozenset(trusted)
 
     def __call__(self, environ, start_response):

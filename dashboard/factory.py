@@ -23,6 +23,9 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
         SECRET_KEY=settings.secret_key,
         SQLALCHEMY_DATABASE_URI=settings.database_url,
         SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
+        # The session cookie goes only to the console's own prefix (Path=/rq under SCRIPT_NAME=/rq), not to
+        # other applications on the same host; X-Forwarded-Prefix is per request, so there it stays Path=/.
+        APPLICATION_ROOT=settings.script_name or "/",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         REMEMBER_COOKIE_HTTPONLY=True,

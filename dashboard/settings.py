@@ -172,6 +172,7 @@ class Settings:
     webhooks: WebhookSettings = WebhookSettings()
     overview_cache_seconds: float = 1.0  # one overview read serves every poll within it (rqlayer/readcache.py)
     profiles: Profiles | None = None  # REDIS_URLS (profile_config.py); None: one profile on redis_url
+    script_name: str = ""  # the URL prefix under gunicorn's SCRIPT_NAME ("" at the root)
 
 
 def redis_source(env=None) -> str:
@@ -286,6 +287,18 @@ def _flag(env, name: str, default: bool) -> bool:
     raise SettingsError(f"{name}: expected true or false, got {raw!r}")
 
 
+_PREFIX = re.compile(r"(/[A-Za-z0-9._~-]+)+")
+
+
+def _script_name(env) -> str:
+    """SCRIPT_NAME, the URL prefix gunicorn serves the console under (it reads the same variable); the
+    session cookie's path. Plain path segments, no trailing slash: "/rq", "/ops/rq"."""
+    raw = env.get("SCRIPT_NAME", "")
+    if raw and not _PREFIX.fullmatch(raw):
+        raise SettingsError(f"SCRIPT_NAME: expected a path like /rq (no trailing slash), got {raw[:60]!r}")
+    return raw
+
+
 def _profiles(env) -> Profiles:
     # REDIS_URLS, when set, names every instance and its first is the default: it wins over REDIS_URL.
     redis_url = env.get("REDIS_URL") or DEFAULT_REDIS_URL
@@ -352,4 +365,5 @@ def load_settings(env=None, use_run_state: bool = True) -> Settings:
         metrics_allowed_ips=_networks(env, "METRICS_ALLOWED_IPS"),
         webhooks=load_webhook_settings(env),
         overview_cache_seconds=_number(env, "OVERVIEW_CACHE_SECONDS", 1, 0, 10),
+        script_name=_script_name(env),
     )

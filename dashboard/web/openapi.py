@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from flask import url_for
+
 from dashboard.rqlayer import feed
 from dashboard.rqlayer.vocabulary import DEFAULT_PAGE_SIZE, ORDERS, PAGE_SIZES, STATES
 from dashboard.web.alerts_openapi import ALERTS_PATH
@@ -178,7 +180,7 @@ def openapi_document() -> dict:
             "description": "Read RQ queues, workers and jobs. Authenticate with `Authorization: Bearer "
             "<token>` (tokens: `flask --app app tokens create NAME --role viewer`).",
         },
-        "servers": [{"url": "/api/v1"}],
+        "servers": [{"url": url_for("api.openapi").removesuffix("/openapi.json")}],  # under any URL prefix
         "security": [{"bearer": []}],
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},

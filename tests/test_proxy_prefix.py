@@ -230,3 +230,19 @@ def test_script_name_is_validated(proxy_env):
     for bad in ("rq", "/rq/", "/", "//rq", "/r q", "/rq?x=1", "/rq\n"):
         with pytest.raises(SettingsError, match="SCRIPT_NAME"):
             load_settings(dict(proxy_env, SCRIPT_NAME=bad))
+
+
+def test_the_forwarded_prefix_goes_outside_the_instance_segment(redis_url, sqlite_url, data_dir, accounts):
+    """ProxyFix runs first (it wraps the profile routing): /console from the proxy, then /@staging."""
+    staging = redis_url.rsplit("/", 1)[0] + "/1"
+    env = make_env(
+        redis_url, sqlite_url, data_dir, TRUSTED_PROXIES="127.0.0.1", REDIS_URLS=f"prod={redis_url} staging={staging}"
+    )
+    app = build_app(env)
+    page = signed_in(app, ROLE_USERS["admin"]).get("/@staging/failed", headers=FORWARDED, environ_base=TRUSTED)
+    assert page.status_code == 200
+    links = _links(page)
+    assert links and all(value.startswith("/console/") for _, value in links), links[:5]
+    assert ("GET", "/console/@staging/history") in links and ("GET", "/console/@prod/failed") in links  # the switcher
+    anon = app.test_client().get("/@staging/failed", headers=FORWARDED, environ_base=TRUSTED)
+    assert unquote(location(anon)).rstrip("?") == "/console/@staging/login?next=/console/@staging/failed"

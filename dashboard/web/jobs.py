@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, has_request_context, redirect, render_template, request, url_for
 
 from dashboard.extensions import get_console
 from dashboard.rqlayer import lookup
@@ -16,6 +16,13 @@ from dashboard.web.visible import visibility
 bp = Blueprint("jobs", __name__)
 # `{% if value is hidden %}`: templates style what the visibility policy replaced, without role logic.
 bp.add_app_template_test(is_hidden, "hidden")
+
+
+@bp.app_context_processor
+def _job_links() -> dict[str, str]:
+    # Rows link to /jobs/<id> and post to /jobs/<id>/<action>: one prefix a page (`job_base ~ id | url_quoted`)
+    # instead of two url_for calls a row (a 50-row page spent ~1.3 ms in them).
+    return {"job_base": url_for("jobs.detail", job_id="-")[:-1] if has_request_context() else "/jobs/"}
 
 
 def _missing(job_id: str, message: str):

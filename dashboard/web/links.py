@@ -19,10 +19,15 @@ from dashboard.rqlayer.vocabulary import lookup_queue_name, valid_job_id
 _TOTAL_PAGES: dict[str, str] = {"failed": "queues.failed", "scheduled": "schedules.index"}
 
 
-@lru_cache(maxsize=512)  # bounded: a list names few workers, a planted name costs one slot
 def url_quoted(name: str) -> str:
-    """`name` as a URL path segment (the |url_quoted filter): rows write `worker_base ~ name | url_quoted`,
-    one cached lookup a row instead of url_for or urlencode's work."""
+    """`name` as a URL path segment (the |url_quoted filter): rows write `worker_base ~ name | url_quoted`
+    (or `job_base ~ id | url_quoted`), one cached lookup a row instead of url_for or urlencode's work.
+    Only short names are cached: a planted megabyte-long one must not stay in memory 512 times."""
+    return _quoted(name) if len(name) <= 256 else quote(name, safe="")
+
+
+@lru_cache(maxsize=512)  # bounded: a list names few workers and functions; job ids come and go
+def _quoted(name: str) -> str:
     return quote(name, safe="")
 
 

@@ -5,8 +5,19 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flask import Flask
+from flask.templating import Environment
 
 from dashboard.settings import PROJECT_ROOT, Settings, load_settings
+
+
+class _Environment(Environment):
+    """Jinja's environment with each template's globals in one dict instead of a ChainMap over the app's:
+    every new Context (each {% include %}, once a row in a list) takes set() of them, a Python-level walk
+    for a ChainMap (~4 us) and a C one for a dict (<1 us). Every global is registered while create_app
+    builds the app, before any template loads."""
+
+    def make_globals(self, d):
+        return dict(super().make_globals(d))
 
 
 def create_app(settings: Settings | None = None, **overrides) -> Flask:
@@ -18,6 +29,7 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
         template_folder=str(PROJECT_ROOT / "templates"),
         static_folder=str(PROJECT_ROOT / "static"),
     )
+    app.jinja_environment = _Environment  # before anything builds app.jinja_env
     app.config.update(
         CONSOLE=settings,
         SECRET_KEY=settings.secret_key,

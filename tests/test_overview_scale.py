@@ -7,9 +7,8 @@ is a 304 (an ETag per user and session). benchmarks/overview_scale.py times the 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 import re
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from rq import Queue, Worker
@@ -107,7 +106,7 @@ def test_the_poll_at_1000_queues_and_500_workers_is_bounded_and_collapses_the_id
     workers = _rows(html, "worker")
     assert len(workers) == WORKER_ROWS
     assert 'data-worker-state="busy">100 busy' in html and 'data-worker-state="idle">400 idle' in html
-    assert "Workers <span class=\"muted\">(500)</span>" in html
+    assert 'Workers <span class="muted">(500)</span>' in html
     assert 'rel="next"' in html and "?wpage=2#workers-heading" in html
 
     page = client.get("/")  # the full page carries the same bounded fragment

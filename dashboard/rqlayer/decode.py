@@ -57,6 +57,8 @@ def epoch(value: float | str | bytes | None) -> datetime | None:
 
 
 def integer(value: bytes | str | None, default: int | None = None) -> int | None:
+    if value is None:  # an absent field, the common case: no exception to raise and catch
+        return default
     try:
         return int(float(text(value)))
     except (TypeError, ValueError, OverflowError):

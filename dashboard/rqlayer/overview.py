@@ -311,7 +311,7 @@ def worker_summary(
             gone=True,
         )
     executions = set() if isinstance(executions, Exception) else executions
-    fields = {text(k): v for k, v in data.items()}
+    fields = {k.decode(errors="replace") if isinstance(k, bytes) else text(k): v for k, v in data.items()}
     heartbeat = timestamp(fields.get("last_heartbeat"))
     age = (now - heartbeat).total_seconds() if heartbeat else None
     state = text(fields.get("state"), "unknown")

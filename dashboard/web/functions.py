@@ -68,6 +68,17 @@ def read_or_none(queue: str | None = None, function: str | None = None, window: 
         return None
 
 
+class LazySparklines:
+    """Each queue's sparkline, drawn when a row asks for it (`.get(name)`): a poll shows one page of queues,
+    so it draws at most that many, however many queues have metrics."""
+
+    def __init__(self, lines: dict) -> None:
+        self._lines = lines
+
+    def get(self, name: str) -> chartdata.Sparkline | None:
+        return chartdata.sparkline(self._lines.get(name))
+
+
 def overview_charts() -> dict:
     """The overview's throughput chart (every queue, last hour) and a sparkline per queue: one read."""
     try:
@@ -81,7 +92,7 @@ def overview_charts() -> dict:
         return {"throughput": None, "sparklines": {}, "metrics": None}
     return {
         "throughput": chartdata.throughput(total),
-        "sparklines": {q: chartdata.sparkline(line) for q, line in per_queue.items()},
+        "sparklines": LazySparklines(per_queue),
         "metrics": total,
     }
 

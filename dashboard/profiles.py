@@ -14,7 +14,8 @@ a collector for the default instance only) say so on another instance (partials/
 
 from __future__ import annotations
 
-from flask import abort, request
+from flask import request
+from werkzeug.exceptions import NotFound
 
 from dashboard.profile_config import Profile, Profiles
 
@@ -60,11 +61,14 @@ def current_name() -> str | None:
 
 
 def _refuse_unknown(app):
+    # Raised where Flask raises routing errors, after every before_request hook: the sign-in gate runs
+    # first, so only a signed-in operator (or a valid token) learns which instances exist.
     def check():
         unknown = request.environ.get(ENVIRON_UNKNOWN)
         if unknown is not None:
             known = ", ".join(app.config["CONSOLE_PROFILES"].names())
-            abort(404, description=f"There is no Redis instance named {unknown!r} here. Known instances: {known}.")
+            description = f"There is no Redis instance named {unknown!r} here. Known instances: {known}."
+            request.routing_exception = NotFound(description=description)
 
     return check
 
@@ -105,8 +109,8 @@ class _Bar:
 
 
 def init_app(app, profiles: Profiles) -> None:
-    """Route /@<profile>/ URLs and show the instance. Call before the proxy fix wraps wsgi_app (so it runs
-    inside it) and before the sign-in gate (an unknown instance is a 404, not a sign-in redirect)."""
+    """Route /@<profile>/ URLs and show the instance. Call before the proxy fix wraps wsgi_app, so that it
+    runs inside it."""
     app.config["CONSOLE_PROFILES"] = profiles
     app.wsgi_app = ProfileRouting(app.wsgi_app, profiles)
     app.before_request(_refuse_unknown(app))

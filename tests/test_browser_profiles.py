@@ -70,7 +70,7 @@ def test_the_badge_and_switcher_pass_the_audit_in_both_themes(chromium, two):
             expect(page.locator("#env-badge")).to_be_visible()
             audit(page, f"{scheme}: /@staging/login", findings, structure=scheme == "light")
             sign_in(page, server.url, "alice", PASSWORD)
-            for path in ("/@staging/", "/@staging/history", "/@prod/"):
+            for path in ("/@staging/", "/@staging/history", "/@prod/", "/@nope/"):
                 page.goto(server.url + path)
                 page.wait_for_selector("#env-badge")
                 audit(page, f"{scheme}: {path}", findings, structure=scheme == "light")

@@ -169,9 +169,17 @@ def test_an_unknown_instance_is_a_404_naming_the_known_ones(two):
         assert response.status_code == 404, path
         assert "Known instances: prod, staging." in html
         assert "<b>x</b>" not in html
-    assert two.app.test_client().get("/@nope/").status_code == 404, "before the sign-in redirect"
-    api = client.get("/@nope/api/v1/queues", headers={"Accept": "application/json"})
-    assert api.status_code == 404 and "prod, staging" in api.get_json()["message"]
+    anonymous = two.app.test_client().get("/@nope/failed")
+    assert anonymous.status_code == 302 and "/login" in anonymous.headers["Location"], (
+        "who is not signed in learns nothing"
+    )
+    from dashboard import accounts
+
+    with two.app.app_context():
+        _, secret = accounts.create_token("ci", "viewer", actor="test")
+    api = two.app.test_client().get("/@nope/api/v1/queues", headers={"Authorization": f"Bearer {secret}"})
+    assert api.status_code == 404 and "Known instances: prod, staging." in api.get_json()["message"]
+    assert two.app.test_client().get("/@nope/api/v1/queues").status_code == 401
 
 
 def test_the_badge_names_the_instance_on_every_page_type(two):
@@ -194,6 +202,7 @@ def test_the_badge_names_the_instance_on_every_page_type(two):
     login = two.app.test_client().get("/@staging/login").get_data(as_text=True)
     assert badge(login) == ("staging", "amber"), "the sign-in page says where one signs in"
     assert 'action="/@staging/login' in login
+    assert 'id="profile-menu"' not in login, "the instance list is for signed-in operators"
 
 
 def test_history_pages_say_they_show_the_default_instance(two):

@@ -10,7 +10,8 @@
    to the last worker's exit. The workers and Redis run on core 1 (`taskset`), the console on core 0;
 3. starts the console as the Procfile's `web` line says (gunicorn gthread, same workers/threads/keep-alive)
    pinned to core 0, signs in `--operators` operators (each its own session), lets them browse — the
-   overview and its live poll every POLL_SECONDS, queue pages with their charts, deep pages, job pages,
+   overview and its live poll every POLL_SECONDS (revalidated with If-None-Match as a browser's cache does:
+   a 304 counts as an answer), queue pages with their charts, deep pages, job pages,
    /failed with its groups, the event feed, /functions — with think times, and, while they do, the same
    workers drain `--jobs` jobs (fewer when the baseline's rate says that would take over 3 minutes);
 4. stops the console and runs the baseline once more (before/after: the machine's drift averages out);
@@ -182,6 +183,7 @@ class Stats:
         self.lock = threading.Lock()
         self.samples: dict[str, list[float]] = defaultdict(list)
         self.errors: list[str] = []
+        self.not_modified = 0
         self.recording = False
 
     def add(self, kind: str, ms: float, error: str | None) -> None:
@@ -202,6 +204,7 @@ class Operator(threading.Thread):
         self.rng = random.Random(n)  # noqa: S311  (think times, not secrets)
         self.session = requests.Session()
         self.session.trust_env = False  # loopback: never a proxy
+        self.etags: dict[str, str] = {}
 
     def sign_in(self) -> None:
         page = self.session.get(f"{self.base}/login", timeout=TIMEOUT_S).text
@@ -218,12 +221,20 @@ class Operator(threading.Thread):
     def get(self, kind: str, path: str, fragment: bool = False, **headers: str) -> None:
         if fragment:
             headers["HX-Request"] = "true"
+        # As a browser's cache does for a polled fragment (private, no-cache, an ETag): revalidate it.
+        etag = self.etags.get(path) if headers.get("X-Console-Poll") else None
+        if etag:
+            headers["If-None-Match"] = etag
         started = time.perf_counter()
         error = None
         try:
             answer = self.session.get(self.base + path, headers=headers, timeout=TIMEOUT_S, allow_redirects=False)
-            if answer.status_code != 200:
+            if answer.headers.get("ETag"):
+                self.etags[path] = answer.headers["ETag"]
+            if answer.status_code not in ((200, 304) if etag else (200,)):
                 error = f"HTTP {answer.status_code} {path}"
+            elif answer.status_code == 304 and self.stats.recording:
+                self.stats.not_modified += 1
         except requests.RequestException as exc:
             error = f"{type(exc).__name__} {path}"
         self.stats.add(kind, (time.perf_counter() - started) * 1000, error)
@@ -362,6 +373,7 @@ def report(stats: Stats, figures: dict, loaded: float, baseline: float) -> None:
     print(f"{'all':<15} {len(every):>9} {p50:>8.1f} {p95:>8.1f} {p99:>8.1f}")
     seconds = figures["seconds"]
     print(f"requests/s {len(every) / seconds:.1f} over {seconds:.0f} s; errors {len(stats.errors)}")
+    print(f"polls answered 304 Not Modified (the operator's copy still current): {stats.not_modified}")
     for error in stats.errors[:10]:
         print(f"  error: {error}")
     print(f"console CPU {cpu_ms:.2f} ms a request ({figures['cpu_s'] / figures['seconds'] * 100:.0f} % of its core)")

@@ -306,3 +306,24 @@ def test_profile_settings_accepted(tmp_path):
     assert set(COLOURS) >= {"red", "amber"}
     single = _settings(tmp_path, REDIS_URL="redis://one/0", REDIS_PROFILE_COLOURS="default=green").profiles
     assert single.names() == ("default",) and single.shown and not single.several
+
+
+def test_under_a_url_prefix_the_instance_goes_after_it(two):
+    """Behind a proxy prefix (SCRIPT_NAME=/rq, set before this middleware runs) the instance is appended."""
+    _one_job_each(two)
+    client = _admin(two)
+    response = client.get("/@staging/", base_url="http://localhost/rq")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and badge(html) == ("staging", "amber")
+    found = urls_of(html)
+    assert found and all(url.startswith(("/rq/@staging/", "/rq/@prod/")) for _, _, url in found), found[:5]
+    assert 'href="/rq/@staging/queues/beta/queued"' in html and 'href="/rq/@prod/"' in html
+    token = csrf_token(client)
+    answer = client.post(
+        "/@staging/jobs/same-id/delete",
+        base_url="http://localhost/rq",
+        data={"seen": "queued"},
+        headers={"X-CSRFToken": token},
+    )
+    assert answer.status_code == 303 and answer.headers["Location"].startswith("/rq/@staging/")
+    assert not two.staging.exists(keys.job("same-id")) and two.prod.exists(keys.job("same-id"))

@@ -340,9 +340,9 @@ def loaded_run(children, url, workdir, options, poll_s):
         time.sleep(WARMUP_S)  # every operator past its first pages: imports, templates and pools warm
         rss_start = console_rss_mb(master)
         stats.recording = True
-        cpu0, t0 = console_cpu(master), time.perf_counter()
+        cpu0, t0, own0 = console_cpu(master), time.perf_counter(), time.process_time()
         loaded = worker_run(children, url, options.jobs)
-        cpu1, t1 = console_cpu(master), time.perf_counter()
+        cpu1, t1, own1 = console_cpu(master), time.perf_counter(), time.process_time()
         stats.recording = False
         rss_end = console_rss_mb(master)
     finally:
@@ -351,7 +351,8 @@ def loaded_run(children, url, workdir, options, poll_s):
             operator.join(TIMEOUT_S + 1)
         children.stop(proc)
     print(f"with {options.operators} operators: {options.jobs:,} jobs, {loaded:,.0f} jobs/s", flush=True)
-    return loaded, stats, {"cpu_s": cpu1 - cpu0, "seconds": t1 - t0, "rss": (rss_start, rss_end)}
+    figures = {"cpu_s": cpu1 - cpu0, "seconds": t1 - t0, "rss": (rss_start, rss_end), "client_cpu_s": own1 - own0}
+    return loaded, stats, figures
 
 
 def report(stats: Stats, figures: dict, loaded: float, baseline: float) -> None:
@@ -377,6 +378,8 @@ def report(stats: Stats, figures: dict, loaded: float, baseline: float) -> None:
     for error in stats.errors[:10]:
         print(f"  error: {error}")
     print(f"console CPU {cpu_ms:.2f} ms a request ({figures['cpu_s'] / figures['seconds'] * 100:.0f} % of its core)")
+    client_ms = figures["client_cpu_s"] * 1000 / requests_made
+    print(f"the operators' HTTP clients (on the console's core): {client_ms:.2f} ms CPU a request")
     print(f"console RSS {rss_start:.0f} MB at start, {rss_end:.0f} MB at end")
     print(f"workers {loaded:,.0f} jobs/s under load against {baseline:,.0f} baseline: {slowdown:+.1f} %")
     print(

@@ -6,7 +6,8 @@
 
 Entries are `name=value`, separated by commas or white space. A URL may itself hold commas (the hosts
 of a redis+sentinel:// or redis+cluster:// URL), so REDIS_URLS splits only before `name=scheme://`.
-Without REDIS_URLS the console has one profile, "default", on REDIS_URL, as it always had.
+Without REDIS_URLS the console has one profile, "default", on REDIS_URL, as it always had; with both,
+REDIS_URL must be the first instance's URL.
 
 Flask-free and Redis-free: settings validation (and the `make run` supervisor) reads it.
 """
@@ -90,6 +91,14 @@ def load_profiles(env: Mapping[str, str], redis_url: str, check_url: Callable[[s
         if colour.lower() not in COLOURS:
             raise ProfileError(f"REDIS_PROFILE_COLOURS: {name}={colour[:20]!r}: one of {', '.join(COLOURS)}")
     _check_prefixes(prefixes)
+    first_name, first_url = next(iter(urls.items()))
+    if raw and env.get("REDIS_URL") and env["REDIS_URL"] != first_url:
+        # The Procfile's worker and scheduler (and `flask` commands beside a `make run`) use REDIS_URL, the
+        # history collector the default instance: two different Redis servers would split them silently.
+        raise ProfileError(
+            f"REDIS_URLS: its first instance ({first_name}) is the default and must be the Redis REDIS_URL "
+            "names (the workers' and the scheduler's): set REDIS_URL to the same URL, or leave it unset"
+        )
     return Profiles(
         tuple(Profile(name, url, colours.get(name, "").lower(), configured=bool(raw)) for name, url in urls.items())
     )

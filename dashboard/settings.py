@@ -300,7 +300,7 @@ def _script_name(env) -> str:
 
 
 def _profiles(env) -> Profiles:
-    # REDIS_URLS, when set, names every instance and its first is the default: it wins over REDIS_URL.
+    # REDIS_URLS, when set, names every instance; its first is the default (REDIS_URL, if set, must be it).
     redis_url = env.get("REDIS_URL") or DEFAULT_REDIS_URL
     try:
         single = redis_url if env.get("REDIS_URLS") else validate_redis_url(redis_url)

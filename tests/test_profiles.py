@@ -279,6 +279,10 @@ def _settings(tmp_path, **env):
         ({"REDIS_URLS": "prod=redis://a/0", "REDIS_PROFILE_COLOURS": "qa=red"}, "no profile named 'qa'"),
         ({"REDIS_PROFILE_COLOURS": "prod=red"}, "REDIS_PROFILE_COLOURS: no profile named 'prod' (profiles: default)"),
         (
+            {"REDIS_URLS": "prod=redis://a/0", "REDIS_URL": "redis://other/0"},
+            "REDIS_URLS: its first instance (prod) is the default and must be the Redis REDIS_URL names",
+        ),
+        (
             {"REDIS_URLS": "prod=redis://a/0", "REDIS_PROFILE_PREFIXES": "prod={rq}"},
             "RQ reads RQ_KEY_PREFIX once per process, so one console serves one prefix",
         ),
@@ -294,16 +298,17 @@ def test_bad_profile_settings_stop_the_console_with_a_clear_message(tmp_path, en
 def test_profile_settings_accepted(tmp_path):
     settings = _settings(
         tmp_path,
-        REDIS_URL="redis://ignored/0",
         REDIS_URLS="prod=redis+sentinel://s1:26379,s2:26379/main\nstaging=rediss://:pw@st:6380/1 qa=unix:///tmp/r.sock",
         REDIS_PROFILE_COLOURS="prod=RED, qa=grey",
         REDIS_PROFILE_PREFIXES="staging=rq",
     )
     profiles = settings.profiles
     assert profiles.names() == ("prod", "staging", "qa") and profiles.several
-    assert settings.redis_url == "redis+sentinel://s1:26379,s2:26379/main", "REDIS_URLS' first wins over REDIS_URL"
+    assert settings.redis_url == "redis+sentinel://s1:26379,s2:26379/main", "REDIS_URLS' first is the default"
     assert [p.colour for p in profiles.all] == ["red", "", "grey"]
     assert set(COLOURS) >= {"red", "amber"}
+    both = _settings(tmp_path, REDIS_URL="redis://a/0", REDIS_URLS="prod=redis://a/0,qa=redis://b/0")
+    assert both.redis_url == "redis://a/0" and both.profiles.default.name == "prod"
     single = _settings(tmp_path, REDIS_URL="redis://one/0", REDIS_PROFILE_COLOURS="default=green").profiles
     assert single.names() == ("default",) and single.shown and not single.several
 

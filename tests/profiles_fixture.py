@@ -27,8 +27,7 @@ def second_redis_server():
     server.stop()
 
 
-@pytest.fixture(name="two")
-def two_instances(private_redis, second_redis, tmp_path):
+def _two(private_redis, second_redis, tmp_path, **extra):
     from dashboard.rqlayer import search
 
     prod, staging = redis.Redis.from_url(private_redis.url), redis.Redis.from_url(second_redis.url)
@@ -42,6 +41,7 @@ def two_instances(private_redis, second_redis, tmp_path):
         tmp_path / "data",
         REDIS_URLS=f"prod={private_redis.url}, staging={second_redis.url}",
         REDIS_PROFILE_COLOURS="prod=red,staging=amber",
+        **extra,
     )
     app = build_app(env)
     seed_users(app)
@@ -52,3 +52,14 @@ def two_instances(private_redis, second_redis, tmp_path):
         from dashboard.extensions import db
 
         db.engine.dispose()
+
+
+@pytest.fixture(name="two")
+def two_instances(private_redis, second_redis, tmp_path):
+    yield from _two(private_redis, second_redis, tmp_path)
+
+
+@pytest.fixture(name="two_cached")
+def two_instances_cached(private_redis, second_redis, tmp_path):
+    """The same, with the shared overview read on (OVERVIEW_CACHE_SECONDS=10, as a busy console)."""
+    yield from _two(private_redis, second_redis, tmp_path, OVERVIEW_CACHE_SECONDS="10")

@@ -14,10 +14,15 @@ from rq import Queue
 
 from dashboard.profile_config import COLOURS
 from dashboard.rqlayer import keys
+from dashboard.rqlayer.telemetry.events import read_events
 from dashboard.settings import SettingsError, load_settings
-from tests.fixtures import ROLE_USERS, plant_every_state
-from tests.helpers import csrf_token, signed_in
-from tests.profiles_fixture import second_redis_server, two_instances  # noqa: F401  (fixtures "second_redis", "two")
+from tests.fixtures import ROLE_USERS, plant_every_state, plant_failed
+from tests.helpers import csrf_token, signed_in, wait_until
+from tests.profiles_fixture import (  # noqa: F401  (fixtures "second_redis", "two", "two_cached")
+    second_redis_server,
+    two_instances,
+    two_instances_cached,
+)
 
 URL_ATTRIBUTES = ("href", "action", "src", "hx-get", "hx-post", "hx-put", "hx-patch", "hx-delete")
 
@@ -49,6 +54,15 @@ def badge(html: str) -> tuple[str, str] | None:
 
 def _admin(two):
     return signed_in(two.app, ROLE_USERS["admin"])
+
+
+def _bearer(two) -> dict:
+    """The header of a new viewer API token (tokens serve every instance)."""
+    from dashboard import accounts
+
+    with two.app.app_context():
+        _, secret = accounts.create_token("ci", "viewer", actor="test")
+    return {"Authorization": f"Bearer {secret}"}
 
 
 def _one_job_each(two, job_id="same-id"):
@@ -173,11 +187,7 @@ def test_an_unknown_instance_is_a_404_naming_the_known_ones(two):
     assert anonymous.status_code == 302 and "/login" in anonymous.headers["Location"], (
         "who is not signed in learns nothing"
     )
-    from dashboard import accounts
-
-    with two.app.app_context():
-        _, secret = accounts.create_token("ci", "viewer", actor="test")
-    api = two.app.test_client().get("/@nope/api/v1/queues", headers={"Authorization": f"Bearer {secret}"})
+    api = two.app.test_client().get("/@nope/api/v1/queues", headers=_bearer(two))
     assert api.status_code == 404 and "Known instances: prod, staging." in api.get_json()["message"]
     assert two.app.test_client().get("/@nope/api/v1/queues").status_code == 401
 
@@ -236,13 +246,10 @@ def test_one_sign_in_serves_every_instance(two):
 
 
 def test_the_api_answers_for_the_instance_in_its_url(two):
-    from dashboard import accounts
 
     _one_job_each(two)
-    with two.app.app_context():
-        _, secret = accounts.create_token("ci", "viewer", actor="test")
     client = two.app.test_client()
-    bearer = {"Authorization": f"Bearer {secret}"}
+    bearer = _bearer(two)
     staging = client.get("/@staging/api/v1/queues", headers=bearer)
     default = client.get("/api/v1/queues", headers=bearer)
     assert staging.status_code == 200 and default.status_code == 200
@@ -332,3 +339,57 @@ def test_under_a_url_prefix_the_instance_goes_after_it(two):
     )
     assert answer.status_code == 303 and answer.headers["Location"].startswith("/rq/@staging/")
     assert not two.staging.exists(keys.job("same-id")) and two.prod.exists(keys.job("same-id"))
+
+
+def test_background_work_runs_on_the_instance_it_was_started_on(two):
+    """A bulk retry started under /@staging runs on a background thread, off the request: it retries
+    staging's failed jobs only, its summary event is in staging's stream and its audit says staging."""
+    from dashboard.extensions import db
+    from dashboard.models import AuditEvent
+
+    plant_failed(two.prod, 3, queue="jobs", prefix="p")
+    plant_failed(two.staging, 4, queue="jobs", prefix="s")
+    client = _admin(two)
+    started = client.post(
+        "/@staging/queues/jobs/failed/bulk",
+        data={"action": "retry", "all": "1"},
+        headers={"X-CSRFToken": csrf_token(client)},
+    )
+    assert started.status_code == 202, started.get_data(as_text=True)[:300]
+    assert "/@staging/bulk/" in started.get_data(as_text=True), "its progress polls staging"
+    wait_until(lambda: two.staging.llen(keys.queue("jobs")) == 4, message="staging's failures retried")
+    assert two.staging.zcard(keys.registry("failed", "jobs")) == 0
+    assert two.prod.zcard(keys.registry("failed", "jobs")) == 3 and two.prod.llen(keys.queue("jobs")) == 0
+
+    def ended():
+        with two.app.app_context():
+            rows = db.session.scalars(db.select(AuditEvent).where(AuditEvent.action == "bulk.retry")).all()
+            return [r for r in rows if r.outcome != "started"]
+
+    done = wait_until(ended, message="the bulk retry's end audited")
+    assert done[0].detail.startswith("[@staging]") and done[0].job_count == 4
+    summary = wait_until(
+        lambda: [e for e in read_events(two.staging, count=100).events if e.type.startswith("bulk_")],
+        message="the summary event in staging's stream",
+    )
+    assert summary[0].extra["count"] == "4"
+    assert not read_events(two.prod, count=100).events, "prod's stream is untouched"
+
+
+def test_each_instance_has_its_own_shared_overview_read(two_cached):
+    """With the overview read shared between polls, a poll of one instance never shows the other's, and
+    an action on staging makes staging's next poll read afresh."""
+    two = two_cached
+    _one_job_each(two)
+    client = _admin(two)
+    poll = {"HX-Request": "true", "X-Console-Poll": "1"}
+    assert "beta" in client.get("/@staging/", headers=poll).get_data(as_text=True)
+    assert "alpha" in client.get("/@prod/", headers=poll).get_data(as_text=True)
+    Queue("gamma", connection=two.staging).enqueue("tests.jobfuncs.add", 1, 2)
+    cached = client.get("/@staging/", headers=poll).get_data(as_text=True)
+    assert "gamma" not in cached and "alpha" not in cached, "the cached read, of staging"
+    paused = client.post("/@staging/queues/beta/pause", headers={"X-CSRFToken": csrf_token(client)})
+    assert paused.status_code < 400
+    fresh = client.get("/@staging/", headers=poll).get_data(as_text=True)
+    assert "gamma" in fresh and "alpha" not in fresh
+    assert "gamma" not in client.get("/@prod/", headers=poll).get_data(as_text=True)

@@ -56,11 +56,11 @@ def _admin(two):
     return signed_in(two.app, ROLE_USERS["admin"])
 
 
-def _bearer(two) -> dict:
+def _bearer(app) -> dict:
     """The header of a new viewer API token (tokens serve every instance)."""
     from dashboard import accounts
 
-    with two.app.app_context():
+    with app.app_context():
         _, secret = accounts.create_token("ci", "viewer", actor="test")
     return {"Authorization": f"Bearer {secret}"}
 
@@ -187,7 +187,7 @@ def test_an_unknown_instance_is_a_404_naming_the_known_ones(two):
     assert anonymous.status_code == 302 and "/login" in anonymous.headers["Location"], (
         "who is not signed in learns nothing"
     )
-    api = two.app.test_client().get("/@nope/api/v1/queues", headers=_bearer(two))
+    api = two.app.test_client().get("/@nope/api/v1/queues", headers=_bearer(two.app))
     assert api.status_code == 404 and "Known instances: prod, staging." in api.get_json()["message"]
     assert two.app.test_client().get("/@nope/api/v1/queues").status_code == 401
 
@@ -249,7 +249,7 @@ def test_the_api_answers_for_the_instance_in_its_url(two):
 
     _one_job_each(two)
     client = two.app.test_client()
-    bearer = _bearer(two)
+    bearer = _bearer(two.app)
     staging = client.get("/@staging/api/v1/queues", headers=bearer)
     default = client.get("/api/v1/queues", headers=bearer)
     assert staging.status_code == 200 and default.status_code == 200
@@ -393,3 +393,31 @@ def test_each_instance_has_its_own_shared_overview_read(two_cached):
     fresh = client.get("/@staging/", headers=poll).get_data(as_text=True)
     assert "gamma" in fresh and "alpha" not in fresh
     assert "gamma" not in client.get("/@prod/", headers=poll).get_data(as_text=True)
+
+
+def test_an_instance_that_is_down_says_so_and_the_others_keep_working(private_redis, tmp_path):
+    from tests.fixtures import seed_users
+    from tests.helpers import build_app, free_port, make_env
+
+    dead = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    (tmp_path / "data").mkdir()
+    app = build_app(
+        make_env(
+            private_redis.url,
+            f"sqlite:///{tmp_path / 'console.db'}",
+            tmp_path / "data",
+            REDIS_URLS=f"prod={private_redis.url},dead={dead}",
+        )
+    )
+    seed_users(app)
+    client = signed_in(app, ROLE_USERS["admin"])
+    down = client.get("/@dead/")
+    assert down.status_code == 503 and dead in down.get_data(as_text=True)
+    assert badge(down.get_data(as_text=True)) == ("dead", "plain")
+    assert client.get("/@prod/").status_code == 200
+    api = client.get("/@dead/api/v1/queues", headers=_bearer(app))
+    assert api.status_code == 503 and api.get_json()["error"] == "redis_unreachable"
+    with app.app_context():
+        from dashboard.extensions import db
+
+        db.engine.dispose()

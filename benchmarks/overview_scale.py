@@ -10,7 +10,8 @@
    reads Redis), the overview's polled fragment, the same poll answered 304 (If-None-Match), the full
    page, a page of the idle list and a name filter, and the read alone; then, as the baseline, the same
    fragment with every row rendered (the page sizes and banner bound lifted: what a poll sent before);
-4. prints median and p95 milliseconds and the size of each answer, and last one line
+4. prints median and p95 milliseconds, the size of each answer and the CPU per call of the console and of
+   redis-server (wall times grow with the machine's load, CPU much less), and last one line
    `RESULT queues=1000 workers=500 poll_ms=… poll_p95_ms=… poll_kb=… page_kb=…`.
 
 It prints figures only: no timing is asserted. Every process it starts is stopped on every exit path.
@@ -35,18 +36,27 @@ from support import Children, handle_signals, start_redis  # noqa: E402
 POLL = {"HX-Request": "true", "X-Console-Poll": "1"}
 
 
-def timed(call, polls: int) -> tuple[float, float, int]:
-    """(median ms, p95 ms, bytes of the last answer) of `polls` calls after two warm-ups."""
+def redis_cpu_seconds(conn) -> float:
+    info = conn.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
+def timed(call, polls: int, conn) -> tuple[float, float, int, float, float]:
+    """(median ms, p95 ms, bytes of the last answer, console CPU ms and Redis CPU ms per call) of `polls`
+    calls after two warm-ups. The CPU figures do not grow with the machine's load as wall times do."""
     for _ in range(2):
         call()
     samples, size = [], 0
+    cpu, redis_cpu = time.process_time(), redis_cpu_seconds(conn)
     for _ in range(polls):
         started = time.perf_counter()
         answer = call()
         samples.append((time.perf_counter() - started) * 1000)
         size = len(answer.data) if hasattr(answer, "data") else 0
+    cpu_ms = (time.process_time() - cpu) * 1000 / polls
+    redis_ms = (redis_cpu_seconds(conn) - redis_cpu) * 1000 / polls
     samples.sort()
-    return statistics.median(samples), samples[max(0, int(len(samples) * 0.95) - 1)], size
+    return statistics.median(samples), samples[max(0, int(len(samples) * 0.95) - 1)], size, cpu_ms, redis_ms
 
 
 def uncollapsed(call):
@@ -123,11 +133,12 @@ def main() -> None:
             "baseline: every row": uncollapsed(lambda: client.get("/", headers=POLL)),
         }
         figures = {}
-        print(f"\n{'answer':<22} {'median ms':>10} {'p95 ms':>9} {'KB':>9}   ({polls} polls each)")
+        print(f"\n{'answer':<22} {'median ms':>10} {'p95 ms':>9} {'KB':>9} {'CPU ms':>8} {'Redis CPU ms':>13}")
         for name, call in rows.items():
-            figures[name] = timed(call, polls)
-            median, p95, size = figures[name]
-            print(f"{name:<22} {median:>10.1f} {p95:>9.1f} {size / 1024:>9.1f}")
+            figures[name] = timed(call, polls, conn)
+            median, p95, size, cpu_ms, redis_ms = figures[name]
+            print(f"{name:<22} {median:>10.1f} {p95:>9.1f} {size / 1024:>9.1f} {cpu_ms:>8.1f} {redis_ms:>13.1f}")
+        print(f"({polls} calls each; CPU: the console's process and redis-server's, per call)")
         statuses = rows["poll answered 304"].statuses
         print(f"revalidated polls: {statuses.count(304)} of {len(statuses)} answered 304 (the rest: a new minute)")
         print(f"load average while measured: {' '.join(f'{n:.1f}' for n in os.getloadavg())} on {os.cpu_count()} cores")

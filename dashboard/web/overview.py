@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import Blueprint, abort, current_app, request
+from flask import Blueprint, abort, current_app, request, url_for
 
 from dashboard.extensions import get_console
 from dashboard.rqlayer.overview import Overview
@@ -59,6 +59,12 @@ def overview_params() -> OverviewParams:
     return OverviewParams(search, show, int_arg("page", 1, 1, 1_000_000), int_arg("wpage", 1, 1, 1_000_000))
 
 
+def queue_base() -> str:
+    """The prefix of every queue tab's URL (/queues/<name>/<state>): rows add the quoted name and the state
+    instead of calling url_for for each of their cells (dashboard/web/links.py)."""
+    return url_for("queues.state", name="-", state="queued")[: -len("-/queued")]
+
+
 @bp.get("/")
 def index():
     params = overview_params()
@@ -72,6 +78,7 @@ def index():
         worker_rows=worker_page(overview, params.workers_page),
         banner_rows=BANNER_ROWS,
         max_queue_filter=MAX_QUEUE_FILTER,
+        queue_base=queue_base(),
         suspension=suspension_progress(overview),
         states=STATES,
         poll_seconds=current_app.config["CONSOLE"].poll_seconds,

@@ -1,6 +1,6 @@
 """The overview at 1,000 queues and 500 workers in a real Chromium: the idle queues collapsed into one line,
-the name filter finding one of them, the workers' pages, and polls the browser revalidates (304s)
-while the region stays live."""
+the name filter finding one of them, the workers' pages, polls the browser revalidates (304s) while the
+region stays live, and the controls passing axe-core's WCAG 2 A/AA audit."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import time
 from playwright.sync_api import expect
 
 from dashboard.rqlayer import keys
-from tests.browser import sign_in
+from tests.browser import axe_violations, sign_in
 from tests.conftest import PASSWORD
 from tests.test_overview_scale import plant_scale
 
@@ -62,4 +62,6 @@ def test_filter_an_idle_queue_page_the_workers_and_polls_revalidate(page, app, l
     expect(page.locator('[data-pager="worker"]')).to_contain_text("Workers 26–50 of 500")
     expect(page.locator("#workers tbody tr")).to_have_count(25)
     assert "wpage=2" in page.url and "q=idle-012" in page.url
+    page.select_option("#live-refresh", "off")  # audit a page that holds still
+    assert axe_violations(page) == []  # the filter, the selection line and both pagers pass WCAG 2 A/AA
     assert page.js_errors == [], page.js_errors

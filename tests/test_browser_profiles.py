@@ -35,8 +35,17 @@ def test_switching_instance_in_the_header(page, two):
         expect(main.get_by_role("link", name="alpha", exact=True).first).to_be_visible()
         expect(main.get_by_role("link", name="beta", exact=True)).to_have_count(0)
 
+        menu = page.locator("#profile-menu")
         page.click("#profile-menu > summary")
-        page.locator("#profile-menu").get_by_role("link", name="staging").click()
+        expect(menu).to_have_attribute("open", "")
+        page.keyboard.press("Escape")  # closes like a menu, focus back on its summary
+        expect(menu).not_to_have_attribute("open", "")
+        assert page.evaluate("() => document.activeElement.closest('#profile-menu') !== null")
+        page.click("#profile-menu > summary")
+        page.click("main h1")  # a click elsewhere closes it too
+        expect(menu).not_to_have_attribute("open", "")
+        page.click("#profile-menu > summary")
+        menu.get_by_role("link", name="staging").click()
         page.wait_for_url(server.url + "/@staging/")
         expect(badge).to_have_attribute("data-profile", "staging")
         assert _badge_colour(page) == AMBER

@@ -6,6 +6,7 @@
   var root = document.documentElement;
   var ORDER = ["system", "light", "dark"];
   var NAMES = { system: "system (follows your device)", light: "light", dark: "dark" };
+  var MENUS = ["nav-more", "profile-menu"];  // header disclosures that behave like menus
 
   function stored() {
     try {
@@ -70,19 +71,21 @@
     if (nav) {
       setMenu(nav.getAttribute("aria-expanded") !== "true");
     }
-    // The nav's "More" disclosure closes on a click anywhere else, like a menu.
-    var more = document.getElementById("nav-more");
-    if (more && more.open && !more.contains(target)) more.open = false;
+    // The nav's "More" disclosure and the instance switcher close on a click anywhere else, like menus.
+    MENUS.forEach(function (id) {
+      var menu = document.getElementById(id);
+      if (menu && menu.open && !menu.contains(target)) menu.open = false;
+    });
   });
 
   // Escape closes the "More" disclosure (focus back on its summary), else the phone menu (focus back
   // on its button).
   document.addEventListener("keydown", function (event) {
     if (event.key !== "Escape") return;
-    var more = document.getElementById("nav-more");
-    if (more && more.open) {
-      more.open = false;
-      more.querySelector("summary").focus();
+    var open = MENUS.map(function (id) { return document.getElementById(id); }).filter(function (m) { return m && m.open; });
+    if (open.length) {
+      open[0].open = false;
+      open[0].querySelector("summary").focus();
       return;
     }
     var button = navToggle();

@@ -205,7 +205,9 @@ def test_the_badge_names_the_instance_on_every_page_type(two):
         "/@staging/queues/none/queued": ("staging", "amber"),  # an error page
     }
     for path, expected in pages.items():
-        assert badge(client.get(path).get_data(as_text=True)) == expected, path
+        html = client.get(path).get_data(as_text=True)
+        assert badge(html) == expected, path
+        assert f"<title>[{expected[0]}] " in html, "the browser tab names the instance too"
     login = two.app.test_client().get("/@staging/login").get_data(as_text=True)
     assert badge(login) == ("staging", "amber"), "the sign-in page says where one signs in"
     assert 'action="/@staging/login' in login
@@ -259,6 +261,7 @@ def test_redis_alone_keeps_one_unprefixed_console_without_badge(app, client):
     html = client.get("/").get_data(as_text=True)
     assert badge(html) is None and 'id="profile-menu"' not in html and "profiles.css" not in html
     assert all(not u.startswith("/@") for _, _, u in urls_of(html))
+    assert "<title>Overview · RQ Console</title>" in html, "no instance in the title"
     assert app.config["CONSOLE"].profiles.default.name == "default"
 
 

@@ -8,6 +8,7 @@ the login page, the health check and static files. Features declare a named perm
 from __future__ import annotations
 
 import functools
+import logging
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -21,6 +22,7 @@ from dashboard import accounts, sqlguard
 from dashboard.extensions import db, login_manager
 from dashboard.models import User
 from dashboard.permissions import permissions_for
+from dashboard.settings import URL_PREFIX
 
 PUBLIC_ENDPOINTS = frozenset({"auth.login", "health.healthz", "static"})
 POLL_HEADER = "X-Console-Poll"
@@ -174,8 +176,32 @@ class _TrustedProxyFix:
 
     def __call__(self, environ, start_response):
         if environ.get("REMOTE_ADDR") in self.trusted:
+            _plain_prefix(environ)
             return self.proxied(environ, start_response)
         return self.direct(environ, start_response)
+
+
+def _plain_prefix(environ) -> None:
+    """X-Forwarded-Prefix becomes every link's and redirect's start (SCRIPT_NAME): only a plain path, as
+    SCRIPT_NAME itself must be (settings.URL_PREFIX), is believed; "//evil.example" would send every link
+    and every sign-in redirect to another host. A trusted proxy may still pass on a client's own header
+    (nginx does unless told otherwise). Anything else is dropped, with one warning per process."""
+    raw = environ.get("HTTP_X_FORWARDED_PREFIX")
+    if raw is None:
+        return
+    value = raw.rsplit(",", 1)[-1].strip().rstrip("/")  # ProxyFix x_prefix=1 believes the last value
+    if value and URL_PREFIX.fullmatch(value):
+        environ["HTTP_X_FORWARDED_PREFIX"] = value
+        return
+    del environ["HTTP_X_FORWARDED_PREFIX"]
+    if value and not _ignored_prefix:
+        _ignored_prefix.append(value)
+        logging.getLogger(__name__).warning(
+            "X-Forwarded-Prefix %r from %s ignored: expected a path like /rq", value[:80], environ.get("REMOTE_ADDR")
+        )
+
+
+_ignored_prefix: list[str] = []  # the first one ignored (its warning is logged once)
 
 
 class _SessionInterface(SecureCookieSessionInterface):

@@ -92,10 +92,12 @@ class _Bar:
         self._profiles = profiles
 
     def links(self) -> list[tuple[Profile, str]]:
-        """Each profile with the address of this page on it (same path and query)."""
+        """Each profile with the address of this page on it (same path, escapes kept, and query)."""
+        from dashboard.web.links import here_url  # the web layer's; imported late (extensions imports us)
+
         base = request.environ.get(ENVIRON_BASE, "")
-        query = request.query_string.decode("latin-1")
-        return [(p, f"{base}/@{p.name}{request.path}" + (f"?{query}" if query else "")) for p in self._profiles.all]
+        rest = unprofiled(here_url())[len(base) :]
+        return [(p, f"{base}/@{p.name}{rest}") for p in self._profiles.all]
 
     @property
     def history_elsewhere(self) -> bool:

@@ -287,14 +287,16 @@ def _flag(env, name: str, default: bool) -> bool:
     raise SettingsError(f"{name}: expected true or false, got {raw!r}")
 
 
-_PREFIX = re.compile(r"(/[A-Za-z0-9._~-]+)+")
+# A URL prefix (SCRIPT_NAME, a trusted proxy's X-Forwarded-Prefix): plain segments, none of dots only
+# ("/rq/.." would leave the console's own path once a browser resolves it), no trailing slash.
+URL_PREFIX = re.compile(r"(/(?!\.+(?:/|$))[A-Za-z0-9._~-]+)+")
 
 
 def _script_name(env) -> str:
     """SCRIPT_NAME, the URL prefix gunicorn serves the console under (it reads the same variable); the
     session cookie's path. Plain path segments, no trailing slash: "/rq", "/ops/rq"."""
     raw = env.get("SCRIPT_NAME", "")
-    if raw and not _PREFIX.fullmatch(raw):
+    if raw and not URL_PREFIX.fullmatch(raw):
         raise SettingsError(f"SCRIPT_NAME: expected a path like /rq (no trailing slash), got {raw[:60]!r}")
     return raw
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from urllib.parse import quote
 
-from flask import url_for
+from flask import request, url_for
 from markupsafe import Markup
 
 from dashboard.rqlayer.overview import Overview
@@ -29,6 +29,19 @@ def url_quoted(name: str) -> str:
 @lru_cache(maxsize=512)  # bounded: a list names few workers and functions; job ids come and go
 def _quoted(name: str) -> str:
     return quote(name, safe="")
+
+
+def here_url(query: bool = True) -> str:
+    """This page's own address as the browser sees it: the proxy prefix and the instance (SCRIPT_NAME,
+    dashboard/profiles.py) included, the path's escapes kept, and the query string unless `query` is
+    False. `request.path` / `request.full_path` are the path inside the app, without either: a form
+    posting back there, or a `next=` made of them, lands on the default instance or outside the prefix."""
+    if request.url_rule is not None and request.endpoint:
+        url = url_for(request.endpoint, **(request.view_args or {}))
+    else:  # no route matched (a 404 page): the path as it came, quoted again
+        url = request.script_root + quote(request.path, safe="/@:!$&'()*+,;=~")
+    raw = request.query_string.decode("latin-1")
+    return f"{url}?{raw}" if query and raw else url
 
 
 def job_link(job_id: str) -> Markup:

@@ -15,7 +15,7 @@ from dashboard.web.visible import visibility
 from dashboard.web.worker_history import worker_history_context
 
 bp = Blueprint("workers", __name__)
-for _helper in (links.job_link, links.total_href, links.audit_target_href):
+for _helper in (links.job_link, links.total_href, links.audit_target_href, links.here_url):
     bp.add_app_template_global(_helper)
 bp.add_app_template_filter(links.url_quoted)
 

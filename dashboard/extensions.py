@@ -67,8 +67,9 @@ redis_connections = RedisConnections()
 
 
 def get_redis():
-    """The current app's Redis client (for the few non-RQ uses: sign-in throttling). Always the default
-    profile's, so throttles are shared by every instance. RQ data goes through get_console()."""
+    """The current app's Redis client, always the default profile's: for sign-in throttles (shared by every
+    instance) and for what only the default instance has — webhooks and alerts, whose deliveries its
+    workers run. Every instance's own RQ data goes through get_console()."""
     return current_app.extensions["redis"]
 
 

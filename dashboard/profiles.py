@@ -25,7 +25,26 @@ ENVIRON_UNKNOWN = "rq_console.unknown_profile"  # the name of a /@x that names n
 
 # Blueprints whose pages read the SQL history, which has no instance column: on another profile they
 # show the default instance's history, and say so.
-SQL_HISTORY_AREAS = ("history.", "errors.", "functions.", "alerts.", "webhooks.", "workers.", "schedule_page.")
+SQL_HISTORY_AREAS = (
+    "history.",
+    "errors.",
+    "functions.",
+    "alerts.",
+    "webhooks.",
+    "workers.",
+    "schedule_page.",
+    "incoming.",
+)
+# Their API endpoints answer the same rows: on another instance they say whose in a response header.
+SQL_HISTORY_API = (
+    "api.history",
+    "errors_api.",
+    "alerts_api.",
+    "metrics_api.",
+    "webhooks_api.",
+    "incoming_api.api_recent",
+)
+HISTORY_HEADER = "X-Console-History-Instance"
 
 
 class ProfileRouting:
@@ -117,6 +136,17 @@ def init_app(app, profiles: Profiles) -> None:
     app.wsgi_app = ProfileRouting(app.wsgi_app, profiles)
     app.before_request(_refuse_unknown(app))
     app.context_processor(_template_context(profiles))
+    app.after_request(_history_header(profiles))
+
+
+def _history_header(profiles: Profiles):
+    def hook(response):
+        name = request.environ.get(ENVIRON_PROFILE)
+        if name not in (None, profiles.default.name) and (request.endpoint or "").startswith(SQL_HISTORY_API):
+            response.headers[HISTORY_HEADER] = profiles.default.name
+        return response
+
+    return hook
 
 
 def unprofiled(url: str) -> str:

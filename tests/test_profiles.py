@@ -228,6 +228,15 @@ def test_history_pages_say_they_show_the_default_instance(two):
         assert "recorded for the default instance, <strong>prod</strong>, only" in html
     for path in ("/history", "/@prod/errors", "/@staging/", "/@staging/failed", "/@staging/events"):
         assert 'id="profile-history-notice"' not in client.get(path).get_data(as_text=True), path
+    incoming = client.get("/@staging/events/incoming").get_data(as_text=True)
+    assert 'id="profile-history-notice"' in incoming and "listed for every instance together" in incoming
+    # The API answers the same rows; a header says whose they are.
+    bearer = _bearer(two.app)
+    for path in ("/api/v1/history", "/api/v1/error-groups", "/api/v1/alerts", "/api/v1/incoming-events"):
+        elsewhere = client.get("/@staging" + path, headers=bearer)
+        assert elsewhere.status_code == 200 and elsewhere.headers["X-Console-History-Instance"] == "prod", path
+        assert "X-Console-History-Instance" not in client.get(path, headers=bearer).headers, path
+    assert "X-Console-History-Instance" not in client.get("/@staging/api/v1/queues", headers=bearer).headers
 
 
 def test_one_sign_in_serves_every_instance(two):

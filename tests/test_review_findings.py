@@ -123,6 +123,47 @@ def test_no_template_writes_the_path_inside_the_app_as_an_address():
     assert not offenders, offenders
 
 
+# ---------------------------------------------------------------- what only the default instance has
+
+
+def test_webhook_changes_and_deliveries_made_on_another_instance_go_to_the_default_one(two):
+    """Webhooks follow the default instance (its stream feeds them, its workers deliver them): a test
+    event, a redelivery and an endpoint change made from /@staging must reach prod's Redis, or the delivery
+    waits for the repair pass on a queue no worker reads and the dispatcher misses the change for a minute."""
+    from dashboard.extensions import db
+    from dashboard.webhooks import endpoints, jobs
+
+    with two.app.app_context():
+        endpoint, _ = endpoints.create(db.engine, two.prod, url="https://hooks.example/in", events=["job.failed"])
+    two.prod.delete(keys.webhook_endpoints_version())
+    client = _admin(two)
+    token = {"X-CSRFToken": csrf_token(client)}
+    sent = client.post(f"/@staging/webhooks/{endpoint.id}/test", headers=token)
+    assert sent.status_code == 303 and sent.headers["Location"].startswith("/@staging/webhooks/")
+    first = jobs.job_id(_latest_delivery(two.app), 1)
+    assert two.prod.exists(keys.job(first)) and not two.staging.exists(keys.job(first)), "delivered from prod"
+
+    again = client.post(f"/@staging/webhooks/deliveries/{_latest_delivery(two.app)}/redeliver", headers=token)
+    assert again.status_code == 303
+    second = jobs.job_id(_latest_delivery(two.app), 1)
+    assert second != first and two.prod.exists(keys.job(second)) and not two.staging.exists(keys.job(second))
+
+    assert client.post(f"/@staging/webhooks/{endpoint.id}/disable", headers=token).status_code == 303
+    assert two.prod.exists(keys.webhook_endpoints_version()), "prod's dispatcher hears of the change at once"
+    assert not two.staging.exists(keys.webhook_endpoints_version())
+    assert not two.staging.keys("*"), "nothing of the webhooks is written to staging"
+
+
+def _latest_delivery(app) -> int:
+    import sqlalchemy as sa
+
+    from dashboard.extensions import db
+    from dashboard.webhooks.models import webhook_deliveries
+
+    with app.app_context():
+        return int(db.session.scalar(sa.select(sa.func.max(webhook_deliveries.c.id))))
+
+
 # ---------------------------------------------------------------- X-Forwarded-Prefix
 
 

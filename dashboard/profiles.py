@@ -65,7 +65,9 @@ class ProfileRouting:
             if self.profiles.get(head) is not None:
                 name, named = head, True
             else:
-                environ[ENVIRON_UNKNOWN] = head[:64]  # the 404 page is rendered as the default instance's
+                # WSGI's PATH_INFO holds the path's bytes as Latin-1: the 404 names it as it was typed (UTF-8).
+                named_as = head[:256].encode("latin-1", "replace").decode("utf-8", "replace")
+                environ[ENVIRON_UNKNOWN] = named_as[:64]  # the 404 page is rendered as the default instance's
         if named or self.profiles.several:
             script = f"{script}/@{name}"
         environ["PATH_INFO"] = path

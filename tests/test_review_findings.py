@@ -123,6 +123,66 @@ def test_no_template_writes_the_path_inside_the_app_as_an_address():
     assert not offenders, offenders
 
 
+# ---------------------------------------------------------------- hostile instance names, error pages
+
+
+@pytest.mark.parametrize(
+    ("path", "named"),
+    [
+        ("/@../", ".."),
+        ("/@%2e%2e/queues", ".."),
+        ("/@%2F/", ""),
+        ("/@", ""),
+        ("/@Staging/", "Staging"),
+        ("/@@staging/", "@staging"),
+        ("/@%C3%BCn%C3%AF/failed", "ünï"),  # shown as typed (UTF-8), not as its Latin-1 bytes "Ã¼nÃ¯"
+        ("/@%F0%9F%98%80/", "😀"),
+        ("/@%FF%FE/", "\ufffd\ufffd"),
+        ("/@%3Cb%3Ex%3C%2Fb%3E/", "<b>x<"),  # %2F is a slash by then: the segment ends there
+        ("/@" + "x" * 5000 + "/", "x" * 64),
+        ("/@nope/static/js/live.js", "nope"),
+    ],
+)
+def test_an_unknown_or_hostile_instance_name_is_a_clean_404(two, path, named):
+    answer = _admin(two).get(path)
+    html = answer.get_data(as_text=True)
+    assert answer.status_code == 404, path
+    shown = re.search(r"There is no Redis instance named (.*?) here\. Known instances: prod, staging\.", html)
+    assert shown and unescape(shown.group(1)) == repr(named), (path, shown and shown.group(1))
+    assert "<b>x</b>" not in html and len(html) < 20_000
+
+
+def test_the_badge_names_the_instance_on_error_pages_too(two, monkeypatch):
+    """403, 400, 409, 500 and the Redis-down 503 of staging: the operator still sees which instance."""
+    import redis
+
+    job = Queue("beta", connection=two.staging).enqueue("tests.jobfuncs.add", 1, 2)
+    admin, viewer = _admin(two), signed_in(two.app, ROLE_USERS["viewer"])
+    token = {"X-CSRFToken": csrf_token(admin)}
+
+    def boom(*_, **__):
+        raise RuntimeError("unexpected")
+
+    def unreachable(*_, **__):
+        raise redis.ConnectionError("staging is down")
+
+    monkeypatch.setitem(two.app.view_functions, "views.stuck", boom)
+    answers = {
+        403: viewer.get("/@staging/admin/users"),
+        400: admin.post("/@staging/workers/suspend"),  # no CSRF token
+        409: admin.post(f"/@staging/jobs/{job.id}/delete", data={"seen": "failed"}, headers=token),
+        500: admin.get("/@staging/views/stuck"),
+    }
+    for code, answer in answers.items():
+        html = answer.get_data(as_text=True)
+        assert answer.status_code == code, (code, html[:200])
+        assert re.search(r'id="env-badge" data-profile="staging"', html), code
+    console = two.app.extensions["consoles"]["staging"]
+    monkeypatch.setattr(console.overview, "read", unreachable)
+    down = admin.get("/@staging/")
+    assert down.status_code == 503 and re.search(r'data-profile="staging"', down.get_data(as_text=True))
+
+
 # ---------------------------------------------------------------- what only the default instance has
 
 

@@ -22,7 +22,7 @@ What the digest covers, and why:
   the topbar's live indicator still says when the region was last confirmed.
 
 Cost: one SHA-256 over the fragment (tens of microseconds for 100 KB) and three regular-expression passes.
-The fragment is still rendered: a 304 saves the transfer and the browser's parsing and swap, not the read.
+The fragment is still read and rendered, and htmx swaps the kept body in again: a 304 saves the transfer.
 """
 
 from __future__ import annotations
@@ -77,7 +77,9 @@ def is_poll() -> bool:
 def revalidate(response: Response) -> Response:
     """after_request: a polled fragment's 200 gets its ETag and private no-cache; a matching
     If-None-Match turns it into a 304 without a body. Anything else passes untouched."""
-    if not is_poll() or response.status_code != 200 or response.direct_passthrough or response.mimetype != "text/html":
+    if not is_poll() or response.status_code != 200 or response.mimetype != "text/html":
+        return response
+    if response.direct_passthrough or response.is_streamed:  # a body made as it is sent: never buffered here
         return response
     tag = validator(response.get_data())
     response.set_etag(tag, weak=True)

@@ -275,6 +275,31 @@ def test_script_name_refuses_dot_segments(tmp_path, value):
     assert load_settings({**env, "SCRIPT_NAME": "/rq/v1.2"}, use_run_state=False).script_name == "/rq/v1.2"
 
 
+# ---------------------------------------------------------------- the overview over corrupted data
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "1e400", "NaN", "Infinity"])
+def test_a_worker_hash_with_a_non_finite_number_never_fails_the_overview(conn, client, value):
+    """One worker hash with total_working_time "nan" (or inf) made the overview, its poll and the worker's
+    page a 500 for everyone: float() reads it, int() of it raises. Non-finite numbers read as absent."""
+    conn.sadd(keys.workers(), keys.worker("odd"))
+    conn.hset(
+        keys.worker("odd"),
+        mapping={"queues": "default", "state": "busy", "total_working_time": value, "successful_job_count": value},
+    )
+    for url, headers in (("/", {}), ("/", POLL), ("/workers/odd", {}), ("/?show=idle", {})):
+        answer = client.get(url, headers=headers)
+        assert answer.status_code == 200, (url, value, answer.get_data(as_text=True)[:300])
+    assert "odd" in client.get("/").get_data(as_text=True)
+
+
+def test_durations_of_non_finite_values_are_shown_as_unknown():
+    from dashboard.web.formatting import duration
+
+    assert [duration(v) for v in (float("nan"), float("inf"), float("-inf"), None)] == ["—"] * 4
+    assert duration(61) == "1 min 1 s"
+
+
 # ---------------------------------------------------------------- the poll validator and hostile names
 
 

@@ -6,6 +6,7 @@ Nothing here deserializes job payloads (see payloads.py for that).
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 
 from dashboard.rqlayer.vocabulary import RQ_TIME_FORMATS as _TIME_FORMATS
@@ -66,10 +67,13 @@ def integer(value: bytes | str | None, default: int | None = None) -> int | None
 
 
 def number(value: bytes | str | None, default: float | None = None) -> float | None:
+    """A finite float, else `default`: "nan", "inf" and "1e400" in a hash are not numbers anyone wrote on
+    purpose, and every reader (durations, sums, sorting) would fail or mislead on them."""
     try:
-        return float(text(value))
+        parsed = float(text(value))
     except (TypeError, ValueError):
         return default
+    return parsed if math.isfinite(parsed) else default
 
 
 def csv_names(value: bytes | str | None) -> tuple[str, ...]:

@@ -8,6 +8,7 @@ text current; without script the server's text stands.
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 
 from markupsafe import Markup, escape
@@ -17,7 +18,7 @@ _SHOWS = frozenset({"rel", "both", "abs"})
 
 
 def duration(seconds: float | None) -> str:
-    if seconds is None:
+    if seconds is None or not math.isfinite(seconds):  # NaN or infinity: nothing true to show
         return "—"
     seconds = float(seconds)
     if seconds < 1:

@@ -8,7 +8,8 @@ headers only. `Vary: HX-Request, X-Console-Poll, Cookie` keeps the fragment from
 navigation of the same address.
 
 What the digest covers, and why:
-- the request's path and query (a filter or page is another answer);
+- the request's address with its query and script root (a filter, a page or another instance under
+  /@<profile> is another answer);
 - who asks and in which session: the principal's kind, name and role, and the session's CSRF secret, so
   another user (or a new session of the same user) never matches an ETag it did not get, and a role
   change re-renders; nothing here is shared between users (`private`);
@@ -62,7 +63,7 @@ def validator(body: bytes) -> str:
     who = f"{principal.kind}:{principal.name}:{principal.role}" if principal else "anonymous"
     digest = hashlib.sha256()
     minute = str(int(clock() // STALEST_SECONDS))
-    for part in (request.full_path, who, str(session.get("csrf_token", "")), minute):
+    for part in (request.script_root + request.full_path, who, str(session.get("csrf_token", "")), minute):
         digest.update(part.encode() + b"\x00")
     for pattern, replacement in _VOLATILE:
         body = pattern.sub(replacement, body)

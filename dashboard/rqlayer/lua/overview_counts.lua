@@ -23,10 +23,12 @@ local queues = tonumber(ARGV[at])
 local answer = {}
 for i = at + 1, at + queues do
   local q = ARGV[i]
-  answer[#answer + 1] = count('LLEN', queue_key(q))
+  local length = count('LLEN', queue_key(q))
+  answer[#answer + 1] = length
   for _, state in ipairs(states) do answer[#answer + 1] = count('ZCARD', registry_key(state, q)) end
-  local head = redis.pcall('LINDEX', queue_key(q), 0)
-  if type(head) == 'table' then head = -1 end
+  -- An empty queue (most of them) has no head to ask for; a broken one answers -1 here too.
+  local head = false
+  if length == -1 then head = -1 elseif length > 0 then head = redis.call('LINDEX', queue_key(q), 0) end
   answer[#answer + 1] = head
 end
 for i = at + queues + 1, #ARGV do

@@ -42,6 +42,9 @@ def test_create_a_cron_schedule_with_the_live_preview_then_pause_resume_and_run_
     page.goto(f"{live_server.url}/schedules")
     expect(page.locator("#recurring-empty")).to_be_visible()
     page.click("#new-schedule")
+    # The form's HTMX (a deferred script) must be bound before the task is chosen, or the change that loads
+    # its parameters goes unheard: a click returns once the new page commits, before its scripts ran.
+    page.wait_for_url(f"{live_server.url}/schedules/new", wait_until="load")
     page.select_option("#task", CLEANUP)
     expect(page.locator("#arg-max_age_hours")).to_have_value("24.0")
     expect(page.locator("#task-fields .task-doc-text")).to_contain_text("Delete generated files")

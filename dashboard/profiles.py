@@ -83,15 +83,30 @@ def current_name() -> str | None:
 
 def _refuse_unknown(app):
     # Raised where Flask raises routing errors, after every before_request hook: the sign-in gate runs
-    # first, so only a signed-in operator (or a valid token) learns which instances exist.
+    # first, so pages that need a sign-in send anonymous visitors to it.
     def check():
         unknown = request.environ.get(ENVIRON_UNKNOWN)
         if unknown is not None:
-            known = ", ".join(app.config["CONSOLE_PROFILES"].names())
-            description = f"There is no Redis instance named {unknown!r} here. Known instances: {known}."
-            request.routing_exception = NotFound(description=description)
+            request.routing_exception = _UnknownInstance(unknown, app.config["CONSOLE_PROFILES"].names())
 
     return check
+
+
+class _UnknownInstance(NotFound):
+    """The 404 of an unknown /@name. The known instances are listed only to a signed-in operator or a valid
+    token, read when the page is rendered (after the gate): the sign-in page, the health check, static
+    files, the OpenAPI document and /metrics answer anonymous visitors too, and must not list them."""
+
+    def __init__(self, unknown: str, known: tuple[str, ...]) -> None:
+        super().__init__()
+        self.unknown, self.known = unknown, known
+
+    @property
+    def description(self) -> str:  # type: ignore[override]  # NotFound's is a plain attribute
+        from dashboard.auth import current_principal  # auth imports extensions, which imports this module
+
+        told = f" Known instances: {', '.join(self.known)}." if current_principal() is not None else ""
+        return f"There is no Redis instance named {self.unknown!r} here.{told}"
 
 
 def _template_context(profiles: Profiles):

@@ -152,6 +152,19 @@ def test_an_unknown_or_hostile_instance_name_is_a_clean_404(two, path, named):
     assert "<b>x</b>" not in html and len(html) < 20_000
 
 
+@pytest.mark.parametrize(
+    "path",
+    ["/@nope/login", "/@nope/healthz", "/@nope/static/js/live.js", "/@nope/api/v1/openapi.json", "/@nope/metrics"],
+)
+def test_an_anonymous_visitor_is_not_told_the_instances_through_a_public_page(two, path):
+    """The sign-in page, the health check, static files, the OpenAPI document and /metrics answer without
+    a sign-in: under an unknown /@name their 404 listed every instance ("Known instances: prod, staging")."""
+    answer = two.app.test_client().get(path)
+    html = answer.get_data(as_text=True)
+    assert answer.status_code == 404 and "no Redis instance named &#39;nope&#39;" in html.replace("'", "&#39;")
+    assert "staging" not in html and "Known instances" not in html
+
+
 def test_the_badge_names_the_instance_on_error_pages_too(two, monkeypatch):
     """403, 400, 409, 500 and the Redis-down 503 of staging: the operator still sees which instance."""
     import redis

@@ -14,10 +14,12 @@ a collector for the default instance only) say so on another instance (partials/
 
 from __future__ import annotations
 
-from flask import request
+import re
+
+from flask import current_app, request
 from werkzeug.exceptions import NotFound
 
-from dashboard.profile_config import Profile, Profiles
+from dashboard.profile_config import NAME, Profile, Profiles
 
 ENVIRON_PROFILE = "rq_console.profile"  # the request's profile name
 ENVIRON_BASE = "rq_console.script_base"  # SCRIPT_NAME before the profile was appended (proxy prefix)
@@ -131,9 +133,8 @@ class _Bar:
         """Each profile with the address of this page on it (same path, escapes kept, and query)."""
         from dashboard.web.links import here_url  # the web layer's; imported late (extensions imports us)
 
-        base = request.environ.get(ENVIRON_BASE, "")
-        rest = unprofiled(here_url())[len(base) :]
-        return [(p, f"{base}/@{p.name}{rest}") for p in self._profiles.all]
+        here = here_url()
+        return [(p, on_instance(here, p.name)) for p in self._profiles.all]
 
     @property
     def history_elsewhere(self) -> bool:
@@ -164,6 +165,25 @@ def _history_header(profiles: Profiles):
         return response
 
     return hook
+
+
+def on_instance(url: str, name: str) -> str:
+    """`url` (from url_for in this request) on the instance `name` instead of the request's: the same
+    page there (the switcher), or a shared record's target where it was acted on (the audit log)."""
+    base = request.environ.get(ENVIRON_BASE, "")
+    return f"{base}/@{name}{unprofiled(url)[len(base) :]}"
+
+
+def acted_on(detail: str | None) -> str | None:
+    """The instance an audit detail names ("[@staging] ...", audit.py), if it is one of this console's."""
+    found = _ACTED_ON.match(detail or "")
+    profiles = current_app.config.get("CONSOLE_PROFILES")
+    if found is None or profiles is None or profiles.get(found.group(1)) is None:
+        return None
+    return found.group(1)
+
+
+_ACTED_ON = re.compile(r"\[@(" + NAME.pattern.strip("^$") + r")\]")  # as audit.py writes it
 
 
 def unprofiled(url: str) -> str:

@@ -196,6 +196,26 @@ def test_the_badge_names_the_instance_on_error_pages_too(two, monkeypatch):
     assert down.status_code == 503 and re.search(r'data-profile="staging"', down.get_data(as_text=True))
 
 
+def test_the_audit_log_links_each_target_on_the_instance_it_was_acted_on(two):
+    """The audit log is shared (SQL); a row says "[@staging] ..." but its target's link was built on the
+    instance of the page reading it: from /@prod it opened prod's job of the same id (or none)."""
+    Queue("beta", connection=two.staging).enqueue("tests.jobfuncs.add", 1, 2, job_id="acted-on")
+    Queue("alpha", connection=two.prod).enqueue("tests.jobfuncs.add", 1, 2, job_id="acted-on")
+    client = _admin(two)
+    token = {"X-CSRFToken": csrf_token(client)}
+    assert client.post("/@staging/queues/beta/pause", headers=token).status_code < 400
+    assert client.post("/@staging/jobs/acted-on/delete", data={"seen": "queued"}, headers=token).status_code == 303
+    for prefix, page in (
+        ("", "/@prod/admin/audit"),
+        ("", "/@staging/admin/audit"),
+        ("", "/admin/audit"),
+        ("/rq", "/admin/audit"),
+    ):
+        html = client.get(page, base_url=_base(prefix)).get_data(as_text=True)
+        links = {unescape(h) for h in re.findall(r'<a href="([^"]+)">(?:acted-on|beta)</a>', html)}
+        assert links == {f"{prefix}/@staging/jobs/acted-on", f"{prefix}/@staging/queues/beta/queued"}, (page, links)
+
+
 # ---------------------------------------------------------------- what only the default instance has
 
 

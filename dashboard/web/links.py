@@ -12,6 +12,7 @@ from urllib.parse import quote
 from flask import request, url_for
 from markupsafe import Markup
 
+from dashboard.profiles import acted_on, on_instance
 from dashboard.rqlayer.overview import Overview
 from dashboard.rqlayer.vocabulary import lookup_queue_name, valid_job_id
 
@@ -87,7 +88,15 @@ def total_href(overview: Overview, state: str) -> str | None:
     return None
 
 
-def audit_target_href(action: str, target: str | None) -> str | None:
+def audit_target_href(action: str, target: str | None, detail: str | None = None) -> str | None:
+    """The page of an audit entry's target, on the instance it was acted on (its `detail` names it, the
+    log being shared by every instance), else on this page's; see _target_href."""
+    href = _target_href(action, target)
+    instance = acted_on(detail) if href else None
+    return on_instance(href, instance) if href and instance else href
+
+
+def _target_href(action: str, target: str | None) -> str | None:
     """The page of an audit entry's target, by the kind its action names: job.* a job (a batch: its
     task's form), schedule.* a schedule's row, worker.* a worker, bulk.* / queue.* a queue. None for
     targets without a page (accounts, tokens, operations) or that no such thing could have."""

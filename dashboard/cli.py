@@ -149,8 +149,12 @@ def tokens_revoke(name):
 @schedules_cli.command("register-defaults")
 def schedules_register_defaults():
     """Register tasks/' default schedules (idempotent; paused ones stay paused)."""
+    from dashboard.rqlayer.serializers import JSON, SCHEDULER_REFUSAL
     from tasks.schedules import DEFAULT_SCHEDULES
 
+    if get_console().capabilities.serializer == JSON:  # the release goes on: nothing to register here
+        click.echo(f"default schedules: none registered: {SCHEDULER_REFUSAL}.")
+        return
     report = get_console().schedules.register_defaults(DEFAULT_SCHEDULES)
     click.echo(
         f"default schedules: {len(report.created)} created, {len(report.updated)} updated, "

@@ -9,7 +9,7 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from htmx_flask import Htmx
 
-from dashboard.profile_config import DEFAULT_NAME, Profiles
+from dashboard.profile_config import DEFAULT_NAME, Profile, Profiles
 from dashboard.profiles import ENVIRON_PROFILE
 from dashboard.rqlayer.connection import connect
 from dashboard.rqlayer.console import Console
@@ -36,16 +36,17 @@ class RedisConnections:
     ) -> None:
         """One Console per connection profile (dashboard/profile_config.py), built now; the first (or
         `url` alone) is the default, whose client also serves get_redis()."""
-        urls = {p.name: p.url for p in profiles.all} if profiles else {DEFAULT_NAME: url}
+        listed = profiles.all if profiles else (Profile(DEFAULT_NAME, url),)
         consoles = {}
-        for name, profile_url in urls.items():
-            consoles[name] = Console(
-                connect(profile_url, timeout=timeout),
+        for profile in listed:
+            consoles[profile.name] = Console(
+                connect(profile.url, timeout=timeout),
                 unsafe=unsafe,
-                redis_url=profile_url,
+                redis_url=profile.url,
                 read_cache_seconds=read_cache_seconds,
+                serializer=profile.serializer,
             )
-        default_name, default_url = next(iter(urls.items()))
+        default_name, default_url = listed[0].name, listed[0].url
         app.extensions["consoles"] = consoles
         app.extensions["console"] = consoles[default_name]
         app.extensions["redis"] = consoles[default_name].connection

@@ -3,6 +3,7 @@
     REDIS_URLS="prod=redis://prod-redis:6379/0,staging=rediss://:pw@staging:6380/0"   (first = default)
     REDIS_PROFILE_COLOURS="prod=red,staging=amber"     (the environment badge; COLOURS below)
     REDIS_PROFILE_PREFIXES="staging=rq"                (optional; must equal the process's RQ_KEY_PREFIX)
+    REDIS_PROFILE_SERIALIZERS="staging=json"           (pickle, RQ's default, or json: how new jobs are written)
 
 Entries are `name=value`, separated by commas or white space. A URL may itself hold commas (the hosts
 of a redis+sentinel:// or redis+cluster:// URL), so REDIS_URLS splits only before `name=scheme://`.
@@ -25,6 +26,8 @@ NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
 _URL_ENTRY = re.compile(r"[,\s]+(?=[A-Za-z0-9][A-Za-z0-9_-]{0,31}=[A-Za-z][A-Za-z0-9+.-]*://)")
 # The badge colours the stylesheet defines (env-badge-<colour>), each readable in both themes.
 COLOURS = ("red", "amber", "green", "blue", "purple", "grey")
+# As rqlayer/serializers.py NAMES (this module stays free of RQ): pickle is RQ's default.
+SERIALIZERS = ("pickle", "json")
 
 
 class ProfileError(ValueError):
@@ -34,12 +37,14 @@ class ProfileError(ValueError):
 @dataclass(frozen=True)
 class Profile:
     """One Redis instance the console shows: its name (in every URL, /@<name>/...), URL and badge colour
-    ("" for none). `configured`: named in REDIS_URLS, not the implicit single profile of REDIS_URL."""
+    ("" for none). `configured`: named in REDIS_URLS, not the implicit single profile of REDIS_URL.
+    `serializer`: how the console writes new jobs there (what its workers read)."""
 
     name: str
     url: str
     colour: str = ""
     configured: bool = False
+    serializer: str = "pickle"
 
 
 @dataclass(frozen=True)
@@ -83,13 +88,25 @@ def load_profiles(env: Mapping[str, str], redis_url: str, check_url: Callable[[s
                 raise ProfileError(str(error)) from None
     colours = _entries(env.get("REDIS_PROFILE_COLOURS", ""), "REDIS_PROFILE_COLOURS")
     prefixes = _entries(env.get("REDIS_PROFILE_PREFIXES", ""), "REDIS_PROFILE_PREFIXES")
-    for variable, given in (("REDIS_PROFILE_COLOURS", colours), ("REDIS_PROFILE_PREFIXES", prefixes)):
+    serializers = _entries(env.get("REDIS_PROFILE_SERIALIZERS", ""), "REDIS_PROFILE_SERIALIZERS")
+    for variable, given in (
+        ("REDIS_PROFILE_COLOURS", colours),
+        ("REDIS_PROFILE_PREFIXES", prefixes),
+        ("REDIS_PROFILE_SERIALIZERS", serializers),
+    ):
         unknown = [n for n in given if n not in urls]
         if unknown:
             raise ProfileError(f"{variable}: no profile named {unknown[0]!r} (profiles: {', '.join(urls)})")
     for name, colour in colours.items():
         if colour.lower() not in COLOURS:
             raise ProfileError(f"REDIS_PROFILE_COLOURS: {name}={colour[:20]!r}: one of {', '.join(COLOURS)}")
+    for name, serializer in serializers.items():
+        if serializer.lower() not in SERIALIZERS:
+            raise ProfileError(
+                f"REDIS_PROFILE_SERIALIZERS: {name}={serializer[:40]!r}: one of {', '.join(SERIALIZERS)} "
+                "(json is rq.serializers.JSONSerializer, what `rq worker --serializer "
+                "rq.serializers.JSONSerializer` reads)"
+            )
     _check_prefixes(prefixes)
     first_name, first_url = next(iter(urls.items()))
     if raw and env.get("REDIS_URL") and env["REDIS_URL"] != first_url:
@@ -100,7 +117,16 @@ def load_profiles(env: Mapping[str, str], redis_url: str, check_url: Callable[[s
             "names (the workers' and the scheduler's): set REDIS_URL to the same URL, or leave it unset"
         )
     return Profiles(
-        tuple(Profile(name, url, colours.get(name, "").lower(), configured=bool(raw)) for name, url in urls.items())
+        tuple(
+            Profile(
+                name,
+                url,
+                colours.get(name, "").lower(),
+                configured=bool(raw),
+                serializer=serializers.get(name, "pickle").lower(),
+            )
+            for name, url in urls.items()
+        )
     )
 
 

@@ -42,7 +42,7 @@ import sqlalchemy as sa
 from dashboard.inbound import store
 from dashboard.inbound.subscriptions import subscribers_of
 from dashboard.rqlayer import enqueue as enqueuing
-from dashboard.rqlayer import feed
+from dashboard.rqlayer import feed, serializers
 from dashboard.rqlayer.errors import Conflict, InvalidInput
 from dashboard.rqlayer.params import check_depth, validate_call
 from tasks.registry import EVENT_NAME_RULE, TaskSpec, valid_event_name
@@ -97,13 +97,20 @@ def encode_payload(payload: object) -> tuple[dict[str, Any], str]:
     return payload, text
 
 
-def check_payload(payload: dict[str, Any], subscribers: list[TaskSpec]) -> list[dict[str, Any]]:
+def check_payload(
+    payload: dict[str, Any], subscribers: list[TaskSpec], serializer: str = serializers.PICKLE
+) -> list[dict[str, Any]]:
     """Each subscriber's keyword arguments from the payload, or one InvalidInput for every problem of
-    every subscriber: fields {"payload.<key>": "<message> (<tasks>)"}. Pure."""
+    every subscriber (a typed value JSON cannot hold, on a JSON instance, too): fields
+    {"payload.<key>": "<message> (<tasks>)"}. Pure."""
     problems: dict[tuple[str, str], list[str]] = {}
     calls = []
     for spec in subscribers:
         kwargs, errors = validate_call(spec, payload)
+        try:
+            serializers.check(serializer, {} if errors else kwargs)
+        except InvalidInput as unfit:
+            errors = unfit.fields
         for field, message in errors.items():
             if message.endswith(f"has no parameter {field!r}"):
                 message = "not a parameter of this task"  # one wording for every task that lacks it
@@ -147,10 +154,12 @@ def publish(
     key: object = None,
     allow_empty: bool = False,
     now: datetime | None = None,
+    serializer: str = serializers.PICKLE,
 ) -> Published:
     """Validate, record and enqueue one event (see the module docstring for the guarantees). Raises
     InvalidInput (422), PayloadTooLarge (413), Conflict (409: a key reused with another event, or its
-    first request still enqueueing) and Redis' own errors (503) after marking the event incomplete."""
+    first request still enqueueing) and Redis' own errors (503) after marking the event incomplete.
+    Jobs are written with `serializer`, the instance's (console.capabilities.serializer)."""
     if source not in SOURCES:
         raise ValueError(f"source must be one of {SOURCES}")
     name = check_name(name)
@@ -158,7 +167,7 @@ def publish(
     subscribers = subscribers_of(name)
     if not subscribers and not allow_empty:
         raise InvalidInput(f"No task subscribes to {name!r}: nothing was enqueued.", fields={"name": "no subscriber"})
-    calls = check_payload(payload, subscribers)
+    calls = check_payload(payload, subscribers, serializer)
     key = check_key(key)
     digest = digest_of(name, payload)
     now = now or datetime.now(UTC).replace(tzinfo=None)
@@ -167,7 +176,7 @@ def publish(
             store.release_stale_key(conn, key, now, KEY_HOURS)
             existing = store.by_key(conn, key)
         if existing is not None:
-            return _again(engine, connection, existing, digest, now)
+            return _again(engine, connection, existing, digest, now, serializer)
     planned = [store.PlannedJob(i, uuid.uuid4().hex, spec.name, spec.queue) for i, spec in enumerate(subscribers)]
     try:
         with engine.begin() as conn:
@@ -181,13 +190,18 @@ def publish(
             existing = store.by_key(conn, key) if key else None
         if existing is None:
             raise
-        return _again(engine, connection, existing, digest, now)
+        return _again(engine, connection, existing, digest, now, serializer)
     specs = {spec.name: (spec, kwargs) for spec, kwargs in zip(subscribers, calls, strict=True)}
-    return _complete(engine, connection, event_id, name, tuple(planned), specs, now, actor, source)
+    return _complete(engine, connection, event_id, name, tuple(planned), specs, now, actor, source, serializer)
 
 
 def _again(
-    engine: sa.Engine, connection: redis.Redis, event: store.EventRecord, digest: str, now: datetime
+    engine: sa.Engine,
+    connection: redis.Redis,
+    event: store.EventRecord,
+    digest: str,
+    now: datetime,
+    serializer: str = serializers.PICKLE,
 ) -> Published:
     """A request with the key of `event`: its answer again, or the rest of its jobs when it is unfinished."""
     if event.digest != digest:
@@ -209,7 +223,7 @@ def _again(
             specs[spec.name] = (spec, kwargs)
     jobs = tuple(j for j in event.jobs if j.task in specs)
     published = _complete(
-        engine, connection, event.id, event.name, jobs, specs, event.received_at, event.actor, event.source
+        engine, connection, event.id, event.name, jobs, specs, event.received_at, event.actor, event.source, serializer
     )
     return replace(published, replayed=True)
 
@@ -224,13 +238,15 @@ def _complete(
     received_at: datetime,
     actor: str,
     source: str,
+    serializer: str = serializers.PICKLE,
 ) -> Published:
     """Enqueue the planned jobs (an id that exists already is left alone), mark the event published, tell
     the stream and the webhooks. On a Redis error the event is marked incomplete and the error raised."""
     try:
         for job in jobs:
             spec, kwargs = specs[job.task]
-            options, errors = enqueuing.validate_options(connection, spec, {})  # the task's defaults, no I/O
+            # The task's defaults, no I/O.
+            options, errors = enqueuing.validate_options(connection, spec, {}, serializer=serializer)
             if errors:
                 raise InvalidInput(f"{spec.name} cannot be enqueued: {errors}")
             # ValueError: the id exists, so an earlier attempt of this same event enqueued it.

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 from dashboard.rqlayer.enqueue import EnqueueOptions, encode_call
+from dashboard.rqlayer.errors import InvalidInput
 from dashboard.rqlayer.params import parse_json, validate_call
 from tasks.registry import TaskSpec
 
@@ -162,7 +163,11 @@ def check_file(
             if errors:
                 report.add_errors(line, errors)
                 continue
-            spool.add(*encode_call(spec, kwargs, options))
+            try:
+                spool.add(*encode_call(spec, kwargs, options))
+            except InvalidInput as error:  # a value the instance's serializer (JSON) cannot hold
+                report.add_errors(line, error.fields)
+                continue
             report.valid += 1
     except BaseException:
         spool.close()

@@ -10,8 +10,8 @@ What it holds
                            Parts pass it on; no caller spells `unsafe=` any more.
     console.tasks          TaskCatalogue: .all() -> list[TaskSpec], .get(name) -> TaskSpec | None,
                            .is_registered(name) -> bool  (the functions in tasks/, nothing else runs)
-    console.capabilities   Capabilities(rq_version, concurrency_limits, rq_cron, rq_scheduler,
-                           worker_extension): pages show only what exists. Computed once, no Redis.
+    console.capabilities   Capabilities(rq_version, concurrency_limits, rq_cron, rq_scheduler, serializer
+                           ("pickle"/"json": how new jobs are written), ...): what exists. Once, no Redis.
     console.redis_url      the URL as it may be shown (password masked)
     console.ping() -> bool one round trip; never raises
     console.collector_status() -> CollectorStatus   the history collector's heartbeat and lag, 1 round trip
@@ -61,8 +61,8 @@ Parts (method names are stable: other modules rely on them)
     console.events              feed.EventFeed: .poll(after, wait, types, queue, function) -> Poll,
                                 .latest(); long polls wait on a small pool of their own, bounded
 
-A bound part fills in `connection` and, when the function takes one, `unsafe` from the policy, so
-`console.bulk.run(op_id, action, selection, options)` is `bulk.run(connection, op_id, ..., unsafe=...)`.
+A bound part fills in `connection` and, when the function takes them, `unsafe` (policy) and `serializer`
+(capabilities): `console.bulk.run(op_id, action, selection, options)` is `bulk.run(connection, ..., unsafe=...)`.
 The owners of those modules may replace a bound part by an explicit class here, keeping the names.
 
 Errors: the layer raises the family in errors.py (NotFound / Conflict / InvalidInput); dashboard/errors.py
@@ -113,14 +113,15 @@ class Capabilities:
     rq_version: str
     concurrency_limits: bool  # RQ 3 RateLimit (rate_limited jobs, rq:rl:* keys)
     rq_cron: bool  # the `rq cron` scheduler (rq.cron)
-    rq_scheduler: bool  # the rq-scheduler package (`rqscheduler` process); never on a Redis Cluster
+    rq_scheduler: bool  # the rq-scheduler package (`rqscheduler` process); never on a Cluster or JSON instance
     worker_extension: bool  # the console's Worker subclass: not written yet
     redis_cluster: bool = False  # a redis+cluster:// URL (rqlayer/cluster.py)
+    serializer: str = "pickle"  # how new jobs are written (serializers.py)
 
     @classmethod
-    def detect(cls, cluster: bool = False) -> Capabilities:
+    def detect(cls, cluster: bool = False, serializer: str = "pickle") -> Capabilities:
         """Looked up from installed modules, without importing the optional ones. No Redis. On a
-        cluster rq-scheduler is off: its keys carry no hash tag, so they are on another node."""
+        cluster rq-scheduler is off (its keys carry no hash tag: another node), on JSON too (pickle only)."""
         import rq
 
         def present(name: str) -> bool:
@@ -133,9 +134,10 @@ class Capabilities:
             rq_version=rq.__version__,
             concurrency_limits=present("rq.rate_limit"),
             rq_cron=present("rq.cron"),
-            rq_scheduler=present("rq_scheduler") and not cluster,
+            rq_scheduler=present("rq_scheduler") and not cluster and serializer == "pickle",
             worker_extension=False,
             redis_cluster=cluster,
+            serializer=serializer,
         )
 
 
@@ -165,7 +167,7 @@ class TaskCatalogue:
 
 
 class BoundModule:
-    """A module's functions with `connection` (and `unsafe`, where taken) filled in from the console.
+    """A module's functions with `connection` (and `unsafe`, `serializer`, where taken) filled in from the console.
 
     Only functions whose first parameter is named `connection` are bound; every other attribute
     (constants, dataclasses, error classes, pure helpers) is returned as is."""
@@ -188,8 +190,8 @@ class BoundModule:
         if next(iter(parameters), None) != "connection":
             return value
         bound = functools.partial(value, self._console.connection)
-        if "unsafe" in parameters:
-            bound = functools.partial(bound, unsafe=self._console.policy.unsafe)
+        taken = {"unsafe": self._console.policy.unsafe, "serializer": self._console.capabilities.serializer}
+        bound = functools.partial(bound, **{name: v for name, v in taken.items() if name in parameters})
         functools.update_wrapper(bound, value)
         setattr(self, name, bound)  # resolved once per name
         return bound
@@ -356,14 +358,20 @@ class Console:
     """The RQ layer bound to one Redis and one decode policy. Build one per app (cheap, no Redis call)."""
 
     def __init__(
-        self, connection: redis.Redis, *, unsafe: bool = False, redis_url: str = "", read_cache_seconds: float = 0.0
+        self,
+        connection: redis.Redis,
+        *,
+        unsafe: bool = False,
+        redis_url: str = "",
+        read_cache_seconds: float = 0.0,
+        serializer: str = "pickle",
     ) -> None:
         self.connection = connection
         self.prefix = keys.PREFIX
         self.policy = DecodePolicy(unsafe=unsafe)
         self.redis_url = describe(redis_url) if redis_url else ""
         self.tasks = TaskCatalogue()
-        self.capabilities = Capabilities.detect(cluster=on_cluster(connection))
+        self.capabilities = Capabilities.detect(cluster=on_cluster(connection), serializer=serializer)
         self.overview = Overviews(self, read_cache_seconds)
         self.queues = Queues(self)
         self.workers = Workers(self)
@@ -386,8 +394,7 @@ class Console:
         return ping(self.connection)
 
     def collector_status(self) -> CollectorStatus:
-        """What the history collector last said about itself (running, lag), for the history page.
-        Cost: one HGETALL."""
+        """What the history collector last said about itself (running, lag), for its page. One HGETALL."""
         from dashboard.rqlayer.telemetry.consumer import collector_status
 
         return collector_status(self.connection)

@@ -20,11 +20,9 @@ from redis.typing import EncodableT, FieldT
 from rq import Queue, Retry
 from rq.exceptions import DuplicateJobError
 from rq.job import Dependency, Job
-from rq.serializers import DefaultSerializer
 from rq.utils import get_call_string
 
-from dashboard.rqlayer import actions, cron, feed, keys
-from dashboard.rqlayer.payloads import RestrictedSerializer
+from dashboard.rqlayer import actions, cron, feed, keys, serializers
 from dashboard.rqlayer.vocabulary import NEW_JOB_ID_RULE, rq_time, valid_job_id, valid_new_job_id
 from tasks.registry import TaskSpec
 
@@ -45,6 +43,7 @@ class EnqueueOptions:
     job_id: str | None = None
     depends_on: list[str] = field(default_factory=list)
     description: str | None = None
+    serializer: str = serializers.PICKLE  # the instance's (console.capabilities.serializer)
 
     def retry(self) -> Retry | None:
         if not self.retry_max:
@@ -95,13 +94,18 @@ def _field(raw: Mapping[str, object], name: str) -> str:
 
 
 def validate_options(
-    connection: redis.Redis, spec: TaskSpec, raw: Mapping[str, object], now: datetime | None = None
+    connection: redis.Redis,
+    spec: TaskSpec,
+    raw: Mapping[str, object],
+    now: datetime | None = None,
+    serializer: str = serializers.PICKLE,
 ) -> tuple[EnqueueOptions, dict[str, str]]:
-    """Options from form or API values, with per-field errors (field names as in the form).
-    Cost: at most two round trips (EXISTS for a custom id; the dependencies' EXISTS, pipelined)."""
+    """Options from form or API values, with per-field errors (field names as in the form); the job is
+    written with `serializer` (the console binds its instance's). Cost: at most two round trips (EXISTS
+    for a custom id; the dependencies' EXISTS, pipelined)."""
     now = now or datetime.now(UTC)
     errors: dict[str, str] = {}
-    options = EnqueueOptions(queue=_queue(spec, raw, errors))
+    options = EnqueueOptions(queue=_queue(spec, raw, errors), serializer=serializer)
     options.at_front = _field(raw, "at_front").lower() in ("1", "true", "on", "yes")
     options.run_at = _run_at(raw, errors, now, options.at_front)
     _retry_and_ttls(spec, raw, errors, options)
@@ -220,9 +224,10 @@ def enqueue(
     options: EnqueueOptions,
     actor: str | None = None,
 ) -> str:
-    """Enqueue one validated call of a registered task; returns the job id. Raises ValueError when
-    a custom id was taken in the meantime. With an `actor`, the new job gets an `enqueued` event in
-    the event stream (one more round trip, after success; never raises)."""
+    """Enqueue one validated call of a registered task with the options' serializer; returns the job id.
+    Raises ValueError when a custom id was taken in the meantime, InvalidInput (serializers.check, before
+    anything is written) for a value a JSON instance cannot hold. With an `actor`, the new job gets an
+    `enqueued` event in the event stream (one more round trip, after success; never raises)."""
     job_id = _enqueue(connection, spec, kwargs, options)
     if actor is not None:
         feed.record(connection, feed.ENQUEUED, actor, job_id=job_id, queue=options.queue, function=spec.name)
@@ -230,8 +235,9 @@ def enqueue(
 
 
 def _enqueue(connection: redis.Redis, spec: TaskSpec, kwargs: dict[str, Any], options: EnqueueOptions) -> str:
-    # RQ fetches dependency jobs while enqueueing: the restricted serializer keeps that safe.
-    queue = Queue(options.queue, connection=connection, serializer=RestrictedSerializer)
+    serializers.check(options.serializer, kwargs)
+    # RQ fetches dependency jobs while enqueueing: either serializer reads them safely (plain data only).
+    queue = Queue(options.queue, connection=connection, serializer=serializers.rq_serializer(options.serializer))
     common = _CommonOptions(
         timeout=options.timeout,
         result_ttl=options.result_ttl,
@@ -279,9 +285,11 @@ def _scheduled_kwargs(common: _CommonOptions) -> dict[str, object]:
 
 
 def encode_call(spec: TaskSpec, kwargs: dict[str, Any], options: EnqueueOptions) -> tuple[bytes, str]:
-    """A validated call as the job's `data` field (what RQ's enqueue writes) and its description.
-    Pure computation, no Redis; the bytes are only ever written to Redis, never loaded here."""
-    data = zlib.compress(DefaultSerializer.dumps((spec.name, None, (), kwargs)))
+    """A validated call as the job's `data` field (what RQ's enqueue writes, in the options' serializer)
+    and its description; InvalidInput for a value JSON cannot hold on a JSON instance. Pure computation,
+    no Redis; the bytes are only ever written to Redis, never loaded here."""
+    serializers.check(options.serializer, kwargs)
+    data = zlib.compress(serializers.dumps(options.serializer, (spec.name, None, (), kwargs)))
     return data, options.description or get_call_string(spec.name, (), kwargs, max_length=75) or ""
 
 

@@ -12,7 +12,7 @@ from dashboard.auth import requires
 from dashboard.extensions import db, get_console
 from dashboard.permissions import JOBS_ENQUEUE, VIEW
 from dashboard.rqlayer import feed, jobs, jobwait
-from dashboard.rqlayer.errors import NotFound
+from dashboard.rqlayer.errors import InvalidInput, NotFound
 from dashboard.rqlayer.job_webhooks import MASK, JobWebhooks
 from dashboard.rqlayer.params import validate_call
 from dashboard.rqlayer.payloads import Shown
@@ -261,6 +261,8 @@ def enqueue_job():
         return jsonify(error="validation", message="Nothing was enqueued.", fields=errors), 422
     try:
         job_id = console.enqueue.enqueue(spec, kwargs, parsed, actor=audit.auditor().actor)
+    except InvalidInput as error:  # a value this instance's serializer (JSON) cannot hold
+        return jsonify(error="validation", message=error.message, fields=error.fields), 422
     except ValueError as error:
         return jsonify(error="validation", message="Nothing was enqueued.", fields={"options.job_id": str(error)}), 422
     audit.action("job.enqueue", target=job_id, job_count=1, detail=f"{spec.name} on {parsed.queue} (API)")

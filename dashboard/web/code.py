@@ -13,8 +13,9 @@ MAX_SNIPPET = 20_000  # beyond this, "copy as code" would paste megabytes into t
 FRAME_RE = re.compile(r'^\s*File "(?P<file>[^"]+)", line \d+')
 
 
-def enqueue_snippet(job: JobDetail) -> str:
-    """Python that would enqueue the same call again, or "" when the arguments are not readable."""
+def enqueue_snippet(job: JobDetail, serializer: str = "pickle") -> str:
+    """Python that would enqueue the same call again, or "" when the arguments are not readable; on an
+    instance writing JSON (`serializer`, console.capabilities') with RQ's JSONSerializer, as its workers read."""
     call = job.call
     if not call.func_name or not call.args.safe or not call.kwargs.safe:
         return ""
@@ -28,9 +29,14 @@ def enqueue_snippet(job: JobDetail) -> str:
     queue = job.row.origin or "default"
     if sum(len(option) for option in options) > MAX_SNIPPET:
         return ""
+    imports, queue_options = "from redis import Redis\nfrom rq import Queue\n", ""
+    if serializer == "json":
+        imports += "from rq.serializers import JSONSerializer\n"
+        queue_options = ", serializer=JSONSerializer"
     return (
-        "from redis import Redis\nfrom rq import Queue\n\n"
-        f"Queue({queue!r}, connection=Redis.from_url(REDIS_URL)).enqueue_call(\n    " + ",\n    ".join(options) + ",\n)"
+        f"{imports}\nQueue({queue!r}, connection=Redis.from_url(REDIS_URL){queue_options}).enqueue_call(\n    "
+        + ",\n    ".join(options)
+        + ",\n)"
     )
 
 

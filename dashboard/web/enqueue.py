@@ -13,6 +13,7 @@ from dashboard.extensions import get_console
 from dashboard.permissions import JOBS_ENQUEUE
 from dashboard.rqlayer import batchfile, operations
 from dashboard.rqlayer import enqueue as enqueuing
+from dashboard.rqlayer.errors import InvalidInput
 from dashboard.rqlayer.params import PARAM_PREFIX, coerce, form_values, validate_call
 from dashboard.rqlayer.vocabulary import valid_job_id
 from dashboard.web.links import job_message
@@ -124,6 +125,8 @@ def submit(task_name):
         return _render_form(spec, raw, request.form.to_dict(), {}, {}, 409, new_queue=new_queue)
     try:
         job_id = console.enqueue.enqueue(spec, kwargs, options, actor=audit.auditor().actor)
+    except InvalidInput as error:  # a value this instance's serializer (JSON) cannot hold: shown at its field
+        return _render_form(spec, raw, request.form.to_dict(), error.fields, {}, 422)
     except ValueError as error:
         return _render_form(spec, raw, request.form.to_dict(), {}, {"job_id": str(error)}, 422)
     audit.action("job.enqueue", target=job_id, job_count=1, detail=f"{spec.name} on {options.queue}")

@@ -114,7 +114,7 @@ def check():
         subscribers = subscriptions().get(name, [])
         if not subscribers:
             raise InvalidInput(f"No task subscribes to {name!r}.")
-        publishing.check_payload(checked, subscribers)
+        publishing.check_payload(checked, subscribers, get_console().capabilities.serializer)
         message = ""
     except LayerError as error:
         message = _explain(error)
@@ -137,7 +137,13 @@ def publish_form():
     try:
         name, text, payload = _payload_from_form()
         published = publishing.publish(
-            db.engine, get_console().connection, name, payload, actor=auditor.actor, source="console"
+            db.engine,
+            get_console().connection,
+            name,
+            payload,
+            actor=auditor.actor,
+            source="console",
+            serializer=get_console().capabilities.serializer,
         )
     except LayerError as error:
         return _render_page(422, name=name, payload=text, error=_explain(error))
@@ -194,6 +200,7 @@ def api_publish():
             source="api",
             key=body_key if body_key is not None else header_key,
             allow_empty=body.get("allow_empty") is True,
+            serializer=get_console().capabilities.serializer,
         )
     except publishing.PayloadTooLarge as error:
         return jsonify(error="payload_too_large", message=error.message, fields=error.fields), 413

@@ -52,7 +52,7 @@ def job_page(job_id: str) -> tuple[str, int]:
         "partials/job_detail.html",
         job=job,
         visible=visible,
-        snippet=enqueue_snippet(job),
+        snippet=enqueue_snippet(job, console.capabilities.serializer),
         frames=split_traceback(job.traceback),
         error_group=error_group,
         enqueueable=visible.values and console.tasks.is_registered(job.call.func_name) and not job.call.args.value,

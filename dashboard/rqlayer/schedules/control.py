@@ -13,7 +13,7 @@ from typing import Any, cast
 import redis
 from rq import Queue
 
-from dashboard.rqlayer import actions, feed, keys
+from dashboard.rqlayer import actions, feed, keys, serializers
 from dashboard.rqlayer import cron as cronlib
 from dashboard.rqlayer.decode import integer, text
 from dashboard.rqlayer.schedules.model import (
@@ -52,6 +52,7 @@ def run_now(
     kwargs_override: dict[str, Any] | None = None,
     extra_meta: dict[str, str] | None = None,
     label: str = "run now",
+    serializer: str = serializers.PICKLE,
 ) -> str:
     """Enqueue one extra run of the schedule's task on its queue now, as a fresh job (new id), so
     the schedule itself (its id, next run, repeat count) is untouched. Returns the new job's id.
@@ -60,7 +61,9 @@ def run_now(
     transaction); with an `actor`, one more for its `schedule_run_now` event (never raises). Guarantee:
     never unpickles beyond the restricted decoder; the schedule is not written. `kwargs_override` (a
     test fire's payload, already checked against the task's parameters) replaces its arguments;
-    `extra_meta` and `label` mark the run (a backfilled run says which missed time it stands for)."""
+    `extra_meta` and `label` mark the run (a backfilled run says which missed time it stands for). The run
+    is written with `serializer` (the instance's), so its workers can read it; InvalidInput for a value
+    a JSON instance cannot hold."""
     schedule = get_schedule(connection, schedule_id)
     if schedule is None:
         raise ScheduleNotFound("no such schedule")
@@ -71,9 +74,11 @@ def run_now(
         args, kwargs = [], kwargs_override
     if spec is None or args is None or kwargs is None:  # ruled out by run_refusal; says so to mypy
         raise ScheduleConflict("its task or its arguments cannot be read")
+    serializers.check(serializer, kwargs, args)
     raw = connection.hmget(keys.job(schedule_id), "timeout")
     timeout = integer(raw[0]) or spec.timeout
-    job = Queue(schedule.queue or spec.queue, connection=connection).enqueue_call(
+    queue = Queue(schedule.queue or spec.queue, connection=connection, serializer=serializers.rq_serializer(serializer))
+    job = queue.enqueue_call(
         spec.name,
         args=tuple(args),
         kwargs=dict(kwargs),

@@ -18,7 +18,7 @@ from typing import Any
 
 import redis
 
-from dashboard.rqlayer import actions, keys
+from dashboard.rqlayer import actions, keys, serializers
 from dashboard.rqlayer import cron as cronlib
 from dashboard.rqlayer.decode import text
 from dashboard.rqlayer.schedules.model import (
@@ -316,10 +316,17 @@ class ScheduleRequest:
 
 
 def save(
-    connection: redis.Redis, request: ScheduleRequest, schedule_id: str | None = None, now: datetime | None = None
+    connection: redis.Redis,
+    request: ScheduleRequest,
+    schedule_id: str | None = None,
+    now: datetime | None = None,
+    serializer: str = serializers.PICKLE,
 ) -> str:
     """Create (or update in place) the schedule a validated request describes (web/schedule_forms.py
-    builds it). Cost and guarantee: those of `create_cron` / `create_interval`."""
+    builds it). Cost and guarantee: those of `create_cron` / `create_interval`; on an instance writing
+    JSON (`serializer`, the console's) a Conflict before anything is read or written: rq-scheduler
+    writes pickle only."""
+    serializers.refuse_rq_scheduler(serializer, ScheduleConflict)
     spec = _registered(request.spec)
     if request.kind == "interval":
         return create_interval(

@@ -257,6 +257,27 @@ def _latest_delivery(app) -> int:
         return int(db.session.scalar(sa.select(sa.func.max(webhook_deliveries.c.id))))
 
 
+def test_long_polls_of_every_instance_share_the_process_waiting_slots(two):
+    """WAITERS long polls may wait at once in a process (the Procfile gives it 64 threads, so pages keep
+    16): with one event feed per instance each had its own 48, and two instances' polls could hold every
+    thread. A poll on staging while prod's polls hold every slot answers at once, busy."""
+    import contextlib
+
+    from dashboard.rqlayer.feed import WAITERS
+
+    prod, staging = (two.app.extensions["consoles"][name].events for name in ("prod", "staging"))
+    with contextlib.ExitStack() as held:
+        assert all(held.enter_context(prod.waiting_slot()) for _ in range(WAITERS))
+        with staging.waiting_slot() as got:
+            assert not got, "staging's poll must not take a 49th thread"
+        began = time.monotonic()
+        answer = _admin(two).get("/@staging/events/poll?wait=5", headers={"Accept": "application/json"})
+        assert answer.status_code == 200 and answer.get_json()["busy"] is True
+        assert time.monotonic() - began < 4, "answered at once, without waiting"
+    with staging.waiting_slot() as got:
+        assert got, "free again once prod's polls end"
+
+
 # ---------------------------------------------------------------- X-Forwarded-Prefix
 
 

@@ -179,6 +179,9 @@ def parse_wait(raw: str | None) -> float:
     return wait
 
 
+_PROCESS_SLOTS = threading.BoundedSemaphore(WAITERS)  # the process's waiting slots (EventFeed.waiting_slot)
+
+
 class EventFeed:
     """Long-polled reads of the stream for one console process. Reads go through the console's
     shared connection; only the blocking wait (XREAD BLOCK) uses a small pool of connections of its
@@ -188,7 +191,9 @@ class EventFeed:
     def __init__(self, connection: redis.Redis, waiters: int = WAITERS) -> None:
         self.connection = connection
         self.waiters = waiters
-        self._slots = threading.BoundedSemaphore(waiters)
+        # The slots bound the process's threads, not one Redis's: every feed of the process (one per
+        # connection profile) shares them, or two instances' polls could hold all 64 threads.
+        self._slots = _PROCESS_SLOTS if waiters == WAITERS else threading.BoundedSemaphore(waiters)
         self._blocking: redis.Redis | None = None
         self._lock = threading.Lock()
 

@@ -11,6 +11,7 @@ from urllib.parse import quote
 
 from flask import request, url_for
 from markupsafe import Markup
+from werkzeug.routing import BuildError
 
 from dashboard.profiles import acted_on, on_instance
 from dashboard.rqlayer.overview import Overview
@@ -37,9 +38,13 @@ def here_url(query: bool = True) -> str:
     dashboard/profiles.py) included, the path's escapes kept, and the query string unless `query` is
     False. `request.path` / `request.full_path` are the path inside the app, without either: a form
     posting back there, or a `next=` made of them, lands on the default instance or outside the prefix."""
+    url = None
     if request.url_rule is not None and request.endpoint:
-        url = url_for(request.endpoint, **(request.view_args or {}))
-    else:  # no route matched (a 404 page): the path as it came, quoted again
+        try:
+            url = url_for(request.endpoint, **(request.view_args or {}))
+        except BuildError:  # a rule that matches but cannot be built back: the path below
+            url = None
+    if url is None:  # no route matched (a 404 page): the path as it came, quoted again
         url = request.script_root + quote(request.path, safe="/@:!$&'()*+,;=~")
     raw = request.query_string.decode("latin-1")
     return f"{url}?{raw}" if query and raw else url

@@ -26,7 +26,7 @@ from dashboard.rqlayer.params import PARAM_PREFIX
 from dashboard.settings import SettingsError, load_settings
 from tasks.registry import task, unregister
 from tests.fixtures import ROLE_USERS
-from tests.helpers import csrf_token, run_burst_worker, signed_in, wait_until
+from tests.helpers import build_app, csrf_token, make_env, run_burst_worker, signed_in, wait_until
 from tests.profiles_fixture import _two, second_redis_server  # noqa: F401  (fixture "second_redis")
 
 ECHO = "tests.test_profile_serializer.echo"
@@ -209,6 +209,20 @@ def test_rq_scheduler_schedules_are_refused_on_a_json_instance_and_the_page_says
         assert not consoles["staging"].capabilities.rq_scheduler and consoles["prod"].capabilities.rq_scheduler
 
 
+def test_run_now_of_an_existing_rq_scheduler_schedule_writes_json_on_a_json_instance(two, second_redis):
+    from rq_scheduler import Scheduler
+
+    # Written by some other rq-scheduler client (pickle): the console still runs it the instance's way.
+    Scheduler(connection=two.staging).cron("0 8 * * *", func=ECHO, kwargs={"text": "sched"}, id="sched-1")
+    client, token = _admin(two)
+    response = client.post("/@staging/schedules/sched-1/run-now", data={"csrf_token": token})
+    assert response.status_code == 303, response.get_data(as_text=True)[:2000]
+    [job_id] = _queued(two.staging)
+    assert json.loads(_call(two.staging, job_id)) == [ECHO, None, [], {"text": "sched"}]
+    run_burst_worker(second_redis.url, queues=JSON_WORKER)
+    assert _finished(two.staging, [job_id])
+
+
 def test_the_job_page_snippet_uses_the_json_serializer_on_a_json_instance(two):
     ids = {}
     for prefix in ("/@staging", "/@prod"):
@@ -220,6 +234,37 @@ def test_the_job_page_snippet_uses_the_json_serializer_on_a_json_instance(two):
     prod = client.get(f"/@prod/jobs/{ids['/@prod']}").get_data(as_text=True)
     assert "from rq.serializers import JSONSerializer" in staging and "serializer=JSONSerializer" in staging
     assert "JSONSerializer" not in prod
+
+
+def test_a_json_default_instance_with_redis_url_alone(two, private_redis, tmp_path, conn):
+    """REDIS_URL alone is the one instance `default`: the same setting makes it write JSON, and the release's
+    register-defaults registers no rq-scheduler schedule there (the release goes on)."""
+    alone = tmp_path / "alone"  # `two` (for its registered tasks) has the app in tmp_path itself
+    (alone / "data").mkdir(parents=True)
+    app = build_app(
+        make_env(
+            private_redis.url,
+            f"sqlite:///{alone / 'console.db'}",
+            alone / "data",
+            REDIS_PROFILE_SERIALIZERS="default=json",
+        )
+    )
+    try:
+        result = app.test_cli_runner().invoke(args=["schedules", "register-defaults"])
+        assert result.exit_code == 0 and "none registered" in result.output and "rq cron" in result.output
+        assert not conn.exists(keys.RQ_SCHEDULER_JOBS)
+        with app.app_context():
+            console = current_app.extensions["console"]
+            spec = tasks.get_task(ECHO)
+            options, errors = console.enqueue.validate_options(spec, {"queue": "default"})
+            assert not errors and options.serializer == console.capabilities.serializer == "json"
+            job_id = console.enqueue.enqueue(spec, {"text": "alone"}, options)
+        assert json.loads(_call(conn, job_id)) == [ECHO, None, [], {"text": "alone"}]
+    finally:
+        with app.app_context():
+            from dashboard.extensions import db
+
+            db.engine.dispose()
 
 
 def _settings(tmp_path, **env):

@@ -51,7 +51,7 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
 
     from dashboard import auth, cli, errors, models, profiles, security, sqlguard  # noqa: F401  (models: tables known to migrations)
     from dashboard.extensions import csrf, db, htmx, migrate, redis_connections
-    from dashboard.web import conditional, register_blueprints
+    from dashboard.web import conditional, register_blueprints, shared_render
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
@@ -69,6 +69,7 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
         profiles=settings.profiles,
     )
     conditional.init_app(app)  # before security: its hook runs after, making polled fragments revalidatable
+    shared_render.init_app(app)
     security.init_app(app)
     errors.init_app(app)
     sqlguard.init_app(app)  # after auth and CSRF: refuses changes it could not audit

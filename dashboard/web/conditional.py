@@ -32,7 +32,7 @@ import hashlib
 import re
 import time
 
-from flask import Flask, Response, request, session
+from flask import Flask, Response, g, request, session
 
 from dashboard.auth import POLL_HEADER, current_principal
 
@@ -57,17 +57,23 @@ STALEST_SECONDS = 60  # a kept body is revalidated at least this often, volatile
 clock = time.time  # the minute's source (tests pin it)
 
 
-def validator(body: bytes) -> str:
-    """The ETag value of `body` for the current request's principal, session and address."""
+def body_digest(body: bytes) -> bytes:
+    """The digest of what an operator would see in `body`: its volatile parts left out (see above)."""
+    for pattern, replacement in _VOLATILE:
+        body = pattern.sub(replacement, body)
+    return hashlib.sha256(body).digest()
+
+
+def validator(body: bytes, digested: bytes | None = None) -> str:
+    """The ETag value of `body` for the current request's principal, session and address; `digested` is
+    body_digest(body) when the caller has it already (a shared rendering: shared_render.py)."""
     principal = current_principal()
     who = f"{principal.kind}:{principal.name}:{principal.role}" if principal else "anonymous"
     digest = hashlib.sha256()
     minute = str(int(clock() // STALEST_SECONDS))
     for part in (request.script_root + request.full_path, who, str(session.get("csrf_token", "")), minute):
         digest.update(part.encode() + b"\x00")
-    for pattern, replacement in _VOLATILE:
-        body = pattern.sub(replacement, body)
-    digest.update(body)
+    digest.update(digested if digested is not None else body_digest(body))
     return digest.hexdigest()[:32]
 
 
@@ -82,7 +88,7 @@ def revalidate(response: Response) -> Response:
         return response
     if response.direct_passthrough or response.is_streamed:  # a body made as it is sent: never buffered here
         return response
-    tag = validator(response.get_data())
+    tag = validator(response.get_data(), g.get("poll_body_digest"))
     response.set_etag(tag, weak=True)
     response.headers["Cache-Control"] = CACHE_CONTROL
     response.vary.update(VARY)

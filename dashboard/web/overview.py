@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import Blueprint, abort, current_app, request, url_for
+from flask import Blueprint, abort, current_app, render_template, request, url_for
 
+from dashboard.auth import current_principal
 from dashboard.extensions import get_console
 from dashboard.rqlayer.overview import Overview
 from dashboard.rqlayer.overview_page import BANNER_ROWS, MAX_QUEUE_FILTER, QUEUE_SHOWS, queue_page, worker_page
 from dashboard.rqlayer.vocabulary import STATES
 from dashboard.web.functions import overview_charts
 from dashboard.web.params import _int_arg as int_arg
-from dashboard.web.rendering import page_or_partial
+from dashboard.web.rendering import wants_fragment
+from dashboard.web.shared_render import shared_renders
 
 bp = Blueprint("overview", __name__)
 
@@ -69,18 +71,25 @@ def queue_base() -> str:
 def index():
     params = overview_params()
     overview = get_console().overview.read()
-    return page_or_partial(
-        "pages/overview.html",
-        "partials/overview.html",
-        overview=overview,
-        params=params,
-        queue_rows=queue_page(overview, params.search, params.show, params.page),
-        worker_rows=worker_page(overview, params.workers_page),
-        banner_rows=BANNER_ROWS,
-        max_queue_filter=MAX_QUEUE_FILTER,
-        queue_base=queue_base(),
-        suspension=suspension_progress(overview),
-        states=STATES,
-        poll_seconds=current_app.config["CONSOLE"].poll_seconds,
-        charts=overview_charts(),
-    )
+    charts = overview_charts()
+
+    def context() -> dict:
+        return {
+            "overview": overview,
+            "params": params,
+            "queue_rows": queue_page(overview, params.search, params.show, params.page),
+            "worker_rows": worker_page(overview, params.workers_page),
+            "banner_rows": BANNER_ROWS,
+            "max_queue_filter": MAX_QUEUE_FILTER,
+            "queue_base": queue_base(),
+            "suspension": suspension_progress(overview),
+            "states": STATES,
+            "poll_seconds": current_app.config["CONSOLE"].poll_seconds,
+            "charts": charts,
+        }
+
+    if wants_fragment():
+        # The role decides which controls show (can(...)); nothing else in it is the operator's own.
+        role = getattr(current_principal(), "role", None)
+        return shared_renders().render("partials/overview.html", (params, role), (overview, charts["metrics"]), context)
+    return render_template("pages/overview.html", **context())

@@ -203,6 +203,10 @@ def test_rq_scheduler_schedules_are_refused_on_a_json_instance_and_the_page_says
     assert 'id="schedule-serializer-note"' in staging_page and 'id="new-schedule"' not in staging_page
     prod_page = client.get("/@prod/schedules").get_data(as_text=True)
     assert 'id="schedule-serializer-note"' not in prod_page and 'id="new-schedule"' in prod_page
+    # The badge says how the instance writes jobs; the switcher marks the json one.
+    assert 'title="Redis instance staging; new jobs are written as JSON"' in staging_page
+    assert 'title="Redis instance prod"' in prod_page
+    assert re.search(r'data-profile="staging">.*?staging <span class="muted profile-serializer">json</span>', prod_page)
     assert client.post("/@prod/schedules", data=form).status_code == 303
     with two.app.app_context():
         consoles = current_app.extensions["consoles"]

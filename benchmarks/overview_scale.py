@@ -10,7 +10,8 @@
    reads Redis), the overview's polled fragment, the same poll answered 304 (If-None-Match), the full
    page, a page of the idle list and a name filter, and the read alone; then, as the baseline, the same
    fragment with every row rendered (the page sizes and banner bound lifted: what a poll sent before);
-   last, the poll rendered from the shared read (the default OVERVIEW_CACHE_SECONDS=1, a hit);
+   last, the poll rendered from the shared read (the default OVERVIEW_CACHE_SECONDS=1, a hit), and the poll
+   served from the shared rendering as well (another operator of the role polled within the second);
 4. prints median and p95 milliseconds, the size of each answer and the CPU per call of the console and of
    redis-server (wall times grow with the machine's load, CPU much less), and last one line
    `RESULT queues=1000 workers=500 poll_ms=… poll_p95_ms=… poll_kb=… page_kb=…`.
@@ -76,17 +77,20 @@ def uncollapsed(call):
     return run
 
 
-def shared_read(app, call):
+def shared_read(app, call, rendering: bool = False):
     """`call` while the console's shared overview read (readcache.py, OVERVIEW_CACHE_SECONDS) is on: every
     poll after the first within its TTL renders from the read another poll made (what the default of 1 s
-    gives many operators polling one console process)."""
+    gives many operators polling one console process); with `rendering`, the shared rendering of the
+    fragment too (web/shared_render.py: what the same setting gives operators of one role)."""
     from dashboard.extensions import get_console
 
     with app.test_request_context():
         cache = get_console().overview.shared.cache
+    renders = app.extensions["shared_renders"].cache
 
     def run():
-        cache.ttl = 60  # on from its first call (this row is measured last), so the others read afresh
+        cache.ttl = 60  # on from its first call (these rows are measured last), so the others read afresh
+        renders.ttl = 60 if rendering else 0
         return call()
 
     return run
@@ -149,6 +153,7 @@ def main() -> None:
             "read alone": read,
             "baseline: every row": uncollapsed(lambda: client.get("/", headers=POLL)),
             "poll, shared read hit": shared_read(app, lambda: client.get("/", headers=POLL)),
+            "poll, shared rendering": shared_read(app, lambda: client.get("/", headers=POLL), rendering=True),
         }
         figures = {}
         print(f"\n{'answer':<22} {'median ms':>10} {'p95 ms':>9} {'KB':>9} {'CPU ms':>8} {'Redis CPU ms':>13}")

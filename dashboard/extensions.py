@@ -69,15 +69,16 @@ redis_connections = RedisConnections()
 
 def get_redis():
     """The current app's Redis client, always the default profile's: for sign-in throttles (shared by every
-    instance) and for what only the default instance has — webhooks and alerts, whose deliveries its
-    workers run. Every instance's own RQ data goes through get_console()."""
+    instance). Everything else goes through get_console() (get_console(default=True) for what only the
+    default instance has: webhooks and alerts)."""
     return current_app.extensions["redis"]
 
 
-def get_console() -> Console:
+def get_console(default: bool = False) -> Console:
     """The front door to the RQ layer (dashboard/rqlayer/console.py) of the request's connection profile
-    (dashboard/profiles.py); the default profile's outside a request."""
-    if has_request_context():
+    (dashboard/profiles.py); the default profile's outside a request, or with `default` (what only the
+    default instance has: webhooks and alerts, whose deliveries its workers run)."""
+    if has_request_context() and not default:
         name = request.environ.get(ENVIRON_PROFILE)
         if name is not None:
             return current_app.extensions["consoles"][name]

@@ -18,7 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from dashboard import audit
 from dashboard.alerts import checks, notify, reads, rules
 from dashboard.auth import can, requires
-from dashboard.extensions import db, get_redis
+from dashboard.extensions import db, get_console
 from dashboard.permissions import ALERTS_MANAGE, VIEW
 from dashboard.web.rendering import ERROR, SUCCESS, WARNING, wants_fragment
 from dashboard.web.rendering import notify as flash_message
@@ -246,7 +246,8 @@ def _test(rule: rules.Rule, started: float):
     actor = audit.auditor().actor
     event = reads.test_event(_sql(), rule, actor)
     audit.action("alert.test", target=f"alert:{rule.id}", job_count=0, detail=rule.name, started=started)
-    channels, errors = notify.send(db.engine, get_redis(), event)  # alerts are the default instance's
+    # Alerts are the default instance's (its workers send them).
+    channels, errors = notify.send(db.engine, get_console(default=True).connection, event)
     if errors:
         flash_message(f"Test of {rule.name!r}: {'; '.join(errors)}", WARNING if channels else ERROR)
     else:

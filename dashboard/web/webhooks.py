@@ -19,7 +19,7 @@ from werkzeug.exceptions import ServiceUnavailable
 from dashboard import audit
 from dashboard.auth import can, current_principal, requires
 from dashboard.errors import wants_json
-from dashboard.extensions import db, get_redis
+from dashboard.extensions import db, get_console
 from dashboard.permissions import WEBHOOKS_MANAGE, WEBHOOKS_REDELIVER, WEBHOOKS_VIEW
 from dashboard.web.rendering import ERROR, SUCCESS, notify, wants_fragment
 from dashboard.webhooks import endpoints, log, outbox, validate
@@ -34,7 +34,7 @@ MAX_OVERLAP_HOURS = 168
 def _redis():
     # Webhooks are the default instance's (README, connection profiles): its stream feeds the dispatcher and
     # its workers deliver, so a test event, a redelivery or an endpoint change made on /@other goes there too.
-    return get_redis()
+    return get_console(default=True).connection
 
 
 def _settings():

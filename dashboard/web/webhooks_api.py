@@ -11,7 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard import audit
 from dashboard.auth import current_principal, requires
-from dashboard.extensions import db, get_redis
+from dashboard.extensions import db, get_console
 from dashboard.permissions import WEBHOOKS_MANAGE, WEBHOOKS_REDELIVER, WEBHOOKS_VIEW
 from dashboard.web.params import json_object
 from dashboard.web.webhooks import database_down, redeliver_audited, shown_url
@@ -87,7 +87,8 @@ def create():
         raise validate.Invalid({name[:40]: "unknown field" for name in unknown[:20]})
     clean = validate.clean(body, current_app.config["CONSOLE"].webhooks.allowed_hosts)
     started = time.monotonic()
-    endpoint, secret = endpoints.create(db.engine, get_redis(), created_by=current_principal().audit_name, **clean)
+    redis = get_console(default=True).connection  # webhooks are the default instance's
+    endpoint, secret = endpoints.create(db.engine, redis, created_by=current_principal().audit_name, **clean)
     audit.action("webhook.create", target=f"webhook:{endpoint.id}", job_count=0, detail=endpoint.url, started=started)
     response = jsonify(dict(endpoint_json(endpoint), secret=secret))
     response.status_code = 201
@@ -106,7 +107,7 @@ def read(endpoint_id: int):
 def delete(endpoint_id: int):
     endpoint = _found(endpoint_id)
     started = time.monotonic()
-    endpoints.delete(db.engine, get_redis(), endpoint.id)
+    endpoints.delete(db.engine, get_console(default=True).connection, endpoint.id)
     audit.action("webhook.delete", target=f"webhook:{endpoint.id}", job_count=0, detail=endpoint.url, started=started)
     return "", 204
 

@@ -98,6 +98,12 @@
     if (elt && elt.hasAttribute && elt.hasAttribute("data-refresh-on-change") && event.detail.verb === "get") {
       event.detail.path = window.location.pathname + window.location.search;
     }
+    // A region's hx-headers reach every control inside it: only the region's own refresh is a poll (a poll
+    // does not extend the session and may be answered 304); an operator's action or filter there is not.
+    var own = elt && elt.getAttribute && elt.getAttribute("hx-headers");
+    if (event.detail.headers["X-Console-Poll"] && !(own && own.indexOf("X-Console-Poll") !== -1)) {
+      delete event.detail.headers["X-Console-Poll"];
+    }
   });
   // Redis down: a region that would swap itself away (outerHTML, or a target around it) keeps its last
   // content and the indicator says "Degraded"; an inner region shows the "Redis is unreachable" notice.

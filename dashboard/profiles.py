@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 
-from flask import current_app, request
+from flask import current_app, request, url_for
 from werkzeug.exceptions import NotFound
 
 from dashboard.profile_config import NAME, Profile, Profiles
@@ -133,7 +133,8 @@ class _Bar:
         """Each profile with the address of this page on it (same path, escapes kept, and query)."""
         from dashboard.web.links import here_url  # the web layer's; imported late (extensions imports us)
 
-        here = here_url()
+        # After a form's answer (a 409 page for a POST) this address takes no GET: the overview, then.
+        here = here_url() if request.method in ("GET", "HEAD") else url_for("overview.index")
         return [(p, on_instance(here, p.name)) for p in self._profiles.all]
 
     @property

@@ -140,6 +140,17 @@ def test_the_switcher_links_the_same_page_on_each_instance(two):
     assert 'href="/@staging/queues/beta/failed?page=1" data-profile="staging" aria-current="true"' in menu
 
 
+def test_after_a_form_the_switcher_links_each_instances_overview(two):
+    client = _admin(two)
+    answer = client.post(
+        "/@staging/jobs/no-such-job/delete", data={"seen": "queued"}, headers={"X-CSRFToken": csrf_token(client)}
+    )
+    html = answer.get_data(as_text=True)
+    assert answer.status_code >= 400 and 'id="profile-menu"' in html  # a page answering the form
+    menu = html[html.index('id="profile-menu"') : html.index("</details>", html.index('id="profile-menu"'))]
+    assert 'href="/@prod/"' in menu and "/delete" not in menu  # the POST's address takes no GET
+
+
 def test_an_action_under_staging_changes_only_staging_and_is_audited_with_it(two):
     from dashboard.extensions import db
     from dashboard.models import AuditEvent

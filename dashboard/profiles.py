@@ -113,7 +113,9 @@ class _UnknownInstance(NotFound):
 
 def _template_context(profiles: Profiles):
     def context() -> dict:
-        if not profiles.shown:
+        # An unknown /@x is rendered by the default instance's app, but it is not that instance's page: no
+        # badge then, rather than one saying "prod" on a page about no instance at all.
+        if not profiles.shown or request.environ.get(ENVIRON_UNKNOWN) is not None:
             return {"profile_bar": None}
         current = profiles.get(request.environ.get(ENVIRON_PROFILE) or "") or profiles.default
         return {"profile_bar": _Bar(profiles, current)}

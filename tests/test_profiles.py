@@ -191,6 +191,7 @@ def test_an_unknown_instance_is_a_404_naming_the_known_ones(two):
         assert response.status_code == 404, path
         assert "Known instances: prod, staging." in html
         assert "<b>x</b>" not in html
+        assert 'id="env-badge"' not in html  # no instance's badge on a page about none
     anonymous = two.app.test_client().get("/@nope/failed")
     assert anonymous.status_code == 302 and "/login" in anonymous.headers["Location"], (
         "who is not signed in learns nothing"

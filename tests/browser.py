@@ -50,11 +50,14 @@ def sign_in(page, base_url: str, username: str, password: str) -> None:
 
 
 def open_nav_link(page, name: str) -> None:
-    """Follow the main nav's link `name`, opening its "More" disclosure first when the link is in it."""
+    """Follow the main nav's link `name`, opening its "More" disclosure first when the link is in it, and
+    wait for the new page's load: a click returns once the page commits, before its deferred scripts (htmx)
+    bound its controls, and an input typed meanwhile goes unheard (a loaded machine showed it)."""
     link = page.locator('nav[aria-label="Main"]').get_by_role("link", name=name, exact=True)
     if page.locator(f'#nav-more a:text-is("{name}")').count():  # hidden while closed: not a role query
         page.click("#nav-more > summary")
     link.click()
+    page.wait_for_load_state("load")
 
 
 AXE_SCRIPT = os.path.join(os.path.dirname(__file__), "vendor", "axe-core-4.14.1.min.js")

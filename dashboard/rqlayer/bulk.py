@@ -282,9 +282,8 @@ def run(
     options: dict[str, Any],
     unsafe: bool = False,
 ) -> BulkStatus:
-    """Do the work chunk by chunk, updating progress after each; stops early when cancelled. If Redis goes
-    away, waits for it (outage.OutageLog, bounded) and walks again: chunks only act on jobs still where
-    they were seen, so nothing is done twice; the record ends saying what the outage left uncertain."""
+    """Do the work chunk by chunk, updating progress after each; stops early when cancelled. If Redis goes away,
+    waits for it (outage.OutageLog, bounded) and walks again: nothing is done twice (see OutageLog)."""
     act = bulk_action(action)
     progress = _Progress(act, selection, options, unsafe)
     outages = outage.OutageLog()
@@ -301,6 +300,7 @@ def run(
                 in_flight, progress.in_flight = progress.in_flight, 0
                 if not outages.wait(connection, in_flight):
                     raise
+        outages.count_left_alone(connection, keys.bulk_operation(op_id))
         finish(connection, op_id, "done", outages.summary(act.past))
     except Exception as error:  # the operation's record must say it failed, whatever went wrong
         finish(connection, op_id, "failed", f"{type(error).__name__}: {error}"[:500])

@@ -12,7 +12,7 @@ from dashboard.rqlayer.overview import Overview
 from dashboard.rqlayer.overview_page import BANNER_ROWS, MAX_QUEUE_FILTER, QUEUE_SHOWS, queue_page, worker_page
 from dashboard.rqlayer.vocabulary import STATES
 from dashboard.web.functions import overview_charts
-from dashboard.web.params import _int_arg as int_arg
+from dashboard.web.params import int_arg
 from dashboard.web.rendering import wants_fragment
 from dashboard.web.shared_render import shared_renders
 

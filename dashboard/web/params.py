@@ -27,7 +27,7 @@ class ListParams:
     offset: int  # where a filtered scan continues
 
 
-def _int_arg(name: str, default: int, low: int, high: int) -> int:
+def int_arg(name: str, default: int, low: int, high: int) -> int:
     raw = request.args.get(name, "")
     if raw == "":
         return default
@@ -41,7 +41,7 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
 
 
 def list_params() -> ListParams:
-    size = _int_arg("size", DEFAULT_PAGE_SIZE, 1, 10_000)
+    size = int_arg("size", DEFAULT_PAGE_SIZE, 1, 10_000)
     # Capped to the largest offered size: a bigger page would be a slow request in disguise.
     size = min((s for s in PAGE_SIZES if s >= size), default=PAGE_SIZES[-1])
     order = request.args.get("order", "oldest")
@@ -53,12 +53,12 @@ def list_params() -> ListParams:
         # Matching on hidden values would reveal them one guess at a time.
         abort(403, description="Argument values are hidden for your role, so they cannot be searched either.")
     return ListParams(
-        page=_int_arg("page", 1, 1, 10**9),
+        page=int_arg("page", 1, 1, 10**9),
         size=size,
         order=order,
         # The exception filter too matches only what the role sees (the type, not the hidden message).
         job_filter=visible.job_filter(JobFilter(**texts, **touched_fields(request.args))),
-        offset=_int_arg("offset", 0, 0, 10**12),
+        offset=int_arg("offset", 0, 0, 10**12),
     )
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import redis
 
 from dashboard.rqlayer import actions, catalogue, feed, keys, outage
+from dashboard.rqlayer.bulk_tally import Tally, advance
 from dashboard.rqlayer.decode import integer, number, text
 from dashboard.rqlayer.errors import NotFound
 from dashboard.rqlayer.jobs import count_state, ids_at, list_queue_names, read_rows
@@ -309,7 +310,7 @@ def run(
 
 
 class _Progress:
-    """One run's walk and its counts, kept until an advance() wrote them (an outage may break one)."""
+    """One run's walk and its counts (a Tally: each chunk counted once, whatever an outage broke)."""
 
     def __init__(self, act: catalogue.Action, selection: Selection, options: dict[str, Any], unsafe: bool) -> None:
         self.act, self.selection, self.unsafe = act, selection, unsafe
@@ -320,7 +321,7 @@ class _Progress:
         self.how = {"position": position, "target": options.get("target", ""), "create": True}
         self.in_state = set(catalogue.statuses_of(selection.state))
         self.succeeded = 0  # over the whole run: the selection's limit counts it
-        self.unsaved = [0, 0, 0]  # processed, succeeded, skipped not yet in the record
+        self.tally: Tally | None = None  # the counts not yet in the record
         self.in_flight = 0  # jobs of the chunk whose script was sent and has not answered
 
     def walk(self, connection: redis.Redis, op_id: str) -> bool:
@@ -341,16 +342,17 @@ class _Progress:
             self.succeeded += len(result.succeeded)
             # Ids left alone because their job is still in the state stay in the window.
             last["stayed"] = sum(1 for outcome in result.outcomes.values() if outcome in self.in_state)
-            counts = (len(chunk), len(result.succeeded), len(result.skipped))
-            self.unsaved = [a + b for a, b in zip(self.unsaved, counts, strict=True)]
+            self._tally(op_id).add(len(chunk), len(result.succeeded), len(result.skipped))
             self._save(connection, op_id)
         self._save(connection, op_id)
         return True
 
+    def _tally(self, op_id: str) -> Tally:
+        self.tally = self.tally or Tally(op_id)
+        return self.tally
+
     def _save(self, connection: redis.Redis, op_id: str) -> None:
-        if any(self.unsaved):
-            advance(connection, op_id, *self.unsaved)
-            self.unsaved = [0, 0, 0]
+        self._tally(op_id).save(connection)
 
 
 def _empty_queue(connection: redis.Redis, op_id: str, queue: str) -> None:
@@ -363,17 +365,6 @@ def _empty_queue(connection: redis.Redis, op_id: str, queue: str) -> None:
             break
         advance(connection, op_id, taken, deleted, taken - deleted)
     finish(connection, op_id, "done")
-
-
-def advance(connection: redis.Redis, op_id: str, processed: int, succeeded: int, skipped: int) -> None:
-    """Add one chunk's counts to an operation's progress."""
-    key = keys.bulk_operation(op_id)
-    pipe = connection.pipeline(transaction=False)
-    pipe.hincrby(key, "processed", processed)
-    pipe.hincrby(key, "succeeded", succeeded)
-    pipe.hincrby(key, "skipped", skipped)
-    pipe.hset(key, "updated_at", time.time())
-    pipe.execute()
 
 
 def finish(connection: redis.Redis, op_id: str, status: str, message: str = "") -> None:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import redis
 
 from dashboard import background
-from dashboard.rqlayer import bulk
+from dashboard.rqlayer import bulk, bulk_tally
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ class Operation:
     id: str
 
     def advance(self, processed: int, succeeded: int, skipped: int = 0) -> None:
-        bulk.advance(self.connection, self.id, processed, succeeded, skipped)
+        bulk_tally.advance(self.connection, self.id, processed, succeeded, skipped)
 
     def cancelled(self) -> bool:
         """Whether an operator asked it to stop: the work stops after its current chunk."""

@@ -25,6 +25,12 @@ def test_a_control_inside_a_live_region_is_not_a_poll(page, live_server):
     with page.expect_request(lambda request: request.headers.get("x-console-poll") == "1", timeout=10_000):
         pass  # the region's own refresh (every second now) is a poll
     page.select_option("#live-refresh", "off")  # no swap takes the control below away meanwhile
+    # ...once a poll already sent has landed (under load one swapped the region after "off", taking the
+    # control below with it, and the click waited 30 s for a button that was gone).
+    page.wait_for_function(
+        """() => !['htmx-request', 'htmx-swapping', 'htmx-settling'].some(
+            c => document.querySelector('#overview-live').classList.contains(c))"""
+    )
     assert polls() and set(polls()) == {"1"}
 
     # A control an operator uses inside the region (made the way htmx makes any): its request is no poll.

@@ -140,3 +140,61 @@ document.addEventListener("submit", function (event) {
   var ids = Object.keys(found);
   if (ids.length === 1) input.value = ids[0];
 });
+
+// A field typed into before htmx bound it (a slow script load, or the settle instant after a swap) would go
+// unheard: its inline check never runs and a stale error stays. While htmx binds such a field it holds the
+// value it was served (so htmx's "changed" filter remembers that one); afterwards the typed value is put
+// back and announced as if typed now. A form bound with its own trigger hears its dirty fields likewise.
+(function () {
+  var held = [];
+  var bound = new WeakSet();  // only the first binding: a re-processed field's value was heard when typed
+  function isField(el) { return el.matches && el.matches("input:not([type=hidden]), textarea, select"); }
+  function textual(el) {
+    return el.tagName === "TEXTAREA" || (el.tagName === "INPUT" && el.type !== "checkbox" && el.type !== "radio");
+  }
+  function dirty(el) {
+    if (el.type === "checkbox" || el.type === "radio") return el.checked !== el.defaultChecked;
+    if (el.tagName === "SELECT") {
+      return Array.prototype.some.call(el.options, function (o) { return o.selected !== o.defaultSelected; });
+    }
+    return el.value !== el.defaultValue;
+  }
+  function announce(el) { el.dispatchEvent(new Event(textual(el) ? "input" : "change", { bubbles: true })); }
+  document.addEventListener("htmx:beforeProcessNode", function (event) {
+    var elt = event.target;
+    if (bound.has(elt)) return;
+    bound.add(elt);
+    if (isField(elt)) {
+      if (!dirty(elt)) return;
+      var h = { owner: elt, field: elt, value: null };
+      if (textual(elt)) {
+        h.value = elt.value; h.start = elt.selectionStart; h.end = elt.selectionEnd;
+        elt.value = elt.defaultValue;
+      }
+      held.push(h);
+    } else if (elt.tagName === "FORM" && elt.hasAttribute("hx-trigger")) {
+      Array.prototype.forEach.call(elt.elements, function (f) {
+        var own = f.hasAttribute("hx-trigger");  // bound (and heard) on its own
+        if (!own && isField(f) && dirty(f)) held.push({ owner: elt, field: f, value: null });
+      });
+    }
+  });
+  document.addEventListener("htmx:afterProcessNode", function (event) {
+    var mine = held.filter(function (h) { return h.owner === event.target; });
+    if (!mine.length) return;
+    held = held.filter(function (h) { return h.owner !== event.target; });
+    mine.forEach(function (h) {
+      if (h.value !== null) {
+        h.field.value = h.value;
+        try { h.field.setSelectionRange(h.start, h.end); } catch (e) { /* not a text field with a caret */ }
+      }
+      announce(h.field);
+    });
+  });
+})();
+
+// htmx bound the body in its own DOMContentLoaded listener, registered before this script ran: tell early.js,
+// which held any click or submit on an htmx control until now.
+document.addEventListener("DOMContentLoaded", function () {
+  document.dispatchEvent(new Event("console:bound"));
+});

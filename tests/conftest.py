@@ -82,6 +82,19 @@ def redis_url(private_redis):
 
 
 @pytest.fixture
+def flaky(redis_url):
+    """A client of the private Redis whose connections drop the reply or request a test names
+    (tests.helpers.FlakyConnection)."""
+    from tests.helpers import FlakyConnection
+
+    pool = redis.ConnectionPool.from_url(redis_url, connection_class=FlakyConnection)
+    yield redis.Redis(connection_pool=pool)
+    FlakyConnection.lose_reply.clear()
+    FlakyConnection.lose_request.clear()
+    pool.disconnect()
+
+
+@pytest.fixture
 def conn(redis_url):
     client = redis.Redis.from_url(redis_url)
     yield client

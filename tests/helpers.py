@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import redis
+
 from tests.fixtures import PASSWORD
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -260,3 +262,27 @@ def ctrl_c(runner: RunnerProcess) -> str:
     runner.proc.wait(timeout=30)
     runner.reader.join(timeout=10)  # the pipe closes when the runner and its children are gone
     return "".join(runner.lines[marker:])
+
+
+class FlakyConnection(redis.connection.Connection):
+    """Drops the connection right after Redis answered (`lose_reply`) or right before sending (`lose_request`)
+    the next command of that name."""
+
+    lose_reply: set[str] = set()
+    lose_request: set[str] = set()
+
+    def send_command(self, *args, **kwargs):
+        self.last = str(args[0]).upper()
+        if self.last in self.lose_request:
+            self.lose_request.discard(self.last)
+            self.disconnect()
+            raise redis.ConnectionError("request lost")
+        super().send_command(*args, **kwargs)
+
+    def read_response(self, *args, **kwargs):
+        response = super().read_response(*args, **kwargs)
+        if getattr(self, "last", "") in self.lose_reply:
+            self.lose_reply.discard(self.last)
+            self.disconnect()
+            raise redis.ConnectionError("reply lost")
+        return response

@@ -9,40 +9,7 @@ import redis
 
 from dashboard.rqlayer import keys
 from dashboard.rqlayer.bulk_tally import Tally
-
-
-class FlakyConnection(redis.connection.Connection):
-    """Drops the connection right after Redis answered (`lose_reply`) or right before sending (`lose_request`)
-    the next command of that name."""
-
-    lose_reply: set[str] = set()
-    lose_request: set[str] = set()
-
-    def send_command(self, *args, **kwargs):
-        self.last = str(args[0]).upper()
-        if self.last in self.lose_request:
-            self.lose_request.discard(self.last)
-            self.disconnect()
-            raise redis.ConnectionError("request lost")
-        super().send_command(*args, **kwargs)
-
-    def read_response(self, *args, **kwargs):
-        response = super().read_response(*args, **kwargs)
-        if getattr(self, "last", "") in self.lose_reply:
-            self.lose_reply.discard(self.last)
-            self.disconnect()
-            raise redis.ConnectionError("reply lost")
-        return response
-
-
-@pytest.fixture
-def flaky(redis_url):
-    pool = redis.ConnectionPool.from_url(redis_url, connection_class=FlakyConnection)
-    client = redis.Redis(connection_pool=pool)
-    yield client
-    FlakyConnection.lose_reply.clear()
-    FlakyConnection.lose_request.clear()
-    pool.disconnect()
+from tests.helpers import FlakyConnection
 
 
 def counts(conn, op_id):

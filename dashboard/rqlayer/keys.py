@@ -172,6 +172,12 @@ def metrics_minute(minute: int, series_id: str) -> str:
     return f"{PREFIX}:console:metrics:{minute}:{series_id}"
 
 
+def metrics_flush(token: str) -> str:
+    """String: the number of the last in-memory count flush applied for one worker process (telemetry/buffer.py),
+    so a flush whose reply was lost and that is sent again is not counted twice; expires."""
+    return f"{PREFIX}:console:metrics-flush:{token}"
+
+
 def metrics_series() -> str:
     """Zset of the series seen recently: JSON [queue, function or null] -> last minute written."""
     return f"{PREFIX}:console:metrics-series"

@@ -27,18 +27,24 @@ from redis.client import Pipeline
 
 from dashboard.rqlayer import keys
 from dashboard.rqlayer.telemetry import layout
-from dashboard.rqlayer.telemetry.events import APPEND
+from dashboard.rqlayer.telemetry.events import APPEND, APPEND_END
 from dashboard.settings import TelemetrySettings
 
 
-def _script() -> str:
-    lines = Path(__file__).with_name("record_end.lua").read_text().splitlines()
-    body = "\n".join(line.strip() for line in lines if line.strip() and not line.lstrip().startswith("--"))
-    body = body.replace("__RUN_EDGES__", ",".join(map(str, layout.RUN_EDGES_US)))
-    return body.replace("__WAIT_EDGES__", ",".join(map(str, layout.WAIT_EDGES_US)))
+def _lua(name: str) -> str:
+    """A script of this folder without its comment lines (Redis hashes the whole body on every EVAL), with
+    the bucket edges from layout.py and the shared evict_totals.lua filled in."""
+
+    def body(file: str) -> str:
+        lines = Path(__file__).with_name(file).read_text().splitlines()
+        return "\n".join(line.strip() for line in lines if line.strip() and not line.lstrip().startswith("--"))
+
+    text = body(name).replace("__EVICT_TOTALS__", body("evict_totals.lua"))
+    text = text.replace("__RUN_EDGES__", ",".join(map(str, layout.RUN_EDGES_US)))
+    return text.replace("__WAIT_EDGES__", ",".join(map(str, layout.WAIT_EDGES_US)))
 
 
-RECORD_END = _script()
+RECORD_END = _lua("record_end.lua")
 
 
 def _ms(epoch: float | None) -> str:
@@ -100,13 +106,22 @@ class MetricsWriter:
             found = self._names[name] = layout.bound(name)
         return found
 
-    def plan(self, job_id: str, queue: str, function: str | None, worker: str, now: float | None = None) -> Plan:
+    def plan(
+        self,
+        job_id: str,
+        queue: str,
+        function: str | None,
+        worker: str,
+        now: float | None = None,
+        events_only: bool = False,
+    ) -> Plan:
         """Prepare one execution (before a forking worker forks): O(1), names and series cached across
         jobs. With the function name known, the started event and the end EVAL for this minute are
-        ready; `add_end` rebuilds the latter when the execution ends in another minute."""
+        ready; `add_end` rebuilds the latter when the execution ends in another minute. `events_only`:
+        neither (a SimpleWorker's: its counts go through a CountBuffer, its events through simple.py)."""
         plan = Plan(job_id, layout.bound(job_id), self._bound(queue), function, self._bound(worker))
         plan.total = self._series(queue, None)
-        if function is not None:
+        if function is not None and not events_only:
             plan.started = self.started_args(job_id, queue, function, worker)
             plan.minute = int((time.time() if now is None else now) // 60)
             plan.head = self._head(plan, function, plan.minute)
@@ -206,6 +221,53 @@ class MetricsWriter:
             started_ms,
             enqueued_ms,
         )
+
+    def add_end_event(
+        self,
+        target: Pipeline | Redis,
+        plan: Plan,
+        function: str,
+        event: str,
+        *,
+        ended_at: float,
+        run_us: str = "",
+        wait_us: str = "",
+        exc_type: str = "",
+        started_ms: str = "",
+        enqueued_ms: str = "",
+        started_event_at: str = "",
+    ) -> None:
+        """The end event alone, with the fields record_end.lua gives it, and before it a `started` event at
+        `started_event_at` (epoch ms) unless that is "" (one EVAL of events.APPEND_END, whose pcall keeps a
+        stream key of the wrong type from failing RQ's transaction): for a worker whose counts go through a
+        CountBuffer (buffer.py). O(1) in Redis: one or two XADDs, trimmed by length."""
+        target.execute_command(  # type: ignore[no-untyped-call]
+            "EVAL",
+            APPEND_END,
+            "1",
+            self._static[1],
+            self._maxlen,
+            started_event_at,
+            event,
+            plan.job_id,
+            plan.queue,
+            self._bound(function),
+            str(int(ended_at * 1000)),
+            plan.worker,
+            exc_type if len(exc_type) <= layout.NAME_LIMIT else layout.bound(exc_type),
+            started_ms,
+            enqueued_ms,
+            run_us,
+            wait_us,
+        )
+
+    def events_target(self) -> tuple[str, str]:
+        """The event stream's key and its MAXLEN (events.APPEND's KEYS[1] and ARGV[1])."""
+        return self._static[1], self._maxlen
+
+    def series_of(self, plan: Plan, function: str) -> tuple[tuple[str, str, str], tuple[str, str, str]]:
+        """The (member, id, totals prefix) of the execution's series and of its queue's total. O(1), cached."""
+        return self._series(plan.queue, function), plan.total
 
     def record_end(
         self,

@@ -20,6 +20,7 @@
 -- and builds no table it does not need: Redis hashes the whole script on every EVAL.
 local call = redis.pcall
 local RUN, WAIT = {__RUN_EDGES__}, {__WAIT_EDGES__}
+__EVICT_TOTALS__
 
 local function bucket(us, edges)
   for i = 1, #edges do
@@ -74,20 +75,8 @@ if ARGV[14] == '1' then
   call('ZADD', KEYS[3], ARGV[2], ARGV[3], ARGV[2], ARGV[4])
   call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. ARGV[6])
   call('ZREMRANGEBYRANK', KEYS[3], 0, -(tonumber(ARGV[5]) + 1))
-  -- The totals index forgets the least recently written series beyond the cap, and their totals with
-  -- them: every field layout.TOTAL_FIELDS names.
   call('ZADD', KEYS[6], ARGV[2], ARGV[3])
-  local excess = (tonumber(call('ZCARD', KEYS[6])) or 0) - tonumber(ARGV[5])
-  if excess > 0 then
-    for _, member in ipairs(call('ZRANGE', KEYS[6], 0, excess - 1)) do
-      local p = string.sub(redis.sha1hex(member), 1, 16) .. ':'
-      local fields = {p .. 'f', p .. 'x', p .. 'r', p .. 's', p .. 'rs', p .. 'ws'}
-      for i = 0, #RUN do fields[#fields + 1] = p .. 'b' .. i end
-      for i = 0, #WAIT do fields[#fields + 1] = p .. 'q' .. i end
-      call('HDEL', KEYS[5], unpack(fields))
-    end
-    call('ZREMRANGEBYRANK', KEYS[6], 0, excess - 1)
-  end
+  evict_totals(KEYS[6], KEYS[5], tonumber(ARGV[5]))
 end
 
 if ARGV[19] ~= '' then

@@ -48,9 +48,11 @@ from rq.registry import StartedJobRegistry
 from rq.worker.base import BaseWorker, WorkerStatus
 
 from dashboard.rqlayer.flow.worker import FlowMixin
+from dashboard.rqlayer.telemetry import layout
 from dashboard.rqlayer.telemetry.funcname import peek_function
 from dashboard.rqlayer.telemetry.layout import epoch_ms
 from dashboard.rqlayer.telemetry.metrics import MetricsWriter, Plan
+from dashboard.rqlayer.telemetry.simple import SimpleTelemetry
 from dashboard.settings import load_telemetry_settings
 
 log = logging.getLogger(__name__)
@@ -93,7 +95,12 @@ def _peeked(job: Job) -> str | None:
 
 
 class TelemetryMixin(BaseWorker):
-    """The overrides shared by ConsoleWorker and ConsoleSimpleWorker (put it first in the bases)."""
+    """The overrides shared by ConsoleWorker and ConsoleSimpleWorker (put it first in the bases).
+
+    `batched`: for a worker that ends its jobs in its own process (SimpleWorker): counts summed in memory and
+    written once a second, the started event sent with the end (simple.py)."""
+
+    batched = False
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -106,17 +113,28 @@ class TelemetryMixin(BaseWorker):
         self._tm_starting: Job | None = None
         self._tm_ending: tuple[str, str, str] | None = None  # job id, layout.OUTCOMES key, event type
         self._tm_exc_type = ""
+        self._tm_simple = SimpleTelemetry(self.telemetry, self.connection) if self.batched else None
         # First in the chain, and it always lets the others run.
         self._exc_handlers.insert(0, self._tm_exception_handler)
 
     # -- before the job (the worker itself, before a forking worker forks) ------------------------
     def execute_job(self, job: Job, queue: Queue) -> None:
         try:
-            self._tm_plan = self.telemetry.plan(job.id, job.origin, _peeked(job), self.name)
+            if self._tm_simple is not None:
+                # RQ decodes the job's data in this process anyway (it runs here): no peeking.
+                function = function_name(job)
+                self._tm_plan = self.telemetry.plan(job.id, job.origin, function, self.name, events_only=True)
+                self._tm_simple.open(self._tm_plan, function)
+            else:
+                self._tm_plan = self.telemetry.plan(job.id, job.origin, _peeked(job), self.name)
         except Exception:
             self._tm_plan = None
             log.exception("telemetry: could not prepare job %s", job.id)
-        super().execute_job(job, queue)
+        try:
+            super().execute_job(job, queue)
+        finally:
+            if self._tm_simple is not None:
+                self._tm_simple.close()
         if self._tm_plan is not None:
             self.telemetry.written(self._tm_plan)
 
@@ -220,19 +238,24 @@ class TelemetryMixin(BaseWorker):
     def _record_end(self, target: Pipeline | Redis, job: Job, outcome: str, event: str, exc_type: str) -> None:
         plan = self._tm_plan_of(job)
         ended, started, enqueued = job.ended_at, job.started_at, job.enqueued_at
-        self.telemetry.add_end(
-            target,
-            plan,
-            plan.function if plan.function is not None else function_name(job),
-            outcome,
-            ended_at=None if ended is None else ended.timestamp(),
-            run_us=_us(ended, started),
-            wait_us=_us(started, enqueued),
-            event=event,
-            exc_type=exc_type,
-            started_ms=_ms(started),
-            enqueued_ms=_ms(enqueued),
-        )
+        function = plan.function if plan.function is not None else function_name(job)
+        ended_at = time.time() if ended is None else ended.timestamp()
+        run_us, wait_us = _us(ended, started), _us(started, enqueued)
+        times = {"run_us": run_us, "wait_us": wait_us, "started_ms": _ms(started), "enqueued_ms": _ms(enqueued)}
+        if self._tm_simple is None:
+            self.telemetry.add_end(
+                target, plan, function, outcome, ended_at=ended_at, event=event, exc_type=exc_type, **times
+            )
+            return
+        series, total = self.telemetry.series_of(plan, function)
+        run, wait = (int(us) if us else None for us in (run_us, wait_us))
+        counts = (series, total, outcome, run, wait, layout.minute_of(ended_at))
+        self._tm_simple.end(target, plan, function, counts, event=event, ended_at=ended_at, exc_type=exc_type, **times)
+
+    def teardown(self) -> None:
+        if self._tm_simple is not None:  # the last counts, before the worker deregisters
+            self._tm_simple.stop()
+        super().teardown()  # type: ignore[no-untyped-call]
 
     # -- exception handler: remembers the exception type; reports abandoned jobs --------------------
     def _tm_exception_handler(
@@ -253,4 +276,12 @@ class ConsoleWorker(TelemetryMixin, FlowMixin, Worker):
 
 
 class ConsoleSimpleWorker(TelemetryMixin, FlowMixin, SimpleWorker):
-    """RQ's SimpleWorker (no fork), with per-minute metrics and lifecycle events; honours queue pauses and limits."""
+    """RQ's SimpleWorker (no fork), with per-minute metrics and lifecycle events; honours queue pauses and limits.
+    Its counts are written once a second, its started event with its end (simple.py)."""
+
+    batched = True
+    # The started event is held (simple.py), so RQ's own methods, without TelemetryMixin's start hooks (they
+    # run several times a job).
+    set_state = SimpleWorker.set_state
+    prepare_job_execution = SimpleWorker.prepare_job_execution
+    heartbeat = SimpleWorker.heartbeat

@@ -4,7 +4,8 @@ One job execution that ends costs ONE extra command in the transaction RQ alread
 record_end.lua: it updates the (queue, function) series and the queue's total for the minute, the
 series' monotonic totals and the event stream; see layout.py for the fields). EVAL, not EVALSHA: a
 script cache flushed by a Redis restart can never fail the worker's transaction with NOSCRIPT (the body
-costs the worker a copy of ~2 KB, Redis a SHA-1 of it: a few microseconds).
+costs the worker a copy of ~2 KB, Redis a SHA-1 of it: a few microseconds). A SimpleWorker sends only the
+events per job (`add_end_event`) and its counts through a CountBuffer (buffer.py, simple.py).
 
 Why the split between `plan` and `add_end`: a forking worker runs each job in a fresh work horse, where
 every line of Python run for the first time costs page faults (copy-on-write of the code, objects and

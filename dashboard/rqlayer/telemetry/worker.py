@@ -18,13 +18,17 @@ already sends, so it costs no extra round trip per job:
   each execution is counted once, when RQ's own transaction commits.
 - abandoned jobs (RQ's StartedJobRegistry cleanup: the worker that ran them died) are reported to an
   exception handler; they cost one round trip each.
+That is the forking worker's way (its horses' memory is thrown away). ConsoleSimpleWorker ends jobs in its
+own process and holds back more (simple.py): its counts are summed in memory and written once a second, and
+its started event goes with the end event, so a job costs it one command in RQ's end transaction.
 Anything that goes wrong in telemetry is logged and never changes what happens to the job.
 
-One thing they do that stock workers do not, unrelated to telemetry: `reuse_driver_info`. A client made
-with `Redis.from_url` (as `rq worker --url` makes it) reads redis-py's package metadata for every new
+Two things they do that stock workers do not, unrelated to telemetry: coalesced heartbeats (heartbeat.py:
+RQ's work loop sends nine redundant round trips a job) and `reuse_driver_info`. A client made with
+`Redis.from_url` (as `rq worker --url` makes it) reads redis-py's package metadata for every new
 connection, and a forking worker makes one in every work horse: ~0.5 ms of each job. The workers resolve
 it once, so every connection still sends the same CLIENT SETINFO. benchmarks/worker_overhead.py prints the
-telemetry's own cost against a stock worker with the same fix, beside the RESULT (stock against ours).
+telemetry's own cost against stock workers with the same fixes, beside the RESULT (stock against ours).
 Imports only the Flask-free layer.
 """
 
@@ -48,6 +52,7 @@ from rq.registry import StartedJobRegistry
 from rq.worker.base import BaseWorker, WorkerStatus
 
 from dashboard.rqlayer.flow.worker import FlowMixin
+from dashboard.rqlayer.heartbeat import CoalescedHeartbeat
 from dashboard.rqlayer.telemetry import layout
 from dashboard.rqlayer.telemetry.funcname import peek_function
 from dashboard.rqlayer.telemetry.layout import epoch_ms
@@ -271,11 +276,11 @@ class TelemetryMixin(BaseWorker):
             log.exception("telemetry: exception handler failed for job %s", job.id)
 
 
-class ConsoleWorker(TelemetryMixin, FlowMixin, Worker):
+class ConsoleWorker(TelemetryMixin, CoalescedHeartbeat, FlowMixin, Worker):
     """RQ's forking Worker, with per-minute metrics and lifecycle events; honours queue pauses and limits."""
 
 
-class ConsoleSimpleWorker(TelemetryMixin, FlowMixin, SimpleWorker):
+class ConsoleSimpleWorker(TelemetryMixin, CoalescedHeartbeat, FlowMixin, SimpleWorker):
     """RQ's SimpleWorker (no fork), with per-minute metrics and lifecycle events; honours queue pauses and limits.
     Its counts are written once a second, its started event with its end (simple.py)."""
 
@@ -284,4 +289,4 @@ class ConsoleSimpleWorker(TelemetryMixin, FlowMixin, SimpleWorker):
     # run several times a job).
     set_state = SimpleWorker.set_state
     prepare_job_execution = SimpleWorker.prepare_job_execution
-    heartbeat = SimpleWorker.heartbeat
+    heartbeat = CoalescedHeartbeat.heartbeat

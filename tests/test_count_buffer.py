@@ -4,6 +4,7 @@ when RQ's own transaction is retried. Real Redis, real workers."""
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import time
@@ -154,25 +155,21 @@ def test_a_transaction_rq_retries_is_counted_once(conn):
     assert len(ends) == 1
 
 
+@contextlib.contextmanager
+def simple_worker_process(redis_url):
+    """`rq worker -w ...ConsoleSimpleWorker default`, running (not in burst mode) until the block ends."""
+    command = [sys.executable, "-m", "rq.cli", "worker", "-w", "dashboard.rqlayer.telemetry.worker.ConsoleSimpleWorker"]
+    worker = subprocess.Popen([*command, "--url", redis_url, "--logging_level", "WARNING", "default"], cwd=PROJECT_ROOT)
+    try:
+        yield worker
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+
+
 def test_a_running_worker_writes_its_counts_within_seconds(redis_url, conn):
     """Not only at its end: a worker that keeps running (and waits for more jobs) has written them."""
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "rq.cli",
-            "worker",
-            "-w",
-            "dashboard.rqlayer.telemetry.worker.ConsoleSimpleWorker",
-            "--url",
-            redis_url,
-            "--logging_level",
-            "WARNING",
-            "default",
-        ],
-        cwd=PROJECT_ROOT,
-    )
-    try:
+    with simple_worker_process(redis_url) as worker:
         queue = Queue("default", connection=conn)
         for n in range(5):
             queue.enqueue("tests.jobfuncs.add", n, 1)
@@ -185,9 +182,6 @@ def test_a_running_worker_writes_its_counts_within_seconds(redis_url, conn):
         )
         assert time.monotonic() - ended < 5
         assert worker.poll() is None  # still running: written by its flusher, not at its death
-    finally:
-        worker.terminate()
-        worker.wait(timeout=30)
 
 
 def test_a_short_jobs_started_event_comes_with_its_end_at_its_start_time(conn):
@@ -201,23 +195,7 @@ def test_a_short_jobs_started_event_comes_with_its_end_at_its_start_time(conn):
 
 
 def test_a_long_jobs_started_event_is_written_while_it_runs(redis_url, conn):
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "rq.cli",
-            "worker",
-            "-w",
-            "dashboard.rqlayer.telemetry.worker.ConsoleSimpleWorker",
-            "--url",
-            redis_url,
-            "--logging_level",
-            "WARNING",
-            "default",
-        ],
-        cwd=PROJECT_ROOT,
-    )
-    try:
+    with simple_worker_process(redis_url):
         job = Queue("default", connection=conn).enqueue("tests.jobfuncs.sleep_for", 6)
 
         def types():
@@ -226,6 +204,3 @@ def test_a_long_jobs_started_event_is_written_while_it_runs(redis_url, conn):
         wait_until(lambda: types() == ["started"], timeout=5, message="the started event of a running job")
         assert job.get_status(refresh=True) == "started"
         wait_until(lambda: types() == ["started", "finished"], timeout=15, message="its end")
-    finally:
-        worker.terminate()
-        worker.wait(timeout=30)

@@ -23,15 +23,3 @@ def record_run(tag="runs"):
     job = get_current_job()
     job.connection.hincrby(f"test:{tag}", job.id, 1)
     return job.id
-
-
-def fork_a_sleeper(seconds=20):
-    """Leaves a forked child (no exec) running after the job returns, holding every descriptor the work horse
-    had; returns its pid so the test can end it."""
-    import os
-
-    pid = os.fork()
-    if pid == 0:
-        time.sleep(seconds)
-        os._exit(0)
-    return pid

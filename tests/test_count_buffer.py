@@ -22,7 +22,6 @@ from dashboard.rqlayer.telemetry.worker import ConsoleSimpleWorker
 from dashboard.settings import TelemetrySettings
 from tests.helpers import PROJECT_ROOT, FlakyConnection, wait_until
 
-WORKERS = "dashboard.rqlayer.telemetry.worker"
 NOW = 1_800_000_000.0 + 30  # half a minute into a minute
 # (queue, function, outcome, run seconds, wait seconds, seconds after NOW): both minutes, every outcome,
 # run times on and beside bucket edges, unknown times, two functions and two queues.
@@ -205,41 +204,3 @@ def test_a_long_jobs_started_event_is_written_while_it_runs(redis_url, conn):
         wait_until(lambda: types() == ["started"], timeout=5, message="the started event of a running job")
         assert job.get_status(refresh=True) == "started"
         wait_until(lambda: types() == ["started", "finished"], timeout=15, message="its end")
-
-
-def test_a_forking_workers_horses_hand_it_their_counts(redis_url, conn):
-    """The horse writes its counts to a pipe the worker reads after it exited; a process the job left running
-    (holding the pipe open) neither blocks the worker nor loses a count."""
-    import os
-    import signal
-
-    queue = Queue("default", connection=conn)
-    sleeper = queue.enqueue("tests.jobfuncs.fork_a_sleeper", 30)
-    for n in range(3):
-        queue.enqueue("tests.jobfuncs.add", n, 1)
-    queue.enqueue("tests.jobfuncs.fail")
-    started = time.monotonic()
-    # Not through run_burst_worker: its captured output would wait for the sleeper, which holds the pipes too.
-    command = [
-        sys.executable,
-        "-m",
-        "rq.cli",
-        "worker",
-        "--burst",
-        "-w",
-        "dashboard.rqlayer.telemetry.worker.ConsoleWorker",
-    ]
-    done = subprocess.run(
-        [*command, "--url", redis_url, "default"], cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, timeout=60, check=False
-    )
-    assert done.returncode == 0
-    try:
-        assert time.monotonic() - started < 25  # not held until the sleeper ends
-        point = series.read_series(conn, "default", minutes=2).total()
-        assert (point.finished, point.failed) == (4, 1)
-        assert series.read_series(conn, "default", "tests.jobfuncs.add", minutes=2).total().finished == 3
-    finally:
-        pid = sleeper.return_value(refresh=True) if sleeper.get_status(refresh=True) == "finished" else None
-        if pid:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)

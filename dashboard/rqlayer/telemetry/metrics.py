@@ -1,12 +1,11 @@
 """The per-minute metrics writer: the commands the worker adds to RQ's own pipelines.
 
-One ended execution written on its own is ONE command (an EVAL of record_end.lua: it updates the (queue,
-function) series and the queue's total for the minute, the series' monotonic totals and the event stream;
-see layout.py for the fields): `add_end` / `record_end`, for writers without a buffer (benchmarks, tests, a
-TelemetryMixin subclass with `batched = False`). The extension's workers send only the end event per job
-(`add_end_event`) and sum the counts in memory (buffer.py, simple.py), written by flush.lua, which writes
-exactly what record_end.lua would have (tests/test_count_buffer.py compares them key by key). EVAL, not
-EVALSHA: a script cache flushed by a Redis restart can never fail the worker's transaction with NOSCRIPT.
+One job execution that ends costs ONE extra command in the transaction RQ already sends (an EVAL of
+record_end.lua: it updates the (queue, function) series and the queue's total for the minute, the
+series' monotonic totals and the event stream; see layout.py for the fields). EVAL, not EVALSHA: a
+script cache flushed by a Redis restart can never fail the worker's transaction with NOSCRIPT (the body
+costs the worker a copy of ~2 KB, Redis a SHA-1 of it: a few microseconds). A SimpleWorker sends only the
+events per job (`add_end_event`) and its counts through a CountBuffer (buffer.py, simple.py).
 
 Why the split between `plan` and `add_end`: a forking worker runs each job in a fresh work horse, where
 every line of Python run for the first time costs page faults (copy-on-write of the code, objects and
@@ -116,18 +115,15 @@ class MetricsWriter:
         worker: str,
         now: float | None = None,
         events_only: bool = False,
-        started: bool = True,
     ) -> Plan:
         """Prepare one execution (before a forking worker forks): O(1), names and series cached across
         jobs. With the function name known, the started event and the end EVAL for this minute are
-        ready; `add_end` rebuilds the latter when the execution ends in another minute. `events_only`: no
-        end EVAL (the counts go through a CountBuffer, simple.py); `started=False`: no started event either
-        (a SimpleWorker sends it with the end)."""
+        ready; `add_end` rebuilds the latter when the execution ends in another minute. `events_only`:
+        neither (a SimpleWorker's: its counts go through a CountBuffer, its events through simple.py)."""
         plan = Plan(job_id, layout.bound(job_id), self._bound(queue), function, self._bound(worker))
         plan.total = self._series(queue, None)
-        if function is not None and started:
-            plan.started = self.started_args(job_id, queue, function, worker)
         if function is not None and not events_only:
+            plan.started = self.started_args(job_id, queue, function, worker)
             plan.minute = int((time.time() if now is None else now) // 60)
             plan.head = self._head(plan, function, plan.minute)
         return plan

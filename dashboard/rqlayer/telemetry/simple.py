@@ -1,27 +1,21 @@
-"""Telemetry held back and sent with less: counts summed in the worker's memory and written once a second,
-and, for a SimpleWorker, the started event sent with the end.
+"""What a SimpleWorker's telemetry does differently: it ends every job in its own process, so it can hold
+back what a forking worker must write per job (worker.py) and send it with less.
 
 - Counts go into a CountBuffer (buffer.py), added only when RQ's end-of-job transaction commits (its
   pipeline's `execute` is wrapped: a WatchError makes RQ build the transaction again, and a transaction that
   fails counts nothing), and a thread writes them once a second.
-- A forking worker's horse ends its job in a process that is thrown away: it writes each committed count as
-  one JSON line to a pipe the worker opened before the fork (`in_horse`), and the worker reads the pipe once
-  the horse has exited (`counted_elsewhere`). A horse killed before its transaction committed counts
-  nothing, as before; the worker then records the failure itself.
-- A SimpleWorker's `started` event is held when the job starts and goes, with its true start time, in the
-  same command as the end event (one EVAL of events.APPEND_END in RQ's transaction); a job still running
-  after a second gets its started event from the thread, so a long job shows as started within about a
-  second. (A forking worker sends it before the fork, in RQ's prepare transaction: worker.py.)
-Per job that is one command in a transaction RQ sends anyway, instead of the per-job script's twenty-odd
-calls. A worker killed with SIGKILL loses at most the last second of counts; every ended job's events are
-written with its end. Flask-free; thread-safe (the worker thread and the flusher share one lock).
+- The `started` event is held when the job starts and goes, with its true start time, in the same command
+  as the end event (one EVAL of events.APPEND_PAIR in RQ's transaction); a job still running after a
+  second gets its started event from the thread, so a long job shows as started within about a second.
+  Per job that is one command in a transaction RQ sends anyway, instead of two EVALs and twenty-odd hash
+  writes.
+A worker killed with SIGKILL loses at most the last second of counts; every ended job's events are written
+with its end. Flask-free; thread-safe (the worker thread and the flusher share one lock).
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import threading
 import time
 from typing import Any
@@ -57,7 +51,6 @@ class SimpleTelemetry:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._failing = False
-        self._sink: int | None = None  # in a forking worker's horse: the pipe its counts go to
 
     def open(self, plan: Plan, function: str) -> None:
         """A job starts: hold its started event (the time is now). O(1), no I/O."""
@@ -100,28 +93,7 @@ class SimpleTelemetry:
         pipeline.execute = execute_then_count  # type: ignore[method-assign]
         pipeline._tm_counts_on_commit = True  # type: ignore[attr-defined]
 
-    def in_horse(self, pipe: int) -> None:
-        """In a forking worker's horse, just forked: counts go to `pipe` (the worker reads them when the horse
-        has exited); nothing of the worker's lock, thread or held start is used here (the worker's thread may
-        have held the lock at the fork)."""
-        self._lock, self._start, self._sink = threading.Lock(), None, pipe
-
-    def counted_elsewhere(self, data: bytes) -> None:
-        """In the worker: add the counts a horse wrote (one JSON line an execution whose transaction committed)."""
-        for line in data.splitlines():
-            try:
-                member, total, outcome, run, wait, minute = json.loads(line)
-                self._count((tuple(member), tuple(total), outcome, run, wait, minute))
-            except (ValueError, TypeError):
-                log.warning("telemetry: a horse's count could not be read: %r", line[:200])
-
     def _count(self, counts: tuple[Any, ...]) -> None:
-        if self._sink is not None:
-            try:
-                os.write(self._sink, json.dumps(counts, separators=(",", ":")).encode() + b"\n")
-            except OSError:
-                log.exception("telemetry: could not hand a count to the worker")
-            return
         try:
             self.buffer.add(*counts)
         except Exception:

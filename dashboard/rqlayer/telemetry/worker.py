@@ -12,15 +12,15 @@ already sends, so it costs no extra round trip per job:
 - the `started` event is one XADD in the transaction of RQ's `prepare_execution` (in the worker,
   through `set_state(BUSY)`); when the function name could not be read before the job ran, the work
   horse adds it to the pipeline of `prepare_job_execution` instead (through `heartbeat`);
-- the end of an execution is one EVAL (events.APPEND_END: its end event) in the pipeline of
+- the end of an execution is one EVAL (record_end.lua) in the pipeline of
   `handle_job_success` / `handle_job_failure` / `handle_job_retry` (through `cleanup_execution`,
-  which all three call with their pipeline). A WatchError retry of RQ's transaction re-adds it;
-- its counts are summed in the worker's memory once that transaction committed and written once a second
-  (simple.py, buffer.py): a forking worker's horse hands them to the worker through a pipe;
+  which all three call with their pipeline). A WatchError retry of RQ's transaction re-adds it, so
+  each execution is counted once, when RQ's own transaction commits.
 - abandoned jobs (RQ's StartedJobRegistry cleanup: the worker that ran them died) are reported to an
   exception handler; they cost one round trip each.
-ConsoleSimpleWorker runs each job in its own process and also holds the started event back, to send it
-with the end: a job costs it one command in RQ's end transaction.
+That is the forking worker's way (its horses' memory is thrown away). ConsoleSimpleWorker ends jobs in its
+own process and holds back more (simple.py): its counts are summed in memory and written once a second, and
+its started event goes with the end event, so a job costs it one command in RQ's end transaction.
 Anything that goes wrong in telemetry is logged and never changes what happens to the job.
 
 Two things they do that stock workers do not, unrelated to telemetry: coalesced heartbeats (heartbeat.py:
@@ -35,7 +35,6 @@ Imports only the Flask-free layer.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from datetime import datetime, timedelta
 from types import TracebackType
@@ -103,12 +102,10 @@ def _peeked(job: Job) -> str | None:
 class TelemetryMixin(BaseWorker):
     """The overrides shared by ConsoleWorker and ConsoleSimpleWorker (put it first in the bases).
 
-    `batched`: counts summed in memory and written once a second (simple.py); a forking worker's horse hands
-    its counts to the worker through a pipe. `holds_start`: the started event is sent with the end
-    (SimpleWorker: the job runs in the worker itself)."""
+    `batched`: for a worker that ends its jobs in its own process (SimpleWorker): counts summed in memory and
+    written once a second, the started event sent with the end (simple.py)."""
 
     batched = False
-    holds_start = False
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -122,35 +119,27 @@ class TelemetryMixin(BaseWorker):
         self._tm_ending: tuple[str, str, str] | None = None  # job id, layout.OUTCOMES key, event type
         self._tm_exc_type = ""
         self._tm_simple = SimpleTelemetry(self.telemetry, self.connection) if self.batched else None
-        self._tm_pipe: tuple[int, int] | None = None  # a forking worker's: the horse writes its counts to it
         # First in the chain, and it always lets the others run.
         self._exc_handlers.insert(0, self._tm_exception_handler)
 
     # -- before the job (the worker itself, before a forking worker forks) ------------------------
     def execute_job(self, job: Job, queue: Queue) -> None:
         try:
-            if self._tm_simple is not None and self.holds_start:
+            if self._tm_simple is not None:
                 # RQ decodes the job's data in this process anyway (it runs here): no peeking.
                 function = function_name(job)
-                self._tm_plan = self.telemetry.plan(
-                    job.id, job.origin, function, self.name, events_only=True, started=False
-                )
+                self._tm_plan = self.telemetry.plan(job.id, job.origin, function, self.name, events_only=True)
                 self._tm_simple.open(self._tm_plan, function)
             else:
-                self._tm_plan = self.telemetry.plan(
-                    job.id, job.origin, _peeked(job), self.name, events_only=self.batched
-                )
+                self._tm_plan = self.telemetry.plan(job.id, job.origin, _peeked(job), self.name)
         except Exception:
             self._tm_plan = None
             log.exception("telemetry: could not prepare job %s", job.id)
-        if self._tm_simple is not None and not self.holds_start:
-            self._tm_pipe = os.pipe()
         try:
             super().execute_job(job, queue)
         finally:
             if self._tm_simple is not None:
                 self._tm_simple.close()
-                self._tm_collect_from_horse()
         if self._tm_plan is not None:
             self.telemetry.written(self._tm_plan)
 
@@ -268,32 +257,6 @@ class TelemetryMixin(BaseWorker):
         counts = (series, total, outcome, run, wait, layout.minute_of(ended_at))
         self._tm_simple.end(target, plan, function, counts, event=event, ended_at=ended_at, exc_type=exc_type, **times)
 
-    # -- a forking worker's horse: its counts go to the worker through a pipe (simple.py) -------------------
-    def main_work_horse(self, job: Job, queue: Queue) -> None:
-        if self._tm_pipe is not None and self._tm_simple is not None:
-            os.close(self._tm_pipe[0])
-            self._tm_simple.in_horse(self._tm_pipe[1])
-        super().main_work_horse(job, queue)
-
-    def _tm_collect_from_horse(self) -> None:
-        """After the horse exited: read what it counted (never blocking: a process the job forked may hold the
-        pipe open) and add it to the worker's buffer."""
-        if self._tm_pipe is None or self._tm_simple is None:
-            return
-        read, write = self._tm_pipe
-        self._tm_pipe = None
-        os.close(write)
-        chunks = []
-        try:
-            os.set_blocking(read, False)
-            while chunk := os.read(read, 65536):
-                chunks.append(chunk)
-        except BlockingIOError:
-            pass
-        finally:
-            os.close(read)
-        self._tm_simple.counted_elsewhere(b"".join(chunks))
-
     def teardown(self) -> None:
         if self._tm_simple is not None:  # the last counts, before the worker deregisters
             self._tm_simple.stop()
@@ -314,10 +277,7 @@ class TelemetryMixin(BaseWorker):
 
 
 class ConsoleWorker(TelemetryMixin, CoalescedHeartbeat, FlowMixin, Worker):
-    """RQ's forking Worker, with per-minute metrics and lifecycle events; honours queue pauses and limits.
-    Its horses hand their counts to it, written once a second (simple.py)."""
-
-    batched = True
+    """RQ's forking Worker, with per-minute metrics and lifecycle events; honours queue pauses and limits."""
 
 
 class ConsoleSimpleWorker(TelemetryMixin, CoalescedHeartbeat, FlowMixin, SimpleWorker):
@@ -325,7 +285,6 @@ class ConsoleSimpleWorker(TelemetryMixin, CoalescedHeartbeat, FlowMixin, SimpleW
     Its counts are written once a second, its started event with its end (simple.py)."""
 
     batched = True
-    holds_start = True
     # The started event is held (simple.py), so RQ's own methods, without TelemetryMixin's start hooks (they
     # run several times a job).
     set_state = SimpleWorker.set_state

@@ -286,7 +286,7 @@ def run(
     """Do the work chunk by chunk, updating progress after each; stops early when cancelled. If Redis goes away,
     waits for it (outage.OutageLog, bounded) and walks again: nothing is done twice (see OutageLog)."""
     act = bulk_action(action)
-    progress = _Progress(act, selection, options, unsafe)
+    progress = _Progress(act, selection, options, unsafe, op_id)
     outages = outage.OutageLog()
     try:
         if act.name == "empty" and selection.state == "queued" and selection.queue:
@@ -312,7 +312,9 @@ def run(
 class _Progress:
     """One run's walk and its counts (a Tally: each chunk counted once, whatever an outage broke)."""
 
-    def __init__(self, act: catalogue.Action, selection: Selection, options: dict[str, Any], unsafe: bool) -> None:
+    def __init__(
+        self, act: catalogue.Action, selection: Selection, options: dict[str, Any], unsafe: bool, op_id: str
+    ) -> None:
         self.act, self.selection, self.unsafe = act, selection, unsafe
         # Chunks only touch jobs whose status is still one of the selected state's (one that changed
         # since the operator chose is left alone); a move's target was checked once, in create().
@@ -321,7 +323,7 @@ class _Progress:
         self.how = {"position": position, "target": options.get("target", ""), "create": True}
         self.in_state = set(catalogue.statuses_of(selection.state))
         self.succeeded = 0  # over the whole run: the selection's limit counts it
-        self.tally: Tally | None = None  # the counts not yet in the record
+        self.tally = Tally(op_id)  # the counts not yet in the record
         self.in_flight = 0  # jobs of the chunk whose script was sent and has not answered
 
     def walk(self, connection: redis.Redis, op_id: str) -> bool:
@@ -329,7 +331,7 @@ class _Progress:
         last = {"stayed": 0}
         for chunk in _chunks(connection, self.selection, lambda: last["stayed"], self.unsafe):
             if cancel_requested(connection, op_id):
-                self._save(connection, op_id)
+                self.tally.save(connection)
                 finish(connection, op_id, "cancelled", "cancelled by an operator; re-run to finish the rest")
                 return False
             if self.selection.limit is not None:
@@ -342,17 +344,10 @@ class _Progress:
             self.succeeded += len(result.succeeded)
             # Ids left alone because their job is still in the state stay in the window.
             last["stayed"] = sum(1 for outcome in result.outcomes.values() if outcome in self.in_state)
-            self._tally(op_id).add(len(chunk), len(result.succeeded), len(result.skipped))
-            self._save(connection, op_id)
-        self._save(connection, op_id)
+            self.tally.add(len(chunk), len(result.succeeded), len(result.skipped))
+            self.tally.save(connection)
+        self.tally.save(connection)
         return True
-
-    def _tally(self, op_id: str) -> Tally:
-        self.tally = self.tally or Tally(op_id)
-        return self.tally
-
-    def _save(self, connection: redis.Redis, op_id: str) -> None:
-        self._tally(op_id).save(connection)
 
 
 def _empty_queue(connection: redis.Redis, op_id: str, queue: str) -> None:

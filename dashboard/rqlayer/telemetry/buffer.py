@@ -112,8 +112,7 @@ class CountBuffer:
         was nothing to write. Raises Redis's errors; what was not written stays for the next flush."""
         with self._flushing:
             if self._unsent is not None:
-                connection.execute_command("EVAL", FLUSH, len(self._unsent[0]), *self._unsent[0], *self._unsent[1])  # type: ignore[no-untyped-call]
-                self._unsent = None
+                self._send(connection, self._unsent)
             with self._lock:
                 if not self._sums:
                     return False
@@ -121,9 +120,14 @@ class CountBuffer:
                 self._reset()
             self._number += 1
             self._unsent = self._payload(*taken, time.time() if now is None else now)
-            connection.execute_command("EVAL", FLUSH, len(self._unsent[0]), *self._unsent[0], *self._unsent[1])  # type: ignore[no-untyped-call]
-            self._unsent = None
+            self._send(connection, self._unsent)
             return True
+
+    def _send(self, connection: Redis, flush: tuple[list[str], list[str]]) -> None:
+        """Send a flush built earlier; it stays `_unsent` (to be sent as it is) if Redis does not answer."""
+        script_keys, args = flush
+        connection.execute_command("EVAL", FLUSH, len(script_keys), *script_keys, *args)  # type: ignore[no-untyped-call]
+        self._unsent = None
 
     def _payload(
         self,

@@ -262,10 +262,6 @@ class MetricsWriter:
             wait_us,
         )
 
-    def events_target(self) -> tuple[str, str]:
-        """The event stream's key and its MAXLEN (events.APPEND's KEYS[1] and ARGV[1])."""
-        return self._static[1], self._maxlen
-
     def series_of(self, plan: Plan, function: str) -> tuple[tuple[str, str, str], tuple[str, str, str]]:
         """The (member, id, totals prefix) of the execution's series and of its queue's total. O(1), cached."""
         return self._series(plan.queue, function), plan.total

@@ -24,7 +24,6 @@ from redis import Redis
 from redis.client import Pipeline
 
 from dashboard.rqlayer.telemetry.buffer import CountBuffer
-from dashboard.rqlayer.telemetry.events import APPEND
 from dashboard.rqlayer.telemetry.metrics import MetricsWriter, Plan
 
 log = logging.getLogger(__name__)
@@ -32,10 +31,10 @@ FLUSH_SECONDS = 1.0  # counts reach Redis within about this long; a running job'
 
 
 class _Start:
-    __slots__ = ("job_id", "at", "opened", "plan", "function", "sent")
+    __slots__ = ("at", "opened", "plan", "function", "sent")
 
     def __init__(self, plan: Plan, function: str) -> None:
-        self.job_id, self.plan, self.function, self.sent = plan.id, plan, function, False
+        self.plan, self.function, self.sent = plan, function, False
         self.at, self.opened = str(int(time.time() * 1000)), time.monotonic()
 
 
@@ -57,8 +56,7 @@ class SimpleTelemetry:
         start = _Start(plan, function)
         with self._lock:
             self._start = start
-        if self._thread is None:
-            self._ensure_thread()
+        self._ensure_thread()
 
     def close(self) -> None:
         """The job's end was handled (committed or not): nothing of it is held any more."""
@@ -70,7 +68,7 @@ class SimpleTelemetry:
         counts, added when `target`'s transaction commits (at once when `target` is a connection)."""
         with self._lock:
             start = self._start
-            at = start.at if start is not None and start.job_id == plan.id and not start.sent else ""
+            at = start.at if start is not None and start.plan.id == plan.id and not start.sent else ""
         self.writer.add_end_event(target, plan, function, started_event_at=at, **event)
         if isinstance(target, Pipeline):
             self._count_on_commit(target, counts)
@@ -98,8 +96,7 @@ class SimpleTelemetry:
             self.buffer.add(*counts)
         except Exception:
             log.exception("telemetry: could not count an execution")
-        if self._thread is None:
-            self._ensure_thread()
+        self._ensure_thread()
 
     def _ensure_thread(self) -> None:
         if self._thread is None:
@@ -119,9 +116,9 @@ class SimpleTelemetry:
                 return
             start.sent = True
         try:
-            key, maxlen = self.writer.events_target()
-            fields = self.writer.started_args(start.plan.id, start.plan.queue, start.function, start.plan.worker)[5:]
-            self.connection.execute_command("EVAL", APPEND, "1", key, maxlen, "", *fields, "at", start.at)  # type: ignore[no-untyped-call]
+            plan = start.plan
+            started = self.writer.started_args(plan.id, plan.queue, start.function, plan.worker)
+            self.connection.execute_command("EVAL", *started, "at", start.at)  # type: ignore[no-untyped-call]
         except Exception:
             log.warning("telemetry: could not write a started event; it goes with the job's end", exc_info=True)
             with self._lock:

@@ -94,3 +94,16 @@ def test_a_click_on_an_htmx_form_before_htmx_bound_it_is_replayed_through_htmx(p
     wait_until(lambda: conn.llen(keys.queue("mail")) == 0, timeout=10)
     assert page.url == address
     assert len(posts) == 1 and posts[0].get("hx-request") == "true", posts
+
+
+def test_a_link_in_a_polled_region_clicked_before_htmx_bound_it_navigates(page, live_server, conn):
+    """A link inside a live region (which has hx-get itself) is a link: never held, it opens its page."""
+    Queue("mail", connection=conn).enqueue("tests.jobfuncs.add", 1, 2)
+    sign_in(page, live_server.url, "oscar", PASSWORD)
+    held = hold_htmx(page)
+    page.goto(f"{live_server.url}/", wait_until="commit")
+    link = page.locator('#overview-live a[href$="/queues/mail/queued"]').first
+    with page.expect_navigation(wait_until="commit"):
+        link.click()
+    assert page.url.endswith("/queues/mail/queued")
+    release(page, held)

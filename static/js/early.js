@@ -8,12 +8,20 @@
   var VERBS = "[hx-get],[hx-post],[hx-put],[hx-patch],[hx-delete]";
   var bound = false;
   var held = [];
+  // The control a click would have htmx act on: a button (with its own hx-* or submitting an htmx form), or an
+  // element whose own htmx trigger is a click. Never a link (its href works by itself) and never a region
+  // that merely contains the click (a polled list holds ordinary links).
   function control(target) {
-    var elt = target && target.closest ? target.closest(VERBS + ",button,input[type=submit]") : null;
-    if (!elt || elt.tagName === "A") return null;
-    if (elt.matches(VERBS)) return elt;
-    var form = elt.form;  // a submit button: held when its form is an htmx one
-    return form && form.matches(VERBS) && (elt.type === "submit") ? elt : null;
+    if (!target || !target.closest || target.closest("a[href]")) return null;
+    var button = target.closest("button, input[type=submit], input[type=button]");
+    if (button) {
+      if (button.matches(VERBS)) return button;
+      return button.type === "submit" && button.form && button.form.matches(VERBS) ? button : null;
+    }
+    var elt = target.closest(VERBS);
+    if (!elt || elt.matches("form, input, select, textarea")) return null;
+    var trigger = elt.getAttribute("hx-trigger");
+    return trigger === null || /(^|[\s,])click\b/.test(trigger) ? elt : null;
   }
   document.addEventListener("click", function (event) {
     if (bound) return;
